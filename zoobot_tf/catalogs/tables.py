@@ -1,0 +1,129 @@
+"""Reading source tables, and what every format hands to the common validation.
+
+Galaxy identifiers are read as strings from the start: GZ2 ``dr7objid`` values have 18 digits,
+more than a float64 holds, so a single pass through float silently merges galaxies.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+
+class CatalogError(ValueError):
+    """A table that cannot become a catalog (wrong columns, unknown schema, strict rejections)."""
+
+
+def table_name(table) -> str:
+    """How a table is called in messages: its path, or ``<DataFrame>``."""
+    return "<DataFrame>" if isinstance(table, pd.DataFrame) else os.fspath(table)
+
+
+def read_table(table, str_columns=()) -> pd.DataFrame:
+    """Read a CSV (any pandas compression), Parquet or FITS table; ``str_columns`` stay strings.
+
+    Parameters
+    ----------
+    table : str, path or pandas.DataFrame
+        The table (a DataFrame is copied, with ``str_columns`` converted).
+    str_columns : iterable of str
+        Columns to keep as exact strings (identifiers); names absent from the table are ignored.
+    """
+    if isinstance(table, pd.DataFrame):
+        df = table.copy()
+    else:
+        path = os.fspath(table)
+        if not os.path.isfile(path):
+            raise CatalogError(f"table {path} does not exist")
+        lower = path.lower()
+        try:
+            if lower.endswith((".parquet", ".pq")):
+                df = pd.read_parquet(path)
+            elif lower.endswith((".fits", ".fit", ".fits.gz", ".fit.gz")):
+                df = _read_fits_table(path)
+            else:
+                df = pd.read_csv(path, dtype={c: str for c in str_columns}, keep_default_na=True, low_memory=False)
+        except (ValueError, OSError, pd.errors.ParserError) as err:
+            raise CatalogError(f"cannot read table {path}: {err}") from err
+    for column in str_columns:
+        if column in df.columns:
+            df[column] = ids_to_str(df[column], table_name(table), column)
+    return df
+
+
+def _read_fits_table(path) -> pd.DataFrame:
+    from astropy.table import Table
+
+    tbl = Table.read(path)
+    tbl.convert_bytestring_to_unicode()
+    one_d = [name for name in tbl.colnames if tbl[name].ndim == 1]
+    return tbl[one_d].to_pandas()
+
+
+def ids_to_str(values: pd.Series, source: str, column: str) -> pd.Series:
+    """Identifiers as stripped strings (NaN stays NaN); refuse floats too large to be exact."""
+    if pd.api.types.is_integer_dtype(values.dtype):
+        out = values.astype("Int64").astype(str).where(values.notna(), np.nan)
+        return out.astype(object)
+    if pd.api.types.is_float_dtype(values.dtype):
+        finite = values.dropna()
+        if (finite.abs() >= 2**53).any():
+            raise CatalogError(
+                f"{source}: id column {column!r} was stored as floats and ids above 2**53 have lost digits; "
+                "store the ids as integers or strings"
+            )
+        if not (finite == np.round(finite)).all():
+            return values.map(lambda v: v if pd.isna(v) else repr(float(v))).astype(object)
+        return values.map(lambda v: v if pd.isna(v) else str(int(v))).astype(object)
+    return values.map(lambda v: v if pd.isna(v) else str(v).strip()).astype(object)
+
+
+def require_columns(df: pd.DataFrame, columns, source: str, what: str, hint: str = "") -> None:
+    """Raise :class:`CatalogError` naming every required column the table lacks."""
+    missing = [c for c in columns if c not in df.columns]
+    if missing:
+        shown = ", ".join(missing[:12]) + (f", ... ({len(missing) - 12} more)" if len(missing) > 12 else "")
+        message = f"{source}: table lacks {len(missing)} column(s) required by {what}: {shown}"
+        raise CatalogError(message + (f". {hint}" if hint else ""))
+
+
+@dataclass
+class PreparedTable:
+    """A source table in canonical names, before any row is validated.
+
+    Each format module (decals, gz2, kaggle, labels) produces one; :mod:`.build` validates rows,
+    finds images and assembles the catalog. All series share a 0..N-1 index (table row order).
+    """
+
+    source: str
+    ids: pd.Series  # id_str candidates (strings, NaN where empty)
+    id_column: str  # its column name in the source, for messages
+    labels: pd.DataFrame  # canonical label columns (schema order), raw values; or one 'label' column
+    label_sources: dict  # canonical label column -> source column name, for messages
+    kind: str  # 'votes', 'weighted_fractions' or 'class'
+    extras: pd.DataFrame  # source columns carried into the catalog after the labels
+    image_keys: pd.Series  # file stem to look up under the images folder
+    paths: pd.Series | None = None  # candidate image paths from the table (or None)
+    path_fallback: bool = True  # look up image_keys when a path does not resolve
+    path_base: str | None = None  # folder relative paths resolve against
+    schema_name: str = ""  # decision tree or label set the labels follow
+    classes: tuple = ()  # valid classes when kind == 'class'
+    pre_reasons: dict = field(default_factory=dict)  # row -> [reason] found while preparing
+    description: str = ""  # e.g. "schema decals_dr5 (inferred: table has bar_strong)"
+
+    def __len__(self):
+        return len(self.ids)
+
+
+def read_catalog(path) -> pd.DataFrame:
+    """Read a canonical catalog CSV back, keeping ``id_str`` an exact string."""
+    return pd.read_csv(path, dtype={"id_str": str}, keep_default_na=True, low_memory=False)
+
+
+def carry_extras(df: pd.DataFrame, exclude) -> pd.DataFrame:
+    """Columns of ``df`` not in ``exclude`` and not clashing with canonical catalog names."""
+    exclude = set(exclude) | {"id_str", "file_loc", "label"}
+    return df[[c for c in df.columns if c not in exclude]].reset_index(drop=True)

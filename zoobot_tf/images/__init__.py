@@ -1,0 +1,44 @@
+"""Images: read PNG/JPG/FITS, mask and fill invalid pixels, scale, and prepare for models.
+
+The public API other modules code against::
+
+    read_image(path, *, hdu=None)            -> (H, W, C) uint8 (raster) or float32 (FITS, NaN kept)
+    invalid_pixel_mask(array)                 -> (H, W, C) float32, 1 where not finite
+    object_mask(array, *, nsigma, dilate)     -> (H, W, 1) float32, central source
+    fill_invalid(array, *, source, object_mask)
+    scale_image(array, method, **kwargs)      -> float32 in [0, 1] per band (except 'none')
+    prepare_image(array, *, size, channels, scaling, nan_mask, galaxy_mask, dtype, source)
+    load_image(path, *, hdu=None, **prepare_kwargs)
+"""
+
+from zoobot_tf.images.masks import fill_invalid, invalid_pixel_mask, object_mask
+from zoobot_tf.images.prepare import DTYPES, load_image, prepare_image, save_image
+from zoobot_tf.images.readers import (
+    FITS_SUFFIXES,
+    RASTER_SUFFIXES,
+    ImageReadError,
+    is_fits,
+    read_image,
+    source_name,
+    split_paths,
+)
+from zoobot_tf.images.scalings import SCALINGS, scale_image
+
+__all__ = [
+    "DTYPES",
+    "FITS_SUFFIXES",
+    "RASTER_SUFFIXES",
+    "SCALINGS",
+    "ImageReadError",
+    "fill_invalid",
+    "invalid_pixel_mask",
+    "is_fits",
+    "load_image",
+    "object_mask",
+    "prepare_image",
+    "read_image",
+    "save_image",
+    "scale_image",
+    "source_name",
+    "split_paths",
+]

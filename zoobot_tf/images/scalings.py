@@ -1,0 +1,183 @@
+"""Map raw pixel values (any range, any bit depth) to [0, 1] for display and for networks.
+
+Why several: survey fluxes span orders of magnitude. A linear min-max scaling hides faint tidal
+features; asinh / Lupton stretches (Lupton et al. 2004) show faint structure while keeping bright
+cores unsaturated and, for 3 bands, keep colours; z-scale is what astronomers see in DS9.
+All are built on ``astropy.visualization``.
+
+Every method except ``"none"`` returns float32 in [0, 1] per band. Limits are computed from the
+finite pixels only; NaN/inf stay NaN in the output (call :func:`~zoobot_tf.images.fill_invalid`
+first when that matters). A constant band maps to 0.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+SCALINGS = ("none", "minmax", "asinh", "lupton", "lupton_high_contrast", "zscale")
+
+#: Default Lupton parameters. ``Q`` is the asinh softening: the stretch is linear below about
+#: ``1/sinh(asinh(0.1 Q) / 0.1)`` of the saturation level and logarithmic above it (1/760 for
+#: Q=8, 1/9e5 for Q=20). The saturation level (maps to 1) is the ``saturation_percentile`` of the
+#: background-subtracted intensity, so the same defaults work for any flux units.
+LUPTON_DEFAULTS = {"Q": 8.0, "saturation_percentile": 99.5}
+#: High-contrast Lupton: stronger softening and earlier saturation, so faint discs, bars and tidal
+#: features show (at 1% of the saturation level the output is ~0.7 instead of ~0.35).
+LUPTON_HIGH_CONTRAST_DEFAULTS = {"Q": 20.0, "saturation_percentile": 99.0}
+
+
+def scale_image(array, method: str, **kwargs) -> np.ndarray:
+    """Scale an ``(H, W, C)`` image with one of :data:`SCALINGS`.
+
+    Parameters
+    ----------
+    array : np.ndarray
+        ``(H, W, C)`` (or ``(H, W)``) image of any numeric dtype.
+    method : str
+        ``"none"``: float32 copy, values unchanged.
+        ``"minmax"``: per band ``(x - min) / (max - min)``; ``lower_percentile`` /
+        ``upper_percentile`` (default 0, 100) clip outliers first.
+        ``"asinh"``: per band, percentile interval (``lower_percentile=1``, ``upper_percentile=99.5``)
+        then ``AsinhStretch(a=0.1)``; bands are scaled independently (colours not preserved).
+        ``"lupton"``: Lupton et al. 2004 asinh. 3 bands: ``make_lupton_rgb`` (joint intensity,
+        colours preserved, channel order kept); other band counts: the same
+        ``LuptonAsinhStretch`` applied per band. Keywords ``Q``, ``stretch``,
+        ``saturation_percentile``, ``minimum`` (see :func:`lupton`).
+        ``"lupton_high_contrast"``: ``"lupton"`` with :data:`LUPTON_HIGH_CONTRAST_DEFAULTS`.
+        ``"zscale"``: per band ``ZScaleInterval`` (``contrast=0.25``) and a linear stretch.
+
+    Returns
+    -------
+    np.ndarray
+        float32 array of the same shape.
+    """
+    if method not in SCALINGS:
+        raise ValueError(f"unknown scaling {method!r}; choose one of {SCALINGS}")
+    array = np.asarray(array)
+    squeeze = array.ndim == 2
+    if squeeze:
+        array = array[..., None]
+    if array.ndim != 3:
+        raise ValueError(f"expected an (H, W, C) image, got shape {array.shape}")
+    array = array.astype(np.float32, copy=method == "none")
+    if method == "none":
+        out = array
+    elif method == "minmax":
+        out = minmax(array, **kwargs)
+    elif method == "asinh":
+        out = asinh(array, **kwargs)
+    elif method == "lupton":
+        out = lupton(array, **{**LUPTON_DEFAULTS, **kwargs})
+    elif method == "lupton_high_contrast":
+        out = lupton(array, **{**LUPTON_HIGH_CONTRAST_DEFAULTS, **kwargs})
+    else:
+        out = zscale(array, **kwargs)
+    out = out.astype(np.float32, copy=False)
+    return out[..., 0] if squeeze else out
+
+
+def _finite(band: np.ndarray) -> np.ndarray:
+    return band[np.isfinite(band)]
+
+
+def _apply_interval(array: np.ndarray, interval_for_band, stretch=None) -> np.ndarray:
+    """Per band: limits from the finite pixels, linear map to [0, 1], clip, optional stretch."""
+    out = np.empty_like(array, dtype=np.float32)
+    for c in range(array.shape[-1]):
+        band = array[..., c]
+        values = _finite(band)
+        if values.size == 0:
+            out[..., c] = np.nan
+            continue
+        vmin, vmax = interval_for_band().get_limits(values)
+        if not vmax > vmin:
+            out[..., c] = np.where(np.isfinite(band), 0.0, np.nan)
+            continue
+        scaled = np.clip((band - vmin) / (vmax - vmin), 0.0, 1.0)
+        if stretch is not None:
+            scaled = stretch(scaled, clip=True)
+        out[..., c] = scaled
+    return out
+
+
+def minmax(array: np.ndarray, *, lower_percentile: float = 0.0, upper_percentile: float = 100.0) -> np.ndarray:
+    """Per-band linear scaling between two percentiles (default: the min and max)."""
+    from astropy.visualization import AsymmetricPercentileInterval, MinMaxInterval
+
+    if lower_percentile == 0.0 and upper_percentile == 100.0:
+        return _apply_interval(array, MinMaxInterval)
+    return _apply_interval(array, lambda: AsymmetricPercentileInterval(lower_percentile, upper_percentile))
+
+
+def asinh(
+    array: np.ndarray, *, a: float = 0.1, lower_percentile: float = 1.0, upper_percentile: float = 99.5
+) -> np.ndarray:
+    """Per-band asinh stretch (astropy ``AsinhStretch``) after a percentile interval."""
+    from astropy.visualization import AsinhStretch, AsymmetricPercentileInterval
+
+    return _apply_interval(
+        array, lambda: AsymmetricPercentileInterval(lower_percentile, upper_percentile), AsinhStretch(a=a)
+    )
+
+
+def zscale(array: np.ndarray, *, contrast: float = 0.25) -> np.ndarray:
+    """Per-band IRAF/DS9 z-scale limits (astropy ``ZScaleInterval``), linear in between."""
+    from astropy.visualization import ZScaleInterval
+
+    return _apply_interval(array, lambda: ZScaleInterval(contrast=contrast))
+
+
+def lupton(
+    array: np.ndarray,
+    *,
+    Q: float = 8.0,
+    stretch: float | None = None,
+    saturation_percentile: float = 99.5,
+    minimum=None,
+) -> np.ndarray:
+    """Lupton et al. (2004) asinh scaling via astropy, with data-adaptive defaults.
+
+    Parameters
+    ----------
+    array : np.ndarray
+        ``(H, W, C)`` float image.
+    Q : float
+        Asinh softening; larger shows fainter structure (more logarithmic).
+    stretch : float, optional
+        Astropy's linear ``stretch`` in data units. Default: chosen so that the
+        ``saturation_percentile`` of the intensity (band mean after subtracting ``minimum``) maps to 1.
+    saturation_percentile : float
+        Percentile of the intensity that just saturates when ``stretch`` is not given.
+    minimum : float or sequence of per-band floats, optional
+        Level mapped to black. Default: each band's sigma-clipped median (its sky background).
+    """
+    from astropy.visualization import LuptonAsinhStretch, ManualInterval, make_lupton_rgb
+
+    from zoobot_tf.images.masks import _robust_background
+
+    n_bands = array.shape[-1]
+    if minimum is None:
+        minimum = [_robust_background(array[..., c])[0] for c in range(n_bands)]
+    minimum = np.broadcast_to(np.asarray(minimum, dtype=np.float64), (n_bands,))
+    minimum = np.where(np.isfinite(minimum), minimum, 0.0)
+    shifted = array - minimum.astype(np.float32)
+    if stretch is None:
+        intensity = _finite(shifted.mean(axis=-1))
+        saturation = float(np.percentile(intensity, saturation_percentile)) if intensity.size else 0.0
+        if not saturation > 0:
+            saturation = float(intensity.max()) if intensity.size else 0.0
+        if not saturation > 0:  # nothing above the background: a black image
+            return np.where(np.isfinite(array), 0.0, np.nan).astype(np.float32)
+        # f(I_sat) = 1  <=>  stretch = Q * I_sat / sinh(asinh(0.1 Q) / 0.1)   (frac = 0.1 in astropy)
+        stretch = Q * saturation / np.sinh(np.arcsinh(0.1 * Q) / 0.1)
+    stretch_object = LuptonAsinhStretch(stretch=stretch, Q=Q)
+    if n_bands == 3:
+        zero = [ManualInterval(vmin=0.0, vmax=None)] * 3
+        rgb = make_lupton_rgb(
+            shifted[..., 0], shifted[..., 1], shifted[..., 2],
+            interval=zero, stretch_object=stretch_object, output_dtype=np.float64,
+        )
+        return np.clip(rgb, 0.0, 1.0).astype(np.float32)
+    # single-band Lupton: intensity == band, so the mapping is the stretch itself, clipped to [0, 1]
+    out = stretch_object(np.clip(shifted, 0.0, None).astype(np.float64), clip=False)
+    return np.clip(out, 0.0, 1.0).astype(np.float32)

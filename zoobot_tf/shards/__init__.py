@@ -1,0 +1,40 @@
+"""TFRecord shards: catalog + images -> ``train/ val/ test/ *.tfrecord`` + ``manifest.json``.
+
+Names are loaded lazily so that the image-preparing worker processes of :func:`write_shards`
+(which import this package) do not pay for importing TensorFlow.
+"""
+
+import importlib
+
+_EXPORTS = {
+    "write_shards": "writer",
+    "read_catalog": "writer",
+    "catalog_sha256": "writer",
+    "serialize_example": "writer",
+    "Manifest": "manifest",
+    "SplitInfo": "manifest",
+    "IncompleteShardsError": "manifest",
+    "load_manifest": "manifest",
+    "feature_spec": "reader",
+    "parse_record": "reader",
+    "parse_batch": "reader",
+    "iter_records": "reader",
+    "assign_splits": "split",
+    "split_key": "split",
+    "add_arguments": "command",
+    "run": "command",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))

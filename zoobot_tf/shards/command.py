@@ -1,0 +1,75 @@
+"""Command line for shard writing: ``python -m zoobot_tf.shards`` / ``zoobot-tf make-shards``.
+
+:func:`add_arguments` and :func:`run` let the top-level CLI mount this as a sub-command.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """Add the :func:`~zoobot_tf.shards.write_shards` options to ``parser`` (returns it)."""
+    parser.add_argument("--catalog", required=True, help="canonical catalog CSV/parquet (id_str, file_loc, labels)")
+    parser.add_argument("--out", required=True, help="output shard directory")
+    parser.add_argument(
+        "--schema",
+        default=None,
+        help="decision-tree schema (e.g. decals_dr5, gz2) or label set (e.g. hubble_sequence); "
+        "required unless --unlabelled",
+    )
+    parser.add_argument("--size", type=int, default=64, help="stored image side in pixels (default 64)")
+    parser.add_argument("--channels", type=int, default=3, help="image channels/bands (default 3)")
+    parser.add_argument("--dtype", default="uint8", choices=["uint8", "float16", "float32"], help="stored pixel type")
+    parser.add_argument("--scaling", default=None, help="image scaling (see zoobot_tf.images), default none")
+    parser.add_argument("--nan-mask", action="store_true", help="add a NaN-mask channel (FITS)")
+    parser.add_argument("--galaxy-mask", action="store_true", help="add a galaxy-mask channel")
+    parser.add_argument("--val-fraction", type=float, default=0.1, help="validation fraction (default 0.1)")
+    parser.add_argument("--test-fraction", type=float, default=0.1, help="test fraction (default 0.1)")
+    parser.add_argument("--shard-size", type=int, default=256, help="records per shard file (default 256)")
+    parser.add_argument("--seed", type=int, default=42, help="split seed (default 42)")
+    parser.add_argument("--workers", type=int, default=1, help="image-preparing processes (default 1)")
+    parser.add_argument("--unlabelled", action="store_true", help="write ids + images only (a 'predict' split)")
+    parser.add_argument("--overwrite", action="store_true", help="replace shards made from another catalog/options")
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    """Write shards as described by parsed ``args``; print a one-line summary; return 0."""
+    from zoobot_tf.shards.writer import write_shards
+
+    if not args.unlabelled and args.schema is None:
+        raise SystemExit("--schema is required for labelled shards (or pass --unlabelled)")
+    manifest = write_shards(
+        args.catalog,
+        args.out,
+        schema=args.schema,
+        size=args.size,
+        channels=args.channels,
+        dtype=args.dtype,
+        scaling=args.scaling,
+        nan_mask=args.nan_mask,
+        galaxy_mask=args.galaxy_mask,
+        val_fraction=args.val_fraction,
+        test_fraction=args.test_fraction,
+        shard_size=args.shard_size,
+        seed=args.seed,
+        workers=args.workers,
+        labelled=not args.unlabelled,
+        progress=not args.no_progress,
+        overwrite=args.overwrite,
+    )
+    counts = ", ".join(f"{name} {info.n_records}" for name, info in manifest.splits.items())
+    print(f"wrote {args.out}: {counts} records; image {manifest.image_shape} {manifest.dtype}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m zoobot_tf.shards", description="Write TFRecord shards.")
+    return run(add_arguments(parser).parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
