@@ -93,6 +93,17 @@ def test_jpg_and_16bit_png(tmp_path):
     np.testing.assert_array_equal(out[..., 0], deep.astype(np.float32))  # not squashed to 8 bits
 
 
+def test_load_image_matches_read_then_prepare(tmp_path, rgb):
+    """load_image resizes PNG/JPG inside PIL for speed; it must give the very same pixels."""
+    Image.fromarray(rgb).save(tmp_path / "a.png")
+    Image.fromarray(rgb[..., 1]).save(tmp_path / "g.png")
+    Image.fromarray(rgb).save(tmp_path / "a.jpg")
+    for name in ("a.png", "g.png", "a.jpg"):
+        for kwargs in ({"size": 10}, {"size": (7, 9), "channels": 3}, {"size": 16, "dtype": "float32"}):
+            expected = prepare_image(read_image(tmp_path / name), **kwargs)
+            np.testing.assert_array_equal(load_image(tmp_path / name, **kwargs), expected)
+
+
 def test_bad_raster_files_name_the_path(tmp_path, rgb):
     good = tmp_path / "good.png"
     Image.fromarray(rgb).save(good)
@@ -121,6 +132,7 @@ def test_fits_layouts_agree(tmp_path):
     fits.PrimaryHDU(bands).writeto(tmp_path / "cube.fits")
     fits.HDUList([fits.PrimaryHDU(), fits.ImageHDU(bands, name="SCI")]).writeto(tmp_path / "ext_cube.fits")
     mef = [fits.PrimaryHDU()] + [fits.ImageHDU(b, name=n) for b, n in zip(bands, "GRZ")]
+    mef.append(fits.ImageHDU(np.ones((H, W), np.float32), name="WHT"))  # ancillary: not a band
     fits.HDUList(mef).writeto(tmp_path / "mef.fits")
     per_band = []
     for b, n in zip(bands, "grz"):
@@ -146,9 +158,11 @@ def test_fits_layouts_agree(tmp_path):
 
     np.testing.assert_array_equal(read_image(tmp_path / "mef.fits", hdu=["Z", "G"]), expected[..., [2, 0]])
     np.testing.assert_array_equal(read_image(tmp_path / "mef.fits", hdu=2), expected[..., 1:2])
+    assert (read_image(tmp_path / "mef.fits", hdu="WHT") == 1).all()
     np.testing.assert_array_equal(load_image(per_band, dtype="float32"), expected)
 
 
+@pytest.mark.filterwarnings("ignore:File may have been truncated")
 def test_fits_nan_kept_and_bad_fits_errors(tmp_path):
     bands = cube_bands()
     bands[1, 3, 4] = np.nan
@@ -165,7 +179,7 @@ def test_fits_nan_kept_and_bad_fits_errors(tmp_path):
     fits.PrimaryHDU(np.zeros((H, W + 1), np.float32)).writeto(tmp_path / "wide.fits")
     fits.PrimaryHDU(np.zeros((H, W), np.float32)).writeto(tmp_path / "ok.fits")
     cases = {
-        "truncated.fits": "truncated",
+        "truncated.fits": "cannot read FITS",
         "junk.fits": "cannot read FITS",
         "4d.fits": "expected 2-D or a 3-D cube",
         "mixed.fits": "differs",
@@ -310,7 +324,9 @@ def test_hdr_dtypes_keep_values():
 def test_prepare_masks_as_channels():
     image = galaxy(size=32)
     image[0:3, 0:5, 1] = np.nan
-    out = prepare_image(image, scaling="lupton", nan_mask=True, galaxy_mask=True, dtype="float32", source="g.fits")
+    out = prepare_image(
+        image, scaling="lupton", nan_mask=True, galaxy_mask=True, dtype="float32", source="g.fits"
+    )
     assert out.shape == (32, 32, 3 + 3 + 1)
     assert np.isfinite(out).all()
     expected_nan = np.zeros((32, 32, 3), np.float32)

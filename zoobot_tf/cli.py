@@ -42,7 +42,13 @@ def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser(argv)
     args = parser.parse_args(argv)
-    result = args._run(args)
+    try:
+        result = args._run(args)
+    except (ValueError, FileNotFoundError, KeyError) as error:
+        # Bad input (a catalog row, an image, a schema name): the message names it; no traceback.
+        message = error.args[0] if isinstance(error, KeyError) and error.args else error
+        print(f"zoobot-tf {args.verb}: error: {message}", file=sys.stderr)
+        return 2
     return int(result or 0)
 
 

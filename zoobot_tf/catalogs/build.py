@@ -102,7 +102,8 @@ def _label_reasons(prepared: PreparedTable) -> dict:
         return check_votes(prepared.labels, prepared.label_sources)
     if prepared.kind == "weighted_fractions":
         return check_fractions(prepared.labels, prepared.label_sources)
-    return check_classes(prepared.labels["label"], prepared.classes, prepared.schema_name, prepared.label_sources["label"])
+    column = prepared.label_sources["label"]
+    return check_classes(prepared.labels["label"], prepared.classes, prepared.schema_name, column)
 
 
 def _find_files(prepared, images, exts, progress):

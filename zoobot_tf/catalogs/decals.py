@@ -50,7 +50,7 @@ def _source_columns(schema, columns) -> dict[str, str]:
         name = answer.text
         if schema.name == "decals_dr8" and name not in columns:
             question = answer.question.text[: -len("-dr8")]
-            name = question + answer.suffix
+            name = f"{question}_{answer.suffix}"
         mapping[answer.text] = name
     return mapping
 

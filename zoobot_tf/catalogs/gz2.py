@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 
+import numpy as np
 import pandas as pd
 
 from zoobot_tf.schemas import GZ2_HART16_COLUMNS, get_schema
@@ -40,13 +41,13 @@ def _mapping_lookup(mapping, ids: pd.Series, samples: pd.Series | None):
         lookup = pd.MultiIndex.from_arrays([ids, samples])
     assets = pd.Series(unique.reindex(lookup).to_numpy(), dtype=object)
     reasons = {}
-    ambiguous_rows = lookup.isin(ambiguous.index)
-    for row in range(len(ids)):
-        if ambiguous_rows[row]:
-            key = lookup[row]
-            reasons[row] = f"ambiguous image: mapping {name} gives several asset ids for {key}: {ambiguous[key]}"
-        elif pd.isna(assets.iloc[row]) and not pd.isna(ids.iloc[row]):
-            reasons[row] = f"missing image: {ID_COLUMN} {ids.iloc[row]} is not in mapping {name}"
+    ambiguous_rows = np.asarray(lookup.isin(ambiguous.index))
+    for row in np.flatnonzero(ambiguous_rows):
+        key = lookup[row]
+        reasons[int(row)] = f"ambiguous image: mapping {name} gives several asset ids for {key}: {ambiguous[key]}"
+    unmapped = assets.isna().to_numpy() & ids.notna().to_numpy() & ~ambiguous_rows
+    for row in np.flatnonzero(unmapped):
+        reasons[int(row)] = f"missing image: {ID_COLUMN} {ids.iloc[row]} is not in mapping {name}"
     return assets, reasons
 
 

@@ -9,11 +9,13 @@ The public API other modules code against::
     scale_image(array, method, **kwargs)      -> float32 in [0, 1] per band (except 'none')
     prepare_image(array, *, size, channels, scaling, nan_mask, galaxy_mask, dtype, source)
     load_image(path, *, hdu=None, **prepare_kwargs)
+    save_image(array, path, *, source=None)   PNG/JPG (uint8, 1/3/4 channels) or .npy
 """
 
 from zoobot_tf.images.masks import fill_invalid, invalid_pixel_mask, object_mask
-from zoobot_tf.images.prepare import DTYPES, load_image, prepare_image, save_image
+from zoobot_tf.images.prepare import DTYPES, RESAMPLE, load_image, prepare_image, save_image
 from zoobot_tf.images.readers import (
+    ANCILLARY_EXTNAMES,
     FITS_SUFFIXES,
     RASTER_SUFFIXES,
     ImageReadError,
@@ -25,6 +27,8 @@ from zoobot_tf.images.readers import (
 from zoobot_tf.images.scalings import SCALINGS, scale_image
 
 __all__ = [
+    "ANCILLARY_EXTNAMES",
+    "RESAMPLE",
     "DTYPES",
     "FITS_SUFFIXES",
     "RASTER_SUFFIXES",

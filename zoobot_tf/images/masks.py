@@ -118,7 +118,8 @@ def fill_invalid(array, *, source=None, object_mask: np.ndarray | None = None) -
     but separable, so fast); (2) larger holes *outside* the (dilated) object mask get the band's
     robust background level (sigma-clipped median of the valid background pixels), so no
     structure is invented in the sky; (3) larger holes *inside* the object mask are filled from their
-    rim inwards by repeating (1), so the galaxy profile is continued smoothly. Deterministic: the same input always gives the same output.
+    rim inwards by repeating (1), so the galaxy profile is continued smoothly.
+    Deterministic: the same input always gives the same output.
 
     Parameters
     ----------

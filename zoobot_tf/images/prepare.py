@@ -18,16 +18,27 @@ Conventions (documented once, here):
 
 from __future__ import annotations
 
+import os
 from typing import Sequence
 
 import numpy as np
 from PIL import Image
 
 from zoobot_tf.images.masks import fill_invalid, invalid_pixel_mask, object_mask
-from zoobot_tf.images.readers import ImageReadError, ImageSource, read_image, source_name
+from zoobot_tf.images.readers import (
+    RASTER_SUFFIXES,
+    ImageReadError,
+    ImageSource,
+    decode_raster,
+    raster_to_array,
+    read_image,
+    source_name,
+)
 from zoobot_tf.images.scalings import SCALINGS, scale_image
 
 DTYPES = ("uint8", "float16", "float32")
+#: The one resampling filter used for every resize (antialiased when shrinking; never overshoots).
+RESAMPLE = Image.Resampling.BILINEAR
 _FLOAT16_MAX = float(np.finfo(np.float16).max)
 
 
@@ -106,9 +117,31 @@ def prepare_image(
 def load_image(path: ImageSource, *, hdu=None, **prepare_kwargs) -> np.ndarray:
     """Read an image file (or one file per band) and prepare it: ``read_image`` + ``prepare_image``.
 
-    ``hdu`` goes to :func:`read_image`; every other keyword to :func:`prepare_image`.
+    ``hdu`` goes to :func:`read_image`; every other keyword to :func:`prepare_image`. When only
+    resizing/casting an 8-bit PNG/JPG, the resize runs on the decoded PIL image before numpy
+    conversion (same PIL operation as :func:`prepare_image`, so identical pixels, ~2x faster).
     """
+    if _can_resize_while_decoding(path, hdu, prepare_kwargs):
+        img = decode_raster(os.fspath(path))
+        if img.mode in ("L", "RGB"):
+            out_hw = _target_size(prepare_kwargs["size"], (img.height, img.width), source_name(path))
+            if out_hw != (img.height, img.width):
+                img = img.resize((out_hw[1], out_hw[0]), RESAMPLE)
+        return prepare_image(raster_to_array(img), source=path, **prepare_kwargs)
     return prepare_image(read_image(path, hdu=hdu), source=path, **prepare_kwargs)
+
+
+def _can_resize_while_decoding(path, hdu, kwargs) -> bool:
+    return (
+        hdu is None
+        and isinstance(path, (str, os.PathLike))
+        and ";" not in os.fspath(path)
+        and os.fspath(path).lower().endswith(RASTER_SUFFIXES)
+        and kwargs.get("size") is not None
+        and kwargs.get("scaling") in (None, "none")
+        and not kwargs.get("nan_mask")
+        and not kwargs.get("galaxy_mask")
+    )
 
 
 def save_image(array: np.ndarray, path, *, source: ImageSource | None = None) -> None:
@@ -173,14 +206,14 @@ def _resize(image: np.ndarray, out_hw: tuple[int, int]) -> np.ndarray:
     pil_size = (out_hw[1], out_hw[0])  # PIL wants (width, height)
     if image.dtype == np.uint8 and image.shape[-1] in (1, 3):
         pil = Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image)
-        resized = np.asarray(pil.resize(pil_size, Image.Resampling.BILINEAR))
+        resized = np.asarray(pil.resize(pil_size, RESAMPLE))
         return resized.reshape(out_hw + (image.shape[-1],))
     if image.dtype == np.uint8:
         bands = [Image.fromarray(np.ascontiguousarray(image[..., c])) for c in range(image.shape[-1])]
     else:
         bands = [Image.fromarray(np.ascontiguousarray(image[..., c], dtype=np.float32))
                  for c in range(image.shape[-1])]
-    return np.stack([np.asarray(b.resize(pil_size, Image.Resampling.BILINEAR)) for b in bands], axis=-1)
+    return np.stack([np.asarray(b.resize(pil_size, RESAMPLE)) for b in bands], axis=-1)
 
 
 def _resize_mask(mask: np.ndarray, out_hw: tuple[int, int], rule: str) -> np.ndarray:
@@ -227,7 +260,6 @@ def _cast(image: np.ndarray, dtype: str, name: str) -> np.ndarray:
             )
         return np.round(np.clip(image, 0.0, 1.0) * 255.0).astype(np.uint8)
     if dtype == "float16" and image.size and float(np.max(np.abs(image))) > _FLOAT16_MAX:
-        raise ImageReadError(
-            f"{name}: values up to {float(np.max(np.abs(image))):.4g} overflow float16; use float32 or a scaling"
-        )
+        peak = float(np.max(np.abs(image)))
+        raise ImageReadError(f"{name}: values up to {peak:.4g} overflow float16; use float32 or a scaling")
     return image.astype(dtype, copy=False)

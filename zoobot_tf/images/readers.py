@@ -9,7 +9,6 @@ the invalid-pixel masks and inpainting in :mod:`zoobot_tf.images.masks` can see 
 from __future__ import annotations
 
 import os
-import warnings
 from pathlib import Path
 from typing import Sequence, Union
 
@@ -23,6 +22,12 @@ ImageSource = Union[PathLike, Sequence[PathLike]]
 FITS_SUFFIXES = (".fits", ".fit", ".fts", ".fits.gz", ".fit.gz", ".fts.gz", ".fits.fz", ".fz")
 RASTER_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
 
+#: FITS extensions that ``read_image(..., hdu=None)`` never takes as bands: they describe the data
+#: (HST/JWST/DES/HSC conventions) rather than being an image of the sky. Select them with ``hdu=``.
+ANCILLARY_EXTNAMES = frozenset(
+    {"ERR", "ERROR", "RMS", "SIGMA", "VAR", "VARIANCE", "IVAR", "INVVAR", "WHT", "WEIGHT", "WT",
+     "DQ", "MASK", "BPM", "FLAGS", "CTX", "CON", "EXP", "EXPTIME", "PSF"}
+)
 # PIL modes that hold more than 8 bits per pixel: returned as float32 so nothing is squashed.
 _HIGH_BIT_MODES = ("I", "I;16", "I;16B", "I;16L", "I;16N", "F")
 
@@ -79,9 +84,11 @@ def read_image(path: ImageSource, *, hdu: int | str | Sequence[int | str] | None
     path : str, Path, list of paths, or str of ``';'``-separated paths
         A list (or ``';'``-joined string) means one file per band, stacked in the given order.
     hdu : int, str or sequence of them, optional
-        FITS only. ``None`` picks automatically: a 3-D cube ``(bands, H, W)`` in the primary or first
-        image HDU, else every 2-D image extension as one band each. An int/name selects one HDU
-        (2-D or cube); a sequence selects several 2-D HDUs, one band each.
+        FITS only. ``None`` picks automatically: a 3-D cube ``(bands, H, W)`` in the primary or
+        first image HDU, else every 2-D image extension as one band each (extensions named like
+        ancillary planes, :data:`ANCILLARY_EXTNAMES`, e.g. ``WHT``/``ERR``/``MASK``, are skipped).
+        An int/name selects one HDU (2-D or cube); a sequence selects several 2-D HDUs, one band
+        each. With one file per band, ``hdu`` applies to every file.
 
     Returns
     -------
@@ -128,43 +135,63 @@ def _read_one(path: str, hdu) -> np.ndarray:
     )
 
 
-def _read_raster(path: str) -> np.ndarray:
+def decode_raster(path: str) -> Image.Image:
+    """Decode a PNG/JPG/TIFF into a PIL image of mode L, RGB, or a >8-bit mode (I, I;16, F).
+
+    Separate from :func:`read_image` so :func:`~zoobot_tf.images.load_image` can resize in PIL
+    before the (costly) conversion of the full-size image to numpy.
+    """
+    if not os.path.isfile(path):
+        raise ImageReadError(f"{path}: no such file")
     try:
         with Image.open(path) as img:
             img.load()  # decode now: truncated/corrupt files fail here, not later
             mode = img.mode
-            if mode in _HIGH_BIT_MODES:
-                return np.asarray(img, dtype=np.float32)[..., None]
-            if mode in ("L", "1", "LA", "La"):
-                img = img.convert("L")
-            elif mode != "RGB":  # RGBA, RGBa, P, PA, CMYK, YCbCr, LAB, HSV...
-                img = img.convert("RGB")
-            array = np.asarray(img, dtype=np.uint8)
-    except (OSError, UnidentifiedImageError, SyntaxError, ValueError) as err:
+            if mode in _HIGH_BIT_MODES or mode in ("L", "RGB"):
+                return img  # pixels stay valid after the file closes: they were loaded above
+            if mode in ("1", "LA", "La"):
+                return img.convert("L")
+            return img.convert("RGB")  # RGBA, RGBa, P, PA, CMYK, YCbCr, LAB, HSV...
+    except (OSError, UnidentifiedImageError, SyntaxError, ValueError, Image.DecompressionBombError) as err:
         raise ImageReadError(f"{path}: cannot decode image ({err})") from err
-    if array.ndim == 2:
-        array = array[..., None]
-    return array
+
+
+def raster_to_array(img: Image.Image) -> np.ndarray:
+    """``(H, W, C)`` array of a decoded raster: uint8 for L/RGB, float32 for >8-bit modes."""
+    if img.mode in _HIGH_BIT_MODES:
+        return np.asarray(img, dtype=np.float32)[..., None]
+    array = np.asarray(img, dtype=np.uint8)
+    return array[..., None] if array.ndim == 2 else array
+
+
+def _read_raster(path: str) -> np.ndarray:
+    return raster_to_array(decode_raster(path))
 
 
 def _read_fits(path: str, hdu) -> np.ndarray:
     from astropy.io import fits  # import here: astropy costs ~0.3 s and PNG users never need it
 
+    # no warnings.catch_warnings here: it is not thread-safe and readers run in threads; a
+    # truncated file still fails below (short data cannot be reshaped) after astropy's warning
     try:
-        with warnings.catch_warnings():
-            # astropy only *warns* about a truncated file and then fails obscurely; make it an error
-            warnings.filterwarnings("error", message=".*truncated.*")
-            with fits.open(path) as hdul:
-                return _fits_to_array(path, hdul, hdu)
+        with fits.open(path) as hdul:
+            return _fits_to_array(path, hdul, hdu)
     except ImageReadError:
         raise
-    except (OSError, ValueError, TypeError, IndexError, KeyError, EOFError, Warning) as err:
-        raise ImageReadError(f"{path}: cannot read FITS ({err})") from err
+    except (OSError, ValueError, TypeError, IndexError, KeyError, EOFError) as err:
+        raise ImageReadError(f"{path}: cannot read FITS, corrupt or truncated? ({err})") from err
 
 
 def _image_hdus(hdul) -> list:
-    """Image HDUs that actually hold data (a header-only primary is common in survey files)."""
-    return [h for h in hdul if getattr(h, "is_image", False) and h.header.get("NAXIS", 0) > 0]
+    """Image HDUs holding science data: a header-only primary (common in survey files) and
+    ancillary planes named in :data:`ANCILLARY_EXTNAMES` (weights, errors, masks) are skipped."""
+    return [
+        h
+        for h in hdul
+        if getattr(h, "is_image", False)
+        and h.header.get("NAXIS", 0) > 0
+        and str(h.header.get("EXTNAME", "")).strip().upper() not in ANCILLARY_EXTNAMES
+    ]
 
 
 def _squeeze_leading(data: np.ndarray) -> np.ndarray:
@@ -220,4 +247,6 @@ def _to_hwc(path: str, data: np.ndarray) -> np.ndarray:
         return data.astype(np.float32)[..., None]
     if data.ndim == 3 and min(data.shape) > 0:
         return np.ascontiguousarray(np.moveaxis(data.astype(np.float32), 0, -1))
-    raise ImageReadError(f"{path}: image data has shape {data.shape}; expected 2-D or a 3-D cube (bands, H, W)")
+    raise ImageReadError(
+        f"{path}: image data has shape {data.shape}; expected 2-D or a 3-D cube (bands, H, W)"
+    )

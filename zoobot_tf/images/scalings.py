@@ -16,14 +16,15 @@ import numpy as np
 
 SCALINGS = ("none", "minmax", "asinh", "lupton", "lupton_high_contrast", "zscale")
 
-#: Default Lupton parameters. ``Q`` is the asinh softening: the stretch is linear below about
-#: ``1/sinh(asinh(0.1 Q) / 0.1)`` of the saturation level and logarithmic above it (1/760 for
-#: Q=8, 1/9e5 for Q=20). The saturation level (maps to 1) is the ``saturation_percentile`` of the
-#: background-subtracted intensity, so the same defaults work for any flux units.
-LUPTON_DEFAULTS = {"Q": 8.0, "saturation_percentile": 99.5}
-#: High-contrast Lupton: stronger softening and earlier saturation, so faint discs, bars and tidal
-#: features show (at 1% of the saturation level the output is ~0.7 instead of ~0.35).
-LUPTON_HIGH_CONTRAST_DEFAULTS = {"Q": 20.0, "saturation_percentile": 99.0}
+#: Default Lupton parameters (see :func:`lupton`). The asinh stretch is linear for intensities below
+#: ``softening_sigma`` x the sky noise and logarithmic above; the ``saturation_percentile`` of the
+#: background-subtracted intensity maps to 1. Astropy's ``Q`` and ``stretch`` follow from these two
+#: per image, so the same defaults suit any survey's flux units and depth.
+LUPTON_DEFAULTS = {"softening_sigma": 3.0, "saturation_percentile": 99.5}
+#: High-contrast Lupton: the log regime starts at 1 sigma of sky noise (not 3) and the 99th
+#: percentile saturates, so faint discs, spiral arms and tidal features show (a 3-sigma pixel maps
+#: to ~0.3 instead of ~0.2; the noise itself becomes visible, as in a "hard" display stretch).
+LUPTON_HIGH_CONTRAST_DEFAULTS = {"softening_sigma": 1.0, "saturation_percentile": 99.0}
 
 
 def scale_image(array, method: str, **kwargs) -> np.ndarray:
@@ -41,8 +42,8 @@ def scale_image(array, method: str, **kwargs) -> np.ndarray:
         then ``AsinhStretch(a=0.1)``; bands are scaled independently (colours not preserved).
         ``"lupton"``: Lupton et al. 2004 asinh. 3 bands: ``make_lupton_rgb`` (joint intensity,
         colours preserved, channel order kept); other band counts: the same
-        ``LuptonAsinhStretch`` applied per band. Keywords ``Q``, ``stretch``,
-        ``saturation_percentile``, ``minimum`` (see :func:`lupton`).
+        ``LuptonAsinhStretch`` applied per band. Keywords ``softening_sigma``,
+        ``saturation_percentile``, ``Q``, ``stretch``, ``minimum`` (see :func:`lupton`).
         ``"lupton_high_contrast"``: ``"lupton"`` with :data:`LUPTON_HIGH_CONTRAST_DEFAULTS`.
         ``"zscale"``: per band ``ZScaleInterval`` (``contrast=0.25``) and a linear stretch.
 
@@ -100,7 +101,9 @@ def _apply_interval(array: np.ndarray, interval_for_band, stretch=None) -> np.nd
     return out
 
 
-def minmax(array: np.ndarray, *, lower_percentile: float = 0.0, upper_percentile: float = 100.0) -> np.ndarray:
+def minmax(
+    array: np.ndarray, *, lower_percentile: float = 0.0, upper_percentile: float = 100.0
+) -> np.ndarray:
     """Per-band linear scaling between two percentiles (default: the min and max)."""
     from astropy.visualization import AsymmetricPercentileInterval, MinMaxInterval
 
@@ -130,24 +133,31 @@ def zscale(array: np.ndarray, *, contrast: float = 0.25) -> np.ndarray:
 def lupton(
     array: np.ndarray,
     *,
-    Q: float = 8.0,
-    stretch: float | None = None,
+    softening_sigma: float = 3.0,
     saturation_percentile: float = 99.5,
+    Q: float | None = None,
+    stretch: float | None = None,
     minimum=None,
 ) -> np.ndarray:
-    """Lupton et al. (2004) asinh scaling via astropy, with data-adaptive defaults.
+    """Lupton et al. (2004) asinh scaling via astropy, with data-adaptive parameters.
+
+    With astropy's ``LuptonAsinhStretch``, ``f(I) = asinh(Q I / stretch) * 0.1 / asinh(0.1 Q)``:
+    linear for ``I << stretch / Q``, logarithmic above, and ``f = 1`` at
+    ``I_sat = stretch / Q * sinh(asinh(0.1 Q) / 0.1)``. By default both are set from the image:
+    ``stretch / Q = softening_sigma * sky noise`` and ``I_sat = saturation_percentile`` of the
+    intensity, which fixes ``Q`` and ``stretch``.
 
     Parameters
     ----------
     array : np.ndarray
         ``(H, W, C)`` float image.
-    Q : float
-        Asinh softening; larger shows fainter structure (more logarithmic).
-    stretch : float, optional
-        Astropy's linear ``stretch`` in data units. Default: chosen so that the
-        ``saturation_percentile`` of the intensity (band mean after subtracting ``minimum``) maps to 1.
+    softening_sigma : float
+        Where the stretch turns logarithmic, in units of the sky noise of the intensity image.
     saturation_percentile : float
-        Percentile of the intensity that just saturates when ``stretch`` is not given.
+        Percentile of the intensity (band mean after subtracting ``minimum``) that maps to 1.
+    Q, stretch : float, optional
+        Astropy's parameters, to override the adaptive choice. ``Q`` alone: ``stretch`` still
+        from the saturation level; ``stretch`` alone: ``Q = 8`` (astropy's default).
     minimum : float or sequence of per-band floats, optional
         Level mapped to black. Default: each band's sigma-clipped median (its sky background).
     """
@@ -162,14 +172,21 @@ def lupton(
     minimum = np.where(np.isfinite(minimum), minimum, 0.0)
     shifted = array - minimum.astype(np.float32)
     if stretch is None:
-        intensity = _finite(shifted.mean(axis=-1))
-        saturation = float(np.percentile(intensity, saturation_percentile)) if intensity.size else 0.0
-        if not saturation > 0:
-            saturation = float(intensity.max()) if intensity.size else 0.0
-        if not saturation > 0:  # nothing above the background: a black image
+        intensity = shifted.mean(axis=-1)
+        saturation = _saturation_level(_finite(intensity), saturation_percentile)
+        if saturation is None:  # nothing above the background: a black image
             return np.where(np.isfinite(array), 0.0, np.nan).astype(np.float32)
-        # f(I_sat) = 1  <=>  stretch = Q * I_sat / sinh(asinh(0.1 Q) / 0.1)   (frac = 0.1 in astropy)
+        if Q is None:
+            _, noise = _robust_background(intensity)
+            softening = softening_sigma * noise
+            if np.isfinite(softening) and 0 < softening < saturation:
+                # sinh(asinh(0.1 Q) / 0.1) = I_sat / softening, solved for Q
+                Q = float(np.clip(10.0 * np.sinh(0.1 * np.arcsinh(saturation / softening)), 1e-3, 1e10))
+            else:
+                Q = 8.0
         stretch = Q * saturation / np.sinh(np.arcsinh(0.1 * Q) / 0.1)
+    elif Q is None:
+        Q = 8.0
     stretch_object = LuptonAsinhStretch(stretch=stretch, Q=Q)
     if n_bands == 3:
         zero = [ManualInterval(vmin=0.0, vmax=None)] * 3
@@ -181,3 +198,12 @@ def lupton(
     # single-band Lupton: intensity == band, so the mapping is the stretch itself, clipped to [0, 1]
     out = stretch_object(np.clip(shifted, 0.0, None).astype(np.float64), clip=False)
     return np.clip(out, 0.0, 1.0).astype(np.float32)
+
+
+def _saturation_level(intensity: np.ndarray, percentile: float) -> float | None:
+    if intensity.size == 0:
+        return None
+    saturation = float(np.percentile(intensity, percentile))
+    if not saturation > 0:
+        saturation = float(intensity.max())
+    return saturation if saturation > 0 else None

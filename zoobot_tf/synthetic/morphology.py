@@ -131,8 +131,8 @@ def sample_morphology(n: int, rng: np.random.Generator, *, p_star: float = 0.04,
     merger_stage = rng.choice(4, size=n, p=MERGER_STAGE_PRIOR)
     ratio_lo = np.array([0.0, 0.08, 0.3, 0.4])[merger_stage]
     ratio_hi = np.array([0.0, 0.25, 0.8, 1.0])[merger_stage]
-    sep_lo = np.array([0.0, 0.26, 0.2, 0.06])[merger_stage]
-    sep_hi = np.array([0.0, 0.36, 0.3, 0.11])[merger_stage]
+    sep_lo = np.array([0.0, 0.26, 0.2, 0.08])[merger_stage]
+    sep_hi = np.array([0.0, 0.36, 0.3, 0.14])[merger_stage]
     tidal_lo = np.array([0.0, 0.1, 0.6, 0.5])[merger_stage]
     tidal_hi = np.array([0.0, 0.35, 1.0, 1.0])[merger_stage]
     u = rng.uniform(0.0, 1.0, (3, n))
@@ -160,7 +160,7 @@ def sample_morphology(n: int, rng: np.random.Generator, *, p_star: float = 0.04,
     offsets[1] = np.where(is_star, star_push * np.sin(star_push_angle), offsets[1])
     n_field_stars = rng.poisson(0.6, n)
 
-    edge_on = (inclination >= 75.0) & (hubble_type != "E")
+    edge_on = (axis_ratio < 0.3) & (hubble_type != "E")  # a thin disk seen (nearly) edge-on
     return pd.DataFrame(
         {
             "kind": kind,

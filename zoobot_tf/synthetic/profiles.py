@@ -34,8 +34,8 @@ def sersic_b(n: float) -> float:
 
 
 def generalised_radius(u, v, axis_ratio: float, boxiness: float = 0.0):
-    """Elliptical radius; ``boxiness`` > 0 makes isophotes boxy (exponent 2 -> 2 + 2.5 * boxiness)."""
-    c = 2.0 + 2.5 * max(float(boxiness), 0.0)
+    """Elliptical radius; ``boxiness`` > 0 makes isophotes boxy (exponent 2 -> 2 + 1.2 * boxiness)."""
+    c = 2.0 + 1.2 * max(float(boxiness), 0.0)
     return (np.abs(u) ** c + np.abs(v / axis_ratio) ** c) ** (1.0 / c)
 
 
@@ -81,7 +81,8 @@ def spiral_arc(radius, theta, pitch_deg: float, phase: float, r_start: float, r_
     distance = wrap_angle(theta - ridge) * r
     along = np.clip((r - r_start) / max(r_end - r_start, 1e-3), 0.0, 1.0)
     inside = (r > r_start) & (r < r_end)
-    return np.where(inside, np.exp(-0.5 * (distance / width) ** 2) * (1.0 - 0.7 * along), 0.0)
+    width = width * (0.6 + 0.8 * along)  # tails fan out towards their tips
+    return np.where(inside, np.exp(-0.5 * (distance / width) ** 2) * (1.0 - 0.8 * along) / (0.6 + 0.8 * along), 0.0)
 
 
 def gaussian(x, y, x0: float, y0: float, sigma: float):

@@ -29,7 +29,7 @@ OVERSAMPLE = 2
 SOURCE_GAIN = 20.0  # Poisson-like variance = max(signal, 0) * sigma / SOURCE_GAIN
 
 #: Spectral slope per component: flux_b / flux_r = (lambda_b / lambda_r) ** slope.
-COLOUR_SLOPE = {"bulge": 1.6, "disk": 0.5, "young": -1.3, "companion": 0.9, "tail": 0.2}
+COLOUR_SLOPE = {"bulge": 1.3, "disk": 0.35, "young": -0.7, "companion": 0.8, "tail": 0.2}
 
 
 @dataclass
@@ -114,27 +114,27 @@ def _galaxy_components(row, size: int, rng: np.random.Generator):
     # dust lane: attenuates bulge + disk of inclined disks along the mid-plane
     dust = float(_get(row, "dust_lane"))
     incl = float(_get(row, "inclination"))
+    atten = 1.0
     if dust > 0 and incl > 60:
         visible = 1.0 / (1.0 + np.exp(-(incl - 72.0) / 4.0))
-        width = 0.3 * q * disk_re + 0.35
-        lane = np.exp(-0.5 * ((v - 0.2 * q * disk_re) / width) ** 2) * np.exp(-0.5 * (u / (2.5 * disk_re)) ** 2)
-        atten = 1.0 - 0.85 * dust * visible * lane
-        bulge, disk = bulge * atten, disk * atten
+        width = max(0.2 * q * disk_re, 0.7 * size / REFERENCE_SIZE)
+        lane = np.exp(-0.5 * ((v - 0.6 * width) / width) ** 2) * np.exp(-0.5 * (u / (2.5 * disk_re)) ** 2)
+        atten = np.exp(-4.0 * dust * visible * lane)  # applied after unit normalisation: dust removes light
 
-    comps.append((_unit(bulge), bt * flux, "bulge"))
+    comps.append((_unit(bulge) * atten, bt * flux, "bulge"))
     budget = disk_flux
     bar_strength = float(_get(row, "bar_strength"))
     bar_len = float(_get(row, "bar_length")) * disk_re
     if bar_strength > 0 and disk_flux > 0:
         ub, vb = P.rotate(u, v_plane, 0.0, 0.0, float(_get(row, "bar_angle")))
-        bar_flux = 0.35 * bar_strength * disk_flux
-        comps.append((_unit(P.ferrers(ub, vb, bar_len, 0.28, 1.5)), bar_flux, "bulge"))
+        bar_flux = 0.5 * bar_strength * disk_flux
+        comps.append((_unit(P.ferrers(ub, vb, bar_len, 0.28, 1.5)) * atten, bar_flux, "bulge"))
         budget -= bar_flux
     ring_strength = float(_get(row, "ring_strength"))
     if ring_strength > 0 and disk_flux > 0:
         r_ring = max(bar_len if bar_strength > 0 else 0.0, 1.3 * disk_re)
         ring_flux = 0.2 * ring_strength * disk_flux
-        comps.append((_unit(P.ring(R, r_ring, 0.12 * r_ring)), ring_flux, "disk"))
+        comps.append((_unit(P.ring(R, r_ring, 0.12 * r_ring)) * atten, ring_flux, "disk"))
         budget -= ring_flux
     n_clumps = int(_get(row, "n_clumps"))
     if n_clumps > 0 and disk_flux > 0:
@@ -145,7 +145,7 @@ def _galaxy_components(row, size: int, rng: np.random.Generator):
             sigma = size * rng.uniform(0.012, 0.022)
             clumps += w * _unit(P.gaussian(u, v_plane, rc * np.cos(phi), rc * np.sin(phi), sigma))
         clump_flux = (0.1 + 0.45 * clumpiness) * disk_flux
-        comps.append((clumps, clump_flux, "young"))
+        comps.append((_unit(clumps) * atten, clump_flux, "young"))
         budget -= clump_flux
     n_arms = int(_get(row, "n_arms"))
     arm_strength = float(_get(row, "arm_strength"))
@@ -158,9 +158,9 @@ def _galaxy_components(row, size: int, rng: np.random.Generator):
         window = 1.0 - np.exp(-((R / r_in) ** 3))
         arm_profile = P.sersic(R, 1.3 * disk_re, 1.0) * pattern * window
         arm_flux = 0.75 * arm_strength * budget
-        comps.append((_unit(arm_profile), arm_flux, "young"))
+        comps.append((_unit(arm_profile) * atten, arm_flux, "young"))
         budget -= arm_flux
-    comps.append((_unit(disk), max(budget, 0.0), "disk"))
+    comps.append((_unit(disk) * atten, max(budget, 0.0), "disk"))
 
     # tidal tails from interactions (part of the target galaxy)
     tidal = float(_get(row, "tidal_strength"))
@@ -174,13 +174,13 @@ def _galaxy_components(row, size: int, rng: np.random.Generator):
             tails += P.spiral_arc(
                 Rt,
                 th,
-                pitch_deg=rng.uniform(18, 32),
+                pitch_deg=rng.uniform(30, 50),
                 phase=phase + np.pi * k + rng.uniform(-0.4, 0.4),
                 r_start=0.8 * r_half,
                 r_end=r_half * rng.uniform(3.0, 4.2),
-                width=max(0.022 * size, 1.0),
+                width=max(0.03 * size, 1.2),
             )
-        frac = 0.1 if stage == 1 else 0.28
+        frac = 0.1 if stage == 1 else 0.22
         comps.append((_unit(tails), frac * tidal * flux, "tail"))
 
     companions = []
@@ -331,4 +331,4 @@ def lupton_rgb(image: np.ndarray, bands, noise: float = 1.0) -> np.ndarray:
     if missing:
         raise ValueError(f"lupton_rgb needs bands g, r, z; missing {missing}")
     g, r, z = (np.nan_to_num(image[..., bands.index(b)].astype(np.float64)) for b in PNG_BANDS)
-    return make_lupton_rgb(z * 0.7, r * 1.0, g * 1.5, minimum=0.0, stretch=6.0 * noise, Q=6.0)
+    return make_lupton_rgb(z * 0.75, r * 1.0, g * 1.3, minimum=0.0, stretch=6.0 * noise, Q=6.0)

@@ -1,0 +1,138 @@
+"""Training-input throughput: TFRecord shards vs decoding PNGs from disk every step.
+
+Both pipelines read the same galaxies, shuffle, batch, apply the *same* augmentation
+(:func:`zoobot_tf.data.augment.augment_images`: rotation with reflect fill, flips, random crop,
+resize) and prefetch; the only difference is where the pixels come from:
+
+* shards:   ``get_dataset`` -> TFRecord -> ``decode_raw`` (no codec)
+* PNG:      ``tf.io.read_file`` + ``tf.io.decode_png`` on every step
+
+Synthetic 424x424 RGB galaxies (exponential discs + bulges + noise, like GZ DECaLS cut-outs) are
+rendered into a temporary directory, so the script needs no data. Prints images/s of both and
+their ratio (measured in the same process, so the ratio is what to compare across machines)::
+
+    python benchmarks/pipeline_throughput.py --n 500 --size 224 --batch-size 32
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+from PIL import Image  # noqa: E402
+
+
+def render_galaxies(directory: Path, n: int, image_size: int, seed: int = 0) -> pd.DataFrame:
+    """Write ``n`` noisy synthetic galaxy PNGs; return a decals_dr5 catalog with random votes."""
+    from zoobot_tf.schemas import get_schema
+
+    rng = np.random.default_rng(seed)
+    cols = get_schema("decals_dr5").label_cols
+    yy, xx = np.mgrid[:image_size, :image_size].astype(np.float32) - (image_size - 1) / 2
+    rows = []
+    for i in range(n):
+        angle, axis_ratio = rng.uniform(0, np.pi), rng.uniform(0.3, 1.0)
+        u = xx * np.cos(angle) + yy * np.sin(angle)
+        v = (-xx * np.sin(angle) + yy * np.cos(angle)) / axis_ratio
+        radius = np.hypot(u, v)
+        scale = rng.uniform(10, 40)
+        disc = np.exp(-radius / scale)
+        bulge = rng.uniform(0, 1) * np.exp(-((radius / (0.2 * scale)) ** 0.5))
+        colour = rng.uniform(0.6, 1.0, 3)
+        image = (disc[..., None] * colour + bulge[..., None]) * 180 + rng.normal(8, 6, (image_size, image_size, 3))
+        path = directory / f"gal_{i:05d}.png"
+        Image.fromarray(np.clip(image, 0, 255).astype(np.uint8)).save(path)
+        rows.append({"id_str": f"gal_{i:05d}", "file_loc": str(path), **dict(zip(cols, rng.integers(0, 20, len(cols))))})
+    return pd.DataFrame(rows)
+
+
+def png_dataset(paths: list[str], labels: np.ndarray, batch_size: int, output_size: int, seed: int):
+    """The baseline: decode PNGs from disk on every step, then the same augmentation."""
+    import tensorflow as tf
+
+    from zoobot_tf.data import augment as aug
+
+    def load(path, label):
+        return tf.io.decode_png(tf.io.read_file(path), channels=3), label
+
+    ds = tf.data.Dataset.from_tensor_slices((paths, labels)).shuffle(len(paths), seed=seed).repeat()
+    ds = ds.map(load, num_parallel_calls=tf.data.AUTOTUNE).batch(batch_size)
+    seeds = tf.data.Dataset.random(seed=seed).batch(2)
+
+    def augment(batch, batch_seed):
+        images, label = batch
+        return aug.augment_images(aug.to_float32(images), batch_seed, output_size=output_size), label
+
+    return tf.data.Dataset.zip(ds, seeds).map(augment, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+
+
+def images_per_second(dataset, batch_size: int, n_images: int, warmup_batches: int = 3) -> float:
+    """Iterate ``n_images`` after ``warmup_batches`` (which fill prefetch buffers and tracing)."""
+    iterator = iter(dataset)
+    for _ in range(warmup_batches):
+        next(iterator)[0].numpy()
+    n_batches = max(1, n_images // batch_size)
+    start = time.perf_counter()
+    for _ in range(n_batches):
+        next(iterator)[0].numpy()
+    return n_batches * batch_size / (time.perf_counter() - start)
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--n", type=int, default=500, help="galaxies to render (default 500)")
+    parser.add_argument("--size", type=int, default=224, help="network input size after augmentation (default 224)")
+    parser.add_argument("--batch-size", type=int, default=32, help="batch size (default 32)")
+    parser.add_argument("--image-size", type=int, default=424, help="rendered PNG side (default 424, as GZ)")
+    parser.add_argument("--stored-size", type=int, default=None, help="shard image side (default: --image-size)")
+    parser.add_argument("--epochs", type=float, default=2.0, help="epochs of images to time per pipeline (default 2)")
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="shard-writing processes")
+    parser.add_argument("--dir", default=None, help="work directory (default: a temporary one, deleted)")
+    args = parser.parse_args(argv)
+
+    import tensorflow as tf
+
+    from zoobot_tf.data import get_dataset
+    from zoobot_tf.schemas import get_schema
+    from zoobot_tf.shards import write_shards
+
+    stored = args.stored_size or args.image_size
+    with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
+        root = Path(tmp)
+        (root / "png").mkdir()
+        start = time.perf_counter()
+        catalog = render_galaxies(root / "png", args.n, args.image_size)
+        render_s = time.perf_counter() - start
+        start = time.perf_counter()
+        write_shards(catalog, root / "shards", schema="decals_dr5", size=stored, val_fraction=0.0, test_fraction=0.0,
+                     workers=args.workers, progress=False)
+        shard_s = time.perf_counter() - start
+        png_mb = sum(p.stat().st_size for p in (root / "png").glob("*.png")) / 1e6
+        shard_mb = sum(p.stat().st_size for p in (root / "shards").glob("*/*.tfrecord")) / 1e6
+
+        n_images = int(args.epochs * args.n)
+        shards = get_dataset(root / "shards", "train", args.batch_size, output_size=args.size, repeat=True, seed=0)
+        labels = catalog[get_schema("decals_dr5").label_cols].to_numpy(np.float32)
+        pngs = png_dataset(catalog["file_loc"].tolist(), labels, args.batch_size, args.size, seed=0)
+        shard_rate = images_per_second(shards, args.batch_size, n_images)
+        png_rate = images_per_second(pngs, args.batch_size, n_images)
+
+    devices = ", ".join(d.device_type for d in tf.config.list_logical_devices())
+    print(f"pipeline throughput: {args.n} galaxies {args.image_size}px PNG -> shards at {stored}px uint8, "
+          f"output {args.size}px, batch {args.batch_size}, {os.cpu_count()} CPU cores, devices: {devices}")
+    print(f"  setup: render {render_s:.1f} s, write shards {shard_s:.1f} s ({args.workers} workers); "
+          f"PNGs {png_mb:.0f} MB, shards {shard_mb:.0f} MB on disk")
+    print(f"  shards (get_dataset, augment on): {shard_rate:8.1f} images/s")
+    print(f"  PNG decode each step (same aug.):  {png_rate:8.1f} images/s")
+    print(f"  ratio shards / PNG:                {shard_rate / png_rate:8.2f}x")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,33 @@
+"""The embedded default data set: synthetic galaxies with known morphology and known ideal votes.
+
+Galaxies are rendered from known parameters (:func:`sample_morphology`, :func:`render_galaxy`)
+and volunteer votes are drawn down a Galaxy Zoo decision tree from a Dirichlet-multinomial whose
+expected fractions are a known function of those parameters (:func:`true_fractions`,
+:func:`draw_votes`), so the best possible prediction is known. :func:`make_synthetic_dataset`
+writes images + ``catalog.csv``; ``python -m zoobot_tf.synthetic`` does the same from a shell.
+"""
+
+from zoobot_tf.synthetic.command import add_arguments, run
+from zoobot_tf.synthetic.dataset import make_synthetic_dataset
+from zoobot_tf.synthetic.fractions import SUPPORTED_SCHEMAS, true_fraction_columns, true_fractions
+from zoobot_tf.synthetic.morphology import HUBBLE_TYPES, sample_morphology
+from zoobot_tf.synthetic.render import FITS_BANDS, PNG_BANDS, add_noise, lupton_rgb, render_galaxy, render_scene
+from zoobot_tf.synthetic.votes import draw_votes
+
+__all__ = [
+    "FITS_BANDS",
+    "HUBBLE_TYPES",
+    "PNG_BANDS",
+    "SUPPORTED_SCHEMAS",
+    "add_arguments",
+    "add_noise",
+    "draw_votes",
+    "lupton_rgb",
+    "make_synthetic_dataset",
+    "render_galaxy",
+    "render_scene",
+    "run",
+    "sample_morphology",
+    "true_fraction_columns",
+    "true_fractions",
+]

@@ -1,0 +1,45 @@
+"""The ``zoobot-tf synthetic`` verb: argparse wiring around :func:`make_synthetic_dataset`."""
+
+from __future__ import annotations
+
+import argparse
+
+from zoobot_tf.synthetic.fractions import SUPPORTED_SCHEMAS
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """Add the flags of the synthetic verb to ``parser`` (a sub-parser of the main CLI, or standalone)."""
+    parser.add_argument("--n", type=int, default=300, help="number of galaxies (default 300)")
+    parser.add_argument("--out", required=True, help="output folder: images/, catalog.csv, README.txt")
+    parser.add_argument("--schema", default="decals_dr5", choices=SUPPORTED_SCHEMAS, help="decision tree of the votes")
+    parser.add_argument("--size", type=int, default=96, help="image size in pixels (default 96)")
+    parser.add_argument("--fits", action="store_true", help="5-band FITS with NaN pixels and object masks instead of PNG")
+    parser.add_argument("--seed", type=int, default=0, help="random seed; same seed, same files")
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the verb; prints where the catalog went. Returns the exit status."""
+    from zoobot_tf.synthetic.dataset import make_synthetic_dataset
+
+    catalog = make_synthetic_dataset(
+        args.out,
+        n=args.n,
+        schema=args.schema,
+        size=args.size,
+        fits=args.fits,
+        seed=args.seed,
+        progress=not getattr(args, "no_progress", False),
+    )
+    out = catalog["file_loc"].iloc[0].rsplit("/images/", 1)[0]
+    print(f"wrote {len(catalog)} synthetic galaxies to {out} (catalog.csv, README.txt, images/)")
+    return 0
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m zoobot_tf.synthetic",
+        description="Render synthetic galaxies with known morphology and Galaxy Zoo votes.",
+    )
+    return run(add_arguments(parser).parse_args(argv))

@@ -1,0 +1,197 @@
+"""Write a complete synthetic data set: images, a Galaxy Zoo style catalog, and the true answers.
+
+The catalog has the same shape as a real one (``id_str``, ``file_loc``, one int vote column
+per answer) so every downstream tool runs on it unchanged, plus what no real catalog has: the
+expected vote fractions (``<label>_true_fraction``) and the morphology behind each image. A
+model's error against the true fractions is then its real error, free of vote noise.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from PIL import Image
+from tqdm.auto import tqdm
+
+from zoobot_tf.synthetic import fits as fits_io
+from zoobot_tf.synthetic.fractions import check_schema, true_fraction_columns, true_fractions
+from zoobot_tf.synthetic.morphology import HUBBLE_TYPES, sample_morphology
+from zoobot_tf.synthetic.render import BAND_NOISE, FITS_BANDS, PNG_BANDS, add_noise, lupton_rgb, render_scene
+from zoobot_tf.synthetic.votes import draw_votes
+
+DEFAULT_N_VOLUNTEERS = 40
+DEFAULT_CONCENTRATION = 25.0
+
+
+def image_id(index: int) -> str:
+    return f"synthetic_{index:06d}"
+
+
+def make_synthetic_dataset(
+    out_dir,
+    n: int = 300,
+    *,
+    schema="decals_dr5",
+    size: int = 96,
+    fits: bool = False,
+    seed: int = 0,
+    progress: bool = True,
+    n_volunteers: int = DEFAULT_N_VOLUNTEERS,
+    concentration: float = DEFAULT_CONCENTRATION,
+    noise: float = 1.0,
+    psf_fwhm: float | None = None,
+) -> pd.DataFrame:
+    """Render ``n`` synthetic galaxies with votes into ``out_dir``.
+
+    Parameters
+    ----------
+    out_dir : str or Path
+        Created if needed; gets ``images/``, ``catalog.csv`` and ``README.txt``.
+    n : int
+        Number of galaxies.
+    schema : str or Schema
+        Decision tree of the vote columns (see ``fractions.SUPPORTED_SCHEMAS``).
+    size : int
+        Image width = height in pixels.
+    fits : bool
+        False: RGB PNGs (g, r, z, asinh-scaled). True: 5-band (g, r, i, z, y) FITS cubes with
+        NaN defects and an 'OBJMASK' extension; galaxies only (no star/artifact images), since
+        this output feeds Hubble-type classification.
+    seed : int
+        Everything (table, votes, pixels) is a deterministic function of the seed.
+    progress : bool
+        Show a tqdm bar while rendering.
+    n_volunteers, concentration : int, float
+        Vote model, see :func:`draw_votes`.
+    noise, psf_fwhm : float
+        r-band sky sigma per pixel, PSF FWHM in pixels (see :func:`render_scene`).
+
+    Returns
+    -------
+    pandas.DataFrame
+        The catalog as written to ``catalog.csv``: ``id_str``, ``file_loc`` (absolute path),
+        vote columns, ``<label>_true_fraction`` columns, morphology parameters incl. ``hubble_type``.
+    """
+    schema = check_schema(schema)
+    n, size = int(n), int(size)
+    if n < 1:
+        raise ValueError(f"n must be >= 1, got {n}")
+    if size < 8:
+        raise ValueError(f"size must be >= 8 pixels, got {size}")
+    out_dir = Path(out_dir).expanduser().resolve()
+    image_dir = out_dir / "images"
+    image_dir.mkdir(parents=True, exist_ok=True)
+
+    # independent streams so that e.g. changing the vote model leaves the images untouched
+    extra = dict(p_star=0.0, p_artifact=0.0) if fits else {}
+    params = sample_morphology(n, np.random.default_rng([seed, 0]), **extra)
+    fractions = true_fractions(params, schema)
+    votes = draw_votes(fractions, schema, np.random.default_rng([seed, 1]), n_volunteers=n_volunteers, concentration=concentration)
+
+    bands = FITS_BANDS if fits else PNG_BANDS
+    ids = [image_id(i) for i in range(n)]
+    suffix = ".fits" if fits else ".png"
+    paths = [image_dir / f"{i}{suffix}" for i in ids]
+    mask_threshold = 1.5 * noise * float(np.sqrt(sum(BAND_NOISE[b] ** 2 for b in bands)))
+    for i in tqdm(range(n), disable=not progress, desc="synthetic galaxies", unit="img"):
+        row = params.iloc[i]
+        rng = np.random.default_rng([seed, 2, i])
+        scene = render_scene(row, size=size, bands=bands, rng=rng, psf_fwhm=psf_fwhm)
+        image = add_noise(scene.total, bands, rng, noise=noise)
+        if fits:
+            header = {
+                "OBJID": (ids[i], "id_str in catalog.csv"),
+                "HUBTYPE": (str(row["hubble_type"]), "true Hubble type"),
+                "SEED": (int(seed), "make_synthetic_dataset seed"),
+                "SKYSIG": (float(noise), "r-band sky sigma per pixel"),
+            }
+            fits_io.write_fits(
+                paths[i],
+                fits_io.add_nan_defects(image, rng),
+                fits_io.object_mask(scene.galaxy, mask_threshold),
+                bands,
+                header,
+            )
+        else:
+            Image.fromarray(lupton_rgb(image, bands, noise=noise)).save(paths[i], compress_level=3)
+
+    catalog = pd.DataFrame({"id_str": ids, "file_loc": [str(p) for p in paths]})
+    label_cols = schema.label_cols
+    catalog = pd.concat(
+        [
+            catalog,
+            pd.DataFrame(votes, columns=label_cols),
+            pd.DataFrame(fractions, columns=true_fraction_columns(schema)),
+            params.reset_index(drop=True),
+        ],
+        axis=1,
+    )
+    catalog.to_csv(out_dir / "catalog.csv", index=False)
+    (out_dir / "README.txt").write_text(
+        _readme(catalog, schema, n=n, size=size, fits=fits, seed=seed, bands=bands, n_volunteers=n_volunteers,
+                concentration=concentration, noise=noise, psf_fwhm=psf_fwhm)
+    )
+    return catalog
+
+
+def _counts(series) -> str:
+    return ", ".join(f"{k}: {v}" for k, v in series.value_counts().sort_index().items())
+
+
+def _readme(catalog, schema, *, n, size, fits, seed, bands, n_volunteers, concentration, noise, psf_fwhm) -> str:
+    hubble = catalog["hubble_type"].value_counts().reindex(HUBBLE_TYPES, fill_value=0)
+    psf = f"{psf_fwhm} px" if psf_fwhm is not None else f"{max(1.0, 1.5 * size / 96):.2f} px (default: 1.5 px at 96 px)"
+    image_text = (
+        f"images/<id_str>.fits: primary HDU float32 cube ({len(bands)}, {size}, {size}), bands {','.join(bands)} "
+        "(header BANDS), with NaN pixels (bad columns, satellite trails, masked stars; 1-2 per band);\n"
+        "  extension 'OBJMASK': uint8 true footprint of the target galaxy (noiseless model > 1.5 sigma)."
+        if fits
+        else f"images/<id_str>.png: {size}x{size} RGB uint8, z/r/g -> R/G/B with astropy make_lupton_rgb (fixed asinh scaling)."
+    )
+    return f"""zoobot_tf synthetic galaxies
+============================
+
+Generated by zoobot_tf.synthetic.make_synthetic_dataset(n={n}, schema={schema.name!r}, size={size},
+fits={fits}, seed={seed}, n_volunteers={n_volunteers}, concentration={concentration}, noise={noise}).
+Re-running with the same arguments reproduces every file byte for byte.
+
+Files
+-----
+catalog.csv  one row per image:
+  id_str, file_loc (absolute path)
+  {schema.n_answers} vote-count columns of the '{schema.name}' tree ({schema.description})
+  <label>_true_fraction: the expected within-question vote fraction (the ideal prediction)
+  morphology parameters the image and votes were drawn from (see below)
+{image_text}
+
+Galaxies
+--------
+Hubble types ({', '.join(HUBBLE_TYPES)}): {', '.join(f'{k}: {v}' for k, v in hubble.items())}
+Image kinds: {_counts(catalog['kind'])}
+Merger stages (0 none, 1 minor disturbance, 2 major disturbance, 3 merger): {_counts(catalog['merger_stage'])}
+
+The Hubble type sets the structure: bulge fraction and Sersic index, spiral arms (count, strength,
+pitch angle), bars, rings, star-forming clumps, dust lanes. Observational parameters are drawn
+independently of it: apparent flux ('flux', log-uniform, then (1+z)^-4 dimming by 'redshift'),
+half-light radius ('radius', fraction of the image width), position angle, centre offset
+('x_offset', 'y_offset'), inclination (isotropic). So brightness or size alone do not reveal the type.
+Rendering: Sersic bulge + inclined exponential disk, logarithmic-spiral arms, Ferrers bar, Gaussian
+ring and clumps, companion galaxies with tidal tails, foreground stars with diffraction spikes,
+artifacts (satellite trails, bad columns, saturated stars); bulges red, disks/arms/clumps bluer;
+Gaussian PSF FWHM {psf}; Gaussian sky noise sigma {noise} (r band) plus Poisson-like source noise.
+'kind' = 'star': a bright foreground star covers the image centre (the galaxy is pushed aside);
+'kind' = 'artifact': an artifact ('artifact_type') lies over the galaxy. Both mostly get 'artifact' votes.
+
+Votes
+-----
+True fractions are a smooth function of the visible structure only (never of flux or size):
+featured <- disk fraction, arm and bar strength, clumpiness, edge-on-ness, rings;
+edge-on <- apparent axis ratio of disks; bar <- bar_strength; spiral arms, winding, arm count <- arm_strength,
+arm_pitch, n_arms (fading as the disk turns edge-on); bulge size <- bulge_fraction;
+roundness <- axis_ratio; merging <- merger_stage; artifact <- kind.
+Each galaxy is classified by ~{n_volunteers} volunteers (uniform in [0.75, 1.25] x that). At each
+question p ~ Dirichlet({concentration} x true fraction) and the volunteers who reached the question
+(the root total, or the votes of its parent answer) split as Multinomial(total, p).
+"""
