@@ -46,7 +46,8 @@ def render_galaxies(directory: Path, n: int, image_size: int, seed: int = 0) -> 
         disc = np.exp(-radius / scale)
         bulge = rng.uniform(0, 1) * np.exp(-((radius / (0.2 * scale)) ** 0.5))
         colour = rng.uniform(0.6, 1.0, 3)
-        image = (disc[..., None] * colour + bulge[..., None]) * 180 + rng.normal(8, 6, (image_size, image_size, 3))
+        noise = rng.standard_normal((image_size, image_size, 3), dtype=np.float32) * 6 + 8
+        image = (disc[..., None] * colour.astype(np.float32) + bulge[..., None]) * 180 + noise
         path = directory / f"gal_{i:05d}.png"
         Image.fromarray(np.clip(image, 0, 255).astype(np.uint8)).save(path)
         rows.append({"id_str": f"gal_{i:05d}", "file_loc": str(path), **dict(zip(cols, rng.integers(0, 20, len(cols))))})

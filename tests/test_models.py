@@ -49,7 +49,7 @@ def mc_model(images):
     statistics 0 and 1) the pooled features are tiny, so the head's kernel is rescaled to give
     logits of unit spread: dropout then moves the outputs visibly."""
     keras.utils.set_random_seed(0)
-    model = get_model("decals_dr5", SHAPE, dropout_rate=0.5, test_time_dropout=True)
+    model = get_model("decals_dr5", SHAPE, dropout_rate=0.5, test_time_dropout=True, batchnorm_momentum=0.9)
     dense = get_head(model).get_layer("head_dense")
     logits = get_encoder(model)(images, training=False).numpy() @ dense.kernel.numpy()
     dense.kernel.assign(dense.kernel.numpy() / logits.std())
@@ -73,6 +73,8 @@ def test_efficientnet_b0_structure(mc_model):
     assert keras.layers.Rescaling not in kinds and keras.layers.Normalization not in kinds
     assert encoder.get_layer("stem_conv").kernel.shape == (3, 3, SHAPE[2], 32)
     assert 3.9e6 < encoder.count_params() < 4.2e6
+    batchnorms = [layer for layer in encoder.layers if isinstance(layer, keras.layers.BatchNormalization)]
+    assert len(batchnorms) > 40 and all(layer.momentum == 0.9 for layer in batchnorms)
     assert encoder_is_deterministic(mc_model)
 
 
@@ -142,7 +144,10 @@ def test_keras_file_round_trip_in_safe_mode(deterministic_model, images, tmp_pat
 def test_mc_head_and_compiled_loss_survive_saving(tmp_path, images):
     schema = get_schema("decals_dr5")
     model = get_model(schema, SHAPE, architecture="small_cnn", dropout_rate=0.3, concentration_range=(2.0, 50.0))
-    model.compile(optimizer="adam", loss=DirichletMultinomialLoss(schema), jit_compile=False)
+    model.compile(optimizer=keras.optimizers.Adam(0.01), loss=DirichletMultinomialLoss(schema), jit_compile=False)
+    votes = np.tile(np.arange(schema.n_answers, dtype="float32") % 5, (len(images), 1))
+    history = model.fit(images[..., :4], votes, batch_size=4, epochs=4, verbose=0).history["loss"]
+    assert np.all(np.isfinite(history)) and history[-1] < history[0]  # the loss trains the model
     path = tmp_path / "small.keras"
     model.save(path)
     loaded = keras.saving.load_model(path, safe_mode=True)  # registration alone is enough
@@ -162,8 +167,18 @@ def test_softmax_and_regression_heads():
     probs = clf(x, training=False).numpy()
     assert probs.shape == (3, 6)
     np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-5)
-    reg = get_model(2, (32, 32, 1), architecture="small_cnn", head="regression", dropout_rate=0.0)
+    reg = get_model(
+        2,
+        (32, 32, 1),
+        architecture="small_cnn",
+        head="regression",
+        dropout_rate=0.0,
+        filters=(4, 8),
+        batchnorm_momentum=0.8,
+    )
     assert reg(x, training=False).shape == (3, 2)
+    assert get_encoder(reg).output.shape[-1] == 8
+    assert get_encoder(reg).get_layer("block1_bn").momentum == 0.8
 
 
 def test_mixed_precision_outputs_float32():

@@ -170,6 +170,29 @@ def test_rotation_reflects_instead_of_black_corners():
     np.testing.assert_allclose(quarter[0], np.rot90(image[0], k=1, axes=(0, 1)), atol=1e-4)
 
 
+def test_fused_transform_matches_separate_ops():
+    images = np.random.default_rng(3).uniform(0, 1, (2, 20, 20, 3)).astype(np.float32)
+    full = tf.constant([[0.0, 0.0, 1.0, 1.0]] * 2)
+    # quarter turns + flips with a full-frame crop are exact pixel permutations
+    out = aug.transform_images(images, tf.constant([math.pi / 2, math.pi]), tf.constant([True, False]),
+                               tf.constant([False, True]), full, 20).numpy()
+    np.testing.assert_allclose(out[0], np.rot90(images[0], k=1, axes=(0, 1))[:, ::-1], atol=1e-4)
+    np.testing.assert_allclose(out[1], np.rot90(images[1], k=2, axes=(0, 1))[::-1, :], atol=1e-4)
+    # no rotation or flip: the same crop + resize as tf.image.crop_and_resize
+    boxes = tf.constant([[0.1, 0.2, 0.8, 0.9], [0.3, 0.0, 0.9, 0.7]])
+    no = tf.constant([False, False])
+    np.testing.assert_allclose(
+        aug.transform_images(images, tf.zeros([2]), no, no, boxes, 12).numpy(),
+        tf.image.crop_and_resize(images, boxes, [0, 1], [12, 12]).numpy(),
+        atol=1e-5,
+    )
+    # any angle with a full-frame crop: the plain rotation
+    angles = tf.constant([0.7, 4.0])
+    np.testing.assert_allclose(
+        aug.transform_images(images, angles, no, no, full, 20).numpy(), aug.rotate(images, angles).numpy(), atol=1e-5
+    )
+
+
 def test_greyscale_is_channel_mean(rgb):
     shard_dir, _ = rgb
     colour = next(iter(get_dataset(shard_dir, "test", 6, augment=False)))[0].numpy()

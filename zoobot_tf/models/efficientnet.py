@@ -31,13 +31,19 @@ _VARIANTS = {
 }
 
 
-def _without_stem_preprocessing(layer):
-    if isinstance(layer, (keras.layers.Rescaling, keras.layers.Normalization)):
-        return keras.layers.Identity(name=f"skip_{layer.name}")
-    return layer.__class__.from_config(layer.get_config())
+def _clone_function(batchnorm_momentum):
+    def clone(layer):
+        if isinstance(layer, (keras.layers.Rescaling, keras.layers.Normalization)):
+            return keras.layers.Identity(name=f"skip_{layer.name}")
+        config = layer.get_config()
+        if isinstance(layer, keras.layers.BatchNormalization):
+            config["momentum"] = batchnorm_momentum
+        return layer.__class__.from_config(config)
+
+    return clone
 
 
-def efficientnet_backbone(input_shape, variant="b0", pooling="avg", name="encoder"):
+def efficientnet_backbone(input_shape, variant="b0", pooling="avg", batchnorm_momentum=0.99, name="encoder"):
     """EfficientNet encoder: ``(batch, H, W, C)`` images in [0, 1] -> pooled features.
 
     Parameters
@@ -47,11 +53,17 @@ def efficientnet_backbone(input_shape, variant="b0", pooling="avg", name="encode
     variant : {'b0', ..., 'b7'}
     pooling : {'avg', 'max'}
         Global pooling of the last feature map (1280 features for B0).
+    batchnorm_momentum : float
+        Momentum of the BatchNorm moving statistics used at inference. Keras' 0.99 needs some
+        hundreds of steps to forget the initial (0, 1); a short run (a demo, a small data set)
+        is better served by e.g. 0.9.
     name : str
         Name of the returned model (``get_encoder`` looks for ``'encoder'``).
     """
     if variant not in _VARIANTS:
         raise KeyError(f"unknown EfficientNet variant {variant!r}; choose from {', '.join(_VARIANTS)}")
+    if not 0.0 <= float(batchnorm_momentum) < 1.0:
+        raise ValueError(f"batchnorm_momentum must be in [0, 1), got {batchnorm_momentum!r}")
     if pooling not in ("avg", "max"):
         raise ValueError(f"pooling must be 'avg' or 'max', got {pooling!r}")
     height, width, _ = input_shape
@@ -63,7 +75,7 @@ def efficientnet_backbone(input_shape, variant="b0", pooling="avg", name="encode
         network = _VARIANTS[variant](
             include_top=False, weights=None, input_shape=tuple(input_shape), pooling=pooling, name=name
         )
-    return keras.models.clone_model(network, clone_function=_without_stem_preprocessing)
+    return keras.models.clone_model(network, clone_function=_clone_function(float(batchnorm_momentum)))
 
 
 for _variant in _VARIANTS:

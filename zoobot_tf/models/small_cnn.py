@@ -14,7 +14,7 @@ __all__ = ["small_cnn_backbone"]
 
 
 @register_architecture("small_cnn")
-def small_cnn_backbone(input_shape, filters=(16, 32, 64), name="encoder"):
+def small_cnn_backbone(input_shape, filters=(16, 32, 64), batchnorm_momentum=0.99, name="encoder"):
     """Small CNN encoder.
 
     Parameters
@@ -23,6 +23,8 @@ def small_cnn_backbone(input_shape, filters=(16, 32, 64), name="encoder"):
         ``(H, W, C)``; H and W at least ``2 ** len(filters)``.
     filters : sequence of int
         Channels of each block; the feature dimension is ``filters[-1]``.
+    batchnorm_momentum : float
+        Momentum of the BatchNorm moving statistics (lower for short runs).
     """
     filters = tuple(int(f) for f in filters)
     if not filters or min(filters) < 1:
@@ -33,7 +35,7 @@ def small_cnn_backbone(input_shape, filters=(16, 32, 64), name="encoder"):
     x = inputs
     for i, n in enumerate(filters):
         x = keras.layers.Conv2D(n, 3, padding="same", use_bias=False, name=f"block{i}_conv")(x)
-        x = keras.layers.BatchNormalization(name=f"block{i}_bn")(x)
+        x = keras.layers.BatchNormalization(momentum=batchnorm_momentum, name=f"block{i}_bn")(x)
         x = keras.layers.Activation("relu", name=f"block{i}_relu")(x)
         x = keras.layers.MaxPooling2D(2, name=f"block{i}_pool")(x)
     outputs = keras.layers.GlobalAveragePooling2D(name="avg_pool")(x)

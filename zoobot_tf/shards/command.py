@@ -67,8 +67,15 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``python -m zoobot_tf.shards``: bad input prints one error line, exit code 1."""
     parser = argparse.ArgumentParser(prog="python -m zoobot_tf.shards", description="Write TFRecord shards.")
-    return run(add_arguments(parser).parse_args(argv))
+    args = add_arguments(parser).parse_args(argv)
+    try:
+        return run(args)
+    except (ValueError, KeyError, FileNotFoundError) as err:
+        message = err.args[0] if isinstance(err, KeyError) and err.args else err
+        print(f"error: {message}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -410,6 +410,8 @@ def write_shards(
         Missing columns, duplicate ``id_str`` (naming the rows), NaN labels, unknown classes,
         an unreadable image (naming ``id_str`` and file), or an ``out_dir`` holding other shards.
     """
+    import tensorflow  # noqa: F401 - pay the import before the progress bar starts timing
+
     if dtype not in DTYPES:
         raise ValueError(f"dtype must be one of {DTYPES}, got {dtype!r}")
     if int(shard_size) < 1:

@@ -88,7 +88,8 @@ def make_synthetic_dataset(
     extra = dict(p_star=0.0, p_artifact=0.0) if fits else {}
     params = sample_morphology(n, np.random.default_rng([seed, 0]), **extra)
     fractions = true_fractions(params, schema)
-    votes = draw_votes(fractions, schema, np.random.default_rng([seed, 1]), n_volunteers=n_volunteers, concentration=concentration)
+    vote_rng = np.random.default_rng([seed, 1])
+    votes = draw_votes(fractions, schema, vote_rng, n_volunteers=n_volunteers, concentration=concentration)
 
     bands = FITS_BANDS if fits else PNG_BANDS
     ids = [image_id(i) for i in range(n)]

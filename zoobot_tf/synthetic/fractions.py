@@ -314,12 +314,7 @@ def true_fractions(params, schema="decals_dr5") -> np.ndarray:
     numpy.ndarray
         (N, n_answers) float64; each question's answers sum to 1; every entry >= FLOOR / n_answers.
     """
-    schema = get_schema(schema)
-    if schema.name not in _MAPS:
-        hint = " (its targets are dependency-weighted fractions: use 'gz2' and Schema.weight_by_dependencies)" if schema.name == "gz_kaggle37" else ""
-        raise ValueError(
-            f"synthetic votes are not defined for schema {schema.name!r}{hint}; supported: {', '.join(SUPPORTED_SCHEMAS)}"
-        )
+    schema = check_schema(schema)
     params = _as_frame(params)
     by_question = _MAPS[schema.name](Concepts(params))
     expected = {q.text for q in schema.questions}
@@ -348,5 +343,11 @@ def check_schema(schema) -> Schema:
     """The Schema, or a clear error if synthetic votes cannot be drawn for it."""
     schema = get_schema(schema)
     if schema.name not in _MAPS:
-        raise ValueError(f"synthetic votes are not defined for schema {schema.name!r}; supported: {', '.join(SUPPORTED_SCHEMAS)}")
+        hint = ""
+        if schema.name == "gz_kaggle37":
+            hint = " (its targets are dependency-weighted fractions: use 'gz2' and Schema.weight_by_dependencies)"
+        raise ValueError(
+            f"synthetic votes are not defined for schema {schema.name!r}{hint}; "
+            f"supported: {', '.join(SUPPORTED_SCHEMAS)}"
+        )
     return schema

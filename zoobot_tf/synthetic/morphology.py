@@ -20,15 +20,34 @@ KINDS = ("galaxy", "star", "artifact")
 ARTIFACT_TYPES = ("satellite_trail", "bad_columns", "saturated_star")
 MERGER_STAGE_PRIOR = (0.70, 0.12, 0.10, 0.08)  # none, minor disturbance, major disturbance, merger
 
-#: Structural parameter ranges per Hubble type (uniform between the bounds unless noted).
+#: Structural parameter ranges per Hubble type, uniform between the bounds: bulge/total ``bt``,
+#: bulge Sersic index ``n``, bulge r_e / disk r_e ``b_ratio``, P(spiral arms) and arm strength,
+#: arm pitch angle (deg), P(bar), clumpiness, P(ring), intrinsic thickness ``q0``, P(dust lane).
 TYPE_TABLE = {
-    #      bulge/total    Sersic n     bulge r_e/disk r_e  P(arms) arm strength  pitch (deg)  P(bar) clumpiness   P(ring) thickness P(dust)
-    "E": dict(bt=(0.88, 1.0), n=(3.0, 5.5), b_ratio=(1.0, 1.0), p_arms=0.0, arms=(0.0, 0.0), pitch=(10, 14), p_bar=0.0, clump=(0.0, 0.03), p_ring=0.0, q0=(0.45, 0.95), p_dust=0.0),
-    "S0": dict(bt=(0.42, 0.75), n=(2.0, 4.0), b_ratio=(0.3, 0.5), p_arms=0.0, arms=(0.0, 0.0), pitch=(10, 14), p_bar=0.35, clump=(0.0, 0.05), p_ring=0.25, q0=(0.12, 0.18), p_dust=0.1),
-    "Sab": dict(bt=(0.22, 0.45), n=(1.5, 3.5), b_ratio=(0.25, 0.4), p_arms=0.95, arms=(0.5, 0.9), pitch=(7, 14), p_bar=0.4, clump=(0.0, 0.15), p_ring=0.15, q0=(0.1, 0.14), p_dust=0.6),
-    "Sc": dict(bt=(0.06, 0.2), n=(1.0, 2.0), b_ratio=(0.2, 0.35), p_arms=0.97, arms=(0.6, 1.0), pitch=(15, 25), p_bar=0.35, clump=(0.05, 0.3), p_ring=0.05, q0=(0.08, 0.12), p_dust=0.6),
-    "Sdm": dict(bt=(0.0, 0.05), n=(1.0, 1.5), b_ratio=(0.2, 0.3), p_arms=0.85, arms=(0.35, 0.75), pitch=(24, 38), p_bar=0.25, clump=(0.3, 0.6), p_ring=0.0, q0=(0.12, 0.18), p_dust=0.2),
-    "Im": dict(bt=(0.0, 0.02), n=(1.0, 1.2), b_ratio=(0.2, 0.3), p_arms=0.0, arms=(0.0, 0.0), pitch=(30, 40), p_bar=0.05, clump=(0.6, 1.0), p_ring=0.0, q0=(0.3, 0.45), p_dust=0.0),
+    "E": dict(
+        bt=(0.88, 1.0), n=(3.0, 5.5), b_ratio=(1.0, 1.0), p_arms=0.0, arms=(0.0, 0.0), pitch=(10, 14),
+        p_bar=0.0, clump=(0.0, 0.03), p_ring=0.0, q0=(0.45, 0.95), p_dust=0.0,
+    ),
+    "S0": dict(
+        bt=(0.42, 0.75), n=(2.0, 4.0), b_ratio=(0.3, 0.5), p_arms=0.0, arms=(0.0, 0.0), pitch=(10, 14),
+        p_bar=0.35, clump=(0.0, 0.05), p_ring=0.25, q0=(0.12, 0.18), p_dust=0.1,
+    ),
+    "Sab": dict(
+        bt=(0.22, 0.45), n=(1.5, 3.5), b_ratio=(0.25, 0.4), p_arms=0.95, arms=(0.5, 0.9), pitch=(7, 14),
+        p_bar=0.4, clump=(0.0, 0.15), p_ring=0.15, q0=(0.1, 0.14), p_dust=0.6,
+    ),
+    "Sc": dict(
+        bt=(0.06, 0.2), n=(1.0, 2.0), b_ratio=(0.2, 0.35), p_arms=0.97, arms=(0.6, 1.0), pitch=(15, 25),
+        p_bar=0.35, clump=(0.05, 0.3), p_ring=0.05, q0=(0.08, 0.12), p_dust=0.6,
+    ),
+    "Sdm": dict(
+        bt=(0.0, 0.05), n=(1.0, 1.5), b_ratio=(0.2, 0.3), p_arms=0.85, arms=(0.35, 0.75), pitch=(24, 38),
+        p_bar=0.25, clump=(0.3, 0.6), p_ring=0.0, q0=(0.12, 0.18), p_dust=0.2,
+    ),
+    "Im": dict(
+        bt=(0.0, 0.02), n=(1.0, 1.2), b_ratio=(0.2, 0.3), p_arms=0.0, arms=(0.0, 0.0), pitch=(30, 40),
+        p_bar=0.05, clump=(0.6, 1.0), p_ring=0.0, q0=(0.3, 0.45), p_dust=0.0,
+    ),
 }
 #: P(n_arms = 1, 2, 3, 4, 5, 6) for types with arms.
 ARM_COUNT_PRIOR = {
@@ -49,7 +68,9 @@ def _uniform(rng, bounds, n):
     return rng.uniform(lo, hi, n)
 
 
-def sample_morphology(n: int, rng: np.random.Generator, *, p_star: float = 0.04, p_artifact: float = 0.05) -> pd.DataFrame:
+def sample_morphology(
+    n: int, rng: np.random.Generator, *, p_star: float = 0.04, p_artifact: float = 0.05
+) -> pd.DataFrame:
     """Draw the parameters of ``n`` synthetic galaxies.
 
     Parameters
@@ -82,7 +103,9 @@ def sample_morphology(n: int, rng: np.random.Generator, *, p_star: float = 0.04,
     if n < 0:
         raise ValueError(f"sample_morphology: n must be >= 0, got {n}")
     if not (0 <= p_star and 0 <= p_artifact and p_star + p_artifact <= 1):
-        raise ValueError(f"sample_morphology: need 0 <= p_star, p_artifact and p_star + p_artifact <= 1; got {p_star}, {p_artifact}")
+        raise ValueError(
+            f"sample_morphology: need 0 <= p_star, p_artifact and p_star + p_artifact <= 1; got {p_star}, {p_artifact}"
+        )
 
     kind = rng.choice(np.array(KINDS), size=n, p=[1.0 - p_star - p_artifact, p_star, p_artifact])
     hubble_type = rng.choice(np.array(HUBBLE_TYPES), size=n, p=HUBBLE_PRIOR)
@@ -126,7 +149,8 @@ def sample_morphology(n: int, rng: np.random.Generator, *, p_star: float = 0.04,
     axis_ratio = np.sqrt(cos_i**2 + q0**2 * (1.0 - cos_i**2))
     boxiness = rng.uniform(0.0, 1.0, n)
     clumpiness = cols["clumpiness"]
-    n_clumps = np.where(clumpiness > 0.15, np.clip(np.round(clumpiness * 8 + rng.normal(0, 1, n)), 1, 9), 0).astype(int)
+    n_clumps = np.clip(np.round(clumpiness * 8 + rng.normal(0, 1, n)), 1, 9)
+    n_clumps = np.where(clumpiness > 0.15, n_clumps, 0).astype(int)
 
     merger_stage = rng.choice(4, size=n, p=MERGER_STAGE_PRIOR)
     ratio_lo = np.array([0.0, 0.08, 0.3, 0.4])[merger_stage]

@@ -78,7 +78,7 @@ def _get(row, name, default=None):
 
 
 def _galaxy_components(row, size: int, rng: np.random.Generator):
-    """(list of (unit map on the fine grid, flux, colour slope), companion list) for the main galaxy."""
+    """Components of the target galaxy and of its companion: lists of (map on the fine grid, flux, colour name)."""
     x, y = P.pixel_grid(size, OVERSAMPLE)
     flux = float(_get(row, "flux"))
     r_half = float(_get(row, "radius")) * size
@@ -250,7 +250,9 @@ def _point_sources(row, size, bands, rng, psf_fwhm, galaxy_peak):
     return out
 
 
-def render_scene(row, size: int = 96, bands=PNG_BANDS, rng: np.random.Generator | None = None, psf_fwhm: float | None = None) -> Scene:
+def render_scene(
+    row, size: int = 96, bands=PNG_BANDS, rng: np.random.Generator | None = None, psf_fwhm: float | None = None
+) -> Scene:
     """Noiseless multi-band model of one morphology row, target galaxy separate from everything else.
 
     Parameters
@@ -308,7 +310,12 @@ def add_noise(image: np.ndarray, bands, rng: np.random.Generator, noise: float =
 
 
 def render_galaxy(
-    params_row, size: int = 96, bands=PNG_BANDS, rng: np.random.Generator | None = None, psf_fwhm: float | None = None, noise: float = 1.0
+    params_row,
+    size: int = 96,
+    bands=PNG_BANDS,
+    rng: np.random.Generator | None = None,
+    psf_fwhm: float | None = None,
+    noise: float = 1.0,
 ) -> np.ndarray:
     """Render one galaxy (with its companions, stars, artifacts and noise) as (H, W, n_bands) float32 flux.
 

@@ -24,11 +24,15 @@ def volunteer_totals(n_galaxies: int, n_volunteers, rng: np.random.Generator) ->
         return rng.integers(lo, hi + 1, size=n_galaxies)
     totals = np.asarray(n_volunteers)
     if totals.shape != (n_galaxies,) or not np.issubdtype(totals.dtype, np.integer) or (totals < 0).any():
-        raise ValueError(f"n_volunteers must be an int or {n_galaxies} non-negative ints; got shape {totals.shape}, dtype {totals.dtype}")
+        raise ValueError(
+            f"n_volunteers must be an int or {n_galaxies} non-negative ints; got shape {totals.shape}, dtype {totals.dtype}"
+        )
     return totals.astype(np.int64)
 
 
-def draw_votes(true_fractions, schema, rng: np.random.Generator, n_volunteers=40, concentration: float = 25.0) -> np.ndarray:
+def draw_votes(
+    true_fractions, schema, rng: np.random.Generator, n_volunteers=40, concentration: float = 25.0
+) -> np.ndarray:
     """Draw vote counts for every answer of ``schema``.
 
     Parameters
