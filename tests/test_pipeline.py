@@ -102,9 +102,9 @@ def test_class_labels_and_n_band_float16(nband):
 
 
 def test_unlabelled_yields_ids(rgb, tmp_path):
-    shard_dir, labels = rgb
-    catalog = pd.DataFrame({"id_str": [f"g{i}" for i in range(N)], "file_loc": [""] * N})
-    catalog["file_loc"] = [str(Path(shard_dir).parent / f"g{i}.png") for i in range(N)]
+    shard_dir, _ = rgb
+    pngs = [str(Path(shard_dir).parent / f"g{i}.png") for i in range(N)]
+    catalog = pd.DataFrame({"id_str": [f"g{i}" for i in range(N)], "file_loc": pngs})
     write_shards(catalog, tmp_path, labelled=False, size=SIZE, shard_size=10, progress=False)
     batches = list(get_dataset(tmp_path, "predict", 10, augment=False))
     assert [len(b) for b in batches] == [2, 2, 2]
