@@ -16,6 +16,11 @@ VERBS = {
     "synthetic": ("zoobot_tf.synthetic", "render the embedded synthetic galaxies + votes (known ideal answers)"),
     "make-catalog": ("zoobot_tf.catalogs", "Galaxy Zoo vote table / label table + images -> canonical catalog CSV"),
     "make-shards": ("zoobot_tf.shards", "catalog CSV -> train/val/test TFRecord shards + manifest.json"),
+    "train": ("zoobot_tf.training.command", "shards -> trained model (MirroredStrategy; resumes after a kill)"),
+    "predict": ("zoobot_tf.predictions.command", "model + catalog -> HDF5 of MC-dropout Dirichlet concentrations"),
+    "summarise": ("zoobot_tf.predictions.summarise_command", "HDF5 predictions -> vote fractions, intervals, P(asked)"),
+    "finetune": ("zoobot_tf.training.finetune_command", "adapt a trained model to a new survey with few labels"),
+    "evaluate": ("zoobot_tf.evaluation.report", "predictions vs volunteer / true fractions, with baseline, PNG plots"),
     "demo": ("zoobot_tf.demo", "run the main job end to end on the embedded synthetic data"),
 }
 

@@ -42,7 +42,7 @@ def run_demo(out_dir, n=300, size=64, schema="decals_dr5", batch_size=32, seed=0
     titles = [f"{schema.questions[0].answers[int(np.argmax(f))].suffix} {f.max():.2f}" for f in fractions]
     grid = save_image_grid(images, out_dir / "augmented_batch.png", titles=titles, title="augmented training batch")
 
-    counts = {split: manifest.splits[split]["n_records"] for split in manifest.splits}
+    counts = {split: manifest.n_records(split) for split in manifest.split_names()}
     summary = {
         "galaxies": len(catalog),
         "schema": f"{schema.name} ({schema.n_questions} questions, {schema.n_answers} answers)",

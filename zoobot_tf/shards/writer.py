@@ -261,7 +261,7 @@ def _ids_in_file(path: Path) -> list[str] | None:
     try:
         dataset = tf.data.TFRecordDataset(str(path)).batch(1024).map(lambda s: tf.io.parse_example(s, spec)["id_str"])
         return [i.decode("utf-8") for batch in dataset.as_numpy_iterator() for i in batch]
-    except (tf.errors.DataLossError, tf.errors.InvalidArgumentError):
+    except tf.errors.OpError:  # truncated, corrupt or not a shard of ours
         return None
 
 
@@ -342,6 +342,50 @@ def _prepare_dir(out_dir: Path, fingerprint: str, overwrite: bool) -> Manifest |
             )
         _clear(out_dir)
     return None
+
+
+def _shards_to_write(out_dir: Path, shards: list[_Shard]) -> list[_Shard]:
+    """Make split dirs, drop a killed run's temp files, keep verified complete shards; return the rest."""
+    for split in dict.fromkeys(s.split for s in shards):
+        (out_dir / split).mkdir(exist_ok=True)
+    for directory in _split_dirs(out_dir):
+        for path in directory.iterdir():
+            if TEMP_MARK in path.name:
+                path.unlink()
+    planned = {(s.split, s.name) for s in shards}
+    strays = [p for d in _split_dirs(out_dir) for p in d.glob(f"*{SHARD_SUFFIX}") if (d.name, p.name) not in planned]
+    if strays:
+        raise ValueError(f"{out_dir} holds shard files this run would not write: {[str(p) for p in strays[:5]]}")
+    todo = []
+    for shard in shards:
+        path = out_dir / shard.split / shard.name
+        if path.exists():
+            if _ids_in_file(path) == shard.ids:
+                continue
+            path.unlink()  # unreadable or not what the plan says: rewrite it
+        todo.append(shard)
+    return todo
+
+
+def _write_missing(todo, out_dir: Path, prepare_kwargs: dict, workers: int, label_values, label_kind, image_shape, bar):
+    """Prepare, serialise and atomically write every shard in ``todo``, in order."""
+    delay = float(os.environ.get(DELAY_ENV, "0") or 0)
+    dtype = np.dtype(prepare_kwargs["dtype"])
+    records: list[bytes] = []
+    for shard, image, (id_str, file_loc, row) in _iter_loaded(todo, prepare_kwargs, workers):
+        if list(image.shape) != image_shape or image.dtype != dtype:
+            raise ValueError(
+                f"image of id_str {id_str!r} ({file_loc}) prepared to shape {image.shape} {image.dtype}, "
+                f"expected {tuple(image_shape)} {dtype} like the first galaxy"
+            )
+        label = None if label_values is None else label_values[row]
+        records.append(serialize_example(id_str, image, label, label_kind))
+        bar.update(1)
+        if len(records) == len(shard.rows):
+            _write_file_atomically(out_dir / shard.split / shard.name, records)
+            records = []
+            if delay:
+                time.sleep(delay)
 
 
 # ----------------------------------------------------------------------------------------
@@ -454,49 +498,14 @@ def write_shards(
 
     shards = _plan_shards(catalog, order, int(shard_size))
     atomic_write_text(out_dir / PLAN_NAME, json.dumps({"fingerprint": fingerprint, **identity}, indent=2) + "\n")
-    for split in order:
-        (out_dir / split).mkdir(exist_ok=True)
-    for directory in _split_dirs(out_dir):  # leftovers of a killed run
-        for path in directory.iterdir():
-            if TEMP_MARK in path.name:
-                path.unlink()
-    planned = {(s.split, s.name) for s in shards}
-    strays = [p for d in _split_dirs(out_dir) for p in d.glob(f"*{SHARD_SUFFIX}") if (d.name, p.name) not in planned]
-    if strays:
-        raise ValueError(f"{out_dir} holds shard files this run would not write: {[str(p) for p in strays[:5]]}")
-
+    todo = _shards_to_write(out_dir, shards)
     # the stored image shape comes from the first galaxy; every other image must match it
     first = shards[0].rows[0]
     image_shape = list(_load_chunk([(first[0], first[1])], prepare_kwargs)[0].shape)
-
-    todo = []
-    for shard in shards:
-        path = out_dir / shard.split / shard.name
-        if path.exists():
-            if _ids_in_file(path) == shard.ids:
-                continue
-            path.unlink()  # unreadable or foreign: rewrite it
-        todo.append(shard)
-
-    n_done = sum(len(s.rows) for s in shards) - sum(len(s.rows) for s in todo)
-    delay = float(os.environ.get(DELAY_ENV, "0") or 0)
-    bar = tqdm(total=len(catalog), initial=n_done, unit="img", desc=f"shards -> {out_dir.name}", disable=not progress)
-    records: list[bytes] = []
+    bar = tqdm(total=len(catalog), unit="img", desc=f"shards -> {out_dir.name}", disable=not progress)
+    bar.update(len(catalog) - sum(len(s.rows) for s in todo))
     with bar:
-        for shard, image, (id_str, file_loc, row) in _iter_loaded(todo, prepare_kwargs, int(workers)):
-            if list(image.shape) != image_shape or image.dtype != np.dtype(dtype):
-                raise ValueError(
-                    f"image of id_str {id_str!r} ({file_loc}) prepared to shape {image.shape} {image.dtype}, "
-                    f"expected {tuple(image_shape)} {dtype} like the first galaxy"
-                )
-            label = None if label_values is None else label_values[row]
-            records.append(serialize_example(id_str, image, label, labels.kind))
-            bar.update(1)
-            if len(records) == len(shard.rows):
-                _write_file_atomically(out_dir / shard.split / shard.name, records)
-                records = []
-                if delay:
-                    time.sleep(delay)
+        _write_missing(todo, out_dir, prepare_kwargs, int(workers), label_values, labels.kind, image_shape, bar)
 
     splits = {}
     for split, ids_in_split in order.items():
