@@ -26,7 +26,7 @@ RASTER_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
 #: (HST/JWST/DES/HSC conventions) rather than being an image of the sky. Select them with ``hdu=``.
 ANCILLARY_EXTNAMES = frozenset(
     {"ERR", "ERROR", "RMS", "SIGMA", "VAR", "VARIANCE", "IVAR", "INVVAR", "WHT", "WEIGHT", "WT",
-     "DQ", "MASK", "BPM", "FLAGS", "CTX", "CON", "EXP", "EXPTIME", "PSF"}
+     "DQ", "MASK", "OBJMASK", "BPM", "FLAGS", "CTX", "CON", "EXP", "EXPTIME", "PSF"}
 )
 # PIL modes that hold more than 8 bits per pixel: returned as float32 so nothing is squashed.
 _HIGH_BIT_MODES = ("I", "I;16", "I;16B", "I;16L", "I;16N", "F")

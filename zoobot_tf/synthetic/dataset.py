@@ -72,7 +72,8 @@ def make_synthetic_dataset(
     -------
     pandas.DataFrame
         The catalog as written to ``catalog.csv``: ``id_str``, ``file_loc`` (absolute path),
-        vote columns, ``<label>_true_fraction`` columns, morphology parameters incl. ``hubble_type``.
+        vote columns, ``<label>_true_fraction`` columns, morphology parameters incl. ``hubble_type``,
+        and ``label`` (= ``hubble_type``, for the ``hubble_sequence`` label set).
     """
     schema = check_schema(schema)
     n, size = int(n), int(size)
@@ -129,6 +130,8 @@ def make_synthetic_dataset(
         ],
         axis=1,
     )
+    # the flat-label column of a canonical classification catalog (hubble_sequence label set)
+    catalog["label"] = catalog["hubble_type"]
     catalog.to_csv(out_dir / "catalog.csv", index=False)
     (out_dir / "README.txt").write_text(
         _readme(catalog, schema, n=n, size=size, fits=fits, seed=seed, bands=bands, n_volunteers=n_volunteers,
