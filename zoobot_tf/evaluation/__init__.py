@@ -1,0 +1,71 @@
+"""How good are predicted vote distributions? RMSE of vote fractions against volunteers (and
+against the true fractions of synthetic data), majority-answer accuracy, confusion matrices,
+training curves — each beside the trivial "predict the training mean" baseline, as a printed
+table, a CSV and PNG plots.
+
+``metrics`` holds the numbers (plain arrays in, DataFrames out), ``plots`` the figures,
+``compare`` the comparison table (:func:`evaluate`), ``report`` the files-in CLI verb
+``zoobot-tf evaluate``. Importing this package does not import TensorFlow.
+"""
+
+from zoobot_tf.evaluation.compare import comparison_table, evaluate, format_comparison
+from zoobot_tf.evaluation.metrics import (
+    OVERALL,
+    asked_weights,
+    baseline_fractions,
+    confusion_matrices,
+    confusion_matrix,
+    expected_fractions,
+    majority_answer_accuracy,
+    majority_answers,
+    mean_fractions,
+    predicted_answers,
+    true_asked_weights,
+    vote_fraction_rmse,
+)
+from zoobot_tf.evaluation.plots import (
+    plot_confusion_matrices,
+    plot_confusion_matrix,
+    plot_predicted_vs_true,
+    plot_rmse_comparison,
+    plot_training_curves,
+    read_training_log,
+)
+from zoobot_tf.evaluation.report import (
+    add_arguments,
+    evaluate_files,
+    read_hdf5_predictions,
+    read_predictions,
+    read_summary_predictions,
+    run,
+)
+
+__all__ = [
+    "OVERALL",
+    "add_arguments",
+    "asked_weights",
+    "baseline_fractions",
+    "comparison_table",
+    "confusion_matrices",
+    "confusion_matrix",
+    "evaluate",
+    "evaluate_files",
+    "expected_fractions",
+    "format_comparison",
+    "majority_answer_accuracy",
+    "majority_answers",
+    "mean_fractions",
+    "plot_confusion_matrices",
+    "plot_confusion_matrix",
+    "plot_predicted_vs_true",
+    "plot_rmse_comparison",
+    "plot_training_curves",
+    "predicted_answers",
+    "read_hdf5_predictions",
+    "read_predictions",
+    "read_summary_predictions",
+    "read_training_log",
+    "run",
+    "true_asked_weights",
+    "vote_fraction_rmse",
+]

@@ -1,0 +1,286 @@
+"""`zoobot-tf evaluate`: a predictions file + the catalog it was made from -> comparison table,
+CSV and PNGs.
+
+Predictions come as the HDF5 that ``predict_on_catalog`` writes (``id_str`` (N), ``label_cols``
+(A), ``predictions`` (N, A, n_samples) Dirichlet concentrations) or as a summary table with
+``id_str`` and ``<label>_fraction`` columns. Galaxies are matched to the catalog by ``id_str``
+(read as exact strings), never by row order, and every predicted id must be in the catalog.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from zoobot_tf.evaluation import metrics
+from zoobot_tf.evaluation.compare import evaluate, format_comparison
+from zoobot_tf.schemas import SCHEMA_NAMES, Schema, get_schema
+
+HDF5_EXTS = (".h5", ".hdf5", ".hdf")
+CHUNK = 65536  # galaxies per HDF5 read: memory stays bounded whatever the file size
+
+
+# --- predictions ---------------------------------------------------------------------------
+
+
+def _strings(values) -> list[str]:
+    return [v.decode() if isinstance(v, bytes) else str(v) for v in np.asarray(values).ravel()]
+
+
+def infer_schema(label_cols, source: str, suffix: str = "") -> Schema:
+    """The built-in schema whose label columns (+ ``suffix``) are all among ``label_cols``."""
+    present = set(label_cols)
+    matches = [n for n in SCHEMA_NAMES if all(c + suffix in present for c in get_schema(n).label_cols)]
+    exact = [n for n in matches if len(get_schema(n).label_cols) == len([c for c in present if c.endswith(suffix)])]
+    if len(exact) == 1 or len(matches) == 1:
+        return get_schema((exact or matches)[0])
+    found = "several match: " + ", ".join(matches) if matches else "none matches"
+    raise ValueError(f"{source}: cannot tell the schema from its columns ({found}); pass --schema")
+
+
+def _check_ids(ids: list[str], source: str) -> None:
+    series = pd.Series(ids)
+    duplicated = series[series.duplicated()].unique()
+    if len(duplicated):
+        raise ValueError(f"{source}: {len(duplicated)} id_str value(s) appear more than once, e.g. {list(duplicated[:5])}")
+
+
+def read_hdf5_predictions(path, schema=None) -> tuple[pd.DataFrame, Schema]:
+    """Expected vote fractions from a predictions HDF5 file.
+
+    Parameters
+    ----------
+    path : str or Path
+        HDF5 with ``id_str``, ``label_cols`` and ``predictions`` (N, A, n_samples).
+    schema : str or Schema, optional
+        Default: the file's ``schema`` attribute, else inferred from ``label_cols``.
+
+    Returns
+    -------
+    (pandas.DataFrame, Schema)
+        Fractions indexed by ``id_str``, columns = the schema's label columns (file columns are
+        reordered by name), and the schema used.
+    """
+    import h5py
+
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"predictions file {path} does not exist")
+    try:
+        f = h5py.File(path, "r")
+    except OSError as err:
+        raise ValueError(f"{path}: not a readable HDF5 file ({err})") from err
+    with f:
+        missing = [k for k in ("id_str", "label_cols", "predictions") if k not in f]
+        if missing:
+            raise ValueError(f"{path}: lacks dataset(s) {missing}; expected id_str, label_cols, predictions")
+        ids = _strings(f["id_str"][()])
+        label_cols = _strings(f["label_cols"][()])
+        if schema is None:
+            attr = f.attrs.get("schema")
+            schema = _strings(attr)[0] if attr is not None else infer_schema(label_cols, path)
+        schema = get_schema(schema)
+        absent = [c for c in schema.label_cols if c not in label_cols]
+        if absent:
+            raise ValueError(f"{path}: label_cols lack {len(absent)} answer(s) of schema {schema.name!r}: {absent[:6]}")
+        order = [label_cols.index(c) for c in schema.label_cols]
+        data = f["predictions"]
+        if data.ndim not in (2, 3) or data.shape[0] != len(ids) or data.shape[1] != len(label_cols):
+            raise ValueError(
+                f"{path}: predictions has shape {data.shape}, expected ({len(ids)}, {len(label_cols)}, n_samples)"
+            )
+        _check_ids(ids, path)
+        fractions = np.empty((len(ids), schema.n_answers))
+        for start in range(0, len(ids), CHUNK):
+            block = data[start : start + CHUNK][:, order]
+            try:
+                fractions[start : start + CHUNK] = metrics.expected_fractions(block, schema)
+            except ValueError as err:
+                bad = ~(np.isfinite(block) & (block > 0)).reshape(len(block), -1).all(axis=1)
+                where = f"id_str {ids[start + int(np.argmax(bad))]!r}: " if bad.any() else ""
+                raise ValueError(f"{path}: {where}{err}") from err
+    return pd.DataFrame(fractions, index=pd.Index(ids, name="id_str"), columns=schema.label_cols), schema
+
+
+def read_summary_predictions(path, schema=None) -> tuple[pd.DataFrame, Schema]:
+    """Fractions from a summary table (CSV or parquet) with ``id_str`` and ``<label>_fraction``."""
+    from zoobot_tf.catalogs import read_table
+
+    table = read_table(path, str_columns=("id_str",))
+    source = os.fspath(path) if not isinstance(path, pd.DataFrame) else "<summary DataFrame>"
+    if "id_str" not in table.columns:
+        raise ValueError(f"{source}: no id_str column")
+    schema = get_schema(schema) if schema is not None else infer_schema(table.columns, source, suffix="_fraction")
+    columns = [f"{c}_fraction" for c in schema.label_cols]
+    absent = [c for c in columns if c not in table.columns]
+    if absent:
+        raise ValueError(f"{source}: lacks {len(absent)} fraction column(s) of schema {schema.name!r}: {absent[:6]}")
+    ids = table["id_str"].tolist()
+    _check_ids(ids, source)
+    frame = pd.DataFrame(table[columns].to_numpy(dtype=np.float64), index=pd.Index(ids, name="id_str"),
+                         columns=schema.label_cols)
+    metrics.label_array(frame, schema, source)  # NaN / negative -> error naming the id
+    return frame, schema
+
+
+def read_predictions(path, schema=None) -> tuple[pd.DataFrame, Schema]:
+    """HDF5 (by extension) or summary table -> (fractions indexed by id_str, schema)."""
+    if isinstance(path, (str, os.PathLike)) and os.fspath(path).lower().endswith(HDF5_EXTS):
+        return read_hdf5_predictions(path, schema)
+    return read_summary_predictions(path, schema)
+
+
+# --- catalogs ------------------------------------------------------------------------------
+
+
+def _read_catalog(catalog, what: str) -> tuple[pd.DataFrame, str]:
+    from zoobot_tf.catalogs import read_table
+
+    source = "<catalog DataFrame>" if isinstance(catalog, pd.DataFrame) else os.fspath(catalog)
+    table = read_table(catalog, str_columns=("id_str",))
+    if "id_str" not in table.columns:
+        raise ValueError(f"{what} {source}: no id_str column")
+    if table["id_str"].isna().any():
+        raise ValueError(f"{what} {source}: row {int(np.argmax(table['id_str'].isna()))} has an empty id_str")
+    _check_ids(table["id_str"].tolist(), f"{what} {source}")
+    return table.set_index("id_str"), source
+
+
+def _votes(table: pd.DataFrame, schema: Schema, source: str) -> pd.DataFrame:
+    absent = [c for c in schema.label_cols if c not in table.columns]
+    if absent:
+        raise ValueError(f"{source}: lacks {len(absent)} vote column(s) of schema {schema.name!r}: {absent[:6]}")
+    votes = table[schema.label_cols].apply(pd.to_numeric, errors="coerce")
+    metrics.label_array(votes, schema, source)  # NaN / negative -> error naming the id
+    return votes
+
+
+def _true_fractions(table: pd.DataFrame, schema: Schema, source: str) -> pd.DataFrame | None:
+    columns = [f"{c}_true_fraction" for c in schema.label_cols]
+    present = [c for c in columns if c in table.columns]
+    if not present:
+        return None
+    if len(present) != len(columns):
+        absent = [c for c in columns if c not in table.columns]
+        raise ValueError(f"{source}: has some <label>_true_fraction columns but lacks {absent[:6]}")
+    truth = table[columns].apply(pd.to_numeric, errors="coerce")
+    truth.columns = schema.label_cols
+    metrics.label_array(truth, schema, f"{source} true fractions")
+    return truth
+
+
+def evaluate_files(
+    predictions,
+    catalog,
+    *,
+    schema=None,
+    train_catalog=None,
+    out_dir=None,
+    min_votes: int = 1,
+    majority_min_votes: int = 5,
+    training_log=None,
+    baseline_from_rest: bool = True,
+) -> dict:
+    """Evaluate a predictions file against the catalog its galaxies came from.
+
+    Parameters
+    ----------
+    predictions : str or Path
+        Predictions HDF5 (``.h5``/``.hdf5``) or summary CSV/parquet (``<label>_fraction``).
+    catalog : str, Path or DataFrame
+        Catalog with ``id_str`` and vote columns (and ``<label>_true_fraction`` for synthetic
+        data, which adds the comparison with the truth). Must contain every predicted id.
+    schema : str or Schema, optional
+        Default: from the predictions file (attribute or columns).
+    train_catalog : str, Path or DataFrame, optional
+        Catalog of the training galaxies, for the "predict the training mean" baseline.
+    out_dir : str or Path, optional
+        Where :func:`evaluate` writes the CSV and PNGs.
+    min_votes, majority_min_votes, training_log
+        As in :func:`evaluate`.
+    baseline_from_rest : bool
+        Without ``train_catalog``, use the catalog's galaxies that were *not* predicted as the
+        baseline's training set (none left: no baseline).
+
+    Returns
+    -------
+    dict
+        :func:`evaluate`'s result plus ``text`` (the printed table), ``schema``, ``n_predicted``,
+        ``n_catalog`` and ``baseline_source`` (a description, or None).
+    """
+    fractions, schema = read_predictions(predictions, schema)
+    table, source = _read_catalog(catalog, "catalog")
+    missing = fractions.index.difference(table.index)
+    if len(missing):
+        raise ValueError(
+            f"{len(missing)} of {len(fractions)} predicted id_str values are not in catalog {source}, "
+            f"e.g. {list(missing[:5])}"
+        )
+    matched = table.loc[fractions.index]
+    votes = _votes(matched, schema, source)
+    truth = _true_fractions(matched, schema, source)
+
+    train_votes, baseline_source = None, None
+    if train_catalog is not None:
+        train_table, train_source = _read_catalog(train_catalog, "training catalog")
+        train_votes = _votes(train_table, schema, train_source)
+        baseline_source = f"training catalog {train_source} ({len(train_votes)} galaxies)"
+        overlap = train_table.index.intersection(fractions.index)
+        if len(overlap):
+            baseline_source += f"; WARNING: {len(overlap)} evaluated galaxies are also in it"
+    elif baseline_from_rest:
+        rest = table.index.difference(fractions.index)
+        if len(rest):
+            train_votes = _votes(table.loc[rest], schema, source)
+            baseline_source = f"the {len(rest)} catalog galaxies without predictions"
+
+    result = evaluate(
+        fractions, votes, schema, true_fractions=truth, train_votes=train_votes, out_dir=out_dir,
+        min_votes=min_votes, majority_min_votes=majority_min_votes, training_log=training_log,
+    )
+    title = f"{len(fractions)} galaxies, schema {schema.name}" + (
+        f"; baseline = training mean over {baseline_source}" if baseline_source else "; no baseline (no training votes)"
+    )
+    result.update(
+        text=format_comparison(result["table"], title=title), schema=schema, n_predicted=len(fractions),
+        n_catalog=len(table), baseline_source=baseline_source,
+    )
+    if out_dir is not None:
+        Path(result["files"]["comparison_text"]).write_text(result["text"] + "\n")
+    return result
+
+
+# --- CLI -----------------------------------------------------------------------------------
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--predictions", required=True, help="predictions HDF5 (or summary CSV/parquet)")
+    parser.add_argument("--catalog", required=True, help="catalog with id_str and vote columns (+ true fractions)")
+    parser.add_argument("--schema", default=None, help=f"decision tree ({', '.join(SCHEMA_NAMES)}); default: from the file")
+    parser.add_argument("--train-catalog", default=None,
+                        help="training catalog for the 'predict the training mean' baseline "
+                             "(default: the catalog's galaxies that were not predicted)")
+    parser.add_argument("--out", required=True, help="folder for comparison.csv/.txt and PNG plots")
+    parser.add_argument("--min-votes", type=int, default=1, help="votes a question needs to count in RMSE vs volunteers")
+    parser.add_argument("--majority-min-votes", type=int, default=5,
+                        help="votes a question needs for majority-answer accuracy / confusion matrices")
+    parser.add_argument("--training-log", default=None, help="Keras CSVLogger file to plot as training curves")
+
+
+def run(args: argparse.Namespace) -> int:
+    result = evaluate_files(
+        args.predictions, args.catalog, schema=args.schema, train_catalog=args.train_catalog, out_dir=args.out,
+        min_votes=args.min_votes, majority_min_votes=args.majority_min_votes, training_log=args.training_log,
+    )
+    print(result["text"])
+    ignored = result["n_catalog"] - result["n_predicted"]
+    if ignored:
+        print(f"\n{ignored} catalog galaxies have no prediction and were not evaluated")
+    print("\nwritten:")
+    for path in result["files"].values():
+        print(f"  {path}")
+    return 0

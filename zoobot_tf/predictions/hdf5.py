@@ -1,0 +1,438 @@
+"""The prediction HDF5 file: Zoobot's layout, written as a stream and safe to resume after a kill.
+
+Layout (the names Galaxy Zoo tooling reads)::
+
+    id_str        (N,)              variable-length UTF-8 str
+    label_cols    (A,)              variable-length UTF-8 str
+    predictions   (N, A, n_samples) float32 Dirichlet concentrations (or the model's outputs),
+                                    chunked, gzip-compressed, resizable along N
+    errors/id_str, errors/file_loc, errors/reason   (M,) str: images that could not be read
+    attrs: schema, n_samples, model_file, package_version, created, complete, n_written, ...
+
+Why the write order: rows are appended in whole chunks (a compressed chunk is never rewritten,
+so no file space is freed and reused under the feet of the last flushed metadata), first the
+predictions, then the ids, then a flush, and only then the ``n_written`` attribute (and another
+flush). A process killed anywhere in between leaves ``n_written`` at the last complete block; on
+reopening, everything past it is cut off, so no id can appear twice or without its predictions.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+from pathlib import Path
+from typing import Iterator, Sequence
+
+import h5py
+import numpy as np
+import pandas as pd
+
+__all__ = [
+    "PredictionWriter",
+    "iter_prediction_blocks",
+    "load_predictions",
+    "merge_predictions",
+    "read_attrs",
+    "read_errors",
+]
+
+STR = h5py.string_dtype("utf-8")
+#: Target uncompressed size of one predictions chunk (HDF5 works best with chunks well under 1 MiB).
+CHUNK_BYTES = 1 << 19
+
+
+def _now() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+
+
+def _package_version() -> str:
+    from zoobot_tf import __version__
+
+    return __version__
+
+
+def _strings(dataset, stop=None) -> np.ndarray:
+    return dataset.asstr()[:stop].astype(object) if stop is None or stop > 0 else np.array([], dtype=object)
+
+
+def _append(dataset, values) -> None:
+    """Grow ``dataset`` along axis 0 and write ``values`` at its end."""
+    start = dataset.shape[0]
+    dataset.resize(start + len(values), axis=0)
+    dataset[start:] = values
+
+
+def _resizable_strings(group, name, chunk_rows):
+    return group.create_dataset(name, shape=(0,), maxshape=(None,), dtype=STR, chunks=(chunk_rows,))
+
+
+def chunk_rows_for(n_answers: int, n_samples: int, batch_size: int) -> int:
+    """Rows per chunk: one batch, capped so that a chunk stays about :data:`CHUNK_BYTES`."""
+    cap = max(1, CHUNK_BYTES // (4 * int(n_answers) * int(n_samples)))
+    return max(1, min(int(batch_size), cap))
+
+
+class PredictionWriter:
+    """Create or reopen a prediction file and append rows to it (see the module docstring).
+
+    Parameters
+    ----------
+    path : str or Path
+        The HDF5 file; created with its parent directory if missing.
+    label_cols : list of str
+        One name per model output (answer).
+    n_samples : int
+        MC samples per galaxy.
+    attrs : dict
+        Attributes written on creation (schema, model_file, image options, ...). When reopening,
+        ``check_attrs`` lists those that must agree with the file (ValueError otherwise).
+    chunk_rows : int
+        Rows per chunk for a new file (an existing file keeps its own).
+    check_attrs : sequence of str
+        Attribute names that must match an existing file.
+
+    Raises
+    ------
+    ValueError
+        The existing file has other ``n_samples``/``label_cols``/checked attributes, or is not a
+        prediction file.
+    """
+
+    def __init__(self, path, label_cols, n_samples, attrs=None, chunk_rows=64, check_attrs=()):
+        self.path = Path(path)
+        self.label_cols = [str(c) for c in label_cols]
+        self.n_samples = int(n_samples)
+        attrs = dict(attrs or {})
+        if self.path.exists():
+            self._file = self._reopen(attrs, check_attrs)
+        else:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._file = self._create(attrs, int(chunk_rows))
+        f = self._file
+        self._preds, self._ids = f["predictions"], f["id_str"]
+        self._errors = f["errors"]
+        self.chunk_rows = int(self._preds.chunks[0])
+        self._buffer_ids: list[str] = []
+        self._buffer_preds: list[np.ndarray] = []
+        self._buffered = 0
+
+    # --- opening -----------------------------------------------------------------------
+    def _create(self, attrs, chunk_rows):
+        tmp = self.path.with_name(self.path.name + ".creating")
+        f = h5py.File(tmp, "w")
+        try:
+            n_answers = len(self.label_cols)
+            f.create_dataset("label_cols", data=np.array(self.label_cols, dtype=object), dtype=STR)
+            _resizable_strings(f, "id_str", chunk_rows)
+            f.create_dataset(
+                "predictions",
+                shape=(0, n_answers, self.n_samples),
+                maxshape=(None, n_answers, self.n_samples),
+                dtype="float32",
+                chunks=(chunk_rows, n_answers, self.n_samples),
+                compression="gzip",
+                compression_opts=4,
+                shuffle=True,
+            )
+            errors = f.create_group("errors")
+            for name in ("id_str", "file_loc", "reason"):
+                _resizable_strings(errors, name, 64)
+            errors.attrs["n_written"] = 0
+            f.attrs.update({k: v for k, v in attrs.items() if v is not None})
+            f.attrs.update(
+                n_samples=self.n_samples,
+                n_written=0,
+                complete=False,
+                created=_now(),
+                package_version=_package_version(),
+            )
+            f.close()
+        except BaseException:
+            f.close()
+            tmp.unlink(missing_ok=True)
+            raise
+        os.replace(tmp, self.path)  # a file under the final name is always a valid prediction file
+        return h5py.File(self.path, "r+")
+
+    def _reopen(self, attrs, check_attrs):
+        try:
+            f = h5py.File(self.path, "r+")
+        except OSError as err:
+            raise ValueError(
+                f"{self.path}: cannot reopen the existing prediction file to resume ({err}); "
+                "move it aside or delete it to start again"
+            ) from err
+        try:
+            missing = [k for k in ("predictions", "id_str", "label_cols", "errors") if k not in f]
+            if missing or "n_written" not in f.attrs:
+                raise ValueError(f"{self.path}: not a zoobot_tf prediction file (missing {missing or 'n_written'})")
+            have_samples = int(f.attrs["n_samples"])
+            if have_samples != self.n_samples:
+                raise ValueError(
+                    f"{self.path}: existing file has n_samples={have_samples} but n_samples={self.n_samples} "
+                    "was asked; use another save_loc or delete the file"
+                )
+            have_cols = [str(c) for c in f["label_cols"].asstr()[:]]
+            if have_cols != self.label_cols:
+                diff = next((f"{a!r} != {b!r}" for a, b in zip(have_cols, self.label_cols) if a != b),
+                            f"{len(have_cols)} != {len(self.label_cols)} columns")
+                raise ValueError(
+                    f"{self.path}: existing file has other label_cols than asked ({diff}); "
+                    "use another save_loc or delete the file"
+                )
+            for key in check_attrs:
+                want, have = attrs.get(key), f.attrs.get(key)
+                if have is not None and want is not None and not np.array_equal(np.asarray(have), np.asarray(want)):
+                    raise ValueError(f"{self.path}: existing file has {key}={have!r} but {want!r} was asked")
+            self._truncate(f)
+        except BaseException:
+            f.close()
+            raise
+        return f
+
+    @staticmethod
+    def _truncate(f):
+        """Cut rows past the last committed block (left by a killed run)."""
+        n = int(f.attrs["n_written"])
+        for name in ("predictions", "id_str"):
+            if f[name].shape[0] < n:
+                raise ValueError(f"{f.filename}: {name} has {f[name].shape[0]} rows but n_written={n}; corrupt file")
+            if f[name].shape[0] != n:
+                f[name].resize(n, axis=0)
+        errors = f["errors"]
+        m = int(errors.attrs["n_written"])
+        for name in ("id_str", "file_loc", "reason"):
+            if errors[name].shape[0] != m:
+                errors[name].resize(m, axis=0)
+        f.flush()
+
+    # --- state -------------------------------------------------------------------------
+    @property
+    def n_written(self) -> int:
+        return int(self._file.attrs["n_written"])
+
+    @property
+    def complete(self) -> bool:
+        return bool(self._file.attrs["complete"])
+
+    def written_ids(self) -> np.ndarray:
+        """Ids with predictions already in the file."""
+        return _strings(self._ids, self.n_written)
+
+    def error_ids(self) -> np.ndarray:
+        """Ids recorded as unreadable."""
+        return _strings(self._errors["id_str"], int(self._errors.attrs["n_written"]))
+
+    # --- writing -----------------------------------------------------------------------
+    def add(self, ids: Sequence[str], predictions: np.ndarray) -> None:
+        """Queue rows; whole chunks are written (and committed) as soon as they are complete."""
+        predictions = np.asarray(predictions, dtype=np.float32)
+        expected = (len(ids), len(self.label_cols), self.n_samples)
+        if predictions.shape != expected:
+            raise ValueError(f"predictions of shape {predictions.shape} do not match {expected}")
+        if not len(ids):
+            return
+        if self.complete:
+            self._set_attr("complete", False)
+        self._buffer_ids.extend(str(i) for i in ids)
+        self._buffer_preds.append(predictions)
+        self._buffered += len(ids)
+        if self._buffered >= self.chunk_rows:
+            self._write_buffer(whole_chunks_only=True)
+
+    def add_errors(self, ids: Sequence[str], file_locs: Sequence[str], reasons: Sequence[str]) -> None:
+        """Record unreadable images (committed at once; they are rare and small)."""
+        if not len(ids):
+            return
+        errors = self._errors
+        for name, values in (("reason", reasons), ("file_loc", file_locs), ("id_str", ids)):
+            _append(errors[name], np.array([str(v) for v in values], dtype=object))
+        self._file.flush()
+        errors.attrs["n_written"] = int(errors.attrs["n_written"]) + len(ids)
+        self._file.flush()
+
+    def clear_errors(self) -> None:
+        """Forget the recorded unreadable images (to try them again)."""
+        self._errors.attrs["n_written"] = 0
+        self._file.flush()
+        for name in ("id_str", "file_loc", "reason"):
+            self._errors[name].resize(0, axis=0)
+        self._file.flush()
+
+    def _write_buffer(self, whole_chunks_only: bool) -> None:
+        if not self._buffered:
+            return
+        preds = np.concatenate(self._buffer_preds, axis=0)
+        ids = self._buffer_ids
+        n = (len(ids) // self.chunk_rows) * self.chunk_rows if whole_chunks_only else len(ids)
+        if n == 0:
+            return
+        self._commit(ids[:n], preds[:n])
+        self._buffer_ids = ids[n:]
+        self._buffer_preds = [preds[n:]] if n < len(ids) else []
+        self._buffered = len(self._buffer_ids)
+
+    def _commit(self, ids, preds) -> None:
+        start = self.n_written
+        # a killed run may have left uncommitted rows: PredictionWriter._truncate cut them on open
+        _append(self._preds, preds)
+        _append(self._ids, np.array(ids, dtype=object))
+        self._file.flush()
+        self._set_attr("n_written", start + len(ids))
+
+    def _set_attr(self, key, value) -> None:
+        self._file.attrs[key] = value
+        self._file.flush()
+
+    def flush(self) -> None:
+        """Write every queued row (the last chunk may be partial)."""
+        self._write_buffer(whole_chunks_only=False)
+
+    def finish(self, **attrs) -> None:
+        """Write the remaining rows, then mark the file complete (plus any extra attributes)."""
+        self.flush()
+        for key, value in attrs.items():
+            self._file.attrs[key] = value
+        self._file.attrs["finished"] = _now()
+        self._set_attr("complete", True)
+
+    def close(self) -> None:
+        if self._file.id.valid:
+            self._file.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+# ----------------------------------------------------------------------------------------
+# Reading
+# ----------------------------------------------------------------------------------------
+
+
+def _open_predictions(path) -> h5py.File:
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such prediction file")
+    try:
+        f = h5py.File(path, "r")
+    except OSError as err:
+        raise ValueError(f"{path}: cannot open as HDF5 ({err})") from err
+    missing = [k for k in ("predictions", "id_str", "label_cols") if k not in f]
+    if missing:
+        f.close()
+        raise ValueError(f"{path}: not a prediction file, missing datasets {missing}")
+    return f
+
+
+def _n_rows(f) -> int:
+    # files from other tools (Zoobot) have no n_written attribute: all rows count
+    n = int(f.attrs.get("n_written", f["id_str"].shape[0]))
+    return min(n, f["id_str"].shape[0], f["predictions"].shape[0])
+
+
+def read_attrs(path) -> dict:
+    """File attributes as plain Python values (plus ``n_rows``, the committed row count)."""
+    with _open_predictions(path) as f:
+        out = {k: (v.item() if isinstance(v, np.generic) else v) for k, v in f.attrs.items()}
+        out["n_rows"] = _n_rows(f)
+    return out
+
+
+def load_predictions(path) -> tuple[np.ndarray, list[str], np.ndarray]:
+    """Read a whole prediction file.
+
+    Returns
+    -------
+    id_str : np.ndarray of str (object), shape (N,)
+    label_cols : list of str, length A
+    predictions : np.ndarray float32, shape (N, A, n_samples)
+    """
+    with _open_predictions(path) as f:
+        n = _n_rows(f)
+        return _strings(f["id_str"], n), [str(c) for c in f["label_cols"].asstr()[:]], f["predictions"][:n]
+
+
+def iter_prediction_blocks(path, rows: int = 4096) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Yield ``(id_str, predictions)`` blocks of at most ``rows`` galaxies: bounded memory."""
+    with _open_predictions(path) as f:
+        n = _n_rows(f)
+        for start in range(0, n, int(rows)):
+            stop = min(start + int(rows), n)
+            yield f["id_str"].asstr()[start:stop].astype(object), f["predictions"][start:stop]
+
+
+def read_errors(path) -> pd.DataFrame:
+    """The unreadable images recorded in a prediction file: ``id_str``, ``file_loc``, ``reason``."""
+    with _open_predictions(path) as f:
+        if "errors" not in f:
+            return pd.DataFrame({"id_str": [], "file_loc": [], "reason": []}, dtype=object)
+        g = f["errors"]
+        m = int(g.attrs.get("n_written", g["id_str"].shape[0]))
+        return pd.DataFrame({name: _strings(g[name], m) for name in ("id_str", "file_loc", "reason")})
+
+
+def merge_predictions(paths: Sequence, out, rows: int = 4096) -> Path:
+    """Concatenate complete prediction files (e.g. one per worker) into ``out``.
+
+    Checks that every input is complete and that they share ``label_cols`` and ``n_samples``,
+    and that no id appears twice (within or across files, predictions or errors). Copies in
+    blocks of ``rows`` galaxies, so memory stays bounded (apart from the set of ids).
+
+    Returns
+    -------
+    Path
+        ``out``, marked complete, with ``merged_from`` listing the inputs.
+    """
+    paths = [Path(p) for p in paths]
+    out = Path(out)
+    if not paths:
+        raise ValueError("merge_predictions needs at least one input file")
+    if out.exists():
+        raise FileExistsError(f"{out}: already exists; merge_predictions does not overwrite")
+    if out.resolve() in {p.resolve() for p in paths}:
+        raise ValueError(f"{out}: the output is also an input")
+
+    first = read_attrs(paths[0])
+    with _open_predictions(paths[0]) as f:
+        label_cols = [str(c) for c in f["label_cols"].asstr()[:]]
+    seen: set[str] = set()
+    for path in paths:
+        attrs = read_attrs(path)
+        if not bool(attrs.get("complete", False)):
+            raise ValueError(f"{path}: not complete (a worker still running or killed?); rerun it to finish first")
+        with _open_predictions(path) as f:
+            cols = [str(c) for c in f["label_cols"].asstr()[:]]
+            n_samples = f["predictions"].shape[2]
+        if cols != label_cols or n_samples != int(first["n_samples"]):
+            raise ValueError(f"{path}: label_cols/n_samples differ from {paths[0]}")
+        ids = list(_all_ids(path))
+        dupes = [i for i in ids if i in seen]
+        if len(set(ids)) != len(ids):
+            dupes += [i for i, c in pd.Series(ids).value_counts().items() if c > 1]
+        if dupes:
+            raise ValueError(f"{path}: {len(dupes)} id(s) already seen, e.g. {dupes[:5]}")
+        seen.update(ids)
+
+    keep = ("schema", "model_file", "image_size", "image_channels", "image_scaling", "image_crop_scale")
+    attrs = {k: first[k] for k in keep if k in first}
+    attrs["merged_from"] = [str(p) for p in paths]
+    n_samples = int(first["n_samples"])
+    writer = PredictionWriter(out, label_cols, n_samples, attrs=attrs,
+                              chunk_rows=chunk_rows_for(len(label_cols), n_samples, rows))
+    with writer:
+        for path in paths:
+            for ids, preds in iter_prediction_blocks(path, rows):
+                writer.add(ids, preds)
+            errors = read_errors(path)
+            writer.add_errors(errors["id_str"], errors["file_loc"], errors["reason"])
+        writer.finish()
+    return out
+
+
+def _all_ids(path) -> Iterator[str]:
+    for ids, _ in iter_prediction_blocks(path):
+        yield from ids
+    yield from read_errors(path)["id_str"]

@@ -1,0 +1,415 @@
+"""Train a model on shards under a ``tf.distribute`` strategy, resumably.
+
+A run directory holds everything about one run::
+
+    config.json              arguments, data, label columns, input shape, versions, sessions
+    model.keras              final model (best validation weights), loads with safe_mode=True
+    checkpoints/best.keras   best model so far (updated during training)
+    training_log.csv         one row per epoch (appended across resumptions)
+    tensorboard/             TensorBoard logs
+    backup/                  BackupAndRestore state while the run is unfinished
+
+Rerunning the same call after a crash or a kill continues from the last finished epoch.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import keras
+import tensorflow as tf
+
+from zoobot_tf.training.callbacks import (
+    BACKUP_DIR,
+    BEST_MODEL,
+    LOG_NAME,
+    TENSORBOARD_DIR,
+    make_callbacks,
+    read_log,
+    resume_state,
+)
+from zoobot_tf.training.config import (
+    CONFIG_NAME,
+    MODEL_NAME,
+    check_resume_config,
+    load_config,
+    now_iso,
+    save_config,
+    software_versions,
+)
+from zoobot_tf.training.strategy import get_strategy, is_chief, uses_gpu
+
+__all__ = ["RunExistsError", "TrainingTask", "resolve_task", "train"]
+
+logger = logging.getLogger(__name__)
+
+#: the evaluation crop of :func:`zoobot_tf.data.get_dataset` (augment=False) and its training crop
+CROP_SCALE = (0.7, 0.8)
+CROP_RATIO = (0.9, 1.1)
+
+
+class RunExistsError(ValueError):
+    """``save_dir`` already holds a finished run (pass ``overwrite=True`` to replace it)."""
+
+
+@dataclass
+class TrainingTask:
+    """What the shards' labels ask for: the head, the loss and the metrics that go with them."""
+
+    spec: object  # Schema or LabelSet
+    name: str
+    head: str  # 'dirichlet' | 'softmax'
+    label_kind: str
+    label_cols: list
+
+    def loss(self):
+        if self.head == "dirichlet":
+            from zoobot_tf.losses import DirichletMultinomialLoss
+
+            return DirichletMultinomialLoss(self.spec.question_index_groups)
+        return keras.losses.SparseCategoricalCrossentropy()
+
+    def metrics(self):
+        return [] if self.head == "dirichlet" else ["accuracy"]
+
+
+def resolve_task(schema, manifest) -> TrainingTask:
+    """Match ``schema`` (a Schema, LabelSet, their name, or None for the shards' own) to the shards.
+
+    A decision-tree schema needs vote (or weighted-fraction) shards with exactly its label
+    columns and gets a Dirichlet head; a flat label set needs class shards with the same classes
+    and gets a softmax head.
+    """
+    from zoobot_tf.schemas import LABEL_SETS, SCHEMA_NAMES, LabelSet, Schema, get_label_set, get_schema
+
+    where = manifest.path
+    if not manifest.labelled:
+        raise ValueError(f"shards in {where} are unlabelled (prediction shards); training needs labels")
+    if schema is None:
+        schema = manifest.schema
+        if schema is None:
+            raise ValueError(f"shards in {where} do not name their schema; pass schema= explicitly")
+    if isinstance(schema, str):
+        if schema in SCHEMA_NAMES:
+            schema = get_schema(schema)
+        elif schema in LABEL_SETS:
+            schema = get_label_set(schema)
+        else:
+            raise KeyError(
+                f"unknown schema or label set {schema!r}; schemas: {', '.join(SCHEMA_NAMES)}; "
+                f"label sets: {', '.join(LABEL_SETS)}"
+            )
+    if isinstance(schema, Schema):
+        if manifest.label_kind not in ("votes", "weighted_fractions"):
+            raise ValueError(
+                f"schema {schema.name!r} needs vote shards but {where} holds {manifest.label_kind!r} labels "
+                f"(label set {manifest.schema!r})"
+            )
+        expected, head = list(schema.label_cols), "dirichlet"
+    elif isinstance(schema, LabelSet):
+        if manifest.label_kind != "class":
+            raise ValueError(
+                f"label set {schema.name!r} needs class shards but {where} holds {manifest.label_kind!r} labels"
+            )
+        expected, head = list(schema.classes), "softmax"
+    else:
+        raise TypeError(f"schema must be a name, Schema or LabelSet, got {type(schema).__name__}")
+    if list(manifest.label_cols) != expected:
+        differ = [f"{i}: {a!r} vs {b!r}" for i, (a, b) in enumerate(zip(manifest.label_cols, expected)) if a != b]
+        raise ValueError(
+            f"shards in {where} have {len(manifest.label_cols)} label columns that do not match the "
+            f"{len(expected)} of {schema.name!r}" + (f" (first differences: {differ[:3]})" if differ else "")
+        )
+    return TrainingTask(schema, schema.name, head, manifest.label_kind, expected)
+
+
+def _check_splits(manifest, batch_size: int, replicas: int) -> dict:
+    where = manifest.path
+    counts = {s: manifest.n_records(s) for s in manifest.splits}
+    if counts.get("train", 0) == 0:
+        raise ValueError(f"shards in {where} have no training records (splits: {counts})")
+    if counts.get("val", 0) == 0:
+        raise ValueError(
+            f"shards in {where} have no validation records (splits: {counts}); early stopping and the best "
+            "checkpoint need them: write the shards with val_fraction > 0"
+        )
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    if batch_size % replicas:
+        raise ValueError(
+            f"batch_size {batch_size} is not divisible by the {replicas} replicas of the strategy; "
+            "the global batch must split evenly for the loss to be averaged correctly"
+        )
+    if counts["train"] < batch_size:
+        raise ValueError(
+            f"batch_size {batch_size} is larger than the {counts['train']} training records in {where}; "
+            "no complete batch can be formed (the last incomplete batch is dropped)"
+        )
+    return counts
+
+
+def _prepare_run_dir(save_dir: Path, config: dict, overwrite: bool) -> dict | None:
+    """Return the previous config of an unfinished run to resume (None for a fresh start)."""
+    backup = save_dir / BACKUP_DIR
+    previous = None
+    if (save_dir / CONFIG_NAME).is_file():
+        previous = load_config(save_dir)
+    if overwrite:
+        for name in (MODEL_NAME, CONFIG_NAME, LOG_NAME):
+            (save_dir / name).unlink(missing_ok=True)
+        for name in (BACKUP_DIR, TENSORBOARD_DIR, Path(BEST_MODEL).parent.name):
+            shutil.rmtree(save_dir / name, ignore_errors=True)
+        return None
+    if backup.is_dir() and any(backup.iterdir()):
+        if previous is not None:
+            check_resume_config(previous, config, save_dir)
+        return previous
+    if (save_dir / MODEL_NAME).is_file():
+        raise RunExistsError(
+            f"{save_dir} already holds a finished run ({MODEL_NAME}); use a new save_dir or overwrite=True"
+        )
+    return None
+
+
+def _distribute_options(dataset, strategy, n_files: int):
+    """Multi-worker: shard by file when every worker gets a file, else by element."""
+    workers = strategy.extended._num_workers
+    options = tf.data.Options()
+    policy = tf.data.experimental.AutoShardPolicy
+    options.experimental_distribute.auto_shard_policy = policy.FILE if n_files >= workers else policy.DATA
+    return dataset.with_options(options)
+
+
+def train(
+    save_dir,
+    schema,
+    shard_dir,
+    architecture="efficientnet_b0",
+    batch_size=128,
+    epochs=100,
+    patience=8,
+    learning_rate=1e-3,
+    mixed_precision=False,
+    strategy="mirrored",
+    seed=42,
+    image_size=None,
+    greyscale=False,
+    dropout_rate=0.2,
+    augment=True,
+    progress=True,
+    overwrite=False,
+    **backbone_kwargs,
+):
+    """Train a model on a shard directory; rerun the same call to resume after a kill.
+
+    Parameters
+    ----------
+    save_dir : path
+        Run directory (see the module docstring for its contents).
+    schema : Schema, LabelSet, str or None
+        Decision-tree schema (Dirichlet head, :class:`~zoobot_tf.losses.DirichletMultinomialLoss`)
+        or flat label set (softmax head, cross-entropy); ``None`` takes the shards' own.
+    shard_dir : path
+        Shards from :func:`zoobot_tf.shards.write_shards` with ``train`` and ``val`` splits.
+    architecture : str
+        Registered backbone (``'efficientnet_b0'``, ``'small_cnn'``, ...).
+    batch_size : int
+        *Global* batch size, split evenly over the replicas.
+    epochs, patience : int
+        Maximum epochs; epochs without a better ``val_loss`` before stopping early. The final
+        model has the weights of the best epoch.
+    learning_rate : float
+        Adam learning rate.
+    mixed_precision : bool
+        Compute in float16 (``'mixed_float16'`` policy, loss scaling); variables and the head's
+        outputs stay float32. Worth it on GPUs with tensor cores only.
+    strategy : {'mirrored', 'multiworker', 'default'} or tf.distribute.Strategy
+        See :func:`zoobot_tf.training.get_strategy`.
+    seed : int
+        Seeds weight initialisation, shuffling and augmentation.
+    image_size : int, optional
+        Side of the images the model sees (default: the stored size); images are cropped and
+        resized to it by the input pipeline.
+    greyscale : bool
+        Average the stored channels into one.
+    dropout_rate : float
+        Head dropout (kept on at prediction time: MC dropout).
+    augment : bool
+        Random rotation, flips and crops of the training images.
+    progress : bool
+        Show tqdm progress bars.
+    overwrite : bool
+        Delete a finished (or unfinished) run in ``save_dir`` and start afresh.
+    **backbone_kwargs
+        Passed to the backbone builder (e.g. ``batchnorm_momentum=0.9``).
+
+    Returns
+    -------
+    (keras.Model, dict)
+        The trained model and its history: ``{'epoch': [...], 'loss': [...], 'val_loss': [...],
+        ...}`` over all epochs of the run, including those before a resumption.
+
+    Raises
+    ------
+    RunExistsError
+        ``save_dir`` already holds a finished run.
+    RunConfigMismatch
+        ``save_dir`` holds an unfinished run with different arguments.
+    """
+    from zoobot_tf.models import get_model
+    from zoobot_tf.shards import load_manifest
+
+    strategy_name = strategy if isinstance(strategy, str) else type(strategy).__name__
+    strategy = get_strategy(strategy)  # first: MultiWorkerMirroredStrategy must precede other ops
+    save_dir = Path(save_dir).expanduser().resolve()
+    shard_dir = Path(shard_dir).expanduser().resolve()
+    manifest = load_manifest(shard_dir)
+    task = resolve_task(schema, manifest)
+    batch_size, epochs = int(batch_size), int(epochs)
+    if epochs < 1:
+        raise ValueError(f"epochs must be >= 1, got {epochs}")
+    replicas = strategy.num_replicas_in_sync
+    counts = _check_splits(manifest, batch_size, replicas)
+    image_size = int(image_size or manifest.image_shape[0])
+    channels = 1 if greyscale else int(manifest.image_shape[2])
+    input_shape = (image_size, image_size, channels)
+
+    config = {
+        "kind": "train",
+        "save_dir": save_dir,
+        "shard_dir": shard_dir,
+        "manifest": shard_dir / "manifest.json",
+        "manifest_fingerprint": manifest.fingerprint,
+        "catalog_sha256": manifest.catalog_sha256,
+        "n_records": counts,
+        "schema": task.name,
+        "label_kind": task.label_kind,
+        "label_cols": task.label_cols,
+        "head": task.head,
+        "question_index_groups": getattr(task.spec, "question_index_groups", None),
+        "architecture": architecture,
+        "backbone_kwargs": backbone_kwargs,
+        "batch_size": batch_size,
+        "epochs": epochs,
+        "patience": int(patience),
+        "learning_rate": float(learning_rate),
+        "mixed_precision": bool(mixed_precision),
+        "strategy": strategy_name,
+        "seed": int(seed),
+        "image_size": image_size,
+        "greyscale": bool(greyscale),
+        "dropout_rate": float(dropout_rate),
+        "augment": bool(augment),
+        "progress": bool(progress),
+        "input_shape": list(input_shape),
+        "image_options": {
+            "stored_image_shape": list(manifest.image_shape),
+            "stored_dtype": manifest.dtype,
+            "shard_image_options": manifest.image_options,
+            "crop_scale": list(CROP_SCALE),
+            "crop_ratio": list(CROP_RATIO),
+            "eval_transform": "centre crop of area mean(crop_scale) of the stored image, resized to image_size",
+            "greyscale": bool(greyscale),
+        },
+        "model_file": MODEL_NAME,
+        "best_model_file": BEST_MODEL,
+        "log_file": LOG_NAME,
+        "versions": software_versions(),
+    }
+
+    chief = is_chief(strategy)
+    run_dir = save_dir if chief else Path(tempfile.mkdtemp(prefix="zoobot_tf_worker_"))
+    run_dir.mkdir(parents=True, exist_ok=True)
+    previous = _prepare_run_dir(run_dir, config, overwrite) if chief else None
+    resume = resume_state(run_dir)
+    if resume.resuming:
+        logger.info("resuming %s from epoch %d", run_dir, resume.initial_epoch)
+        if progress:
+            print(f"resuming {run_dir} from epoch {resume.initial_epoch}", flush=True)
+    sessions = list((previous or {}).get("sessions", [])) if resume.resuming else []
+    session = {"started": now_iso(), "initial_epoch": resume.initial_epoch, "replicas": replicas,
+               "strategy": type(strategy).__name__}
+    config.update(created=(previous or {}).get("created", now_iso()) if resume.resuming else now_iso(),
+                  status="running", sessions=sessions + [session])
+    save_config(run_dir, config)
+
+    keras.utils.set_random_seed(int(seed))
+    data_kwargs = dict(output_size=image_size, greyscale=greyscale, crop_scale=CROP_SCALE, crop_ratio=CROP_RATIO)
+    train_ds = get_dataset_for(shard_dir, "train", batch_size, augment=augment, drop_remainder=True, seed=seed,
+                               **data_kwargs)
+    val_ds = get_dataset_for(shard_dir, "val", batch_size, augment=False, **data_kwargs)
+    if getattr(strategy.extended, "_num_workers", 1) > 1:
+        train_ds = _distribute_options(train_ds, strategy, len(manifest.files("train")))
+        val_ds = _distribute_options(val_ds, strategy, len(manifest.files("val")))
+    else:  # known lengths: exact progress bars, no "ran out of data" on the first epoch
+        train_ds = train_ds.apply(tf.data.experimental.assert_cardinality(counts["train"] // batch_size))
+        val_ds = val_ds.apply(tf.data.experimental.assert_cardinality(-(-counts["val"] // batch_size)))
+
+    previous_policy = keras.config.dtype_policy()
+    try:
+        if mixed_precision:
+            keras.config.set_dtype_policy("mixed_float16")
+        with strategy.scope():
+            model = get_model(
+                task.spec,
+                input_shape,
+                architecture=architecture,
+                dropout_rate=dropout_rate,
+                head=task.head,
+                **backbone_kwargs,
+            )
+            model.compile(
+                optimizer=keras.optimizers.Adam(learning_rate=float(learning_rate)),
+                loss=task.loss(),
+                metrics=task.metrics(),
+                jit_compile="auto" if uses_gpu() else False,
+            )
+    finally:
+        keras.config.set_dtype_policy(previous_policy)
+
+    callbacks = make_callbacks(
+        run_dir,
+        patience=patience,
+        resume=resume,
+        epochs=epochs,
+        steps_per_epoch=counts["train"] // batch_size,
+        progress=progress,
+    )
+    # after a kill between the last epoch's backup and the final save this runs no epoch: the
+    # callbacks still restore the backup, then the best weights, and remove the backup
+    model.fit(train_ds, validation_data=val_ds, epochs=epochs, callbacks=callbacks, verbose=0, shuffle=False)
+
+    model.save(run_dir / MODEL_NAME)
+    rows = read_log(run_dir / LOG_NAME)
+    session["finished"] = now_iso()
+    session["epochs_run"] = max(0, (rows[-1]["epoch"] + 1 if rows else 0) - resume.initial_epoch)
+    config["status"] = "finished"
+    config["best_epoch"] = _best_epoch(rows)
+    save_config(run_dir, config)
+    if not chief:
+        shutil.rmtree(run_dir, ignore_errors=True)
+    return model, _history(rows)
+
+
+def get_dataset_for(shard_dir, split, batch_size, **kwargs):
+    """:func:`zoobot_tf.data.get_dataset` (a seam for tests and for custom pipelines)."""
+    from zoobot_tf.data import get_dataset
+
+    return get_dataset(shard_dir, split, batch_size, **kwargs)
+
+
+def _best_epoch(rows):
+    scored = [r for r in rows if "val_loss" in r]
+    return min(scored, key=lambda r: r["val_loss"])["epoch"] if scored else None
+
+
+def _history(rows) -> dict:
+    history: dict = {}
+    for row in rows:
+        for key, value in row.items():
+            history.setdefault(key, []).append(value)
+    return history
