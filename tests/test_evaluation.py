@@ -245,7 +245,9 @@ def test_evaluate_perfect_predictor_beats_baseline(fake_set, tmp_path):
     assert (table["rmse_volunteers"] > 0.02).all()
     assert (table["rmse_volunteers"] < table["baseline_rmse_volunteers"]).all()
     # a perfect model's error vs volunteers is the volunteers' error vs the truth (same galaxies)
-    assert table.loc["overall", "rmse_volunteers"] == pytest.approx(table.loc["overall", "volunteer_rmse_truth"])
+    volunteers = DR5.vote_fractions(votes)
+    np.testing.assert_allclose(table["rmse_volunteers"], vote_fraction_rmse(volunteers, truth, DR5, votes=votes)["rmse"])
+    assert (table["volunteer_rmse_truth"] > 0.02).all()
     assert table.loc["overall", "accuracy"] > table.loc["overall", "baseline_accuracy"]
     assert table.loc["smooth-or-featured", "n_volunteers"] == 150
     np.testing.assert_allclose(result["baseline_fractions"], mean_fractions(train_votes, DR5))
@@ -356,3 +358,11 @@ def test_evaluate_files_bad_input(files):
     catalog.to_csv(tmp_path / "nan.csv", index=False)
     with pytest.raises(ValueError, match=r"nan.csv: row '000120' has NaN.*bar_weak"):
         evaluate_files(tmp_path / "preds.hdf5", tmp_path / "nan.csv")
+
+
+def test_evaluate_refuses_misaligned_dataframes(fake_set):
+    truth, votes, _ = fake_set
+    pred = pd.DataFrame(truth, columns=DR5.label_cols)
+    shuffled = pd.DataFrame(votes, columns=DR5.label_cols).iloc[::-1]
+    with pytest.raises(ValueError, match="votes and predicted_fractions are DataFrames with different row indexes"):
+        evaluate(pred, shuffled, DR5)

@@ -20,7 +20,7 @@ VERBS = {
     "predict": ("zoobot_tf.predictions.command", "model + catalog -> HDF5 of MC-dropout Dirichlet concentrations"),
     "summarise": ("zoobot_tf.predictions.summarise_command", "HDF5 predictions -> vote fractions, intervals, P(asked)"),
     "finetune": ("zoobot_tf.training.finetune_command", "adapt a trained model to a new survey with few labels"),
-    "evaluate": ("zoobot_tf.evaluation.report", "predictions vs volunteer / true fractions, with baseline, PNG plots"),
+    "evaluate": ("zoobot_tf.evaluation", "predictions vs volunteer / true fractions, with baseline, PNG plots"),
     "demo": ("zoobot_tf.demo", "run the main job end to end on the embedded synthetic data"),
 }
 

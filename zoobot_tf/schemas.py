@@ -508,3 +508,17 @@ def get_label_set(name: str | LabelSet) -> LabelSet:
         return LABEL_SETS[name]
     except KeyError:
         raise KeyError(f"unknown label set {name!r}; built in: {', '.join(LABEL_SETS)}") from None
+
+
+def get_schema_or_label_set(name: str | Schema | LabelSet) -> Schema | LabelSet:
+    """A decision tree or a flat label set by name: what a shard directory or a head is labelled with."""
+    if isinstance(name, (Schema, LabelSet)):
+        return name
+    if name in SCHEMA_NAMES:
+        return get_schema(name)
+    if name in LABEL_SETS:
+        return get_label_set(name)
+    raise KeyError(
+        f"unknown schema or label set {name!r}; schemas: {', '.join(SCHEMA_NAMES)}; "
+        f"label sets: {', '.join(LABEL_SETS)}"
+    )

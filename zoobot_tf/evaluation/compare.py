@@ -32,12 +32,22 @@ _COLUMNS = {
 }
 
 
+def _check_aligned(**tables) -> None:
+    """DataFrames are used by position: refuse ones whose galaxy indexes disagree."""
+    frames = {k: v for k, v in tables.items() if isinstance(v, pd.DataFrame)}
+    names = list(frames)
+    for name in names[1:]:
+        if not frames[name].index.equals(frames[names[0]].index):
+            raise ValueError(f"{name} and {names[0]} are DataFrames with different row indexes; align them first")
+
+
 def comparison_table(
     predicted_fractions, votes, schema, *, true_fractions=None, train_votes=None, min_votes: int = 1,
     majority_min_votes: int = 5,
 ) -> tuple[pd.DataFrame, np.ndarray | None]:
     """The numbers of :func:`evaluate` without files: (table, baseline fractions (A,) or None)."""
     schema = get_schema(schema)
+    _check_aligned(predicted_fractions=predicted_fractions, votes=votes, true_fractions=true_fractions)
     pred = metrics.label_array(predicted_fractions, schema, "predicted_fractions")
     votes = metrics.label_array(votes, schema, "votes")
     truth = None if true_fractions is None else metrics.label_array(true_fractions, schema, "true_fractions")
@@ -98,7 +108,8 @@ def evaluate(
     schema : str or Schema
     true_fractions : array-like (N, A), optional
         Synthetic true fractions: adds RMSE vs truth (weighted by the true probability that each
-        question is asked) for the model, the baseline, and the volunteers themselves.
+        question is asked) for the model, the baseline, and the volunteers themselves (the
+        latter over the galaxies with at least ``min_votes`` votes, where their fractions exist).
     train_votes : array-like (M, A), optional
         Training-set votes: adds the "predict the training mean" baseline beside every number.
     out_dir : str or Path, optional

@@ -301,7 +301,7 @@ def confusion_matrix(y_true, y_pred, n_classes: int) -> np.ndarray:
     for name, y in (("y_true", y_true), ("y_pred", y_pred)):
         if y.size and (not np.issubdtype(y.dtype, np.integer) or y.min() < 0 or y.max() >= n_classes):
             bad = int(np.argmax((y < 0) | (y >= n_classes))) if np.issubdtype(y.dtype, np.integer) else 0
-            raise ValueError(f"{name}[{bad}] = {y[bad]!r}: labels must be integers in 0..{n_classes - 1}")
+            raise ValueError(f"{name}[{bad}] = {y[bad].item()!r}: labels must be integers in 0..{n_classes - 1}")
     return np.bincount(y_true * n_classes + y_pred, minlength=n_classes * n_classes).reshape(n_classes, n_classes)
 
 

@@ -33,7 +33,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from zoobot_tf import __version__
-from zoobot_tf.schemas import LABEL_SETS, SCHEMA_NAMES, LabelSet, Schema, get_label_set, get_schema
+from zoobot_tf.schemas import LabelSet, Schema, get_schema_or_label_set
 from zoobot_tf.shards.manifest import (
     DTYPES,
     FORMAT_VERSION,
@@ -73,16 +73,7 @@ def _resolve_labels(schema, labelled: bool) -> _Labels:
             "labelled shards need schema= (a decision-tree schema such as 'decals_dr5' or a label set "
             "such as 'hubble_sequence'); pass labelled=False to write unlabelled prediction shards"
         )
-    if isinstance(schema, str):
-        if schema in SCHEMA_NAMES:
-            schema = get_schema(schema)
-        elif schema in LABEL_SETS:
-            schema = get_label_set(schema)
-        else:
-            raise KeyError(
-                f"unknown schema or label set {schema!r}; schemas: {', '.join(SCHEMA_NAMES)}; "
-                f"label sets: {', '.join(LABEL_SETS)}"
-            )
+    schema = get_schema_or_label_set(schema)
     if isinstance(schema, Schema):
         return _Labels(schema.value_kind, list(schema.label_cols), schema.name, list(schema.label_cols))
     if isinstance(schema, LabelSet):

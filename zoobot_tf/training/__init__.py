@@ -3,6 +3,6 @@
 from zoobot_tf.models import get_encoder
 from zoobot_tf.training.config import load_config, load_run
 from zoobot_tf.training.strategy import STRATEGY_NAMES, get_strategy
-from zoobot_tf.training.train import RunExistsError, train
+from zoobot_tf.training.trainer import RunExistsError, train
 
 __all__ = ["STRATEGY_NAMES", "RunExistsError", "get_encoder", "get_strategy", "load_config", "load_run", "train"]

@@ -52,7 +52,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     """Train as described by parsed ``args``; print where the model is; return 0."""
-    from zoobot_tf.training.train import train
+    from zoobot_tf.training.trainer import train
 
     backbone_kwargs = {}
     if args.batchnorm_momentum is not None:

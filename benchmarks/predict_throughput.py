@@ -1,0 +1,95 @@
+"""Prediction throughput: n full MC-dropout passes vs the encoder-once fast path, end to end.
+
+Both runs call :func:`zoobot_tf.predictions.predict` on the same catalog of 424x424 PNGs (GZ
+DECaLS cut-out size) with EfficientNet-B0 and ``n_samples`` MC samples, so the figures include
+reading, decoding and resizing the images and writing the HDF5 file:
+
+* full passes: the whole model ``n_samples`` times per batch (``fast_path=False``)
+* fast path:   the encoder once per batch, the MC-dropout head ``n_samples`` times on its features
+
+Synthetic galaxies (:func:`zoobot_tf.synthetic.make_synthetic_dataset`) are rendered into a
+temporary directory (``--unique`` distinct images, copied to ``--n`` files), so the script needs
+no data. Each mode is traced once on a small warm-up catalog first, so tracing is not timed.
+Prints galaxies/s of both and the ratio, measured in the same process::
+
+    python benchmarks/predict_throughput.py --n 300 --size 224 --batch-size 32 --n-samples 5
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def make_catalog(directory: Path, n: int, unique: int, image_size: int):
+    """``n`` PNG files (``unique`` distinct synthetic galaxies, repeated) and their catalog."""
+    import pandas as pd
+
+    from zoobot_tf.synthetic import make_synthetic_dataset
+
+    unique = max(1, min(int(unique), int(n)))
+    source = make_synthetic_dataset(directory / "render", n=unique, size=image_size, progress=False)
+    rows = []
+    for i in range(int(n)):
+        path = directory / f"gal_{i:05d}.png"
+        shutil.copyfile(source["file_loc"].iloc[i % unique], path)
+        rows.append({"id_str": f"gal_{i:05d}", "file_loc": str(path)})
+    return pd.DataFrame(rows)
+
+
+def timed_predict(catalog, model, out: Path, **kwargs) -> float:
+    """Seconds for one end-to-end ``predict`` call."""
+    from zoobot_tf.predictions import predict
+
+    start = time.perf_counter()
+    predict(catalog, model, save_loc=out, progress=False, **kwargs)
+    return time.perf_counter() - start
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=300, help="galaxies per timed run (default 300)")
+    parser.add_argument("--unique", type=int, default=40, help="distinct rendered galaxies (default 40)")
+    parser.add_argument("--image-size", type=int, default=424, help="PNG side in pixels (default 424)")
+    parser.add_argument("--size", type=int, default=224, help="model input side (default 224)")
+    parser.add_argument("--batch-size", type=int, default=32, help="images per batch (default 32)")
+    parser.add_argument("--n-samples", type=int, default=5, help="MC samples per galaxy (default 5)")
+    parser.add_argument("--architecture", default="efficientnet_b0", help="backbone (default efficientnet_b0)")
+    args = parser.parse_args(argv)
+
+    import keras
+
+    from zoobot_tf.models import get_model
+
+    keras.utils.set_random_seed(0)
+    model = get_model("decals_dr5", (args.size, args.size, 3), architecture=args.architecture)
+    common = dict(n_samples=args.n_samples, batch_size=args.batch_size, schema="decals_dr5")
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        print(f"rendering {args.n} {args.image_size}px PNGs ...", flush=True)
+        catalog = make_catalog(tmp, args.n, args.unique, args.image_size)
+        for path in catalog["file_loc"]:  # warm the page cache for both runs alike
+            Path(path).read_bytes()
+        warm = catalog.iloc[: args.batch_size]
+        for fast in (False, True):
+            timed_predict(warm, model, tmp / f"warm_{fast}.hdf5", fast_path=fast, **common)
+
+        full_s = timed_predict(catalog, model, tmp / "full.hdf5", fast_path=False, **common)
+        fast_s = timed_predict(catalog, model, tmp / "fast.hdf5", fast_path=True, **common)
+
+    full_rate, fast_rate = args.n / full_s, args.n / fast_s
+    print(f"{args.architecture} {args.size}px, n_samples={args.n_samples}, batch {args.batch_size}, "
+          f"{args.n} galaxies from {args.image_size}px PNGs, {os.cpu_count()} CPU(s)")
+    print(f"  {args.n_samples} full passes : {full_rate:8.1f} galaxies/s")
+    print(f"  fast path       : {fast_rate:8.1f} galaxies/s")
+    print(f"  ratio           : {fast_rate / full_rate:8.2f}x")
+
+
+if __name__ == "__main__":
+    main()
