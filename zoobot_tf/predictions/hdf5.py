@@ -333,10 +333,18 @@ def _n_rows(f) -> int:
     return min(n, f["id_str"].shape[0], f["predictions"].shape[0])
 
 
+def _plain(value):
+    if isinstance(value, np.ndarray):
+        return [_plain(v) for v in value.tolist()]
+    if isinstance(value, np.generic):
+        return value.item()
+    return value.decode() if isinstance(value, bytes) else value
+
+
 def read_attrs(path) -> dict:
     """File attributes as plain Python values (plus ``n_rows``, the committed row count)."""
     with _open_predictions(path) as f:
-        out = {k: (v.item() if isinstance(v, np.generic) else v) for k, v in f.attrs.items()}
+        out = {k: _plain(v) for k, v in f.attrs.items()}
         out["n_rows"] = _n_rows(f)
     return out
 

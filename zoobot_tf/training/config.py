@@ -31,7 +31,11 @@ __all__ = [
 CONFIG_NAME = "config.json"
 MODEL_NAME = "model.keras"
 #: keys that may differ between a run and its resumption (everything else must match)
-RESUMABLE_KEYS = ("epochs", "progress", "sessions", "versions", "created", "status")
+RESUMABLE_KEYS = (
+    "epochs", "progress", "sessions", "versions", "created", "status", "best_epoch",
+    "strategy",  # a run may resume on other hardware: the global batch size stays fixed
+    "save_dir", "shard_dir", "manifest",  # directories may move; the data is identified by its fingerprint
+)
 
 
 class RunConfigMismatch(ValueError):
@@ -102,11 +106,18 @@ def check_resume_config(previous: dict, current: dict, save_dir) -> None:
     keys = (set(previous) | set(current)) - set(RESUMABLE_KEYS)
     changed = sorted(k for k in keys if _jsonable(previous.get(k)) != _jsonable(current.get(k)))
     if changed:
-        shown = "; ".join(f"{k}: {previous.get(k)!r} -> {current.get(k)!r}" for k in changed[:8])
+        shown = ", ".join(f"{k} ({_short(previous.get(k))} -> {_short(current.get(k))})" for k in changed[:5])
+        if len(changed) > 5:
+            shown += f" and {', '.join(changed[5:])}"
         raise RunConfigMismatch(
-            f"{save_dir} holds an unfinished run with different settings ({shown}); "
+            f"{save_dir} holds an unfinished run with different settings: {shown}; "
             "rerun with the same arguments to resume it, or use a new save_dir"
         )
+
+
+def _short(value, limit=80):
+    text = repr(_jsonable(value))
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def load_run(save_dir, compile: bool = False):

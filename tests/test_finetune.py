@@ -1,0 +1,169 @@
+"""zoobot_tf.training.finetune: new head on a copied encoder, frozen then top blocks, BatchNorm frozen."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+import keras
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from zoobot_tf.models import get_encoder, get_model, load_model
+from zoobot_tf.synthetic import make_synthetic_dataset
+from zoobot_tf.training import (
+    balanced_class_weights,
+    encoder_blocks,
+    finetune,
+    load_run,
+    unfreeze_top_blocks,
+)
+from zoobot_tf.training import command
+
+SIZE = 32
+EARLY = ("E", "S0")
+
+
+@pytest.fixture(scope="module")
+def catalog(tmp_path_factory):
+    """60 synthetic galaxies labelled early (E, S0) / late (the other Hubble types)."""
+    root = tmp_path_factory.mktemp("finetune")
+    frame = make_synthetic_dataset(root / "synthetic", n=60, size=SIZE, progress=False, seed=5)
+    frame["label"] = np.where(frame["hubble_type"].isin(EARLY), "early", "late")
+    return frame
+
+
+@pytest.fixture(scope="module")
+def source(tmp_path_factory):
+    """A small_cnn Dirichlet model (random init) saved as .keras."""
+    keras.utils.set_random_seed(1)
+    model = get_model("decals_dr5", (SIZE, SIZE, 3), architecture="small_cnn")
+    path = tmp_path_factory.mktemp("source") / "source.keras"
+    model.save(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def classifier(catalog, source, tmp_path_factory):
+    out = tmp_path_factory.mktemp("classifier") / "out"
+    result = finetune(source, out, catalog=catalog, epochs_frozen=2, epochs_unfrozen=2, n_blocks_unfrozen=1,
+                      learning_rate=1e-2, unfrozen_learning_rate=1e-2, batch_size=8, progress=False)
+    return out, result
+
+
+def _encoder_weights(model):
+    return {w.path: np.array(w.numpy()) for w in get_encoder(model).weights}
+
+
+def test_both_phases_ran(classifier):
+    out, result = classifier
+    assert set(result.history) == {"frozen", "unfrozen"}
+    assert len(result.history["frozen"]["loss"]) == 2 and len(result.history["unfrozen"]["loss"]) == 2
+    log = pd.read_csv(out / "finetune_log.csv")
+    assert log["epoch"].tolist() == [0, 1, 2, 3] and np.isfinite(log["loss"]).all()
+    assert result.metrics["unfrozen_layers"] == ["block2_conv"]
+
+
+def test_phase_one_leaves_the_encoder_unchanged(classifier, source):
+    out, _ = classifier
+    before = _encoder_weights(load_model(source, compile=False))
+    after_phase_one = _encoder_weights(load_model(out / "frozen.keras", compile=False))
+    assert before.keys() == after_phase_one.keys()
+    changed = [k for k in before if not np.array_equal(before[k], after_phase_one[k])]
+    assert changed == []
+
+
+def test_phase_two_trains_only_the_top_block_and_never_batchnorm(classifier, source):
+    _, result = classifier
+    before = _encoder_weights(load_model(source, compile=False))
+    after = _encoder_weights(result.model)
+    changed = {k for k in before if not np.array_equal(before[k], after[k])}
+    assert changed == {"encoder/block2_conv/kernel"}  # BN gamma/beta/moving stats, blocks 0-1: untouched
+    batchnorms = [k for k in before if "_bn/" in k]
+    assert len(batchnorms) == 12 and not changed & set(batchnorms)
+
+
+def test_metrics_confusion_matrix_and_predictions(classifier):
+    out, result = classifier
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics == json.loads(json.dumps(result.metrics))
+    assert metrics["classes"] == ["early", "late"] and metrics["split"] == "test"
+    matrix = np.array(metrics["confusion_matrix"])
+    assert matrix.shape == (2, 2) and matrix.sum() == metrics["n"] == 12
+    assert metrics["n_train"] + metrics["n_val"] + metrics["n"] == 60
+    assert metrics["accuracy"] == pytest.approx(np.trace(matrix) / matrix.sum())
+    predictions = pd.read_csv(out / "predictions.csv", dtype={"id_str": str})
+    assert len(predictions) == 12
+    assert (predictions["true"] == predictions["predicted"]).mean() == pytest.approx(metrics["accuracy"])
+    with Image.open(out / "confusion_matrix.png") as png:
+        assert png.format == "PNG" and png.width > 100
+
+
+def test_finetuned_model_saves_and_loads_safely(classifier, catalog):
+    out, result = classifier
+    model, config = load_run(out)  # safe_mode=True
+    assert config["kind"] == "finetune" and config["label_cols"] == ["early", "late"]
+    assert config["input_shape"] == [SIZE, SIZE, 3]
+    images = np.random.default_rng(0).uniform(0, 1, (3, SIZE, SIZE, 3)).astype("float32")
+    probabilities = model.predict(images, verbose=0)
+    assert probabilities.shape == (3, 2) and np.allclose(probabilities.sum(axis=1), 1.0, atol=1e-5)
+    np.testing.assert_allclose(probabilities, result.model.predict(images, verbose=0), atol=1e-6)
+
+
+def test_regressor_from_a_catalog(catalog, source, tmp_path):
+    result = finetune(source, tmp_path / "reg", head="regressor", catalog=catalog, label_cols=["bulge_fraction"],
+                      epochs_frozen=1, epochs_unfrozen=0, batch_size=16, progress=False, image_size=40)
+    assert result.model.input.shape[1:] == (40, 40, 3)  # encoder rebuilt for the new size
+    assert set(result.history) == {"frozen"} and result.metrics["n"] == 12
+    assert set(result.metrics["rmse_per_column"]) == {"bulge_fraction"} and np.isfinite(result.metrics["rmse"])
+
+
+def test_bad_labels_name_the_row(catalog, source, tmp_path):
+    bad = catalog.copy()
+    with pytest.raises(ValueError, match=r"row 0 \(id_str 'synthetic_000000'\)"):
+        finetune(source, tmp_path / "a", catalog=bad, label_set=["late", "irregular"], progress=False)
+    with pytest.raises(ValueError, match="exactly one"):
+        finetune(source, tmp_path / "b", progress=False)
+    bad.loc[3, "file_loc"] = str(tmp_path / "missing.png")
+    with pytest.raises(ValueError, match=r"row 3 \(id_str 'synthetic_000003'\): cannot read image"):
+        finetune(source, tmp_path / "c", catalog=bad, progress=False)
+
+
+def test_balanced_class_weights():
+    weights = balanced_class_weights([0, 0, 0, 1], 3)
+    assert weights == pytest.approx({0: 4 / (2 * 3), 1: 4 / (2 * 1), 2: 1.0})
+
+
+def test_efficientnet_top_blocks_and_batchnorm():
+    encoder = get_encoder(get_model("decals_dr5", (32, 32, 3), architecture="efficientnet_b0"))
+    assert [name for name, _ in encoder_blocks(encoder)] == [f"block{i}" for i in range(1, 8)] + ["top"]
+    trained = unfreeze_top_blocks(encoder, 2)
+    assert "top_conv" in trained and "block7a_project_conv" in trained and "block6d_se_reduce" in trained
+    assert not any(name.startswith(("block5", "stem")) for name in trained)
+    batchnorms = [layer for layer in encoder.layers if isinstance(layer, keras.layers.BatchNormalization)]
+    assert len(batchnorms) > 40 and not any(layer.trainable for layer in batchnorms)
+    trainable = {w.path.split("/")[1] for w in encoder.trainable_weights}
+    assert trainable == set(trained)
+
+
+def test_finetune_cli_arguments(monkeypatch, tmp_path):
+    calls = {}
+
+    class Result:
+        metrics = {"accuracy": 0.5}
+        paths = {"model": tmp_path / "model.keras"}
+
+    def fake(model, out, **kwargs):
+        calls.update(model=model, out=out, **kwargs)
+        return Result()
+
+    monkeypatch.setattr("zoobot_tf.training.finetuning.finetune", fake)
+    parser = command.add_finetune_arguments(argparse.ArgumentParser())
+    args = parser.parse_args(["--model", "m.keras", "--out", "o", "--catalog", "c.csv", "--label-set", "a,b",
+                              "--class-weight", '{"a": 2}', "--epochs-frozen", "3", "--n-blocks-unfrozen", "1"])
+    assert command.run_finetune(args) == 0
+    assert calls["label_set"] == ["a", "b"] and calls["class_weight"] == {"a": 2}
+    assert calls["catalog"] == "c.csv" and calls["shard_dir"] is None and calls["epochs_frozen"] == 3
+    assert calls["head"] == "classifier" and calls["n_blocks_unfrozen"] == 1

@@ -1,0 +1,330 @@
+"""Labelled data for fine-tuning: what the new head predicts, and train/val/test splits in memory.
+
+Why in memory: fine-tuning is for the few hundred to few thousand labels of a new survey, which
+fit in memory several times over; holding them as arrays lets a catalog of image files and a
+shard directory feed the same training code, and keeps every epoch free of image decoding.
+Images are held as read (``uint8`` shards stay ``uint8``) and become float32 in [0, 1] per batch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import tensorflow as tf
+from tqdm.auto import tqdm
+
+from zoobot_tf.data import augment as aug
+
+__all__ = [
+    "CROP_RATIO",
+    "CROP_SCALE",
+    "FINETUNE_HEADS",
+    "FinetuneTask",
+    "Split",
+    "make_dataset",
+    "resolve_task",
+    "splits_from_catalog",
+    "splits_from_shards",
+]
+
+#: the same crops as training (:mod:`zoobot_tf.data`): random in training, centre for evaluation
+CROP_SCALE = (0.7, 0.8)
+CROP_RATIO = (0.9, 1.1)
+FINETUNE_HEADS = ("classifier", "regressor")
+
+
+@dataclass
+class FinetuneTask:
+    """What the new head predicts.
+
+    ``kind`` is ``'classifier'`` (softmax over ``outputs`` = class names; integer labels),
+    ``'regressor'`` (linear outputs = ``outputs`` label columns; MSE) or ``'dirichlet'`` (a
+    decision-tree ``schema``; vote counts; Dirichlet-multinomial loss).
+    """
+
+    kind: str
+    outputs: list
+    schema: object = None
+    label_column: str | None = None  # classifier: the catalog column holding the class
+
+    @property
+    def head(self) -> str:
+        return {"classifier": "softmax", "regressor": "regression", "dirichlet": "dirichlet"}[self.kind]
+
+    @property
+    def name(self) -> str:
+        return self.schema.name if self.schema is not None else self.kind
+
+
+@dataclass
+class Split:
+    """One split held in memory: ``ids`` (N,), ``images`` (N, H, W, C), ``labels`` (N,) or (N, A)."""
+
+    ids: np.ndarray
+    images: np.ndarray
+    labels: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
+def _classes(label_set) -> list | None:
+    from zoobot_tf.schemas import LABEL_SETS, LabelSet, get_label_set
+
+    if label_set is None:
+        return None
+    if isinstance(label_set, LabelSet):
+        return list(label_set.classes)
+    if isinstance(label_set, str):
+        if label_set not in LABEL_SETS:
+            raise KeyError(f"unknown label set {label_set!r}; built in: {', '.join(LABEL_SETS)} (or pass a list of classes)")
+        return list(get_label_set(label_set).classes)
+    classes = [str(c) for c in label_set]
+    if len(classes) < 2 or len(set(classes)) != len(classes):
+        raise ValueError(f"label_set must list at least 2 distinct classes, got {list(label_set)!r}")
+    return classes
+
+
+def resolve_task(head, *, label_set=None, label_cols=None, catalog: pd.DataFrame | None = None, manifest=None):
+    """Decide the new head's outputs from ``head`` and the data (a catalog or a shard manifest).
+
+    Parameters
+    ----------
+    head : {'classifier', 'regressor'}, str or Schema
+        A schema name or :class:`~zoobot_tf.schemas.Schema` asks for a Dirichlet head.
+    label_set : str, LabelSet or list of str, optional
+        Classifier classes in index order (default: the catalog's distinct values, sorted, or
+        the class shards' own).
+    label_cols : list of str, optional
+        Regressor targets (required with a catalog); classifier: one column holding the class
+        (default ``'label'``).
+    """
+    from zoobot_tf.schemas import SCHEMA_NAMES, Schema, get_schema
+
+    if isinstance(head, Schema) or (isinstance(head, str) and head in SCHEMA_NAMES):
+        schema = get_schema(head)
+        task = FinetuneTask("dirichlet", list(schema.label_cols), schema=schema)
+    elif head == "classifier":
+        if label_cols is not None and len(label_cols) != 1:
+            raise ValueError(f"a classifier reads one label column, got label_cols={label_cols!r}")
+        column = label_cols[0] if label_cols else "label"
+        classes = _classes(label_set)
+        if classes is None and manifest is not None:
+            classes = list(manifest.label_cols)
+        if classes is None and catalog is not None:
+            if column not in catalog.columns:
+                raise ValueError(f"catalog has no label column {column!r} (pass label_cols=[COLUMN])")
+            values = catalog[column]
+            if values.isna().any():
+                rows = np.flatnonzero(values.isna().to_numpy())[:10].tolist()
+                raise ValueError(f"catalog label column {column!r} is empty at rows {rows}")
+            classes = sorted(values.astype(str).unique().tolist())
+        if classes is None or len(classes) < 2:
+            raise ValueError(f"a classifier needs at least 2 classes, found {classes!r}")
+        task = FinetuneTask("classifier", classes, label_column=column)
+    elif head == "regressor":
+        if label_cols is None:
+            if manifest is None:
+                raise ValueError("a regressor needs label_cols (the catalog columns to predict)")
+            label_cols = list(manifest.label_cols)
+        task = FinetuneTask("regressor", list(label_cols))
+    else:
+        raise ValueError(
+            f"unknown head {head!r}; use 'classifier', 'regressor' or a schema name ({', '.join(SCHEMA_NAMES)})"
+        )
+    if manifest is not None:
+        _check_manifest(task, manifest)
+    return task
+
+
+def _check_manifest(task: FinetuneTask, manifest) -> None:
+    where = manifest.path
+    if not manifest.labelled:
+        raise ValueError(f"shards in {where} are unlabelled; fine-tuning needs labels")
+    if task.kind == "classifier":
+        if manifest.label_kind != "class" or list(manifest.label_cols) != task.outputs:
+            raise ValueError(
+                f"a classifier over {task.outputs} needs class shards with those classes; {where} holds "
+                f"{manifest.label_kind!r} labels {list(manifest.label_cols)[:8]}"
+            )
+        return
+    if manifest.label_kind not in ("votes", "weighted_fractions"):
+        raise ValueError(f"a {task.kind} head needs vote/fraction shards; {where} holds {manifest.label_kind!r} labels")
+    missing = [c for c in task.outputs if c not in manifest.label_cols]
+    if missing:
+        raise ValueError(f"shards in {where} have no label columns {missing[:8]}")
+
+
+# ----------------------------------------------------------------------------------------
+# catalog
+# ----------------------------------------------------------------------------------------
+def _catalog_labels(catalog: pd.DataFrame, task: FinetuneTask) -> np.ndarray:
+    ids = catalog["id_str"].to_numpy()
+    if task.kind == "classifier":
+        column = task.label_column
+        if column not in catalog.columns:
+            raise ValueError(f"catalog has no label column {column!r}")
+        index = {name: i for i, name in enumerate(task.outputs)}
+        values = catalog[column]
+        bad = [(r, ids[r], v) for r, v in enumerate(values) if pd.isna(v) or str(v) not in index]
+        if bad:
+            shown = "; ".join(f"row {r} (id_str {i!r}): {v!r}" for r, i, v in bad[:10])
+            raise ValueError(f"{len(bad)} catalog rows have a {column!r} outside the classes {task.outputs}: {shown}")
+        return np.array([index[str(v)] for v in values], dtype=np.int32)
+    missing = [c for c in task.outputs if c not in catalog.columns]
+    if missing:
+        raise ValueError(f"catalog is missing label columns {missing[:10]}")
+    try:
+        values = catalog[task.outputs].to_numpy(dtype=np.float64)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"label columns must be numeric: {err}") from None
+    bad_rows = np.flatnonzero(~np.isfinite(values).all(axis=1))
+    if bad_rows.size:
+        shown = "; ".join(f"row {r} (id_str {ids[r]!r})" for r in bad_rows[:10])
+        raise ValueError(f"{bad_rows.size} catalog rows have NaN/inf labels: {shown}")
+    if task.kind == "dirichlet" and (values < 0).any():
+        rows = np.flatnonzero((values < 0).any(axis=1))[:10].tolist()
+        raise ValueError(f"vote counts must be >= 0; negative votes at catalog rows {rows}")
+    return values.astype(np.float32)
+
+
+def read_labelled_catalog(catalog) -> pd.DataFrame:
+    """A DataFrame or CSV/parquet path with ``id_str`` and ``file_loc``, checked for empty/duplicate ids."""
+    from zoobot_tf.shards.split import check_unique_ids
+    from zoobot_tf.shards.writer import read_catalog
+
+    frame = read_catalog(catalog).reset_index(drop=True)
+    missing = [c for c in ("id_str", "file_loc") if c not in frame.columns]
+    if missing:
+        raise ValueError(f"catalog is missing columns {missing}")
+    if len(frame) == 0:
+        raise ValueError("catalog has no rows")
+    for col in ("id_str", "file_loc"):
+        empty = frame[col].isna() | (frame[col].astype(str).str.strip() == "")
+        if empty.any():
+            raise ValueError(f"catalog column {col!r} is empty at rows {np.flatnonzero(empty.to_numpy())[:10].tolist()}")
+    frame["id_str"] = frame["id_str"].astype(str)
+    check_unique_ids(frame["id_str"].tolist())
+    return frame
+
+
+def splits_from_catalog(
+    catalog: pd.DataFrame,
+    task: FinetuneTask,
+    *,
+    image_size: int,
+    channels: int,
+    val_fraction: float,
+    test_fraction: float,
+    seed: int,
+    image_kwargs: dict | None = None,
+    progress: bool = True,
+) -> dict:
+    """Read every image of ``catalog`` and split train/val/test by hashing ``(seed, id_str)``.
+
+    The split of a galaxy depends only on its id and the seed (as for shards), so reruns and
+    growing catalogs keep their earlier assignments as far as possible.
+
+    Returns
+    -------
+    dict of str -> Split
+        Only the non-empty splits.
+    """
+    from zoobot_tf.images import load_image
+    from zoobot_tf.shards.split import assign_splits
+
+    labels = _catalog_labels(catalog, task)
+    options = {"dtype": "float32", **(image_kwargs or {}), "size": int(image_size), "channels": int(channels)}
+    ids = catalog["id_str"].tolist()
+    row_of = {id_str: row for row, id_str in enumerate(ids)}
+    assignment = assign_splits(ids, val_fraction=val_fraction, test_fraction=test_fraction, seed=seed)
+    total = sum(len(v) for v in assignment.values())
+    splits = {}
+    with tqdm(total=total, disable=not progress, desc="fine-tuning images", unit="img") as bar:
+        for name, split_ids in assignment.items():
+            if not split_ids:
+                continue
+            rows = [row_of[i] for i in split_ids]
+            images = []
+            for row in rows:
+                file_loc = catalog.at[row, "file_loc"]
+                try:
+                    images.append(load_image(file_loc, **options))
+                except Exception as err:  # noqa: BLE001 - re-raised naming the row
+                    raise ValueError(
+                        f"catalog row {row} (id_str {ids[row]!r}): cannot read image {file_loc!r}: {err}"
+                    ) from err
+                bar.update(1)
+            splits[name] = Split(np.array(split_ids), np.stack(images), labels[rows])
+    return splits
+
+
+# ----------------------------------------------------------------------------------------
+# shards
+# ----------------------------------------------------------------------------------------
+def splits_from_shards(shard_dir, task: FinetuneTask, *, progress: bool = True) -> dict:
+    """Read the labelled splits of a shard directory into memory (images in their stored dtype)."""
+    from zoobot_tf.shards import iter_records, load_manifest
+
+    manifest = load_manifest(shard_dir)
+    _check_manifest(task, manifest)
+    columns = None if task.kind == "classifier" else [manifest.label_cols.index(c) for c in task.outputs]
+    splits = {}
+    total = sum(manifest.n_records(s) for s in manifest.splits)
+    with tqdm(total=total, disable=not progress, desc="fine-tuning shards", unit="img") as bar:
+        for name in manifest.splits:
+            if manifest.n_records(name) == 0:
+                continue
+            ids, images, labels = [], [], []
+            for record in iter_records(shard_dir, name):
+                ids.append(record["id_str"])
+                images.append(record["image"])
+                labels.append(record["label"] if columns is None else record["labels"][columns])
+                bar.update(1)
+            dtype = np.int32 if columns is None else np.float32
+            splits[name] = Split(np.array(ids), np.stack(images), np.asarray(labels, dtype=dtype))
+    return splits
+
+
+# ----------------------------------------------------------------------------------------
+# tf.data
+# ----------------------------------------------------------------------------------------
+def make_dataset(split: Split, batch_size: int, *, training: bool, image_size: int, channels: int, seed: int):
+    """Batches of ``(images, labels)``: float32 in [0, 1], random (training) or centre crop."""
+    if split.images.shape[-1] != channels and channels != 1:
+        raise ValueError(
+            f"the model takes {channels}-channel images but the data has {split.images.shape[-1]} channels"
+        )
+    greyscale = channels == 1 and split.images.shape[-1] != 1
+    ds = tf.data.Dataset.from_tensor_slices((split.images, split.labels))
+    if training:
+        ds = ds.shuffle(len(split), seed=seed, reshuffle_each_iteration=True)
+    ds = ds.batch(int(batch_size))
+
+    def prepare(images, labels, batch_seed=None):
+        images = aug.to_float32(images)
+        if greyscale:
+            images = aug.to_greyscale(images)
+        if training:
+            images = aug.augment_images(
+                images, batch_seed, output_size=image_size, crop_scale=CROP_SCALE, crop_ratio=CROP_RATIO
+            )
+        else:
+            images = aug.centre_crop_images(images, output_size=image_size, crop_scale=CROP_SCALE)
+        return images, labels
+
+    if training:
+        seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
+        ds = tf.data.Dataset.zip(ds, seeds).map(lambda b, s: prepare(*b, s), num_parallel_calls=tf.data.AUTOTUNE)
+    else:
+        ds = ds.map(prepare, num_parallel_calls=tf.data.AUTOTUNE)
+    n_batches = -(-len(split) // int(batch_size))
+    return ds.apply(tf.data.experimental.assert_cardinality(n_batches)).prefetch(tf.data.AUTOTUNE)
+
+
+def catalog_path(catalog) -> str | None:
+    """The catalog's path for the record (None for an in-memory DataFrame)."""
+    return None if isinstance(catalog, pd.DataFrame) or catalog is None else str(Path(catalog).resolve())
