@@ -13,7 +13,12 @@ import importlib
 
 __all__ = ["available_architectures", "get_backbone", "register_architecture"]
 
-_BUILTIN_MODULES = ("zoobot_tf.models.efficientnet", "zoobot_tf.models.small_cnn")
+_BUILTIN_MODULES = (
+    "zoobot_tf.models.efficientnet",
+    "zoobot_tf.models.small_cnn",
+    "zoobot_tf.models.dat",
+    "zoobot_tf.models.linformer",
+)
 _ARCHITECTURES = {}
 
 

@@ -26,6 +26,8 @@ from zoobot_tf.predictions.sampling import Sampler, resolve_fast_path
 __all__ = ["predict", "worker_file", "worker_of"]
 
 logger = logging.getLogger(__name__)
+#: A fresh run whose first this-many images (or all, if fewer) are unreadable stops with an error.
+SYSTEMATIC_FAILURES = 256
 
 
 def worker_of(id_str, num_workers: int) -> np.ndarray:
@@ -206,7 +208,8 @@ def predict(
     ------
     ValueError
         Bad catalog rows (named), options that disagree with the model or with an existing
-        file, or a first batch in which no image could be read (a systematic problem).
+        file, or no readable image among the first :data:`SYSTEMATIC_FAILURES` of a fresh run
+        (a systematic problem such as a wrong image directory; nothing is recorded then).
     """
     n_samples, batch_size = int(n_samples), int(batch_size)
     if batch_size < 1:
@@ -258,8 +261,8 @@ class _Errors:
     ``threshold`` images can be read the problem is systematic (wrong directory, wrong channels),
     and raising *before* recording them keeps a rerun from skipping them as done."""
 
-    def __init__(self, writer, threshold):
-        self.writer, self.threshold = writer, int(threshold)
+    def __init__(self, writer, threshold=None):
+        self.writer, self.threshold = writer, threshold
         self.n_ok, self.pending = 0, []
 
     def ok(self, n):
@@ -272,7 +275,7 @@ class _Errors:
         self.pending.append((id_str, file_loc, reason))
         if self.n_ok:
             self._write()
-        elif len(self.pending) >= self.threshold:
+        elif self.threshold is not None and len(self.pending) >= self.threshold:
             raise ValueError(
                 f"none of the first {len(self.pending)} images could be read, e.g. {self.pending[0][2]}; "
                 "nothing was recorded, fix the catalog or image options and rerun"
@@ -292,7 +295,9 @@ def _run(todo: pd.DataFrame, options, sampler, writer, batch_size, decoder, prog
     ids = todo["id_str"].to_numpy(dtype=object)
     paths = todo["file_loc"].tolist()
     dataset = image_dataset(paths, options, batch_size, decoder=decoder)
-    errors = _Errors(writer, threshold=min(batch_size, len(todo)))
+    # the systematic-failure check only for a fresh file: a resumed one has read images before
+    fresh = writer.n_written == 0 and len(writer.error_ids()) == 0
+    errors = _Errors(writer, threshold=min(SYSTEMATIC_FAILURES, len(todo)) if fresh else None)
     next_index = 0  # every row below this one was predicted or recorded as an error
     with tqdm(total=len(todo), disable=not progress, desc="predict", unit="galaxy") as bar:
         for indices, images in dataset:

@@ -7,35 +7,53 @@
 - :func:`finetune`: a trained model + a few labels from a new survey -> a new classifier,
   regressor or decision-tree head, encoder frozen first, then its top blocks.
 - :func:`get_encoder`: the encoder of a model, for representations.
+
+Names are loaded lazily, so that the command-line parsers in :mod:`zoobot_tf.training.command`
+are built without waiting for TensorFlow.
 """
 
-from zoobot_tf.models import get_encoder
-from zoobot_tf.training.callbacks import ResumeState, resume_state
-from zoobot_tf.training.config import RunConfigMismatch, load_config, load_run
-from zoobot_tf.training.finetuning import FinetuneResult, balanced_class_weights, copy_encoder, finetune
-from zoobot_tf.training.freezing import encoder_blocks, freeze_batchnorm, freeze_encoder, unfreeze_top_blocks
-from zoobot_tf.training.strategy import STRATEGY_NAMES, get_strategy, is_chief
-from zoobot_tf.training.trainer import RunExistsError, resolve_task, train
+import importlib
 
-__all__ = [
-    "STRATEGY_NAMES",
-    "FinetuneResult",
-    "ResumeState",
-    "RunConfigMismatch",
-    "RunExistsError",
-    "balanced_class_weights",
-    "copy_encoder",
-    "encoder_blocks",
-    "finetune",
-    "freeze_batchnorm",
-    "freeze_encoder",
-    "get_encoder",
-    "get_strategy",
-    "is_chief",
-    "load_config",
-    "load_run",
-    "resolve_task",
-    "resume_state",
-    "train",
-    "unfreeze_top_blocks",
-]
+_EXPORTS = {
+    "train": "trainer",
+    "resolve_task": "trainer",
+    "RunExistsError": "trainer",
+    "load_run": "config",
+    "load_config": "config",
+    "RunConfigMismatch": "config",
+    "ResumeState": "callbacks",
+    "resume_state": "callbacks",
+    "make_callbacks": "callbacks",
+    "STRATEGY_NAMES": "strategy",
+    "get_strategy": "strategy",
+    "is_chief": "strategy",
+    "finetune": "finetuning",
+    "FinetuneResult": "finetuning",
+    "balanced_class_weights": "finetuning",
+    "copy_encoder": "finetuning",
+    "encoder_blocks": "freezing",
+    "freeze_batchnorm": "freezing",
+    "freeze_encoder": "freezing",
+    "unfreeze_top_blocks": "freezing",
+    "add_arguments": "command",
+    "run": "command",
+    "add_finetune_arguments": "command",
+    "run_finetune": "command",
+}
+
+__all__ = sorted([*_EXPORTS, "get_encoder"])
+
+
+def __getattr__(name):
+    if name == "get_encoder":
+        from zoobot_tf.models import get_encoder as value
+    elif name in _EXPORTS:
+        value = getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
+    else:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))

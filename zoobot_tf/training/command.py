@@ -133,7 +133,7 @@ def _split_list(text):
 def run_finetune(args: argparse.Namespace) -> int:
     """Fine-tune as described by parsed ``args``; print the held-out metrics; return 0."""
     from zoobot_tf.schemas import LABEL_SETS
-    from zoobot_tf.training.finetune import finetune
+    from zoobot_tf.training.finetuning import finetune
 
     label_set = args.label_set
     if label_set is not None and label_set not in LABEL_SETS:

@@ -233,11 +233,14 @@ def splits_from_catalog(
     dict of str -> Split
         Only the non-empty splits.
     """
-    from zoobot_tf.images import load_image
+    from zoobot_tf.images import is_fits, load_image
     from zoobot_tf.shards.split import assign_splits
 
     labels = _catalog_labels(catalog, task)
-    options = {"dtype": "float32", **(image_kwargs or {}), "size": int(image_size), "channels": int(channels)}
+    # 8-bit PNG/JPG stay uint8 in memory (4x smaller; scaled to [0, 1] per batch); FITS are float
+    rasters = not (image_kwargs or {}).get("scaling") and not any(is_fits(f) for f in catalog["file_loc"])
+    options = {"dtype": "uint8" if rasters else "float32", **(image_kwargs or {}),
+               "size": int(image_size), "channels": int(channels)}
     ids = catalog["id_str"].tolist()
     row_of = {id_str: row for row, id_str in enumerate(ids)}
     assignment = assign_splits(ids, val_fraction=val_fraction, test_fraction=test_fraction, seed=seed)

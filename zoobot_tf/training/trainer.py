@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import logging
 import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -155,9 +154,6 @@ def _check_splits(manifest, batch_size: int, replicas: int) -> dict:
 def _prepare_run_dir(save_dir: Path, config: dict, overwrite: bool) -> dict | None:
     """Return the previous config of an unfinished run to resume (None for a fresh start)."""
     backup = save_dir / BACKUP_DIR
-    previous = None
-    if (save_dir / CONFIG_NAME).is_file():
-        previous = load_config(save_dir)
     if overwrite:
         for name in (MODEL_NAME, CONFIG_NAME, LOG_NAME):
             (save_dir / name).unlink(missing_ok=True)
@@ -165,8 +161,10 @@ def _prepare_run_dir(save_dir: Path, config: dict, overwrite: bool) -> dict | No
             shutil.rmtree(save_dir / name, ignore_errors=True)
         return None
     if backup.is_dir() and any(backup.iterdir()):
-        if previous is not None:
-            check_resume_config(previous, config, save_dir)
+        if not (save_dir / CONFIG_NAME).is_file():
+            return None
+        previous = load_config(save_dir)
+        check_resume_config(previous, config, save_dir)
         return previous
     if (save_dir / MODEL_NAME).is_file():
         raise RunExistsError(
@@ -321,10 +319,12 @@ def train(
         "versions": software_versions(),
     }
 
+    # Multi-worker: every worker trains and backs up; only the chief owns save_dir's files, the
+    # others keep theirs (needed to resume in step with the chief) under save_dir/workers/.
     chief = is_chief(strategy)
-    run_dir = save_dir if chief else Path(tempfile.mkdtemp(prefix="zoobot_tf_worker_"))
+    run_dir = save_dir if chief else save_dir / "workers" / _worker_name(strategy)
     run_dir.mkdir(parents=True, exist_ok=True)
-    previous = _prepare_run_dir(run_dir, config, overwrite) if chief else None
+    previous = _prepare_run_dir(run_dir, config, overwrite)
     resume = resume_state(run_dir)
     if resume.resuming:
         logger.info("resuming %s from epoch %d", run_dir, resume.initial_epoch)
@@ -400,6 +400,11 @@ def get_dataset_for(shard_dir, split, batch_size, **kwargs):
     from zoobot_tf.data import get_dataset
 
     return get_dataset(shard_dir, split, batch_size, **kwargs)
+
+
+def _worker_name(strategy) -> str:
+    resolver = strategy.cluster_resolver
+    return f"{resolver.task_type}_{resolver.task_id}"
 
 
 def _best_epoch(rows):

@@ -1,0 +1,532 @@
+"""Mask R-CNN (He et al. 2017) in Keras 3: detect, deblend and classify sources in multi-band fields.
+
+Composed from keras-cv 0.9 blocks where they work under Keras 3 -- ``ResNetBackbone`` /
+``ResNetV2Backbone`` from explicit configs, ``FeaturePyramid``, ``AnchorGenerator``,
+``ROIGenerator``, ``BoxMatcher``, ``compute_iou`` and ``MultiClassNonMaxSuppression`` -- plus what
+it lacks or has broken: RoIAlign (:mod:`.roi_align`), the heads (:mod:`.heads`), target
+matching and sampling (:mod:`.targets`) and the losses (:mod:`.losses`).
+
+Training batches are dicts (``model.fit(dataset_of_dicts)``, no ``y``; the losses are computed
+inside :meth:`MaskRCNN.train_step`)::
+
+    images  [B, H, W, C] float32        H, W multiples of 32, static within a dataset
+    boxes   [B, M, 4] float32           pixel (x0, y0, x1, y1), padded with -1
+    classes [B, M] int32                1 galaxy, 2 star; padded with -1
+    masks   [B, M, H, W] uint8 / bool   full-image instance masks, padded with 0
+
+The model never scales images itself: ``scaling`` only records, for whoever runs inference
+(``zoobot-tf detect``), which contrast scaling the training images went through.
+"""
+
+from __future__ import annotations
+
+import keras
+import keras_cv
+import numpy as np
+import tensorflow as tf
+
+from zoobot_tf.detection.anchors import build_anchor_generator, multilevel_anchors
+from zoobot_tf.detection.backbone import RPN_LEVELS, ROI_LEVELS, build_backbone, build_fpn, resolve_backbone
+from zoobot_tf.detection.boxes import clip_boxes, decode_deltas
+from zoobot_tf.detection.heads import build_box_head, build_mask_head, build_rpn_head
+from zoobot_tf.detection.losses import mask_loss, rcnn_losses, rpn_losses
+from zoobot_tf.detection.paste import paste_masks
+from zoobot_tf.detection.roi_align import roi_align
+from zoobot_tf.detection.rpn import build_roi_generator, generate_proposals, rpn_outputs
+from zoobot_tf.detection.targets import NEGATIVE, POSITIVE, mask_targets, rcnn_targets, rpn_targets, sample_balanced
+
+__all__ = ["LOSS_NAMES", "MaskRCNN", "build_mask_rcnn", "load_mask_rcnn"]
+
+#: Names of the loss terms reported by ``fit`` (``loss`` is their sum).
+LOSS_NAMES = ("rpn_class_loss", "rpn_box_loss", "rcnn_class_loss", "rcnn_box_loss", "mask_loss")
+_RCNN_BOX_WEIGHTS = (10.0, 10.0, 5.0, 5.0)
+_BOX_POOL, _MASK_POOL = 7, 14
+
+
+@keras.saving.register_keras_serializable(package="zoobot_tf")
+class MaskRCNN(keras.Model):
+    """FPN Mask R-CNN for ``num_classes`` object classes (0 is background) on ``num_bands`` bands.
+
+    Parameters
+    ----------
+    num_bands : int
+        Input channels (any number of bands).
+    num_classes : int
+        Object classes, not counting background (2: galaxy = 1, star = 2).
+    backbone : str or dict
+        A name from :data:`~zoobot_tf.detection.backbone.BACKBONES` or a keras-cv ResNet config
+        ``{"version", "filters", "blocks", "block_type"}``.
+    image_size : (H, W) or None
+        Fixed input size, or None for any size that is a multiple of 32.
+    fpn_channels : int
+        Channels of the feature pyramid (and of the RPN conv).
+    anchor_sizes : 5 floats
+        Base anchor side in pixels on P2..P6. The defaults suit astronomical sources (stars a few
+        pixels across, galaxies tens of pixels), smaller than COCO's (32 .. 512).
+    anchor_scales, anchor_aspect_ratios : floats
+        Multipliers and width/height ratios applied at every level.
+    rpn_positive_iou, rpn_negative_iou : float
+        Anchors with IoU >= / < these are objects / background (plus every anchor tied for an
+        object's best IoU).
+    rpn_samples_per_image, rpn_positive_fraction : anchors sampled per image for the RPN loss.
+    rpn_pre_nms_topk_train, rpn_post_nms_topk_train, rpn_pre_nms_topk_test, rpn_post_nms_topk_test
+        Proposal counts (pre: per level; post: per level and overall), keras-cv ``ROIGenerator``.
+    rpn_nms_iou : float
+        NMS IoU of the proposals.
+    roi_samples_per_image, roi_positive_fraction, roi_positive_iou
+        Second-stage sampling: RoIs per image, at most this fraction positive, positive if
+        IoU >= ``roi_positive_iou``.
+    roi_canonical_size, roi_canonical_level
+        RoIAlign level assignment: a box of side ``roi_canonical_size`` pools from that level.
+    box_head_dim : int
+        Width of the box head's two fully connected layers.
+    mask_head_channels, mask_head_convs : mask head width and depth.
+    detection_iou : float
+        Class-wise NMS IoU of the final detections.
+    detection_score_threshold : float
+        Default minimum class probability of a detection for ``call`` (``predict_scene`` takes
+        its own).
+    max_detections : int
+        Default maximum detections per image for ``call``.
+    scaling : str or None
+        Name of the contrast scaling of the training images (metadata for inference).
+    backbone_trainable : bool
+        Initial trainable state of the backbone (see :meth:`set_backbone_trainable`).
+    """
+
+    def __init__(
+        self,
+        num_bands=3,
+        num_classes=2,
+        backbone="resnet18",
+        image_size=None,
+        fpn_channels=256,
+        anchor_sizes=(8.0, 16.0, 32.0, 64.0, 128.0),
+        anchor_scales=(1.0,),
+        anchor_aspect_ratios=(0.5, 1.0, 2.0),
+        rpn_positive_iou=0.7,
+        rpn_negative_iou=0.3,
+        rpn_samples_per_image=256,
+        rpn_positive_fraction=0.5,
+        rpn_pre_nms_topk_train=2000,
+        rpn_post_nms_topk_train=1000,
+        rpn_pre_nms_topk_test=1000,
+        rpn_post_nms_topk_test=1000,
+        rpn_nms_iou=0.7,
+        roi_samples_per_image=256,
+        roi_positive_fraction=0.25,
+        roi_positive_iou=0.5,
+        roi_canonical_size=224.0,
+        roi_canonical_level=4,
+        box_head_dim=1024,
+        mask_head_channels=256,
+        mask_head_convs=4,
+        detection_iou=0.5,
+        detection_score_threshold=0.05,
+        max_detections=300,
+        scaling=None,
+        backbone_trainable=True,
+        **kwargs,
+    ):
+        kwargs.setdefault("name", "mask_rcnn")
+        super().__init__(**kwargs)
+        if int(num_bands) < 1 or int(num_classes) < 1:
+            raise ValueError(f"num_bands and num_classes must be >= 1, got {num_bands}, {num_classes}")
+        if image_size is not None:
+            image_size = [int(s) for s in image_size]
+            if len(image_size) != 2 or any(s < 32 or s % 32 for s in image_size):
+                raise ValueError(f"image_size must be (H, W) multiples of 32, got {image_size}")
+        if len(anchor_sizes) != len(RPN_LEVELS):
+            raise ValueError(f"anchor_sizes needs one size per level P{RPN_LEVELS[0]}..P{RPN_LEVELS[-1]}, "
+                             f"got {list(anchor_sizes)}")
+        self.num_bands = int(num_bands)
+        self.num_classes = int(num_classes)
+        self.backbone_config = resolve_backbone(backbone)
+        self.image_size = image_size
+        self.fpn_channels = int(fpn_channels)
+        self.anchor_sizes = [float(s) for s in anchor_sizes]
+        self.anchor_scales = [float(s) for s in anchor_scales]
+        self.anchor_aspect_ratios = [float(a) for a in anchor_aspect_ratios]
+        self.rpn_positive_iou = float(rpn_positive_iou)
+        self.rpn_negative_iou = float(rpn_negative_iou)
+        self.rpn_samples_per_image = int(rpn_samples_per_image)
+        self.rpn_positive_fraction = float(rpn_positive_fraction)
+        self.rpn_pre_nms_topk_train = int(rpn_pre_nms_topk_train)
+        self.rpn_post_nms_topk_train = int(rpn_post_nms_topk_train)
+        self.rpn_pre_nms_topk_test = int(rpn_pre_nms_topk_test)
+        self.rpn_post_nms_topk_test = int(rpn_post_nms_topk_test)
+        self.rpn_nms_iou = float(rpn_nms_iou)
+        self.roi_samples_per_image = int(roi_samples_per_image)
+        self.roi_positive_fraction = float(roi_positive_fraction)
+        self.roi_positive_iou = float(roi_positive_iou)
+        self.roi_canonical_size = float(roi_canonical_size)
+        self.roi_canonical_level = int(roi_canonical_level)
+        self.box_head_dim = int(box_head_dim)
+        self.mask_head_channels = int(mask_head_channels)
+        self.mask_head_convs = int(mask_head_convs)
+        self.detection_iou = float(detection_iou)
+        self.detection_score_threshold = float(detection_score_threshold)
+        self.max_detections = int(max_detections)
+        self.scaling = scaling
+
+        self.backbone = build_backbone(self.backbone_config, self.num_bands, self.image_size)
+        self.fpn = build_fpn(self.backbone, self.fpn_channels)
+        self.anchors_per_location = len(self.anchor_scales) * len(self.anchor_aspect_ratios)
+        self.anchor_generator = build_anchor_generator(
+            RPN_LEVELS, self.anchor_sizes, self.anchor_scales, self.anchor_aspect_ratios
+        )
+        self.rpn_head = build_rpn_head(self.fpn_channels, self.anchors_per_location)
+        self.roi_generator = build_roi_generator(
+            self.rpn_pre_nms_topk_train, self.rpn_post_nms_topk_train,
+            self.rpn_pre_nms_topk_test, self.rpn_post_nms_topk_test, self.rpn_nms_iou,
+        )
+        self.box_head = build_box_head(self.fpn_channels, self.num_classes, _BOX_POOL, self.box_head_dim)
+        self.mask_head = build_mask_head(
+            self.fpn_channels, self.num_classes, _MASK_POOL, self.mask_head_channels, self.mask_head_convs
+        )
+        self.loss_trackers = {name: keras.metrics.Mean(name=name) for name in ("loss",) + LOSS_NAMES}
+        self._predict_fns = {}
+        self.built = True
+        self.set_backbone_trainable(backbone_trainable)
+
+    # ------------------------------------------------------------------ configuration
+    def get_config(self):
+        return {
+            "name": self.name,
+            "trainable": self.trainable,
+            "num_bands": self.num_bands,
+            "num_classes": self.num_classes,
+            "backbone": dict(self.backbone_config),
+            "image_size": self.image_size,
+            "fpn_channels": self.fpn_channels,
+            "anchor_sizes": list(self.anchor_sizes),
+            "anchor_scales": list(self.anchor_scales),
+            "anchor_aspect_ratios": list(self.anchor_aspect_ratios),
+            "rpn_positive_iou": self.rpn_positive_iou,
+            "rpn_negative_iou": self.rpn_negative_iou,
+            "rpn_samples_per_image": self.rpn_samples_per_image,
+            "rpn_positive_fraction": self.rpn_positive_fraction,
+            "rpn_pre_nms_topk_train": self.rpn_pre_nms_topk_train,
+            "rpn_post_nms_topk_train": self.rpn_post_nms_topk_train,
+            "rpn_pre_nms_topk_test": self.rpn_pre_nms_topk_test,
+            "rpn_post_nms_topk_test": self.rpn_post_nms_topk_test,
+            "rpn_nms_iou": self.rpn_nms_iou,
+            "roi_samples_per_image": self.roi_samples_per_image,
+            "roi_positive_fraction": self.roi_positive_fraction,
+            "roi_positive_iou": self.roi_positive_iou,
+            "roi_canonical_size": self.roi_canonical_size,
+            "roi_canonical_level": self.roi_canonical_level,
+            "box_head_dim": self.box_head_dim,
+            "mask_head_channels": self.mask_head_channels,
+            "mask_head_convs": self.mask_head_convs,
+            "detection_iou": self.detection_iou,
+            "detection_score_threshold": self.detection_score_threshold,
+            "max_detections": self.max_detections,
+            "scaling": self.scaling,
+            "backbone_trainable": self.backbone_trainable,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+    def set_backbone_trainable(self, trainable):
+        """Freeze (False) or unfreeze (True) the ResNet backbone; the FPN and heads stay trainable.
+
+        The study's two-phase schedule trains the heads with the backbone frozen, then all.
+        A frozen backbone also runs its BatchNorm in inference mode. Compile again afterwards
+        (a new optimizer for the new set of trainable weights): the compiled train function is
+        dropped here so a stale one cannot be reused.
+        """
+        self.backbone.trainable = bool(trainable)
+        self.backbone_trainable = bool(trainable)
+        self.train_function = None
+        self.test_function = None
+        self.predict_function = None
+
+    def compile(self, optimizer="adam", jit_compile=False, **kwargs):
+        """``keras.Model.compile`` without losses (computed inside) and without XLA by default.
+
+        XLA cannot compile the NMS and crop-and-resize ops, so ``jit_compile`` defaults to False.
+        """
+        if kwargs.get("loss") is not None:
+            raise ValueError("MaskRCNN computes its own losses; compile it without `loss`")
+        kwargs.pop("loss", None)
+        super().compile(optimizer=optimizer, jit_compile=jit_compile, **kwargs)
+
+    @property
+    def metrics(self):
+        return list(self.loss_trackers.values())
+
+    # ------------------------------------------------------------------ shared pieces
+    def _check_images(self, images):
+        images = tf.convert_to_tensor(images)
+        if images.shape.rank != 4:
+            raise ValueError(f"images must be [batch, height, width, bands], got shape {images.shape}")
+        height, width, bands = images.shape[1], images.shape[2], images.shape[3]
+        if bands != self.num_bands:
+            raise ValueError(f"model expects {self.num_bands} bands, got images with {bands}")
+        if height is None or width is None:
+            raise ValueError("the image height and width must be static (anchors are built from them)")
+        if height % 32 or width % 32:
+            raise ValueError(f"image height and width must be multiples of 32, got {height} x {width} "
+                             "(predict_scene pads; training scenes must be cut to a multiple of 32)")
+        if self.image_size is not None and [height, width] != self.image_size:
+            raise ValueError(f"model built for {self.image_size[0]} x {self.image_size[1]} images, "
+                             f"got {height} x {width}")
+        return tf.cast(images, tf.float32), int(height), int(width)
+
+    def _features(self, images, training):
+        c_levels = self.backbone(images, training=training)
+        p_levels = self.fpn(c_levels, training=training)
+        return dict(zip(RPN_LEVELS, p_levels))
+
+    def _roi_features(self, features, boxes, size):
+        return roi_align({level: features[level] for level in ROI_LEVELS}, boxes, size,
+                         self.roi_canonical_size, self.roi_canonical_level)
+
+    def _box_head(self, features, rois, training):
+        pooled = self._roi_features(features, rois, _BOX_POOL)
+        shape = tf.shape(rois)
+        flat = tf.reshape(pooled, [-1, _BOX_POOL, _BOX_POOL, self.fpn_channels])
+        logits, deltas = self.box_head(flat, training=training)
+        logits = tf.reshape(tf.cast(logits, tf.float32), tf.stack([shape[0], shape[1], self.num_classes + 1]))
+        deltas = tf.reshape(tf.cast(deltas, tf.float32), tf.stack([shape[0], shape[1], self.num_classes + 1, 4]))
+        return logits, deltas
+
+    def _mask_head(self, features, boxes, training):
+        pooled = self._roi_features(features, boxes, _MASK_POOL)
+        shape = tf.shape(boxes)
+        flat = tf.reshape(pooled, [-1, _MASK_POOL, _MASK_POOL, self.fpn_channels])
+        logits = tf.cast(self.mask_head(flat, training=training), tf.float32)
+        size = 2 * _MASK_POOL
+        return tf.reshape(logits, tf.stack([shape[0], shape[1], size, size, self.num_classes]))
+
+    # ------------------------------------------------------------------ training
+    def compute_detection_losses(self, batch, training=True):
+        """All loss terms of one batch (a dict as in the module docstring), plus their sum ``loss``.
+
+        ``training`` sets BatchNorm mode and the proposal counts; targets are sampled either way.
+        """
+        if not isinstance(batch, dict):
+            raise TypeError("MaskRCNN trains on dict batches with keys images, boxes, classes, masks")
+        missing = {"images", "boxes", "classes", "masks"} - set(batch)
+        if missing:
+            raise KeyError(f"training batch lacks {sorted(missing)}")
+        images, height, width = self._check_images(batch["images"])
+        gt_boxes = tf.cast(batch["boxes"], tf.float32)
+        gt_classes = tf.cast(batch["classes"], tf.int32)
+        gt_valid = gt_classes > 0
+
+        features = self._features(images, training)
+        anchors = multilevel_anchors(self.anchor_generator, height, width)
+        logits, deltas = rpn_outputs(self.rpn_head, features, RPN_LEVELS, training=training)
+
+        # RPN: objectness and box deltas on sampled anchors
+        all_anchors = tf.concat([anchors[level] for level in RPN_LEVELS], axis=0)
+        all_logits = tf.concat([logits[level] for level in RPN_LEVELS], axis=1)
+        all_deltas = tf.concat([deltas[level] for level in RPN_LEVELS], axis=1)
+        targets = rpn_targets(all_anchors, gt_boxes, gt_valid, self.rpn_negative_iou, self.rpn_positive_iou)
+        index, weights, positive = sample_balanced(
+            tf.equal(targets["match_values"], POSITIVE), tf.equal(targets["match_values"], NEGATIVE),
+            self.rpn_samples_per_image, self.rpn_positive_fraction,
+        )
+        rpn_class, rpn_box = rpn_losses(
+            tf.gather(all_logits, index, batch_dims=1), positive, weights,
+            tf.gather(all_deltas, index, batch_dims=1), tf.gather(targets["box_targets"], index, batch_dims=1),
+        )
+
+        # second stage on sampled proposals (+ ground truth)
+        rois, roi_valid = generate_proposals(self.roi_generator, logits, deltas, anchors, height, width, True)
+        sampled = rcnn_targets(
+            rois, roi_valid, gt_boxes, gt_classes, gt_valid, self.roi_samples_per_image,
+            self.roi_positive_fraction, self.roi_positive_iou, _RCNN_BOX_WEIGHTS,
+        )
+        class_logits, box_deltas = self._box_head(features, sampled["rois"], training)
+        rcnn_class, rcnn_box = rcnn_losses(
+            class_logits, box_deltas, sampled["class_targets"], sampled["box_targets"], sampled["weights"],
+            sampled["is_positive"],
+        )
+
+        # masks on the positive slots only
+        num_slots = min(int(self.roi_samples_per_image * self.roi_positive_fraction),
+                        int(rois.shape[1]) + int(gt_boxes.shape[1]))
+        positive_rois = sampled["rois"][:, :num_slots]
+        mask_logits = self._mask_head(features, positive_rois, training)
+        mask_true = mask_targets(batch["masks"], positive_rois, sampled["matched_columns"][:, :num_slots],
+                                 2 * _MASK_POOL)
+        masks = mask_loss(mask_logits, sampled["class_targets"][:, :num_slots], mask_true,
+                          tf.cast(sampled["is_positive"][:, :num_slots], tf.float32))
+
+        terms = dict(zip(LOSS_NAMES, (rpn_class, rpn_box, rcnn_class, rcnn_box, masks)))
+        terms["loss"] = tf.add_n(list(terms.values()))
+        return terms
+
+    def _record(self, terms):
+        for name, tracker in self.loss_trackers.items():
+            tracker.update_state(terms[name])
+        return {name: tracker.result() for name, tracker in self.loss_trackers.items()}
+
+    def train_step(self, data):
+        batch, _, _ = keras.utils.unpack_x_y_sample_weight(data)
+        with tf.GradientTape() as tape:
+            terms = self.compute_detection_losses(batch, training=True)
+            total = terms["loss"]
+            if self.losses:
+                total = total + tf.add_n(self.losses)
+        variables = self.trainable_variables
+        gradients = tape.gradient(total, variables)
+        self.optimizer.apply_gradients(
+            [(g, v) for g, v in zip(gradients, variables) if g is not None]
+        )
+        return self._record(terms)
+
+    def test_step(self, data):
+        batch, _, _ = keras.utils.unpack_x_y_sample_weight(data)
+        return self._record(self.compute_detection_losses(batch, training=False))
+
+    # ------------------------------------------------------------------ inference
+    def detect(self, images, score_threshold=None, max_detections=None, training=False):
+        """Batched detections, padded to ``max_detections``.
+
+        Returns
+        -------
+        dict: ``boxes`` [B, D, 4] pixel xyxy (padding -1), ``scores`` [B, D] (padding -1),
+        ``classes`` [B, D] int32 (1..K, padding -1), ``num_detections`` [B] int32 and
+        ``mask_probs`` [B, D, 28, 28] (mask of the detected class over its box).
+        """
+        score_threshold = self.detection_score_threshold if score_threshold is None else float(score_threshold)
+        max_detections = self.max_detections if max_detections is None else int(max_detections)
+        images, height, width = self._check_images(images)
+        features = self._features(images, training)
+        anchors = multilevel_anchors(self.anchor_generator, height, width)
+        logits, deltas = rpn_outputs(self.rpn_head, features, RPN_LEVELS, training=training)
+        rois, roi_valid = generate_proposals(self.roi_generator, logits, deltas, anchors, height, width, False)
+
+        class_logits, box_deltas = self._box_head(features, rois, training)
+        probs = tf.nn.softmax(class_logits, axis=-1)[..., 1:] * tf.cast(roi_valid, tf.float32)[..., None]
+        num_classes = self.num_classes
+        boxes = decode_deltas(rois[:, :, None, :], box_deltas[:, :, 1:, :], _RCNN_BOX_WEIGHTS)
+        boxes = clip_boxes(boxes, height, width)
+        batch, num_rois = tf.shape(rois)[0], tf.shape(rois)[1]
+        # one candidate per (RoI, class): its class-specific box, scored only for that class
+        flat_boxes = tf.reshape(boxes, tf.stack([batch, num_rois * num_classes, 4]))
+        flat_scores = tf.reshape(probs[..., None] * tf.eye(num_classes)[None, None],
+                                 tf.stack([batch, num_rois * num_classes, num_classes]))
+        nms = keras_cv.layers.MultiClassNonMaxSuppression(
+            bounding_box_format="xyxy", from_logits=False, iou_threshold=self.detection_iou,
+            confidence_threshold=score_threshold, max_detections=max_detections,
+            max_detections_per_class=max_detections,
+        )
+        detections = nms(flat_boxes, flat_scores)
+        det_boxes = tf.cast(detections["boxes"], tf.float32)
+        det_classes = tf.cast(detections["classes"], tf.int32)
+        num = tf.cast(detections["num_detections"], tf.int32)
+        valid = tf.range(tf.shape(det_boxes)[1])[None, :] < num[:, None]
+        mask_logits = self._mask_head(features, tf.where(valid[..., None], det_boxes, 0.0), training)
+        channel = tf.maximum(det_classes, 0)
+        mask_logits = tf.gather(tf.transpose(mask_logits, [0, 1, 4, 2, 3]), channel, batch_dims=2)
+        return {
+            "boxes": tf.where(valid[..., None], det_boxes, -1.0),
+            "scores": tf.where(valid, tf.cast(detections["confidence"], tf.float32), -1.0),
+            "classes": tf.where(valid, det_classes + 1, -1),
+            "num_detections": num,
+            "mask_probs": tf.sigmoid(mask_logits),
+        }
+
+    def call(self, inputs, training=False):
+        """Detections for a batch of images (or a training dict's ``images``); see :meth:`detect`."""
+        images = inputs["images"] if isinstance(inputs, dict) else inputs
+        return self.detect(images, training=training)
+
+    def _predict_fn(self, score_threshold, max_detections):
+        key = (float(score_threshold), int(max_detections))
+        if key not in self._predict_fns:
+            self._predict_fns[key] = tf.function(
+                lambda images: self.detect(images, key[0], key[1], training=False)
+            )
+        return self._predict_fns[key]
+
+    def predict_scene(self, image, score_threshold=0.5, max_detections=200, mask_threshold=0.5):
+        """Detect every source in one ``(H, W, C)`` image (already scaled like the training images).
+
+        The image is zero-padded at the bottom/right to a multiple of 32 and detections are clipped
+        back to it.
+
+        Returns
+        -------
+        dict: ``boxes`` (N, 4) float32 pixel ``(x0, y0, x1, y1)``, ``classes`` (N,) int
+        (1 galaxy, 2 star), ``scores`` (N,) float32 (descending), ``masks`` (N, H, W) bool
+        full-image masks pasted from the mask head's 28 x 28 output.
+        """
+        image = np.asarray(image, dtype=np.float32)
+        if image.ndim == 2 and self.num_bands == 1:
+            image = image[..., None]
+        if image.ndim != 3 or image.shape[-1] != self.num_bands:
+            raise ValueError(f"predict_scene needs an (H, W, {self.num_bands}) image, got shape {image.shape}")
+        if not np.all(np.isfinite(image)):
+            raise ValueError(f"image has {int(np.size(image) - np.isfinite(image).sum())} NaN/inf pixels; "
+                             "fill or mask them before detection")
+        if int(max_detections) < 1:
+            raise ValueError(f"max_detections must be >= 1, got {max_detections}")
+        height, width = image.shape[:2]
+        padded_h, padded_w = -(-height // 32) * 32, -(-width // 32) * 32
+        if self.image_size is not None and [padded_h, padded_w] != self.image_size:
+            raise ValueError(f"model built for {self.image_size} images, got {height} x {width}")
+        padded = np.zeros((padded_h, padded_w, self.num_bands), dtype=np.float32)
+        padded[:height, :width] = image
+        out = self._predict_fn(score_threshold, max_detections)(tf.constant(padded[None]))
+        n = int(out["num_detections"][0])
+        boxes = out["boxes"][0, :n].numpy()
+        boxes[:, [0, 2]] = np.clip(boxes[:, [0, 2]], 0, width)
+        boxes[:, [1, 3]] = np.clip(boxes[:, [1, 3]], 0, height)
+        return {
+            "boxes": boxes.astype(np.float32),
+            "classes": out["classes"][0, :n].numpy().astype(np.int64),
+            "scores": out["scores"][0, :n].numpy().astype(np.float32),
+            "masks": paste_masks(out["mask_probs"][0, :n].numpy(), boxes, (height, width), mask_threshold),
+        }
+
+
+def build_mask_rcnn(num_bands=3, num_classes=2, backbone="resnet18", image_size=None, backbone_weights=None,
+                    **kwargs):
+    """Build a :class:`MaskRCNN` (randomly initialised unless ``backbone_weights`` is given).
+
+    Parameters
+    ----------
+    num_bands : int
+        Image channels (e.g. 3 for HSC g, r, i).
+    num_classes : int
+        Object classes without background: 2 for galaxy (1) and star (2).
+    backbone : str or dict
+        ``"tiny"`` (tests), ``"resnet18"``, ``"resnet34"``, ``"resnet50"``, ``"resnet50_v2"`` or a
+        keras-cv ResNet config dict (:func:`~zoobot_tf.detection.backbone.resolve_backbone`).
+    image_size : (H, W) or None
+        None accepts any image size that is a multiple of 32.
+    backbone_weights : str or None
+        A ``.weights.h5`` file saved from a backbone of the same configuration
+        (``model.backbone.save_weights``), e.g. pretrained elsewhere.
+    **kwargs
+        Any other :class:`MaskRCNN` argument (anchor sizes, proposal counts, head widths, ...).
+    """
+    model = MaskRCNN(num_bands=num_bands, num_classes=num_classes, backbone=backbone, image_size=image_size,
+                     **kwargs)
+    if backbone_weights is not None:
+        try:
+            model.backbone.load_weights(str(backbone_weights))
+        except Exception as err:  # noqa: BLE001 -- re-raised with the file name
+            raise ValueError(f"{backbone_weights}: cannot load into backbone {model.backbone_config}: {err}") from err
+    return model
+
+
+def load_mask_rcnn(path, compile=False):
+    """Load a saved :class:`MaskRCNN` (``model.save("x.keras")``) with ``safe_mode=True``."""
+    from pathlib import Path
+
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"no saved detection model at {path}")
+    model = keras.saving.load_model(str(path), custom_objects={"MaskRCNN": MaskRCNN}, compile=compile,
+                                    safe_mode=True)
+    if not isinstance(model, MaskRCNN):
+        raise TypeError(f"{path} holds a {type(model).__name__}, not a MaskRCNN")
+    return model

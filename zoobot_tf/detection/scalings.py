@@ -1,0 +1,59 @@
+"""Contrast scalings of detection inputs, chosen by name and applied identically in training and inference.
+
+Why a separate list: the Mask R-CNN study compared exactly these four ways of turning survey
+flux into network input (z-scale, Lupton, high-contrast Lupton, raw flux), and a model only works
+on images scaled the way it was trained. :func:`apply_scaling` is the one function both
+:func:`~zoobot_tf.detection.scenes.scenes_to_batches` and the tiled inference call, built on
+:func:`zoobot_tf.images.scale_image` (astropy). NaN/inf pixels (chip gaps, masked regions) become
+0 after scaling, since networks cannot take NaN; the limits ignore them.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from zoobot_tf.images.scalings import scale_image
+
+#: Detection scaling name -> ``zoobot_tf.images.scale_image`` method.
+DETECTION_SCALINGS = {
+    "zscale": "zscale",
+    "lupton": "lupton",
+    "lupton_high_contrast": "lupton_high_contrast",
+    "raw": "none",
+}
+DEFAULT_SCALING = "lupton"
+
+
+def check_scaling(name: str) -> str:
+    """Return ``name`` if it is a detection scaling, else raise a ValueError listing them."""
+    if name not in DETECTION_SCALINGS:
+        raise ValueError(f"unknown detection scaling {name!r}; choose one of {tuple(DETECTION_SCALINGS)}")
+    return name
+
+
+def apply_scaling(image, name: str = DEFAULT_SCALING, **kwargs) -> np.ndarray:
+    """Scale an ``(H, W, C)`` flux image for the detector.
+
+    Parameters
+    ----------
+    image : array (H, W, C) or (H, W)
+        Sky-subtracted flux, any number of bands.
+    name : {'zscale', 'lupton', 'lupton_high_contrast', 'raw'}
+        ``zscale``: per band IRAF z-scale limits, linear in between, [0, 1].
+        ``lupton``: Lupton et al. (2004) asinh, colours preserved for 3 bands, [0, 1].
+        ``lupton_high_contrast``: Lupton with the log regime from 1 sky sigma, [0, 1].
+        ``raw``: the flux itself (float32 copy).
+    **kwargs
+        Passed to :func:`zoobot_tf.images.scale_image` (e.g. ``contrast`` for zscale).
+
+    Returns
+    -------
+    np.ndarray
+        float32 of the input shape, no NaN.
+    """
+    method = DETECTION_SCALINGS[check_scaling(name)]
+    out = scale_image(np.asarray(image), method, **kwargs)
+    return np.nan_to_num(out, nan=0.0, posinf=0.0, neginf=0.0).astype(np.float32, copy=False)
+
+
+__all__ = ["DEFAULT_SCALING", "DETECTION_SCALINGS", "apply_scaling", "check_scaling"]

@@ -1,0 +1,549 @@
+"""Layers of the Deformable Attention Transformer (DAT, Xia et al. 2022), channels-last.
+
+* :func:`bilinear_sample` - differentiable bilinear sampling at continuous points (TF ops), the
+  core of deformable attention: gradients flow to the *positions* through the interpolation
+  weights, which is how the offset network learns where to look.
+* :class:`DeformableAttention` - queries from every pixel; keys and values from features sampled
+  at a uniform grid of reference points shifted by learned, bounded offsets.
+* :class:`WindowAttention` - Swin-style local (optionally shifted) window attention, padding
+  feature maps that are not a multiple of the window.
+* :class:`DropPath`, :class:`DATBlock` - stochastic depth and the pre-norm transformer block.
+
+All layers are registered with Keras (package ``zoobot_tf``) and have a full ``get_config``, so
+a DAT saves as ``.keras`` and loads with ``safe_mode=True``. Sizes of the position-bias tables
+depend on the feature-map size, so the spatial input shape must be static (as it is in a
+backbone built for a fixed image size).
+"""
+
+from __future__ import annotations
+
+import math
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+__all__ = ["DATBlock", "DeformableAttention", "DropPath", "WindowAttention", "bilinear_sample"]
+
+BLOCK_KINDS = ("local", "shift", "deformable")
+_MASK_VALUE = -100.0  # as Swin: exp(-100) is 0 in float32 and float16 alike, and -100 never overflows
+_LN_EPSILON = 1e-5  # PyTorch's LayerNorm default, as in the reference implementation
+
+
+def _layer_norm(name):
+    return keras.layers.LayerNormalization(epsilon=_LN_EPSILON, name=name)
+
+
+def bilinear_sample(features, points):
+    """Sample ``features`` bilinearly at continuous pixel positions, zero outside the map.
+
+    Parameters
+    ----------
+    features : tf.Tensor
+        ``(N, H, W, C)``.
+    points : tf.Tensor
+        ``(N, P, 2)`` positions ``(y, x)`` in pixel units of ``features`` (pixel centres at
+        integers: ``(0, 0)`` is the first pixel, ``(H - 1, W - 1)`` the last).
+
+    Returns
+    -------
+    tf.Tensor
+        ``(N, P, C)``, differentiable w.r.t. ``features`` and ``points`` (like PyTorch's
+        ``grid_sample(mode='bilinear', padding_mode='zeros', align_corners=True)``).
+    """
+    height, width = features.shape[1], features.shape[2]
+    if height is None or width is None:
+        shape = tf.shape(features)
+        height, width = shape[1], shape[2]
+    channels = features.shape[-1]
+    flat = tf.reshape(features, [tf.shape(features)[0], -1, channels])
+    points = tf.cast(points, "float32")
+    y, x = points[..., 0], points[..., 1]
+    y0, x0 = tf.floor(y), tf.floor(x)
+    wy1, wx1 = y - y0, x - x0  # the weights carry the gradient w.r.t. the positions
+    h_max, w_max = tf.cast(height - 1, "float32"), tf.cast(width - 1, "float32")
+    out = None
+    for dy, wy in ((0.0, 1.0 - wy1), (1.0, wy1)):
+        for dx, wx in ((0.0, 1.0 - wx1), (1.0, wx1)):
+            yi, xi = y0 + dy, x0 + dx
+            inside = (yi >= 0.0) & (yi <= h_max) & (xi >= 0.0) & (xi <= w_max)
+            index = tf.cast(tf.clip_by_value(yi, 0.0, h_max) * (w_max + 1.0) + tf.clip_by_value(xi, 0.0, w_max), "int32")
+            weight = tf.cast(wy * wx * tf.cast(inside, "float32"), features.dtype)
+            term = tf.gather(flat, index, batch_dims=1) * weight[..., None]
+            out = term if out is None else out + term
+    return out
+
+
+def _check_divisible(value, divisor, what, by_what):
+    if divisor < 1 or value % divisor:
+        raise ValueError(f"{what} ({value}) must be divisible by {by_what} ({divisor})")
+
+
+@keras.saving.register_keras_serializable(package="zoobot_tf")
+class DropPath(keras.layers.Layer):
+    """Stochastic depth: drop a residual branch for whole samples during training only.
+
+    Parameters
+    ----------
+    rate : float
+        Probability of dropping the branch for a sample, in [0, 1).
+    seed : int, optional
+    """
+
+    def __init__(self, rate=0.0, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        if not 0.0 <= float(rate) < 1.0:
+            raise ValueError(f"drop path rate must be in [0, 1), got {rate!r}")
+        self.rate = float(rate)
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed) if self.rate > 0 else None
+
+    def call(self, inputs, training=None):
+        if not training or self.rate == 0.0:
+            return inputs
+        keep = 1.0 - self.rate
+        shape = [tf.shape(inputs)[0]] + [1] * (len(inputs.shape) - 1)
+        mask = keras.random.uniform(shape, seed=self.seed_generator, dtype=inputs.dtype) < keep
+        return inputs * tf.cast(mask, inputs.dtype) / keep
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "rate": self.rate, "seed": self.seed}
+
+
+@keras.saving.register_keras_serializable(package="zoobot_tf")
+class DeformableAttention(keras.layers.Layer):
+    """Deformable multi-head attention on a ``(batch, H, W, C)`` feature map.
+
+    Every pixel is a query. Channels are split into ``num_groups`` groups; for each group an
+    offset network (depthwise conv with stride ``stride`` -> LayerNorm -> GELU -> 1x1 conv to 2
+    channels; shared by the groups, as in the reference code) predicts an offset for each point of
+    a uniform ``ceil(H / stride) x ceil(W / stride)`` grid of reference points. Offsets are
+    bounded by ``tanh`` times ``offset_range_factor / H_k`` in normalised [-1, 1] coordinates
+    (i.e. at most ``offset_range_factor / 2`` grid cells), as in the reference implementation.
+    The input features are sampled bilinearly at the shifted points and projected to keys and
+    values; each head attends from all queries to its group's sampled keys, with a relative
+    position bias sampled bilinearly from a learned ``(2H - 1) x (2W - 1)`` table per head at the
+    continuous query-key displacement.
+
+    Parameters
+    ----------
+    num_heads : int
+        Attention heads; divides the channels and is a multiple of ``num_groups``.
+    num_groups : int
+        Offset groups (each with its own sampling points), dividing ``num_heads``.
+    offset_range_factor : float
+        Bound of the offsets (see above); 0 disables the offsets (a fixed sampling grid).
+    offset_kernel_size : int
+        Kernel of the depthwise conv of the offset network (9, 7, 5, 3 in stages 1-4 of DAT).
+    stride : int
+        Stride of that conv: the reference grid has ``ceil(H / stride) * ceil(W / stride)`` points.
+    use_position_bias : bool
+        Add the sampled relative position bias to the attention logits.
+    attention_dropout : float
+        Dropout on the attention weights (training only).
+
+    Call arguments
+    --------------
+    inputs : ``(batch, H, W, C)``
+    return_attention : bool
+        Also return a dict with ``sampling_points`` and ``reference_points``
+        ``(batch, groups, H_k, W_k, 2)`` as ``(y, x)`` in pixel units of the feature map, and
+        ``attention`` ``(batch, heads, H * W, H_k * W_k)`` (softmax weights). Use it in eager
+        calls (e.g. :func:`zoobot_tf.models.dat.deformable_attention_maps`); the saved model
+        never stores it, so nothing but weights needs serialising.
+    """
+
+    def __init__(
+        self,
+        num_heads,
+        num_groups=1,
+        offset_range_factor=2.0,
+        offset_kernel_size=5,
+        stride=1,
+        use_position_bias=True,
+        attention_dropout=0.0,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.num_heads = int(num_heads)
+        self.num_groups = int(num_groups)
+        self.offset_range_factor = float(offset_range_factor)
+        self.offset_kernel_size = int(offset_kernel_size)
+        self.stride = int(stride)
+        self.use_position_bias = bool(use_position_bias)
+        self.attention_dropout = float(attention_dropout)
+        _check_divisible(self.num_heads, self.num_groups, "num_heads", "num_groups")
+        if self.offset_range_factor < 0:
+            raise ValueError(f"offset_range_factor must be >= 0, got {offset_range_factor!r}")
+        if self.stride < 1 or self.offset_kernel_size < 1:
+            raise ValueError(f"stride and offset_kernel_size must be positive, got {stride!r}, {offset_kernel_size!r}")
+        self.offset_conv = keras.layers.DepthwiseConv2D(
+            self.offset_kernel_size, strides=self.stride, padding="same", name="offset_dwconv"
+        )
+        self.offset_norm = _layer_norm("offset_norm")
+        self.offset_act = keras.layers.Activation("gelu", name="offset_gelu")
+        self.offset_proj = keras.layers.Conv2D(2, 1, use_bias=False, name="offset_proj")
+        self.attn_drop = keras.layers.Dropout(self.attention_dropout, name="attention_dropout")
+
+    def build(self, input_shape):
+        _, height, width, channels = input_shape
+        if height is None or width is None or channels is None:
+            raise ValueError(f"DeformableAttention needs a static (H, W, C) input shape, got {input_shape}")
+        _check_divisible(channels, self.num_heads, "channels", "num_heads")
+        self.height, self.width, self.channels = int(height), int(width), int(channels)
+        self.head_dim = self.channels // self.num_heads
+        self.group_channels = self.channels // self.num_groups
+        self.group_heads = self.num_heads // self.num_groups
+        self.key_height = math.ceil(self.height / self.stride)
+        self.key_width = math.ceil(self.width / self.stride)
+        # the projections need the channel count, so they are created here rather than in __init__
+        self.proj_q = keras.layers.Dense(self.channels, name="proj_q")
+        self.proj_k = keras.layers.Dense(self.channels, name="proj_k")
+        self.proj_v = keras.layers.Dense(self.channels, name="proj_v")
+        self.proj_out = keras.layers.Dense(self.channels, name="proj_out")
+        for dense in (self.proj_q, self.proj_k, self.proj_v, self.proj_out):
+            dense.build((None, None, self.channels))
+        group_shape = (None, self.height, self.width, self.group_channels)
+        self.offset_conv.build(group_shape)
+        key_shape = (None, self.key_height, self.key_width, self.group_channels)
+        self.offset_norm.build(key_shape)
+        self.offset_proj.build(key_shape)
+        if self.use_position_bias:
+            self.position_bias = self.add_weight(
+                name="position_bias_table",
+                shape=(2 * self.height - 1, 2 * self.width - 1, self.num_heads),
+                initializer=keras.initializers.TruncatedNormal(stddev=0.01),
+            )
+        # reference points (centres of the key grid cells) and query positions, in pixels (y, x)
+        cell_y, cell_x = self.height / self.key_height, self.width / self.key_width
+        ref_y = (np.arange(self.key_height) + 0.5) * cell_y - 0.5
+        ref_x = (np.arange(self.key_width) + 0.5) * cell_x - 0.5
+        self._reference = np.stack(np.meshgrid(ref_y, ref_x, indexing="ij"), -1).astype("float32")
+        self._offset_scale = np.array([cell_y, cell_x], "float32") * self.offset_range_factor / 2.0
+        queries = np.stack(np.meshgrid(np.arange(self.height), np.arange(self.width), indexing="ij"), -1)
+        self._queries = queries.reshape(-1, 2).astype("float32")
+        self.built = True
+
+    def _split_heads(self, x):
+        """(B, N, C) -> (B, heads, N, head_dim)."""
+        x = tf.reshape(x, [tf.shape(x)[0], -1, self.num_heads, self.head_dim])
+        return tf.transpose(x, [0, 2, 1, 3])
+
+    def _position_bias(self, positions, batch, n_keys):
+        """Bias (B, heads, HW, Nk) sampled at query - key displacements."""
+        g, hg = self.num_groups, self.group_heads
+        table = tf.reshape(self.position_bias, [2 * self.height - 1, 2 * self.width - 1, g, hg])
+        table = tf.transpose(tf.cast(table, self.compute_dtype), [2, 0, 1, 3])  # (g, 2H-1, 2W-1, hg)
+        # displacement (B, g, HW, Nk, 2), shifted so that zero displacement is the table centre
+        centre = np.array([self.height - 1, self.width - 1], "float32")
+        displacement = self._queries[None, None, :, None, :] - positions[:, :, None, :, :] + centre
+        points = tf.reshape(tf.transpose(displacement, [1, 0, 2, 3, 4]), [g, -1, 2])
+        bias = bilinear_sample(table, points)  # (g, B * HW * Nk, hg)
+        bias = tf.reshape(bias, [g, batch, self.height * self.width, n_keys, hg])
+        bias = tf.transpose(bias, [1, 0, 4, 2, 3])  # (B, g, hg, HW, Nk)
+        return tf.reshape(bias, [batch, self.num_heads, self.height * self.width, n_keys])
+
+    def call(self, inputs, return_attention=False, training=None):
+        batch = tf.shape(inputs)[0]
+        g, cg = self.num_groups, self.group_channels
+        hk, wk = self.key_height, self.key_width
+        n_keys = hk * wk
+
+        query = self.proj_q(inputs)  # (B, H, W, C)
+        # offsets per group: groups folded into the batch, one offset network for all groups
+        grouped_q = tf.reshape(query, [batch, self.height, self.width, g, cg])
+        grouped_q = tf.reshape(tf.transpose(grouped_q, [0, 3, 1, 2, 4]), [-1, self.height, self.width, cg])
+        offsets = self.offset_proj(self.offset_act(self.offset_norm(self.offset_conv(grouped_q))))
+        offsets = tf.tanh(tf.cast(offsets, "float32")) * self._offset_scale  # (B*g, Hk, Wk, 2) pixels
+        positions = tf.reshape(offsets + self._reference, [batch, g, n_keys, 2])
+
+        # keys and values from the input sampled at the shifted points, group by group
+        grouped_x = tf.reshape(inputs, [batch, self.height, self.width, g, cg])
+        grouped_x = tf.reshape(tf.transpose(grouped_x, [0, 3, 1, 2, 4]), [-1, self.height, self.width, cg])
+        sampled = bilinear_sample(grouped_x, tf.reshape(positions, [-1, n_keys, 2]))  # (B*g, Nk, cg)
+        sampled = tf.reshape(tf.transpose(tf.reshape(sampled, [batch, g, n_keys, cg]), [0, 2, 1, 3]), [batch, n_keys, self.channels])
+
+        q = self._split_heads(tf.reshape(query, [batch, -1, self.channels]))
+        k = self._split_heads(self.proj_k(sampled))
+        v = self._split_heads(self.proj_v(sampled))
+        logits = tf.matmul(q, k, transpose_b=True) * tf.cast(self.head_dim**-0.5, q.dtype)  # (B, h, HW, Nk)
+        if self.use_position_bias:
+            logits = logits + self._position_bias(positions, batch, n_keys)
+        attention = tf.nn.softmax(logits, axis=-1)
+        out = tf.matmul(self.attn_drop(attention, training=training), v)  # (B, h, HW, hd)
+        out = tf.reshape(tf.transpose(out, [0, 2, 1, 3]), [batch, self.height, self.width, self.channels])
+        out = self.proj_out(out)
+        if not return_attention:
+            return out
+        shape = [batch, g, hk, wk, 2]
+        reference = tf.broadcast_to(tf.constant(self._reference), shape)
+        info = {"sampling_points": tf.reshape(positions, shape), "reference_points": reference, "attention": attention}
+        return out, info
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "num_heads": self.num_heads,
+            "num_groups": self.num_groups,
+            "offset_range_factor": self.offset_range_factor,
+            "offset_kernel_size": self.offset_kernel_size,
+            "stride": self.stride,
+            "use_position_bias": self.use_position_bias,
+            "attention_dropout": self.attention_dropout,
+        }
+
+
+def window_layout(height, width, window_size, shift):
+    """Effective window and shift for a ``height x width`` map (Swin's rule).
+
+    A map no larger than the window in its smaller side gets one window of that side and no
+    shift; otherwise ``window_size`` and, when ``shift``, a shift of ``ceil(window / 2)`` (DAT).
+    """
+    if min(height, width) <= window_size:
+        return min(height, width), 0
+    return window_size, (math.ceil(window_size / 2) if shift else 0)
+
+
+def _window_mask(height, width, window, shift):
+    """(n_windows, N, N) additive mask, or None: keys from another region of a shifted window, and
+    padding pixels, are masked (so results do not depend on the padding)."""
+    padded_h, padded_w = -(-height // window) * window, -(-width // window) * window
+    if shift == 0 and (padded_h, padded_w) == (height, width):
+        return None
+    # pixel of the (padded, rolled) frame -> original coordinates and "wrapped around" region
+    y = np.arange(padded_h)[:, None] + np.zeros((1, padded_w), int)
+    x = np.arange(padded_w)[None, :] + np.zeros((padded_h, 1), int)
+    region = (y + shift >= padded_h) * 2 + (x + shift >= padded_w)
+    valid = (((y + shift) % padded_h) < height) & (((x + shift) % padded_w) < width)
+
+    def windows(a):
+        a = a.reshape(padded_h // window, window, padded_w // window, window).transpose(0, 2, 1, 3)
+        return a.reshape(-1, window * window)
+
+    region, valid = windows(region), windows(valid)
+    allowed = (region[:, :, None] == region[:, None, :]) & valid[:, None, :]
+    return np.where(allowed, 0.0, _MASK_VALUE).astype("float32")
+
+
+def _relative_position_index(window):
+    """(N, N) index into the ((2w - 1)^2, heads) bias table (Swin)."""
+    coords = np.stack(np.meshgrid(np.arange(window), np.arange(window), indexing="ij")).reshape(2, -1)
+    relative = (coords[:, :, None] - coords[:, None, :]).transpose(1, 2, 0) + (window - 1)
+    return (relative[..., 0] * (2 * window - 1) + relative[..., 1]).astype("int32")
+
+
+@keras.saving.register_keras_serializable(package="zoobot_tf")
+class WindowAttention(keras.layers.Layer):
+    """Multi-head self-attention inside non-overlapping windows (Swin / DAT local attention).
+
+    The ``(batch, H, W, C)`` map is zero-padded at the bottom/right to a multiple of the window;
+    padded pixels are masked out as keys and cropped from the output, so any ``H, W`` works. With
+    ``shift=True`` the map is rolled by ``ceil(window / 2)`` first (shifted windows) and keys from
+    different regions are masked. A learned relative position bias per head is added.
+
+    Parameters
+    ----------
+    num_heads : int
+    window_size : int
+        Requested window side; see :func:`window_layout` for small maps.
+    shift : bool
+    attention_dropout : float
+    """
+
+    def __init__(self, num_heads, window_size=7, shift=False, attention_dropout=0.0, **kwargs):
+        super().__init__(**kwargs)
+        self.num_heads = int(num_heads)
+        self.window_size = int(window_size)
+        self.shift = bool(shift)
+        self.attention_dropout = float(attention_dropout)
+        if self.num_heads < 1 or self.window_size < 1:
+            raise ValueError(f"num_heads and window_size must be positive, got {num_heads!r}, {window_size!r}")
+        self.attn_drop = keras.layers.Dropout(self.attention_dropout, name="attention_dropout")
+
+    def build(self, input_shape):
+        _, height, width, channels = input_shape
+        if height is None or width is None or channels is None:
+            raise ValueError(f"WindowAttention needs a static (H, W, C) input shape, got {input_shape}")
+        _check_divisible(channels, self.num_heads, "channels", "num_heads")
+        self.height, self.width, self.channels = int(height), int(width), int(channels)
+        self.head_dim = self.channels // self.num_heads
+        self.window, self.shift_size = window_layout(self.height, self.width, self.window_size, self.shift)
+        self.qkv = keras.layers.Dense(3 * self.channels, name="qkv")
+        self.proj_out = keras.layers.Dense(self.channels, name="proj_out")
+        self.qkv.build((None, None, self.channels))
+        self.proj_out.build((None, None, self.channels))
+        self.position_bias = self.add_weight(
+            name="position_bias_table",
+            shape=((2 * self.window - 1) ** 2, self.num_heads),
+            initializer=keras.initializers.TruncatedNormal(stddev=0.01),
+        )
+        self._index = _relative_position_index(self.window)
+        self._mask = _window_mask(self.height, self.width, self.window, self.shift_size)
+        self.built = True
+
+    def call(self, inputs, training=None):
+        w, s = self.window, self.shift_size
+        pad_h, pad_w = -self.height % w, -self.width % w
+        x = inputs
+        if pad_h or pad_w:
+            x = tf.pad(x, [[0, 0], [0, pad_h], [0, pad_w], [0, 0]])
+        if s:
+            x = tf.roll(x, shift=[-s, -s], axis=[1, 2])
+        hp, wp = self.height + pad_h, self.width + pad_w
+        nh, nw, n = hp // w, wp // w, w * w
+        batch = tf.shape(x)[0]
+        windows = tf.reshape(tf.transpose(tf.reshape(x, [batch, nh, w, nw, w, self.channels]), [0, 1, 3, 2, 4, 5]), [-1, n, self.channels])
+
+        qkv = tf.reshape(self.qkv(windows), [-1, n, 3, self.num_heads, self.head_dim])
+        q, k, v = tf.unstack(tf.transpose(qkv, [2, 0, 3, 1, 4]), axis=0)  # each (B*nW, h, N, hd)
+        logits = tf.matmul(q, k, transpose_b=True) * tf.cast(self.head_dim**-0.5, q.dtype)
+        bias = tf.transpose(tf.gather(tf.cast(self.position_bias, logits.dtype), self._index), [2, 0, 1])
+        logits = logits + bias[None]
+        if self._mask is not None:
+            logits = tf.reshape(logits, [batch, nh * nw, self.num_heads, n, n])
+            logits = logits + tf.cast(self._mask, logits.dtype)[None, :, None]
+            logits = tf.reshape(logits, [-1, self.num_heads, n, n])
+        attention = self.attn_drop(tf.nn.softmax(logits, axis=-1), training=training)
+        out = tf.reshape(tf.transpose(tf.matmul(attention, v), [0, 2, 1, 3]), [-1, n, self.channels])
+        out = self.proj_out(out)
+
+        out = tf.reshape(tf.transpose(tf.reshape(out, [batch, nh, nw, w, w, self.channels]), [0, 1, 3, 2, 4, 5]), [batch, hp, wp, self.channels])
+        if s:
+            out = tf.roll(out, shift=[s, s], axis=[1, 2])
+        return out[:, : self.height, : self.width, :]
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "num_heads": self.num_heads,
+            "window_size": self.window_size,
+            "shift": self.shift,
+            "attention_dropout": self.attention_dropout,
+        }
+
+
+@keras.saving.register_keras_serializable(package="zoobot_tf")
+class DATBlock(keras.layers.Layer):
+    """Pre-norm transformer block on a ``(batch, H, W, C)`` map: ``x + attn(LN(x))``, then
+    ``x + MLP(LN(x))`` (GELU, ``mlp_ratio`` expansion), each branch with stochastic depth.
+
+    Parameters
+    ----------
+    kind : {'local', 'shift', 'deformable'}
+        Window attention, shifted-window attention, or :class:`DeformableAttention`.
+    num_heads, window_size : int
+    num_groups, offset_range_factor, offset_kernel_size, offset_stride
+        Passed to :class:`DeformableAttention` (``kind='deformable'`` only).
+    mlp_ratio : float
+    drop_path_rate : float
+    attention_dropout : float
+
+    Call arguments
+    --------------
+    return_attention : bool
+        For a deformable block: also return the attention dict of :class:`DeformableAttention`.
+    """
+
+    def __init__(
+        self,
+        kind,
+        num_heads,
+        window_size=7,
+        num_groups=1,
+        offset_range_factor=2.0,
+        offset_kernel_size=5,
+        offset_stride=1,
+        mlp_ratio=4.0,
+        drop_path_rate=0.0,
+        attention_dropout=0.0,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        if kind not in BLOCK_KINDS:
+            raise ValueError(f"unknown block kind {kind!r}; choose from {', '.join(BLOCK_KINDS)}")
+        if float(mlp_ratio) <= 0:
+            raise ValueError(f"mlp_ratio must be positive, got {mlp_ratio!r}")
+        self.kind = kind
+        self.num_heads = int(num_heads)
+        self.window_size = int(window_size)
+        self.num_groups = int(num_groups)
+        self.offset_range_factor = float(offset_range_factor)
+        self.offset_kernel_size = int(offset_kernel_size)
+        self.offset_stride = int(offset_stride)
+        self.mlp_ratio = float(mlp_ratio)
+        self.drop_path_rate = float(drop_path_rate)
+        self.attention_dropout = float(attention_dropout)
+        self.norm1 = _layer_norm("norm1")
+        self.norm2 = _layer_norm("norm2")
+        if kind == "deformable":
+            self.attention = DeformableAttention(
+                self.num_heads,
+                num_groups=self.num_groups,
+                offset_range_factor=self.offset_range_factor,
+                offset_kernel_size=self.offset_kernel_size,
+                stride=self.offset_stride,
+                attention_dropout=self.attention_dropout,
+                name="deformable_attention",
+            )
+        else:
+            self.attention = WindowAttention(
+                self.num_heads,
+                window_size=self.window_size,
+                shift=kind == "shift",
+                attention_dropout=self.attention_dropout,
+                name="window_attention",
+            )
+        self.mlp_act = keras.layers.Activation("gelu", name="mlp_gelu")
+        self.drop_path = DropPath(self.drop_path_rate, name="drop_path")
+
+    def build(self, input_shape):
+        channels = int(input_shape[-1])
+        hidden = max(1, int(round(channels * self.mlp_ratio)))
+        self.norm1.build(input_shape)
+        self.norm2.build(input_shape)
+        self.attention.build(input_shape)
+        self.mlp_in = keras.layers.Dense(hidden, name="mlp_in")
+        self.mlp_out = keras.layers.Dense(channels, name="mlp_out")
+        self.mlp_in.build(input_shape)
+        self.mlp_out.build(tuple(input_shape[:-1]) + (hidden,))
+        self.built = True
+
+    def call(self, inputs, return_attention=False, training=None):
+        info = None
+        normed = self.norm1(inputs)
+        if return_attention and self.kind == "deformable":
+            attended, info = self.attention(normed, return_attention=True, training=training)
+        else:
+            attended = self.attention(normed, training=training)
+        x = inputs + self.drop_path(attended, training=training)
+        x = x + self.drop_path(self.mlp_out(self.mlp_act(self.mlp_in(self.norm2(x)))), training=training)
+        if return_attention:
+            return x, info
+        return x
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "kind": self.kind,
+            "num_heads": self.num_heads,
+            "window_size": self.window_size,
+            "num_groups": self.num_groups,
+            "offset_range_factor": self.offset_range_factor,
+            "offset_kernel_size": self.offset_kernel_size,
+            "offset_stride": self.offset_stride,
+            "mlp_ratio": self.mlp_ratio,
+            "drop_path_rate": self.drop_path_rate,
+            "attention_dropout": self.attention_dropout,
+        }
