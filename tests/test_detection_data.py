@@ -99,7 +99,7 @@ def test_galaxy_stamp_carries_exact_flux_and_colour():
     params = dict(x=40.3, y=40.7, r_disk=4.0, r_bulge=1.5, q_disk=0.5, q_bulge=0.8, angle=30.0,
                   bulge_fraction=0.4, bulge_colour=np.array([0.7, 1.0, 1.3]),
                   disk_colour=np.array([0.9, 1.0, 1.1]), fluxes=np.array([50.0, 80.0, 120.0]))
-    stamp, x0, y0 = render_galaxy(params, ("g", "r", "i"), 1, np.array([3.0, 3.0, 3.0]))
+    stamp, x0, y0 = render_galaxy(params, ("g", "r", "i"), np.array([3.0, 3.0, 3.0]))
     np.testing.assert_allclose(stamp.sum(axis=(0, 1)), [50.0, 80.0, 120.0], rtol=1e-5)
     # light is centred on (x, y) (0-based pixel centres)
     yy, xx = np.mgrid[0 : stamp.shape[0], 0 : stamp.shape[1]]
@@ -130,6 +130,10 @@ def test_bad_scene_arguments_raise():
         make_scene(32, bands=("g", "q"))
     with pytest.raises(ValueError, match="crowding"):
         make_scene(32, crowding=1.5)
+    empty = make_scene(32, 0, 0, rng=0)
+    assert len(empty) == 0 and len(empty.truth) == 0 and empty.image.shape == (32, 32, 3)
+    with pytest.raises(ValueError, match="masks have shape"):
+        Labels(boxes=np.zeros((1, 4)), classes=[1], masks=np.zeros((1, 8, 8)), image_shape=(8, 9))
 
 
 def test_scenes_to_batches_pads_and_scales():
@@ -412,3 +416,34 @@ def test_detect_command(tmp_path, monkeypatch, capsys):
     assert "2 sources (1 galaxy, 1 star)" in capsys.readouterr().out
     with pytest.raises(SystemExit):
         parser.parse_args([str(path), "--model", "m", "--out", "o.parquet", "--scaling", "log"])
+
+
+def test_one_file_per_band_without_wcs(tmp_path):
+    from astropy.io import fits
+
+    image, _ = disc_field(64, [(20, 20, 4, 1.0), (45, 40, 6, 1.0)])
+    paths = []
+    for c, band in enumerate("gri"):
+        hdu = fits.PrimaryHDU(image[..., c])
+        hdu.header["FILTER"] = band
+        paths.append(tmp_path / f"{band}.fits")
+        hdu.writeto(paths[-1])
+    field = ";".join(str(p) for p in paths)
+    image_back, wcs, bands, zeropoint = read_field(field)
+    np.testing.assert_array_equal(image_back, image)
+    assert wcs is None and bands == ("g", "r", "i") and zeropoint is None
+    catalog = detect_field(field, ThresholdDetector(), scaling="raw", tile_size=64, progress=False)
+    assert len(catalog) == 2 and catalog["ra"].isna().all() and not any(c.startswith("mag_") for c in catalog)
+    assert sorted(catalog["flux_r"].round(3)) == [1.5 * 49, 1.5 * 113]
+
+
+def test_plots_write_pngs(tmp_path, scene):
+    from zoobot_tf.detection.metrics import completeness_purity
+    from zoobot_tf.detection.plots import plot_completeness_purity, plot_scene
+
+    prediction = {"boxes": scene.boxes[:2], "classes": scene.classes[:2]}
+    path = plot_scene(scene.image, scene, tmp_path / "scene.png", predictions=prediction)
+    table = completeness_purity([20.5, 21.5], [True, False], [20.4], [True], bins=[20, 21, 22])
+    curve = plot_completeness_purity(table, tmp_path / "cp.png", label="sep")
+    for p in (path, curve):
+        assert p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and p.stat().st_size > 2000

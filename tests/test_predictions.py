@@ -120,6 +120,7 @@ def test_rerun_of_complete_file_is_a_noop_and_options_must_match(predictions_fil
     before = (predictions_file.stat().st_mtime_ns, load_predictions(predictions_file)[2])
     predict(catalog, model, n_samples=4, save_loc=predictions_file, batch_size=8, schema="decals_dr5", progress=False)
     np.testing.assert_array_equal(load_predictions(predictions_file)[2], before[1])
+    assert predictions_file.stat().st_mtime_ns == before[0]  # not even reopened for writing
     assert read_attrs(predictions_file)["n_written"] == N_GALAXIES
     with pytest.raises(ValueError, match="n_samples=4 but n_samples=3"):
         predict(catalog, model, n_samples=3, save_loc=predictions_file, progress=False, schema="decals_dr5")
@@ -193,6 +194,19 @@ def test_centre_crop_same_for_both_decoders(catalog):
     # the crop zooms in: different from the whole image resized
     whole = ImageOptions((SIZE, SIZE), 3).load(paths[0])
     assert np.abs(whole - pil_images[0]).mean() > 0.01
+
+
+def test_fits_catalog_with_scaling(tmp_path):
+    """Multi-band FITS go through the reference loader (NaN filled, scaled) in the pipeline."""
+    fits_catalog = make_synthetic_dataset(tmp_path / "fits", n=5, size=24, fits=True, seed=1, progress=False)
+    keras.utils.set_random_seed(4)
+    model = get_model(SCHEMA, (16, 16, 5), architecture="small_cnn", dropout_rate=0.0)
+    out = predict(fits_catalog, model, n_samples=2, save_loc=tmp_path / "p.hdf5", batch_size=4,
+                  scaling="asinh", schema="decals_dr5", progress=False)
+    ids, _, preds = load_predictions(out)
+    assert list(ids) == list(fits_catalog["id_str"]) and read_attrs(out)["image_scaling"] == "asinh"
+    images = np.stack([load_image(p, size=16, scaling="asinh", dtype="float32") for p in fits_catalog["file_loc"]])
+    np.testing.assert_allclose(preds[..., 1], model.predict(images, verbose=0), rtol=1e-5)
 
 
 def test_unreadable_images_are_recorded_and_skipped(catalog, model, tmp_path):

@@ -21,6 +21,7 @@ VERBS = {
     "summarise": ("zoobot_tf.predictions.summarise_command", "HDF5 predictions -> vote fractions, intervals, P(asked)"),
     "finetune": ("zoobot_tf.training.finetune_command", "adapt a trained model to a new survey with few labels"),
     "evaluate": ("zoobot_tf.evaluation", "predictions vs volunteer / true fractions, with baseline, PNG plots"),
+    "detect": ("zoobot_tf.detection.command", "FITS fields + Mask R-CNN -> source catalog (bbox, class, flux, RA/Dec)"),
     "demo": ("zoobot_tf.demo", "run the main job end to end on the embedded synthetic data"),
 }
 

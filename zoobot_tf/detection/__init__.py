@@ -44,6 +44,7 @@ from zoobot_tf.detection.metrics import (
     mask_iou,
     match_detections,
 )
+from zoobot_tf.detection.plots import plot_completeness_purity, plot_scene
 from zoobot_tf.detection.scalings import DETECTION_SCALINGS, apply_scaling
 from zoobot_tf.detection.scenes import make_scene, make_scenes, scenes_to_batches, write_scene_fits
 from zoobot_tf.detection.tiling import predict_tiled, tile_grid
@@ -71,6 +72,8 @@ __all__ += [
     "make_scene",
     "make_scenes",
     "mask_iou",
+    "plot_completeness_purity",
+    "plot_scene",
     "match_detections",
     "measure_detections",
     "predict_tiled",

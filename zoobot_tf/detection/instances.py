@@ -59,7 +59,13 @@ class Labels:
         self.boxes = np.asarray(self.boxes, dtype=np.float32).reshape(-1, 4)
         self.classes = np.asarray(self.classes, dtype=np.int32).reshape(-1)
         n = len(self.boxes)
-        self.masks = np.asarray(self.masks, dtype=bool).reshape((n,) + self.image_shape)
+        masks = np.asarray(self.masks, dtype=bool)
+        if masks.size == 0 and n == 0:
+            masks = masks.reshape((0,) + self.image_shape)
+        if masks.shape != (n,) + self.image_shape:
+            raise ValueError(f"masks have shape {masks.shape}; expected {(n,) + self.image_shape} "
+                             f"({n} objects on a {self.image_shape} image)")
+        self.masks = masks
         if len(self.classes) != n:
             raise ValueError(f"{n} boxes but {len(self.classes)} classes")
         unknown = sorted(set(self.classes.tolist()) - set(CLASS_NAMES))

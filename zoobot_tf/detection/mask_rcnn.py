@@ -41,6 +41,8 @@ __all__ = ["LOSS_NAMES", "MaskRCNN", "build_mask_rcnn", "load_mask_rcnn"]
 LOSS_NAMES = ("rpn_class_loss", "rpn_box_loss", "rcnn_class_loss", "rcnn_box_loss", "mask_loss")
 _RCNN_BOX_WEIGHTS = (10.0, 10.0, 5.0, 5.0)
 _BOX_POOL, _MASK_POOL = 7, 14
+# The graph code has no tensor-dependent Python control flow; AutoGraph would only spend ~20 s per
+# trace converting keras-cv's source, so the traced methods opt out of it.
 
 
 @keras.saving.register_keras_serializable(package="zoobot_tf")
@@ -70,7 +72,7 @@ class MaskRCNN(keras.Model):
         object's best IoU).
     rpn_samples_per_image, rpn_positive_fraction : anchors sampled per image for the RPN loss.
     rpn_pre_nms_topk_train, rpn_post_nms_topk_train, rpn_pre_nms_topk_test, rpn_post_nms_topk_test
-        Proposal counts (pre: per level; post: per level and overall), keras-cv ``ROIGenerator``.
+        Proposals kept before and after NMS (all pyramid levels together), keras-cv ``ROIGenerator``.
     rpn_nms_iou : float
         NMS IoU of the proposals.
     roi_samples_per_image, roi_positive_fraction, roi_positive_iou
@@ -108,9 +110,9 @@ class MaskRCNN(keras.Model):
         rpn_negative_iou=0.3,
         rpn_samples_per_image=256,
         rpn_positive_fraction=0.5,
-        rpn_pre_nms_topk_train=2000,
-        rpn_post_nms_topk_train=1000,
-        rpn_pre_nms_topk_test=1000,
+        rpn_pre_nms_topk_train=6000,
+        rpn_post_nms_topk_train=2000,
+        rpn_pre_nms_topk_test=6000,
         rpn_post_nms_topk_test=1000,
         rpn_nms_iou=0.7,
         roi_samples_per_image=256,
@@ -253,6 +255,9 @@ class MaskRCNN(keras.Model):
             raise ValueError("MaskRCNN computes its own losses; compile it without `loss`")
         kwargs.pop("loss", None)
         super().compile(optimizer=optimizer, jit_compile=jit_compile, **kwargs)
+        # building the optimizer here, not inside the first traced step, spares tf.function a
+        # second trace of the whole training graph (it retraces when a trace creates variables)
+        self.optimizer.build(self.trainable_variables)
 
     @property
     def metrics(self):
@@ -303,6 +308,7 @@ class MaskRCNN(keras.Model):
         return tf.reshape(logits, tf.stack([shape[0], shape[1], size, size, self.num_classes]))
 
     # ------------------------------------------------------------------ training
+    @tf.autograph.experimental.do_not_convert
     def compute_detection_losses(self, batch, training=True):
         """All loss terms of one batch (a dict as in the module docstring), plus their sum ``loss``.
 
@@ -367,6 +373,7 @@ class MaskRCNN(keras.Model):
             tracker.update_state(terms[name])
         return {name: tracker.result() for name, tracker in self.loss_trackers.items()}
 
+    @tf.autograph.experimental.do_not_convert
     def train_step(self, data):
         batch, _, _ = keras.utils.unpack_x_y_sample_weight(data)
         with tf.GradientTape() as tape:
@@ -381,11 +388,13 @@ class MaskRCNN(keras.Model):
         )
         return self._record(terms)
 
+    @tf.autograph.experimental.do_not_convert
     def test_step(self, data):
         batch, _, _ = keras.utils.unpack_x_y_sample_weight(data)
         return self._record(self.compute_detection_losses(batch, training=False))
 
     # ------------------------------------------------------------------ inference
+    @tf.autograph.experimental.do_not_convert
     def detect(self, images, score_threshold=None, max_detections=None, training=False):
         """Batched detections, padded to ``max_detections``.
 
@@ -443,7 +452,7 @@ class MaskRCNN(keras.Model):
         key = (float(score_threshold), int(max_detections))
         if key not in self._predict_fns:
             self._predict_fns[key] = tf.function(
-                lambda images: self.detect(images, key[0], key[1], training=False)
+                lambda images: self.detect(images, key[0], key[1], training=False), autograph=False
             )
         return self._predict_fns[key]
 

@@ -26,7 +26,6 @@ from scipy.signal import fftconvolve
 
 from zoobot_tf.detection.instances import (
     CLASS_IDS,
-    CLASS_NAMES,
     ZEROPOINT,
     Scene,
     boxes_from_masks,
@@ -95,7 +94,7 @@ def _bin(stamp: np.ndarray, oversample: int) -> np.ndarray:
     return stamp.reshape(h // oversample, oversample, w // oversample, oversample).mean(axis=(1, 3))
 
 
-def render_galaxy(params: dict, bands, reference: int, psf_fwhm: np.ndarray):
+def render_galaxy(params: dict, bands, psf_fwhm: np.ndarray):
     """Noiseless (S, S, C) stamp of one galaxy (total flux per band = ``params['fluxes']``) and its origin."""
     r_disk, r_bulge = params["r_disk"], params["r_bulge"]
     half = int(min(np.ceil(max(5.0 * r_disk, 8.0 * r_bulge) + 3.0 * psf_fwhm.max()), MAX_STAMP_HALF))
@@ -252,7 +251,7 @@ def make_scene(
     masks, rows = [], []
     for obj in objects:
         if obj["kind"] == "galaxy":
-            stamp, x0, y0 = render_galaxy(obj, bands, reference, fwhm)
+            stamp, x0, y0 = render_galaxy(obj, bands, fwhm)
         else:
             stamp, x0, y0 = render_star(obj, bands, fwhm)
         where = _paste(model, stamp, x0, y0)
@@ -413,7 +412,6 @@ def write_scene_fits(scene: Scene, path, *, wcs=None, ra: float = 150.0, dec: fl
 
 
 __all__ = [
-    "CLASS_NAMES",
     "DEFAULT_BANDS",
     "make_scene",
     "make_scenes",

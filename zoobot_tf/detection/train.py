@@ -205,6 +205,8 @@ def train_detection(
     steps_per_epoch=None,
     backbone_weights=None,
     model_kwargs=None,
+    callbacks=None,
+    run_eagerly=False,
     seed=0,
     verbose=1,
 ):
@@ -236,6 +238,10 @@ def train_detection(
         Padded objects per scene (default: the most in any scene).
     steps_per_epoch : int, optional
         Batches per epoch (default: one pass over the scenes).
+    callbacks : list of keras.callbacks.Callback, optional
+        Extra callbacks for both phases (e.g. checkpoints, early stopping).
+    run_eagerly : bool
+        Run the training step eagerly (debugging; skips the graph tracing, slow per step).
     seed : int
         Shuffling and weight-initialisation seed.
     verbose : int
@@ -282,9 +288,9 @@ def train_detection(
         if epochs == 0:
             continue
         model.set_backbone_trainable(backbone_trainable)
-        model.compile(optimizer=_optimizer(optimizer, lr, clipnorm))
+        model.compile(optimizer=_optimizer(optimizer, lr, clipnorm), run_eagerly=run_eagerly)
         fitted = model.fit(train_ds, validation_data=val_ds, initial_epoch=epoch, epochs=epoch + epochs,
-                           steps_per_epoch=steps_per_epoch, verbose=verbose)
+                           steps_per_epoch=steps_per_epoch, callbacks=list(callbacks or []), verbose=verbose)
         for i in range(epochs):
             row = {"epoch": epoch + i + 1, "phase": phase, "learning_rate": lr}
             row.update({k: float(v[i]) for k, v in fitted.history.items()})

@@ -25,7 +25,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("--out", required=True, help="output HDF5 file (resumed if it exists)")
     parser.add_argument("--n-samples", type=int, default=5, help="MC-dropout forward passes per galaxy (default 5)")
     parser.add_argument("--batch-size", type=int, default=64, help="images per model call (default 64)")
-    parser.add_argument("--schema", default=None, help="decision tree of the outputs (e.g. decals_dr5), stored in the file")
+    parser.add_argument("--schema", default=None,
+                        help="decision tree of the outputs (e.g. decals_dr5), stored in the file")
     parser.add_argument("--label-cols", default=None, help="comma-separated output names (default: the schema's)")
     parser.add_argument("--crop-scale", type=float, default=None,
                         help="centre crop keeping this area fraction before resizing (0.75 = training's eval crop)")

@@ -72,6 +72,46 @@ def chunk_rows_for(n_answers: int, n_samples: int, batch_size: int) -> int:
     return max(1, min(int(batch_size), cap))
 
 
+def _check_compatible(f, path, label_cols, n_samples, attrs, check_attrs) -> None:
+    """Raise ValueError unless the open file ``f`` can take rows of this shape and options."""
+    missing = [k for k in ("predictions", "id_str", "label_cols", "errors") if k not in f]
+    if missing or "n_written" not in f.attrs:
+        raise ValueError(f"{path}: not a zoobot_tf prediction file (missing {missing or 'n_written'})")
+    have_samples = int(f.attrs["n_samples"])
+    if have_samples != int(n_samples):
+        raise ValueError(
+            f"{path}: existing file has n_samples={have_samples} but n_samples={n_samples} "
+            "was asked; use another save_loc or delete the file"
+        )
+    have_cols = [str(c) for c in f["label_cols"].asstr()[:]]
+    if have_cols != list(label_cols):
+        diff = next((f"{a!r} != {b!r}" for a, b in zip(have_cols, label_cols) if a != b),
+                    f"{len(have_cols)} != {len(label_cols)} columns")
+        raise ValueError(
+            f"{path}: existing file has other label_cols than asked ({diff}); use another save_loc or delete the file"
+        )
+    for key in check_attrs:
+        want, have = attrs.get(key), f.attrs.get(key)
+        if have is not None and want is not None and not np.array_equal(np.asarray(have), np.asarray(want)):
+            raise ValueError(f"{path}: existing file has {key}={have!r} but {want!r} was asked")
+
+
+def existing_state(path, label_cols, n_samples, attrs=None, check_attrs=()):
+    """Read-only look at an existing file: ``(complete, ids done)`` where done = predicted or
+    recorded as unreadable. Raises ValueError like :class:`PredictionWriter` on a mismatch."""
+    try:
+        f = h5py.File(path, "r")
+    except OSError as err:
+        raise ValueError(
+            f"{path}: cannot open the existing prediction file ({err}); move it aside or delete it"
+        ) from err
+    with f:
+        _check_compatible(f, path, [str(c) for c in label_cols], n_samples, dict(attrs or {}), check_attrs)
+        n, m = _n_rows(f), int(f["errors"].attrs.get("n_written", 0))
+        done = np.concatenate([_strings(f["id_str"], n), _strings(f["errors/id_str"], m)])
+        return bool(f.attrs["complete"]), done
+
+
 class PredictionWriter:
     """Create or reopen a prediction file and append rows to it (see the module docstring).
 
@@ -163,27 +203,7 @@ class PredictionWriter:
                 "move it aside or delete it to start again"
             ) from err
         try:
-            missing = [k for k in ("predictions", "id_str", "label_cols", "errors") if k not in f]
-            if missing or "n_written" not in f.attrs:
-                raise ValueError(f"{self.path}: not a zoobot_tf prediction file (missing {missing or 'n_written'})")
-            have_samples = int(f.attrs["n_samples"])
-            if have_samples != self.n_samples:
-                raise ValueError(
-                    f"{self.path}: existing file has n_samples={have_samples} but n_samples={self.n_samples} "
-                    "was asked; use another save_loc or delete the file"
-                )
-            have_cols = [str(c) for c in f["label_cols"].asstr()[:]]
-            if have_cols != self.label_cols:
-                diff = next((f"{a!r} != {b!r}" for a, b in zip(have_cols, self.label_cols) if a != b),
-                            f"{len(have_cols)} != {len(self.label_cols)} columns")
-                raise ValueError(
-                    f"{self.path}: existing file has other label_cols than asked ({diff}); "
-                    "use another save_loc or delete the file"
-                )
-            for key in check_attrs:
-                want, have = attrs.get(key), f.attrs.get(key)
-                if have is not None and want is not None and not np.array_equal(np.asarray(have), np.asarray(want)):
-                    raise ValueError(f"{self.path}: existing file has {key}={have!r} but {want!r} was asked")
+            _check_compatible(f, self.path, self.label_cols, self.n_samples, attrs, check_attrs)
             self._truncate(f)
         except BaseException:
             f.close()
@@ -194,17 +214,21 @@ class PredictionWriter:
     def _truncate(f):
         """Cut rows past the last committed block (left by a killed run)."""
         n = int(f.attrs["n_written"])
+        changed = False
         for name in ("predictions", "id_str"):
             if f[name].shape[0] < n:
                 raise ValueError(f"{f.filename}: {name} has {f[name].shape[0]} rows but n_written={n}; corrupt file")
             if f[name].shape[0] != n:
                 f[name].resize(n, axis=0)
+                changed = True
         errors = f["errors"]
         m = int(errors.attrs["n_written"])
         for name in ("id_str", "file_loc", "reason"):
             if errors[name].shape[0] != m:
                 errors[name].resize(m, axis=0)
-        f.flush()
+                changed = True
+        if changed:
+            f.flush()
 
     # --- state -------------------------------------------------------------------------
     @property

@@ -19,7 +19,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from zoobot_tf.images import ImageReadError
-from zoobot_tf.predictions.hdf5 import PredictionWriter, chunk_rows_for
+from zoobot_tf.predictions.hdf5 import PredictionWriter, chunk_rows_for, existing_state
 from zoobot_tf.predictions.images_dataset import ImageOptions, image_dataset
 from zoobot_tf.predictions.sampling import Sampler, resolve_fast_path
 
@@ -37,7 +37,8 @@ def worker_of(id_str, num_workers: int) -> np.ndarray:
     restarted worker picks up exactly the same galaxies.
     """
     ids = [id_str] if isinstance(id_str, str) else list(id_str)
-    return np.fromiter((zlib.crc32(str(i).encode("utf-8")) % int(num_workers) for i in ids), dtype=np.int64, count=len(ids))
+    hashes = (zlib.crc32(str(i).encode("utf-8")) % int(num_workers) for i in ids)
+    return np.fromiter(hashes, dtype=np.int64, count=len(ids))
 
 
 def worker_file(save_loc, num_workers: int, worker_index: int) -> Path:
@@ -235,15 +236,15 @@ def predict(
         "worker_index": int(worker_index),
         **options.as_attrs(),
     }
-    writer = PredictionWriter(
-        save_loc,
-        label_cols,
-        n_samples,
-        attrs=attrs,
-        chunk_rows=chunk_rows_for(len(label_cols), n_samples, batch_size),
-        check_attrs=("num_workers", "worker_index"),
-    )
-    with writer:
+    check = ("num_workers", "worker_index")
+    if save_loc.is_file() and not retry_errors:
+        complete, done = existing_state(save_loc, label_cols, n_samples, attrs, check)
+        if complete and rows["id_str"].isin(pd.Index(done)).all():
+            logger.info("%s: complete, nothing to do", save_loc)
+            return save_loc  # leave the file untouched
+    chunk_rows = chunk_rows_for(len(label_cols), n_samples, batch_size)
+    with PredictionWriter(save_loc, label_cols, n_samples, attrs=attrs, chunk_rows=chunk_rows,
+                          check_attrs=check) as writer:
         if retry_errors:
             writer.clear_errors()
         done = pd.Index(np.concatenate([writer.written_ids(), writer.error_ids()]))
@@ -253,7 +254,7 @@ def predict(
         if len(todo):
             _run(todo, options, sampler, writer, batch_size, decoder, progress)
         writer.finish(fast_path=bool(use_fast), n_errors=len(writer.error_ids()))
-    return Path(save_loc)
+    return save_loc
 
 
 class _Errors:

@@ -71,10 +71,19 @@ def read_log(path) -> list[dict]:
     out = []
     for line, row in enumerate(rows, start=2):
         try:
-            out.append({k: int(v) if k == "epoch" else float(v) for k, v in row.items()})
-        except (TypeError, ValueError) as err:
-            raise ValueError(f"{path} line {line}: cannot read training log row {row!r}: {err}") from err
+            epoch = int(row["epoch"])
+        except (KeyError, TypeError, ValueError) as err:
+            raise ValueError(f"{path} line {line}: no valid 'epoch' in training log row {row!r}") from err
+        out.append({"epoch": epoch, **{k: _float(v) for k, v in row.items() if k != "epoch"}})
     return out
+
+
+def _float(value) -> float:
+    """A logged metric; Keras writes 'NA' for a metric missing from an epoch."""
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return float("nan")
 
 
 def _write_log(path: Path, rows: list[dict]) -> None:

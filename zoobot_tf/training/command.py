@@ -104,8 +104,9 @@ def add_finetune_arguments(parser: argparse.ArgumentParser) -> argparse.Argument
     parser.add_argument(
         "--head",
         default="classifier",
-        help="'classifier' (softmax, column 'label'), 'regressor' (MSE on --label-cols) or a schema name "
-        "(Dirichlet head on its vote columns); default classifier",
+        help="'classifier' (softmax, column 'label'), a label-set name (classifier over its classes), "
+        "'regressor' (MSE on --label-cols) or a schema name (Dirichlet head on its vote columns); "
+        "default classifier",
     )
     parser.add_argument("--label-set", default=None, help="classifier classes: a label-set name or comma-separated names")
     parser.add_argument("--label-cols", default=None, help="comma-separated label columns (regressor; classifier: one)")

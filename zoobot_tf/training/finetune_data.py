@@ -93,8 +93,9 @@ def resolve_task(head, *, label_set=None, label_cols=None, catalog: pd.DataFrame
 
     Parameters
     ----------
-    head : {'classifier', 'regressor'}, str or Schema
-        A schema name or :class:`~zoobot_tf.schemas.Schema` asks for a Dirichlet head.
+    head : {'classifier', 'regressor'}, str, Schema or LabelSet
+        A schema name or :class:`~zoobot_tf.schemas.Schema` asks for a Dirichlet head; a label
+        set name or :class:`~zoobot_tf.schemas.LabelSet`, for a classifier over its classes.
     label_set : str, LabelSet or list of str, optional
         Classifier classes in index order (default: the catalog's distinct values, sorted, or
         the class shards' own).
@@ -102,8 +103,12 @@ def resolve_task(head, *, label_set=None, label_cols=None, catalog: pd.DataFrame
         Regressor targets (required with a catalog); classifier: one column holding the class
         (default ``'label'``).
     """
-    from zoobot_tf.schemas import SCHEMA_NAMES, Schema, get_schema
+    from zoobot_tf.schemas import LABEL_SETS, SCHEMA_NAMES, LabelSet, Schema, get_schema
 
+    if isinstance(head, LabelSet) or (isinstance(head, str) and head in LABEL_SETS):
+        if label_set is not None and _classes(label_set) != _classes(head):
+            raise ValueError(f"head={head!r} is a label set; it conflicts with label_set={label_set!r}")
+        head, label_set = "classifier", head
     if isinstance(head, Schema) or (isinstance(head, str) and head in SCHEMA_NAMES):
         schema = get_schema(head)
         task = FinetuneTask("dirichlet", list(schema.label_cols), schema=schema)
@@ -133,7 +138,8 @@ def resolve_task(head, *, label_set=None, label_cols=None, catalog: pd.DataFrame
         task = FinetuneTask("regressor", list(label_cols))
     else:
         raise ValueError(
-            f"unknown head {head!r}; use 'classifier', 'regressor' or a schema name ({', '.join(SCHEMA_NAMES)})"
+            f"unknown head {head!r}; use 'classifier', 'regressor', a schema name ({', '.join(SCHEMA_NAMES)}) "
+            f"or a label set name ({', '.join(LABEL_SETS)})"
         )
     if manifest is not None:
         _check_manifest(task, manifest)

@@ -209,8 +209,8 @@ def finetune(
         encoder is used, and it is copied (the given model is left unchanged).
     save_dir : path
         Output directory (see the module docstring).
-    head : {'classifier', 'regressor'} or schema name / Schema
-        ``'classifier'``: softmax over classes, cross-entropy with ``class_weight``.
+    head : {'classifier', 'regressor'}, schema name / Schema, or label-set name / LabelSet
+        ``'classifier'`` (or a label set): softmax over classes, cross-entropy with ``class_weight``.
         ``'regressor'``: linear outputs, mean squared error. A decision-tree schema: Dirichlet
         head with :class:`~zoobot_tf.losses.DirichletMultinomialLoss` on its vote columns.
     catalog : DataFrame or path, optional

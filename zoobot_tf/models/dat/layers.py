@@ -56,22 +56,24 @@ def bilinear_sample(features, points):
         shape = tf.shape(features)
         height, width = shape[1], shape[2]
     channels = features.shape[-1]
-    flat = tf.reshape(features, [tf.shape(features)[0], -1, channels])
+    batch = tf.shape(features)[0]
+    flat = tf.reshape(features, [batch, -1, channels])
     points = tf.cast(points, "float32")
-    y, x = points[..., 0], points[..., 1]
-    y0, x0 = tf.floor(y), tf.floor(x)
-    wy1, wx1 = y - y0, x - x0  # the weights carry the gradient w.r.t. the positions
+    base = tf.floor(points)
+    frac = points - base  # (N, P, 2): the interpolation weights carry the gradient w.r.t. points
+    # the four neighbours as a trailing axis: (dy, dx) = (0, 0), (0, 1), (1, 0), (1, 1)
+    dy = tf.constant([0.0, 0.0, 1.0, 1.0])
+    dx = tf.constant([0.0, 1.0, 0.0, 1.0])
+    y, x = base[..., 0:1] + dy, base[..., 1:2] + dx  # (N, P, 4)
+    fy, fx = frac[..., 0:1], frac[..., 1:2]
+    weight = ((1.0 - dy) + (2.0 * dy - 1.0) * fy) * ((1.0 - dx) + (2.0 * dx - 1.0) * fx)
     h_max, w_max = tf.cast(height - 1, "float32"), tf.cast(width - 1, "float32")
-    out = None
-    for dy, wy in ((0.0, 1.0 - wy1), (1.0, wy1)):
-        for dx, wx in ((0.0, 1.0 - wx1), (1.0, wx1)):
-            yi, xi = y0 + dy, x0 + dx
-            inside = (yi >= 0.0) & (yi <= h_max) & (xi >= 0.0) & (xi <= w_max)
-            index = tf.cast(tf.clip_by_value(yi, 0.0, h_max) * (w_max + 1.0) + tf.clip_by_value(xi, 0.0, w_max), "int32")
-            weight = tf.cast(wy * wx * tf.cast(inside, "float32"), features.dtype)
-            term = tf.gather(flat, index, batch_dims=1) * weight[..., None]
-            out = term if out is None else out + term
-    return out
+    inside = (y >= 0.0) & (y <= h_max) & (x >= 0.0) & (x <= w_max)
+    weight = tf.cast(weight * tf.cast(inside, "float32"), features.dtype)
+    index = tf.cast(tf.clip_by_value(y, 0.0, h_max) * (w_max + 1.0) + tf.clip_by_value(x, 0.0, w_max), "int32")
+    values = tf.gather(flat, tf.reshape(index, [batch, -1]), batch_dims=1)  # (N, P * 4, C)
+    values = tf.reshape(values, [batch, -1, 4, channels])
+    return tf.reduce_sum(values * weight[..., None], axis=2)
 
 
 def _check_divisible(value, divisor, what, by_what):
