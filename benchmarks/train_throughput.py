@@ -89,7 +89,9 @@ def main(argv=None) -> int:
     parser.add_argument("--steps", type=int, default=10, help="timed steps per size (default 10)")
     parser.add_argument("--warmup", type=int, default=2, help="untimed steps first (default 2)")
     parser.add_argument("--architecture", default="efficientnet_b0", help="backbone (default efficientnet_b0)")
-    parser.add_argument("--strategy", default="mirrored", choices=["mirrored", "default"], help="tf.distribute strategy")
+    parser.add_argument(
+        "--strategy", default="mirrored", choices=["mirrored", "default"], help="tf.distribute strategy"
+    )
     parser.add_argument("--mixed-precision", action="store_true", help="mixed_float16 (GPUs)")
     parser.add_argument("--json", default=None, help="also write the results to this JSON file")
     args = parser.parse_args(argv)

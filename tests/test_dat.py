@@ -254,6 +254,7 @@ def trained(galaxies):
         "hubble_sequence", images.shape[1:], architecture="dat_test", head="softmax", dropout_rate=0.2, test_time_dropout=False
     )
     model.compile(optimizer=keras.optimizers.Adam(3e-3), loss="sparse_categorical_crossentropy")
+    model.optimizer.build(model.trainable_variables)  # else fit traces its train step twice
     history = model.fit(images, labels, batch_size=16, epochs=30, shuffle=False, verbose=0).history["loss"]
     return model, history
 

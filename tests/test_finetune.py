@@ -169,3 +169,18 @@ def test_finetune_cli_arguments(monkeypatch, tmp_path):
     assert calls["label_set"] == ["a", "b"] and calls["class_weight"] == {"a": 2}
     assert calls["catalog"] == "c.csv" and calls["shard_dir"] is None and calls["epochs_frozen"] == 3
     assert calls["head"] == "classifier" and calls["n_blocks_unfrozen"] == 1
+
+
+def test_head_names_resolve_to_tasks(catalog):
+    from zoobot_tf.training.finetune_data import resolve_task
+
+    assert resolve_task("classifier", catalog=catalog).outputs == ["early", "late"]
+    hubble = resolve_task("hubble_sequence", label_cols=["hubble_type"], catalog=catalog)
+    assert (hubble.kind, hubble.outputs, hubble.label_column) == ("classifier", ["E", "S0", "Sab", "Sc", "Sdm", "Im"],
+                                                                  "hubble_type")
+    dirichlet = resolve_task("decals_dr5", catalog=catalog)
+    assert dirichlet.kind == "dirichlet" and dirichlet.head == "dirichlet" and len(dirichlet.outputs) == 34
+    with pytest.raises(ValueError, match="needs label_cols"):
+        resolve_task("regressor", catalog=catalog)
+    with pytest.raises(ValueError, match="unknown head"):
+        resolve_task("segmenter", catalog=catalog)

@@ -20,6 +20,7 @@ import pytest
 from PIL import Image
 from scipy import stats
 
+import zoobot_tf
 from zoobot_tf.images import load_image
 from zoobot_tf.models import get_encoder, get_head, get_model
 from zoobot_tf.predictions import (
@@ -97,7 +98,7 @@ def test_hdf5_layout_and_attributes(predictions_file, catalog):
         assert set(f["errors"]) == {"id_str", "file_loc", "reason"} and f["errors/id_str"].shape == (0,)
         attrs = dict(f.attrs)
     assert attrs["schema"] == "decals_dr5" and attrs["n_samples"] == 4 and attrs["n_written"] == N_GALAXIES
-    assert bool(attrs["complete"]) and bool(attrs["fast_path"]) and attrs["package_version"] == "0.1.0"
+    assert bool(attrs["complete"]) and bool(attrs["fast_path"]) and attrs["package_version"] == zoobot_tf.__version__
     assert attrs["model_file"].startswith("<in-memory model") and attrs["created"].startswith("20")
     assert list(attrs["image_size"]) == [SIZE, SIZE] and attrs["image_channels"] == 3
 

@@ -41,6 +41,7 @@ __all__ = ["LOSS_NAMES", "MaskRCNN", "build_mask_rcnn", "load_mask_rcnn"]
 LOSS_NAMES = ("rpn_class_loss", "rpn_box_loss", "rcnn_class_loss", "rcnn_box_loss", "mask_loss")
 _RCNN_BOX_WEIGHTS = (10.0, 10.0, 5.0, 5.0)
 _BOX_POOL, _MASK_POOL = 7, 14
+_MIN_SCORE = 1e-6  # NMS drops candidates below this (those under the caller's threshold are zeroed)
 # The graph code has no tensor-dependent Python control flow; AutoGraph would only spend ~20 s per
 # trace converting keras-cv's source, so the traced methods opt out of it.
 
@@ -404,7 +405,10 @@ class MaskRCNN(keras.Model):
         ``classes`` [B, D] int32 (1..K, padding -1), ``num_detections`` [B] int32 and
         ``mask_probs`` [B, D, 28, 28] (mask of the detected class over its box).
         """
-        score_threshold = self.detection_score_threshold if score_threshold is None else float(score_threshold)
+        if score_threshold is None:
+            score_threshold = self.detection_score_threshold
+        # a tensor threshold is applied by zeroing scores, so changing it never retraces a graph
+        score_threshold = tf.cast(score_threshold, tf.float32)
         max_detections = self.max_detections if max_detections is None else int(max_detections)
         images, height, width = self._check_images(images)
         features = self._features(images, training)
@@ -422,9 +426,10 @@ class MaskRCNN(keras.Model):
         flat_boxes = tf.reshape(boxes, tf.stack([batch, num_rois * num_classes, 4]))
         flat_scores = tf.reshape(probs[..., None] * tf.eye(num_classes)[None, None],
                                  tf.stack([batch, num_rois * num_classes, num_classes]))
+        flat_scores = tf.where(flat_scores >= score_threshold, flat_scores, 0.0)
         nms = keras_cv.layers.MultiClassNonMaxSuppression(
             bounding_box_format="xyxy", from_logits=False, iou_threshold=self.detection_iou,
-            confidence_threshold=score_threshold, max_detections=max_detections,
+            confidence_threshold=_MIN_SCORE, max_detections=max_detections,
             max_detections_per_class=max_detections,
         )
         detections = nms(flat_boxes, flat_scores)
@@ -448,11 +453,11 @@ class MaskRCNN(keras.Model):
         images = inputs["images"] if isinstance(inputs, dict) else inputs
         return self.detect(images, training=training)
 
-    def _predict_fn(self, score_threshold, max_detections):
-        key = (float(score_threshold), int(max_detections))
+    def _predict_fn(self, max_detections):
+        key = int(max_detections)
         if key not in self._predict_fns:
             self._predict_fns[key] = tf.function(
-                lambda images: self.detect(images, key[0], key[1], training=False), autograph=False
+                lambda images, threshold: self.detect(images, threshold, key, training=False), autograph=False
             )
         return self._predict_fns[key]
 
@@ -478,13 +483,15 @@ class MaskRCNN(keras.Model):
                              "fill or mask them before detection")
         if int(max_detections) < 1:
             raise ValueError(f"max_detections must be >= 1, got {max_detections}")
+        if not 0.0 <= float(score_threshold) <= 1.0:
+            raise ValueError(f"score_threshold must be in [0, 1], got {score_threshold}")
         height, width = image.shape[:2]
         padded_h, padded_w = -(-height // 32) * 32, -(-width // 32) * 32
         if self.image_size is not None and [padded_h, padded_w] != self.image_size:
             raise ValueError(f"model built for {self.image_size} images, got {height} x {width}")
         padded = np.zeros((padded_h, padded_w, self.num_bands), dtype=np.float32)
         padded[:height, :width] = image
-        out = self._predict_fn(score_threshold, max_detections)(tf.constant(padded[None]))
+        out = self._predict_fn(max_detections)(tf.constant(padded[None]), tf.constant(float(score_threshold)))
         n = int(out["num_detections"][0])
         boxes = out["boxes"][0, :n].numpy()
         boxes[:, [0, 2]] = np.clip(boxes[:, [0, 2]], 0, width)

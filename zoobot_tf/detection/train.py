@@ -13,29 +13,36 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["plot_history", "scenes_to_dataset", "train_detection"]
+__all__ = ["plot_history", "scenes_from_coco", "scenes_to_dataset", "train_detection"]
 
 _OPTIMIZERS = ("adam", "sgd")
 
 
-def _check_scene(i, scene, shape):
+def _ceil32(n):
+    return -(-int(n) // 32) * 32
+
+
+def _check_scene(i, scene, channels):
     for name in ("image", "boxes", "classes", "masks"):
         if not hasattr(scene, name):
             raise TypeError(f"scene {i}: a {type(scene).__name__} has no {name!r}; expected a Scene")
     image = np.asarray(scene.image)
     if image.ndim != 3:
         raise ValueError(f"scene {i}: image must be (H, W, C), got shape {image.shape}")
-    if shape is not None and image.shape != shape:
-        raise ValueError(f"scene {i}: image shape {image.shape} differs from scene 0's {shape}")
-    if image.shape[0] % 32 or image.shape[1] % 32:
-        raise ValueError(f"scene {i}: size {image.shape[0]} x {image.shape[1]} is not a multiple of 32, "
-                         "which the detector's feature pyramid needs; cut scenes to e.g. 128 or 256 px")
+    if channels is not None and image.shape[-1] != channels:
+        raise ValueError(f"scene {i}: {image.shape[-1]} bands, scene 0 has {channels}")
     boxes = np.asarray(scene.boxes, dtype=np.float32).reshape(-1, 4)
+    classes = np.asarray(scene.classes).reshape(-1)
+    masks = np.asarray(scene.masks)
+    if not len(boxes) == len(classes) == len(masks):
+        raise ValueError(f"scene {i}: {len(boxes)} boxes, {len(classes)} classes, {len(masks)} masks")
+    if masks.ndim != 3 or masks.shape[1:] != image.shape[:2]:
+        raise ValueError(f"scene {i}: masks of shape {masks.shape} for an image of {image.shape[:2]}")
     bad = np.flatnonzero((boxes[:, 2] <= boxes[:, 0]) | (boxes[:, 3] <= boxes[:, 1]))
     if bad.size:
         raise ValueError(f"scene {i}: object {int(bad[0])} has an empty box {boxes[bad[0]].tolist()}")
-    if np.any(np.asarray(scene.classes) < 1):
-        raise ValueError(f"scene {i}: class ids must be >= 1 (0 is background), got {np.unique(scene.classes)}")
+    if np.any(classes < 1):
+        raise ValueError(f"scene {i}: class ids must be >= 1 (0 is background), got {np.unique(classes).tolist()}")
     return image.shape
 
 
@@ -44,12 +51,14 @@ def scenes_to_dataset(scenes, batch_size=2, *, max_objects=None, scaling=None, s
     """A ``tf.data.Dataset`` of the dict batches :class:`~zoobot_tf.detection.MaskRCNN` trains on.
 
     Scenes are padded one at a time (only a batch of full-image masks is ever in memory as
-    arrays), after the scaling is applied once to every image.
+    arrays), after the scaling is applied once to every image. Scenes of different sizes, or
+    sizes that are not multiples of 32, are zero-padded at the bottom/right to the largest size
+    rounded up to a multiple of 32 (as ``predict_scene`` pads at inference).
 
     Parameters
     ----------
     scenes : sequence of Scene, or a dict from ``scenes_to_batches``
-        All of one size, a multiple of 32.
+        Anything with ``image`` (H, W, C), ``boxes`` (N, 4), ``classes`` (N,), ``masks`` (N, H, W).
     batch_size : int
     max_objects : int, optional
         Padded object count per scene (default: the most in any scene); more raises.
@@ -63,7 +72,8 @@ def scenes_to_dataset(scenes, batch_size=2, *, max_objects=None, scaling=None, s
 
     Returns
     -------
-    (dataset, info) where info is ``{"num_scenes", "image_shape", "max_objects"}``.
+    (dataset, info) where info is ``{"num_scenes", "image_shape", "max_objects"}`` (the padded
+    image shape).
     """
     import tensorflow as tf
 
@@ -75,14 +85,17 @@ def scenes_to_dataset(scenes, batch_size=2, *, max_objects=None, scaling=None, s
             raise KeyError(f"scene batch dict lacks {sorted(missing)}")
         if scaling is not None:
             raise ValueError("a scenes_to_batches dict is already scaled; pass scaling there, not here")
-        images = np.asarray(scenes["images"])
-        if images.shape[1] % 32 or images.shape[2] % 32:
-            raise ValueError(f"image size {images.shape[1]} x {images.shape[2]} is not a multiple of 32")
-        dataset = tf.data.Dataset.from_tensor_slices(dict(scenes))
+        arrays = dict(scenes)
+        _, height, width, _ = np.shape(arrays["images"])
+        pad_h, pad_w = _ceil32(height) - height, _ceil32(width) - width
+        if pad_h or pad_w:
+            arrays["images"] = np.pad(arrays["images"], ((0, 0), (0, pad_h), (0, pad_w), (0, 0)))
+            arrays["masks"] = np.pad(arrays["masks"], ((0, 0), (0, 0), (0, pad_h), (0, pad_w)))
+        dataset = tf.data.Dataset.from_tensor_slices(arrays)
         if shuffle:
-            dataset = dataset.shuffle(len(images), seed=seed, reshuffle_each_iteration=True)
-        info = {"num_scenes": len(images), "image_shape": tuple(images.shape[1:]),
-                "max_objects": int(np.asarray(scenes["boxes"]).shape[1])}
+            dataset = dataset.shuffle(len(arrays["images"]), seed=seed, reshuffle_each_iteration=True)
+        info = {"num_scenes": len(arrays["images"]), "image_shape": tuple(np.shape(arrays["images"])[1:]),
+                "max_objects": int(np.shape(arrays["boxes"])[1])}
         return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE), info
 
     from tqdm.auto import tqdm
@@ -90,9 +103,12 @@ def scenes_to_dataset(scenes, batch_size=2, *, max_objects=None, scaling=None, s
     scenes = list(scenes)
     if not scenes:
         raise ValueError("no scenes to train on")
-    shape = None
+    shapes = []
     for i, scene in enumerate(scenes):
-        shape = _check_scene(i, scene, shape)
+        shapes.append(_check_scene(i, scene, shapes[0][-1] if shapes else None))
+    height = _ceil32(max(shape[0] for shape in shapes))
+    width = _ceil32(max(shape[1] for shape in shapes))
+    channels = shapes[0][-1]
     counts = [len(np.asarray(s.classes).reshape(-1)) for s in scenes]
     if max_objects is None:
         max_objects = max(max(counts), 1)
@@ -107,22 +123,23 @@ def scenes_to_dataset(scenes, batch_size=2, *, max_objects=None, scaling=None, s
                                                                   disable=not progress)]
     else:
         images = [np.asarray(s.image, dtype=np.float32) for s in scenes]
-    height, width, channels = shape
 
     def generate():
         order = np.arange(len(scenes))
         if shuffle:
             generate.rng.shuffle(order)
         for i in order:
-            scene = scenes[i]
-            n = counts[i]
+            scene, n = scenes[i], counts[i]
+            h, w = shapes[i][:2]
+            image = np.zeros((height, width, channels), dtype=np.float32)
+            image[:h, :w] = images[i]
             boxes = np.full((max_objects, 4), -1.0, dtype=np.float32)
             classes = np.full((max_objects,), -1, dtype=np.int32)
             masks = np.zeros((max_objects, height, width), dtype=np.uint8)
             boxes[:n] = np.asarray(scene.boxes, dtype=np.float32).reshape(-1, 4)
-            classes[:n] = np.asarray(scene.classes, dtype=np.int32)
-            masks[:n] = np.asarray(scene.masks, dtype=bool)
-            yield {"images": images[i], "boxes": boxes, "classes": classes, "masks": masks}
+            classes[:n] = np.asarray(scene.classes, dtype=np.int32).reshape(-1)
+            masks[:n, :h, :w] = np.asarray(scene.masks, dtype=bool)
+            yield {"images": image, "boxes": boxes, "classes": classes, "masks": masks}
 
     generate.rng = np.random.default_rng(seed)
     signature = {
@@ -132,8 +149,57 @@ def scenes_to_dataset(scenes, batch_size=2, *, max_objects=None, scaling=None, s
         "masks": tf.TensorSpec((max_objects, height, width), tf.uint8),
     }
     dataset = tf.data.Dataset.from_generator(generate, output_signature=signature)
-    info = {"num_scenes": len(scenes), "image_shape": tuple(shape), "max_objects": int(max_objects)}
+    info = {"num_scenes": len(scenes), "image_shape": (height, width, channels), "max_objects": int(max_objects)}
     return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE), info
+
+
+def scenes_from_coco(coco, images_dir, *, hdu=None, box_masks=False, progress=True):
+    """Labelled real images for training: a COCO JSON file plus the FITS images it names.
+
+    Each COCO ``images`` entry's ``file_name`` is read (relative to ``images_dir``) with
+    :func:`zoobot_tf.detection.catalog.read_field` and its annotations with
+    :func:`zoobot_tf.detection.coco.coco_to_labels`. Images should be cut-outs of training size
+    (e.g. 128-512 px): a whole survey field does not fit a training batch.
+
+    Parameters
+    ----------
+    coco : str, Path or dict
+        COCO annotations (categories named galaxy / star).
+    images_dir : str or Path
+    hdu : int or str, optional
+        FITS HDU holding the image (default: automatic).
+    box_masks : bool
+        Use an annotation's box as its mask when it has no segmentation.
+    progress : bool
+
+    Returns
+    -------
+    list of :class:`~zoobot_tf.detection.instances.Scene`
+    """
+    from tqdm.auto import tqdm
+
+    from zoobot_tf.detection.catalog import read_field
+    from zoobot_tf.detection.coco import coco_to_labels, load_coco
+    from zoobot_tf.detection.instances import Scene
+
+    where = "COCO dict" if isinstance(coco, dict) else str(coco)
+    coco = coco if isinstance(coco, dict) else load_coco(coco)
+    entries = coco.get("images", [])
+    if not entries:
+        raise ValueError(f"{where}: no 'images'")
+    scenes = []
+    for entry in tqdm(entries, desc="reading labelled images", disable=not progress):
+        path = Path(images_dir) / str(entry["file_name"])
+        if not path.is_file():
+            raise FileNotFoundError(f"{where}: image {entry['id']} file {path} does not exist")
+        image, _, bands, _ = read_field(str(path), hdu=hdu)
+        labels = coco_to_labels(coco, int(entry["id"]), box_masks=box_masks)
+        if tuple(image.shape[:2]) != tuple(labels.image_shape):
+            raise ValueError(f"{path}: image is {image.shape[:2]} but {where} says "
+                             f"{labels.image_shape[0]} x {labels.image_shape[1]}")
+        scenes.append(Scene(image=image, boxes=labels.boxes, classes=labels.classes, masks=labels.masks,
+                            image_shape=labels.image_shape, bands=bands))
+    return scenes
 
 
 def _optimizer(name, learning_rate, clipnorm):
@@ -290,7 +356,8 @@ def train_detection(
         model.set_backbone_trainable(backbone_trainable)
         model.compile(optimizer=_optimizer(optimizer, lr, clipnorm), run_eagerly=run_eagerly)
         fitted = model.fit(train_ds, validation_data=val_ds, initial_epoch=epoch, epochs=epoch + epochs,
-                           steps_per_epoch=steps_per_epoch, callbacks=list(callbacks or []), verbose=verbose)
+                           steps_per_epoch=steps_per_epoch, callbacks=list(callbacks or []), shuffle=False,
+                           verbose=verbose)
         for i in range(epochs):
             row = {"epoch": epoch + i + 1, "phase": phase, "learning_rate": lr}
             row.update({k: float(v[i]) for k, v in fitted.history.items()})

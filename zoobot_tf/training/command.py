@@ -78,7 +78,8 @@ def run(args: argparse.Namespace) -> int:
         **backbone_kwargs,
     )
     val = history.get("val_loss") or [float("nan")]
-    print(f"trained {len(history.get('epoch', []))} epochs (best val_loss {min(val):.4g}); model: {args.out}/model.keras")
+    n_epochs = len(history.get("epoch", []))
+    print(f"trained {n_epochs} epochs (best val_loss {min(val):.4g}); model: {args.out}/model.keras")
     return 0
 
 
@@ -108,12 +109,16 @@ def add_finetune_arguments(parser: argparse.ArgumentParser) -> argparse.Argument
         "'regressor' (MSE on --label-cols) or a schema name (Dirichlet head on its vote columns); "
         "default classifier",
     )
-    parser.add_argument("--label-set", default=None, help="classifier classes: a label-set name or comma-separated names")
+    parser.add_argument(
+        "--label-set", default=None, help="classifier classes: a label-set name or comma-separated names"
+    )
     parser.add_argument("--label-cols", default=None, help="comma-separated label columns (regressor; classifier: one)")
     parser.add_argument("--class-weight", default="balanced", help="'balanced' (default), 'none' or JSON {class: w}")
     parser.add_argument("--image-size", type=int, default=None, help="input side in pixels (default: the model's)")
     parser.add_argument("--epochs-frozen", type=int, default=10, help="epochs with the encoder frozen (default 10)")
-    parser.add_argument("--epochs-unfrozen", type=int, default=10, help="epochs with the top blocks unfrozen (default 10)")
+    parser.add_argument(
+        "--epochs-unfrozen", type=int, default=10, help="epochs with the top blocks unfrozen (default 10)"
+    )
     parser.add_argument("--learning-rate", type=float, default=1e-3, help="learning rate, frozen phase (default 1e-3)")
     parser.add_argument(
         "--unfrozen-learning-rate", type=float, default=1e-4, help="learning rate, unfrozen phase (default 1e-4)"

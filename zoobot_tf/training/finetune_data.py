@@ -80,7 +80,9 @@ def _classes(label_set) -> list | None:
         return list(label_set.classes)
     if isinstance(label_set, str):
         if label_set not in LABEL_SETS:
-            raise KeyError(f"unknown label set {label_set!r}; built in: {', '.join(LABEL_SETS)} (or pass a list of classes)")
+            raise KeyError(
+                f"unknown label set {label_set!r}; built in: {', '.join(LABEL_SETS)} (or pass a list of classes)"
+            )
         return list(get_label_set(label_set).classes)
     classes = [str(c) for c in label_set]
     if len(classes) < 2 or len(set(classes)) != len(classes):
@@ -211,7 +213,8 @@ def read_labelled_catalog(catalog) -> pd.DataFrame:
     for col in ("id_str", "file_loc"):
         empty = frame[col].isna() | (frame[col].astype(str).str.strip() == "")
         if empty.any():
-            raise ValueError(f"catalog column {col!r} is empty at rows {np.flatnonzero(empty.to_numpy())[:10].tolist()}")
+            rows = np.flatnonzero(empty.to_numpy())[:10].tolist()
+            raise ValueError(f"catalog column {col!r} is empty at rows {rows}")
     frame["id_str"] = frame["id_str"].astype(str)
     check_unique_ids(frame["id_str"].tolist())
     return frame

@@ -47,7 +47,7 @@ def dat_backbone(
     stage_spec=None,
     window_size=7,
     offset_range_factor=2.0,
-    offset_kernel_sizes=(9, 7, 5, 3),
+    offset_kernel_sizes=None,
     offset_strides=1,
     mlp_ratio=4.0,
     drop_path_rate=0.0,
@@ -73,8 +73,11 @@ def dat_backbone(
         Window side of the local attention (7 for 224 px inputs).
     offset_range_factor : float or sequence of float
         Offset bound of the deformable blocks (see :class:`DeformableAttention`).
-    offset_kernel_sizes, offset_strides : int or sequence of int
-        Depthwise-conv kernel and stride of the offset networks, per stage.
+    offset_kernel_sizes : int or sequence of int, optional
+        Depthwise-conv kernel of the offset networks per stage; default 9, 7, 5, 3 (3 for any
+        further stage), as the reference uses for 56, 28, 14 and 7 px maps.
+    offset_strides : int or sequence of int
+        Stride of that conv (1: one reference point per pixel).
     mlp_ratio : float
         Hidden width of the MLPs relative to the stage width.
     drop_path_rate : float
@@ -102,6 +105,8 @@ def dat_backbone(
     groups = _per_stage(groups, n_stages, "groups")
     windows = _per_stage(window_size, n_stages, "window_size")
     ranges = _per_stage(offset_range_factor, n_stages, "offset_range_factor", float)
+    if offset_kernel_sizes is None:
+        offset_kernel_sizes = tuple((9, 7, 5, 3)[min(i, 3)] for i in range(n_stages))
     kernels = _per_stage(offset_kernel_sizes, n_stages, "offset_kernel_sizes")
     strides = _per_stage(offset_strides, n_stages, "offset_strides")
     spec = default_stage_spec(depths) if stage_spec is None else tuple(str(s).upper() for s in stage_spec)
