@@ -93,7 +93,7 @@ def main(argv=None) -> None:
     parser.add_argument(
         "--architectures",
         default=",".join(DEFAULT_ARCHITECTURES),
-        help=f"comma-separated registered backbones (default {','.join(DEFAULT_ARCHITECTURES)}; {BASELINE} is always run)",
+        help=f"comma-separated backbones (default {','.join(DEFAULT_ARCHITECTURES)}); {BASELINE} always runs",
     )
     args = parser.parse_args(argv)
 

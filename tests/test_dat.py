@@ -213,8 +213,9 @@ def test_invalid_arguments_are_rejected():
 
 def test_published_configs_and_dat_tiny_layout():
     assert DAT_CONFIGS["dat_tiny"]["depths"] == (2, 2, 6, 2)
-    assert DAT_CONFIGS["dat_small"]["depths"] == (2, 2, 18, 2) and DAT_CONFIGS["dat_small"]["dims"] == (96, 192, 384, 768)
-    assert DAT_CONFIGS["dat_base"]["dims"] == (128, 256, 512, 1024) and DAT_CONFIGS["dat_base"]["heads"] == (4, 8, 16, 32)
+    small, base = DAT_CONFIGS["dat_small"], DAT_CONFIGS["dat_base"]
+    assert small["depths"] == (2, 2, 18, 2) and small["dims"] == (96, 192, 384, 768)
+    assert base["dims"] == (128, 256, 512, 1024) and base["heads"] == (4, 8, 16, 32) and base["groups"][2:] == (4, 8)
     assert default_stage_spec((2, 2, 6, 2)) == ("LS", "LS", "LDLDLD", "LD")
 
     encoder = get_backbone("dat_tiny", (224, 224, 3))
@@ -251,7 +252,12 @@ def trained(galaxies):
     assert images.shape == (16, 48, 48, 11)
     keras.utils.set_random_seed(0)
     model = get_model(
-        "hubble_sequence", images.shape[1:], architecture="dat_test", head="softmax", dropout_rate=0.2, test_time_dropout=False
+        "hubble_sequence",
+        images.shape[1:],
+        architecture="dat_test",
+        head="softmax",
+        dropout_rate=0.2,
+        test_time_dropout=False,
     )
     model.compile(optimizer=keras.optimizers.Adam(3e-3), loss="sparse_categorical_crossentropy")
     model.optimizer.build(model.trainable_variables)  # else fit traces its train step twice

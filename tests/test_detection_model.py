@@ -412,11 +412,25 @@ def test_two_phase_schedule_freezes_then_trains_the_backbone(tmp_path):
     assert model.backbone_trainable is True
 
 
-def test_train_detection_rejects_bad_scenes(tmp_path):
-    scene = _toy_scenes(1)[0]
-    odd = SimpleNamespace(**{**vars(scene), "image": scene.image[:60]})
-    with pytest.raises(ValueError, match="scene 1: size 60 x 64 is not a multiple of 32"):
-        train_detection([scene, odd], tmp_path, epochs_heads=1, epochs_all=0, backbone="tiny")
-    bad = SimpleNamespace(**{**vars(scene), "boxes": scene.boxes * np.array([1, 1, 0, 1], np.float32)})
-    with pytest.raises(ValueError, match="scene 0: object 0 has an empty box"):
-        train_detection([bad], tmp_path, epochs_heads=1, epochs_all=0, backbone="tiny")
+def test_scenes_to_dataset_pads_to_multiples_of_32_and_rejects_bad_scenes(tmp_path):
+    from zoobot_tf.detection import scenes_to_dataset
+
+    big, small = _toy_scenes(2, seed=5)
+    small = SimpleNamespace(image=small.image[:60, :50], boxes=small.boxes[:1], classes=small.classes[:1],
+                            masks=small.masks[:1, :60, :50])
+    dataset, info = scenes_to_dataset([big, small], batch_size=2, shuffle=False)
+    assert info["image_shape"] == (64, 64, 3) and info["max_objects"] == len(big.classes)
+    batch = next(iter(dataset))
+    np.testing.assert_array_equal(batch["images"][1, :60, :50].numpy(), small.image)
+    assert not batch["images"][1, 60:].numpy().any() and not batch["masks"][1, :, :, 50:].numpy().any()
+    np.testing.assert_array_equal(batch["classes"][1].numpy(), [small.classes[0]] + [-1] * (info["max_objects"] - 1))
+    np.testing.assert_array_equal(batch["boxes"][1, 1:].numpy(), -1.0)
+
+    bad = SimpleNamespace(**{**vars(big), "boxes": big.boxes * np.array([1, 1, 0, 1], np.float32)})
+    with pytest.raises(ValueError, match="scene 1: object 0 has an empty box"):
+        train_detection([big, bad], tmp_path, epochs_heads=1, epochs_all=0, backbone="tiny")
+    wrong = SimpleNamespace(**{**vars(big), "masks": big.masks[:, :32]})
+    with pytest.raises(ValueError, match="scene 0: masks of shape"):
+        scenes_to_dataset([wrong])
+    with pytest.raises(ValueError, match="max_objects=1"):
+        scenes_to_dataset([big], max_objects=1)

@@ -247,6 +247,44 @@ class MaskRCNN(keras.Model):
         self.test_function = None
         self.predict_function = None
 
+    def calibrate_batchnorm(self, batches):
+        """Set the backbone's BatchNorm moving statistics to the mean batch statistics of ``batches``.
+
+        Why: a frozen backbone runs BatchNorm with its moving statistics, which for a randomly
+        initialised backbone are the initial 0 / 1 -- so the heads of phase 1 learn on
+        un-normalised features, and unfreezing it (batch statistics) changes every feature at
+        once and throws the heads off. Calibrating first makes both phases see the same features.
+        Only the statistics change, no weights.
+
+        Parameters
+        ----------
+        batches : iterable of image batches ``[B, H, W, C]`` (or training dicts with ``images``).
+
+        Returns
+        -------
+        int, the number of batches used.
+        """
+        layers = [layer for layer in self.backbone.layers if isinstance(layer, keras.layers.BatchNormalization)]
+        momenta = [layer.momentum for layer in layers]
+        trainable = self.backbone.trainable
+        self.backbone.trainable = True
+        count = 0
+        try:
+            for batch in batches:
+                images = batch["images"] if isinstance(batch, dict) else batch
+                images, _, _ = self._check_images(images)
+                for layer in layers:  # a running mean: moving = k/(k+1) moving + 1/(k+1) batch
+                    layer.momentum = count / (count + 1.0)
+                self.backbone(images, training=True)
+                count += 1
+        finally:
+            for layer, momentum in zip(layers, momenta):
+                layer.momentum = momentum
+            self.backbone.trainable = trainable
+        if count == 0:
+            raise ValueError("calibrate_batchnorm got no batches")
+        return count
+
     def compile(self, optimizer="adam", jit_compile=False, **kwargs):
         """``keras.Model.compile`` without losses (computed inside) and without XLA by default.
 

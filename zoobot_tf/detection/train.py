@@ -149,6 +149,7 @@ def scenes_to_dataset(scenes, batch_size=2, *, max_objects=None, scaling=None, s
         "masks": tf.TensorSpec((max_objects, height, width), tf.uint8),
     }
     dataset = tf.data.Dataset.from_generator(generate, output_signature=signature)
+    dataset = dataset.apply(tf.data.experimental.assert_cardinality(len(scenes)))  # Keras then knows the steps
     info = {"num_scenes": len(scenes), "image_shape": (height, width, channels), "max_objects": int(max_objects)}
     return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE), info
 
@@ -271,6 +272,8 @@ def train_detection(
     steps_per_epoch=None,
     backbone_weights=None,
     model_kwargs=None,
+    calibrate_batchnorm=None,
+    calibration_batches=20,
     callbacks=None,
     run_eagerly=False,
     seed=0,
@@ -304,6 +307,11 @@ def train_detection(
         Padded objects per scene (default: the most in any scene).
     steps_per_epoch : int, optional
         Batches per epoch (default: one pass over the scenes).
+    calibrate_batchnorm : bool, optional
+        Before phase 1, set the backbone's BatchNorm statistics from ``calibration_batches``
+        training batches (:meth:`MaskRCNN.calibrate_batchnorm`). Default: when the backbone is
+        randomly initialised (built here without ``backbone_weights``) and phase 1 runs.
+    calibration_batches : int
     callbacks : list of keras.callbacks.Callback, optional
         Extra callbacks for both phases (e.g. checkpoints, early stopping).
     run_eagerly : bool
@@ -332,7 +340,7 @@ def train_detection(
     train_ds, info = _as_dataset(scenes, batch_size, max_objects, scaling, True, seed)
     val_ds = None
     if val_scenes is not None:
-        val_ds, _ = _as_dataset(val_scenes, batch_size, max_objects or info["max_objects"], scaling, False, seed)
+        val_ds, _ = _as_dataset(val_scenes, batch_size, max_objects, scaling, False, seed)
     if steps_per_epoch is not None:
         train_ds = train_ds.repeat()
     elif isinstance(scenes, tf.data.Dataset) and scenes.cardinality() == tf.data.INFINITE_CARDINALITY:
@@ -341,10 +349,17 @@ def train_detection(
     if model is None:
         model = build_mask_rcnn(num_bands=info["image_shape"][-1], num_classes=num_classes, backbone=backbone,
                                 backbone_weights=backbone_weights, scaling=scaling, **(model_kwargs or {}))
+        random_backbone = backbone_weights is None
     elif not isinstance(model, MaskRCNN):
         raise TypeError(f"model must be a MaskRCNN, got {type(model).__name__}")
-    elif scaling is not None:
-        model.scaling = scaling
+    else:
+        random_backbone = False
+        if scaling is not None:
+            model.scaling = scaling
+    if calibrate_batchnorm is None:
+        calibrate_batchnorm = random_backbone and epochs_heads > 0
+    if calibrate_batchnorm:
+        model.calibrate_batchnorm(train_ds.take(int(calibration_batches)))
 
     learning_rate_all = learning_rate / 10.0 if learning_rate_all is None else learning_rate_all
     history = []

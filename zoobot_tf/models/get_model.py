@@ -175,9 +175,13 @@ def encoder_is_deterministic(model):
 def load_model(path, compile=True):
     """Load a ``.keras`` model with ``safe_mode=True`` (no arbitrary code runs on load).
 
-    Imports this package's custom layers and losses first so that Keras can find them.
+    Imports this package's custom layers (every built-in architecture's) and losses first so
+    that Keras can find them in a fresh process.
     """
     import zoobot_tf.losses  # noqa: F401  (registers DirichletMultinomialLoss)
     import zoobot_tf.models.layers  # noqa: F401
+    from zoobot_tf.models.registry import available_architectures
+
+    available_architectures()  # imports DAT, Linformer, ... so their layers are registered
 
     return keras.saving.load_model(path, compile=compile, safe_mode=True)

@@ -127,7 +127,9 @@ def dat_backbone(
     for stage in range(n_stages):
         prefix = f"stage{stage + 1}"
         if stage > 0:
-            x = keras.layers.Conv2D(dims[stage], 2, strides=2, padding="same", use_bias=False, name=f"{prefix}_down_conv")(x)
+            x = keras.layers.Conv2D(
+                dims[stage], 2, strides=2, padding="same", use_bias=False, name=f"{prefix}_down_conv"
+            )(x)
             x = keras.layers.LayerNormalization(epsilon=1e-5, name=f"{prefix}_down_norm")(x)
         for j, letter in enumerate(spec[stage]):
             x = DATBlock(
@@ -153,7 +155,7 @@ def _register(config_name):
     def builder(input_shape, name="encoder", **overrides):
         return dat_backbone(input_shape, **{**DAT_CONFIGS[config_name], **overrides}, name=name)
 
-    builder.__doc__ = f"``{config_name}``: :func:`dat_backbone` with ``DAT_CONFIGS[{config_name!r}]`` (kwargs override)."
+    builder.__doc__ = f"``{config_name}``: :func:`dat_backbone` with ``DAT_CONFIGS[{config_name!r}]``; kwargs override."
     register_architecture(config_name)(builder)
 
 

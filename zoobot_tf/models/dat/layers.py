@@ -266,7 +266,8 @@ class DeformableAttention(keras.layers.Layer):
         grouped_x = tf.reshape(inputs, [batch, self.height, self.width, g, cg])
         grouped_x = tf.reshape(tf.transpose(grouped_x, [0, 3, 1, 2, 4]), [-1, self.height, self.width, cg])
         sampled = bilinear_sample(grouped_x, tf.reshape(positions, [-1, n_keys, 2]))  # (B*g, Nk, cg)
-        sampled = tf.reshape(tf.transpose(tf.reshape(sampled, [batch, g, n_keys, cg]), [0, 2, 1, 3]), [batch, n_keys, self.channels])
+        sampled = tf.transpose(tf.reshape(sampled, [batch, g, n_keys, cg]), [0, 2, 1, 3])
+        sampled = tf.reshape(sampled, [batch, n_keys, self.channels])
 
         q = self._split_heads(tf.reshape(query, [batch, -1, self.channels]))
         k = self._split_heads(self.proj_k(sampled))
@@ -333,6 +334,20 @@ def _window_mask(height, width, window, shift):
     return np.where(allowed, 0.0, _MASK_VALUE).astype("float32")
 
 
+def _to_windows(x, n_rows, n_cols, window):
+    """(B, rows * w, cols * w, C) -> (B * rows * cols, w * w, C), windows in row-major order."""
+    channels = x.shape[-1]
+    x = tf.reshape(x, [-1, n_rows, window, n_cols, window, channels])
+    return tf.reshape(tf.transpose(x, [0, 1, 3, 2, 4, 5]), [-1, window * window, channels])
+
+
+def _from_windows(x, batch, n_rows, n_cols, window):
+    """Inverse of :func:`_to_windows`."""
+    channels = x.shape[-1]
+    x = tf.reshape(x, [batch, n_rows, n_cols, window, window, channels])
+    return tf.reshape(tf.transpose(x, [0, 1, 3, 2, 4, 5]), [batch, n_rows * window, n_cols * window, channels])
+
+
 def _relative_position_index(window):
     """(N, N) index into the ((2w - 1)^2, heads) bias table (Swin)."""
     coords = np.stack(np.meshgrid(np.arange(window), np.arange(window), indexing="ij")).reshape(2, -1)
@@ -397,10 +412,9 @@ class WindowAttention(keras.layers.Layer):
             x = tf.pad(x, [[0, 0], [0, pad_h], [0, pad_w], [0, 0]])
         if s:
             x = tf.roll(x, shift=[-s, -s], axis=[1, 2])
-        hp, wp = self.height + pad_h, self.width + pad_w
-        nh, nw, n = hp // w, wp // w, w * w
+        nh, nw, n = (self.height + pad_h) // w, (self.width + pad_w) // w, w * w
         batch = tf.shape(x)[0]
-        windows = tf.reshape(tf.transpose(tf.reshape(x, [batch, nh, w, nw, w, self.channels]), [0, 1, 3, 2, 4, 5]), [-1, n, self.channels])
+        windows = _to_windows(x, nh, nw, w)  # (B * nW, N, C)
 
         qkv = tf.reshape(self.qkv(windows), [-1, n, 3, self.num_heads, self.head_dim])
         q, k, v = tf.unstack(tf.transpose(qkv, [2, 0, 3, 1, 4]), axis=0)  # each (B*nW, h, N, hd)
@@ -415,7 +429,7 @@ class WindowAttention(keras.layers.Layer):
         out = tf.reshape(tf.transpose(tf.matmul(attention, v), [0, 2, 1, 3]), [-1, n, self.channels])
         out = self.proj_out(out)
 
-        out = tf.reshape(tf.transpose(tf.reshape(out, [batch, nh, nw, w, w, self.channels]), [0, 1, 3, 2, 4, 5]), [batch, hp, wp, self.channels])
+        out = _from_windows(out, batch, nh, nw, w)
         if s:
             out = tf.roll(out, shift=[s, s], axis=[1, 2])
         return out[:, : self.height, : self.width, :]

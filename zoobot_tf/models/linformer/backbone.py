@@ -86,7 +86,10 @@ def linformer_vit_backbone(
     height, width, channels = (int(d) for d in input_shape)
     patch_size, depth, dim, k, heads = int(patch_size), int(depth), int(dim), int(k), int(heads)
     if min(patch_size, dim, k, heads) < 1 or depth < 0:
-        raise ValueError(f"patch_size, dim, k and heads must be positive and depth >= 0, got {patch_size}, {dim}, {k}, {heads}, {depth}")
+        raise ValueError(
+            f"patch_size, dim, k and heads must be positive and depth >= 0, "
+            f"got patch_size={patch_size}, dim={dim}, k={k}, heads={heads}, depth={depth}"
+        )
     if height % patch_size or width % patch_size:
         raise ValueError(
             f"image size {height}x{width} is not a multiple of patch_size {patch_size}; "
@@ -119,7 +122,8 @@ def _register(config_name):
         return linformer_vit_backbone(input_shape, **{**LINFORMER_CONFIGS[config_name], **overrides}, name=name)
 
     builder.__doc__ = (
-        f"``{config_name}``: :func:`linformer_vit_backbone` with ``LINFORMER_CONFIGS[{config_name!r}]`` (kwargs override)."
+        f"``{config_name}``: :func:`linformer_vit_backbone` with ``LINFORMER_CONFIGS[{config_name!r}]``; "
+        "kwargs override."
     )
     register_architecture(config_name)(builder)
 

@@ -73,8 +73,9 @@ class LinformerSelfAttention(keras.layers.Layer):
         self.to_out.build((None, self.seq_len, self.inner_dim))
         bound = 1.0 / math.sqrt(self.k)  # the reference init: U(-1/sqrt(k), 1/sqrt(k))
         init = keras.initializers.RandomUniform(-bound, bound)
-        self.proj_k = self.add_weight(name="proj_k", shape=(self.seq_len, self.k), initializer=init)
-        self.proj_v = None if self.share_kv else self.add_weight(name="proj_v", shape=(self.seq_len, self.k), initializer=init)
+        shape = (self.seq_len, self.k)
+        self.proj_k = self.add_weight(name="proj_k", shape=shape, initializer=init)
+        self.proj_v = None if self.share_kv else self.add_weight(name="proj_v", shape=shape, initializer=init)
         self.built = True
 
     def _heads(self, x):
@@ -135,7 +136,12 @@ class LinformerBlock(keras.layers.Layer):
         self.norm1 = _layer_norm("norm1")
         self.norm2 = _layer_norm("norm2")
         self.attention = LinformerSelfAttention(
-            self.num_heads, self.k, head_dim=self.head_dim, share_kv=self.share_kv, dropout=self.dropout, name="attention"
+            self.num_heads,
+            self.k,
+            head_dim=self.head_dim,
+            share_kv=self.share_kv,
+            dropout=self.dropout,
+            name="attention",
         )
         self.mlp_act = keras.layers.Activation("gelu", name="mlp_gelu")
         self.mlp_drop = keras.layers.Dropout(self.dropout, name="mlp_dropout")
@@ -183,7 +189,9 @@ class ClassTokenPositionEmbedding(keras.layers.Layer):
             raise ValueError(f"ClassTokenPositionEmbedding needs a static (n, dim) input shape, got {input_shape}")
         init = keras.initializers.TruncatedNormal(stddev=0.02)
         self.class_token = self.add_weight(name="class_token", shape=(1, 1, int(dim)), initializer=init)
-        self.position_embedding = self.add_weight(name="position_embedding", shape=(1, int(n) + 1, int(dim)), initializer=init)
+        self.position_embedding = self.add_weight(
+            name="position_embedding", shape=(1, int(n) + 1, int(dim)), initializer=init
+        )
         self.built = True
 
     def call(self, inputs):
