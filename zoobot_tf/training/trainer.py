@@ -200,6 +200,11 @@ def train(
     augment=True,
     progress=True,
     overwrite=False,
+    optimizer=None,
+    loss=None,
+    metrics=None,
+    build_model=None,
+    train_transform=None,
     **backbone_kwargs,
 ):
     """Train a model on a shard directory; rerun the same call to resume after a kill.
@@ -242,6 +247,22 @@ def train(
         Show tqdm progress bars.
     overwrite : bool
         Delete a finished (or unfinished) run in ``save_dir`` and start afresh.
+    optimizer : keras.optimizers.Optimizer or dict, optional
+        Replaces ``Adam(learning_rate)`` (e.g. AdamW with a schedule and gradient clipping).
+        Stored serialised in ``config.json`` and rebuilt inside the strategy scope, so pass an
+        instance or ``keras.optimizers.serialize`` output; custom schedules must be registered.
+    loss : keras.losses.Loss, str or dict, optional
+        Replaces the task's loss (stored serialised, like ``optimizer``).
+    metrics : list of keras metrics, str or dict, optional
+        Replace the task's metrics (each rebuilt inside the strategy scope).
+    build_model : callable, optional
+        Replaces :func:`zoobot_tf.models.get_model` (same signature: ``(spec, input_shape,
+        architecture=, dropout_rate=, head=, **backbone_kwargs)``); called inside the strategy
+        scope. Recorded in ``config.json`` by its qualified name.
+    train_transform : callable, optional
+        ``dataset -> dataset`` applied to the batched, augmented training batches (class-balanced
+        resampling, MixUp, ...). It must keep ``n_train // batch_size`` batches per epoch.
+        Recorded by its ``get_config()`` when it has one, else by its qualified name.
     **backbone_kwargs
         Passed to the backbone builder (e.g. ``batchnorm_momentum=0.9``).
 
@@ -304,6 +325,11 @@ def train(
         "augment": bool(augment),
         "progress": bool(progress),
         "input_shape": list(input_shape),
+        "optimizer": _serialized(optimizer, keras.optimizers.serialize),
+        "loss": _serialized(loss, keras.losses.serialize),
+        "metrics": None if metrics is None else [_serialized(m, keras.metrics.serialize) for m in metrics],
+        "build_model": None if build_model is None else _qualified_name(build_model),
+        "train_transform": None if train_transform is None else _describe(train_transform),
         "image_options": {
             "stored_image_shape": list(manifest.image_shape),
             "stored_dtype": manifest.dtype,
@@ -341,6 +367,8 @@ def train(
     data_kwargs = dict(output_size=image_size, greyscale=greyscale, crop_scale=CROP_SCALE, crop_ratio=CROP_RATIO)
     train_ds = get_dataset_for(shard_dir, "train", batch_size, augment=augment, drop_remainder=True, seed=seed,
                                **data_kwargs)
+    if train_transform is not None:
+        train_ds = train_transform(train_ds)
     val_ds = get_dataset_for(shard_dir, "val", batch_size, augment=False, **data_kwargs)
     if getattr(strategy.extended, "_num_workers", 1) > 1:
         train_ds = _distribute_options(train_ds, strategy, len(manifest.files("train")))
@@ -354,7 +382,7 @@ def train(
         if mixed_precision:
             keras.config.set_dtype_policy("mixed_float16")
         with strategy.scope():
-            model = get_model(
+            model = (build_model or get_model)(
                 task.spec,
                 input_shape,
                 architecture=architecture,
@@ -363,9 +391,10 @@ def train(
                 **backbone_kwargs,
             )
             model.compile(
-                optimizer=keras.optimizers.Adam(learning_rate=float(learning_rate)),
-                loss=task.loss(),
-                metrics=task.metrics(),
+                optimizer=(keras.optimizers.Adam(learning_rate=float(learning_rate)) if optimizer is None
+                           else keras.optimizers.get(config["optimizer"])),
+                loss=task.loss() if loss is None else keras.losses.get(config["loss"]),
+                metrics=task.metrics() if metrics is None else [_rebuilt_metric(m) for m in config["metrics"]],
                 jit_compile="auto" if uses_gpu() else False,
             )
     finally:
@@ -400,6 +429,28 @@ def get_dataset_for(shard_dir, split, batch_size, **kwargs):
     from zoobot_tf.data import get_dataset
 
     return get_dataset(shard_dir, split, batch_size, **kwargs)
+
+
+def _serialized(obj, serialize):
+    """A JSON-able description of an optimizer/loss/metric override: names and dicts pass through."""
+    if obj is None or isinstance(obj, (str, dict)):
+        return obj
+    return serialize(obj)
+
+
+def _rebuilt_metric(spec):
+    return spec if isinstance(spec, str) else keras.metrics.deserialize(spec)
+
+
+def _qualified_name(obj) -> str:
+    return f"{getattr(obj, '__module__', '?')}.{getattr(obj, '__qualname__', type(obj).__qualname__)}"
+
+
+def _describe(obj):
+    """``obj.get_config()`` when it has one (stable across runs, so resumable), else its name."""
+    if hasattr(obj, "get_config"):
+        return {"class_name": _qualified_name(type(obj)), "config": obj.get_config()}
+    return _qualified_name(obj)
 
 
 def _worker_name(strategy) -> str:
