@@ -309,6 +309,22 @@ def test_build_config_round_trip_and_input_checks():
     assert model.get_config()["backbone_trainable"] is False
 
 
+def test_calibrate_batchnorm_sets_moving_statistics_to_the_mean_batch_statistics():
+    model = build_mask_rcnn(num_bands=3, **TINY)
+    model.set_backbone_trainable(False)
+    stem = keras.Model(model.backbone.inputs, model.backbone.get_layer("conv1_conv").output)
+    bn = model.backbone.get_layer("conv1_bn")
+    weights_before = [w.copy() for w in stem.get_weights()] + [bn.gamma.numpy().copy(), bn.beta.numpy().copy()]
+    batches = [np.stack([s.image for s in _toy_scenes(2, seed=seed)]) for seed in (10, 11)]
+    assert model.calibrate_batchnorm(batches) == 2
+    batch_means = [stem(b).numpy().mean(axis=(0, 1, 2)) for b in batches]
+    np.testing.assert_allclose(bn.moving_mean.numpy(), np.mean(batch_means, axis=0), rtol=1e-4, atol=1e-6)
+    assert not np.allclose(bn.moving_variance.numpy(), 1.0)
+    assert bn.momentum == pytest.approx(0.99) and not model.backbone.trainable
+    for before, after in zip(weights_before, stem.get_weights() + [bn.gamma.numpy(), bn.beta.numpy()]):
+        np.testing.assert_array_equal(before, after)
+
+
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     """A tiny model trained in graph mode, heads only (backbone frozen), on toy scenes."""

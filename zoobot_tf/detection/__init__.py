@@ -8,7 +8,7 @@ from zoobot_tf.detection.backbone import BACKBONES
 from zoobot_tf.detection.mask_rcnn import LOSS_NAMES, MaskRCNN, build_mask_rcnn, load_mask_rcnn
 from zoobot_tf.detection.paste import paste_masks
 from zoobot_tf.detection.roi_align import roi_align
-from zoobot_tf.detection.train import scenes_to_dataset, train_detection
+from zoobot_tf.detection.train import scenes_from_coco, scenes_to_dataset, train_detection
 
 __all__ = [
     "BACKBONES",
@@ -18,6 +18,7 @@ __all__ = [
     "load_mask_rcnn",
     "paste_masks",
     "roi_align",
+    "scenes_from_coco",
     "scenes_to_dataset",
     "train_detection",
 ]

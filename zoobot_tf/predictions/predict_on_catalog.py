@@ -87,10 +87,40 @@ def _load_model(model):
         from zoobot_tf.models import load_model
 
         path = Path(model)
+        if path.is_dir():  # a run directory written by zoobot_tf.training
+            path = path / "model.keras"
         if not path.exists():
             raise FileNotFoundError(f"{path}: no such model file")
         return load_model(path, compile=False), str(path.resolve())
     return model, f"<in-memory model {model.name!r}>"
+
+
+def run_defaults(model) -> dict:
+    """What a training run's ``config.json`` beside ``model`` says about its inputs and outputs.
+
+    A model trained by :func:`zoobot_tf.training.train` saw centre crops of its shard images at
+    evaluation time and a stored scaling; predicting with the same transform keeps the inputs in
+    the distribution the model learned. Empty for in-memory models or files without a config.
+    """
+    if not isinstance(model, (str, os.PathLike)):
+        return {}
+    path = Path(model)
+    config_path = (path if path.is_dir() else path.parent) / "config.json"
+    if not config_path.is_file():
+        return {}
+    import json
+
+    config = json.loads(config_path.read_text())
+    options = config.get("image_options") or {}
+    defaults = {}
+    if config.get("schema"):
+        defaults["schema"] = config["schema"]
+    if options.get("crop_scale"):
+        defaults["crop_scale"] = float(np.mean(options["crop_scale"]))
+    scaling = (options.get("shard_image_options") or {}).get("scaling")
+    if scaling:
+        defaults["scaling"] = scaling
+    return defaults
 
 
 def _resolve_labels(schema, label_cols, n_outputs: int) -> tuple[str, list[str]]:
@@ -164,7 +194,7 @@ def predict(
         ``id_str`` and ``file_loc`` columns (CSV via :func:`zoobot_tf.catalogs.read_catalog`,
         or parquet). Ids must be unique.
     model : keras.Model or path
-        A model or a ``.keras`` file (loaded with ``safe_mode=True``): images ``(H, W, C)`` float32
+        A model, a ``.keras`` file or a training run directory (loaded with ``safe_mode=True``): images ``(H, W, C)`` float32
         in [0, 1] -> ``(A,)`` outputs (Dirichlet concentrations for a Dirichlet head).
     n_samples : int
         Forward passes per galaxy; with MC dropout, samples of the posterior.
@@ -183,7 +213,9 @@ def predict(
     crop_scale : float, optional
         Centre crop keeping this fraction of the image area before resizing, to show galaxies
         at the scale a model trained on :mod:`zoobot_tf.data` crops saw (0.75 there); ``None``:
-        the whole image, resized.
+        from the training run's ``config.json`` beside the model file when there is one
+        (:func:`run_defaults`, which also supplies ``schema`` and ``scaling``), else the whole
+        image, resized.
     fast_path : {'auto', True, False}
         Run the encoder once per image and only the head ``n_samples`` times
         (:func:`zoobot_tf.predictions.sampling.resolve_fast_path`); same distribution, ~n x faster.
@@ -219,6 +251,10 @@ def predict(
         raise ValueError(f"worker_index must be in [0, num_workers={num_workers}), got {worker_index}")
     name = str(catalog) if not isinstance(catalog, pd.DataFrame) else "<DataFrame>"
     rows = _check_catalog(_read_catalog(catalog), name)
+    defaults = run_defaults(model)
+    schema = defaults.get("schema") if schema is None and label_cols is None else schema
+    scaling = defaults.get("scaling") if scaling is None else scaling
+    crop_scale = defaults.get("crop_scale") if crop_scale is None else crop_scale
     model, model_file = _load_model(model)
     n_outputs = int(model.output_shape[-1])
     schema_name, label_cols = _resolve_labels(schema, label_cols, n_outputs)

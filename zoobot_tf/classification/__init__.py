@@ -1,0 +1,64 @@
+"""Classification over flat label sets (Hubble types, GZ2 eight classes): training with imbalance
+strategies and the reference studies' optimizers, held-out metrics, attention maps.
+
+- :func:`train_classifier`: shards -> a softmax classifier + ``evaluation/`` report.
+- :func:`plan_imbalance` and friends (:mod:`.imbalance`): class weights, class-uniform sampling,
+  MixUp, balanced MixUp.
+- :class:`WarmupCosineDecay`, :func:`dat_study_optimizer`, :func:`linformer_study_optimizer`.
+- :func:`evaluate_classifier`, :func:`classification_report`, :func:`top_k_accuracy_by_bin`.
+- :func:`compute_attention_maps`, :func:`write_attention_maps`: where DAT / Linformer models look.
+
+Names are loaded lazily, so that the command-line parsers in :mod:`.command` are built without
+waiting for TensorFlow.
+"""
+
+import importlib
+
+_EXPORTS = {
+    "train_classifier": "train",
+    "build_optimizer": "train",
+    "classification_metrics": "train",
+    "IMBALANCE_STRATEGIES": "imbalance",
+    "ImbalancePlan": "imbalance",
+    "ImbalanceTransform": "imbalance",
+    "plan_imbalance": "imbalance",
+    "class_counts": "imbalance",
+    "class_weights": "imbalance",
+    "class_uniform_batches": "imbalance",
+    "mixup_batches": "imbalance",
+    "ClassWeightedCrossEntropy": "losses",
+    "TopKAccuracy": "losses",
+    "WarmupCosineDecay": "schedules",
+    "dat_study_optimizer": "schedules",
+    "linformer_study_optimizer": "schedules",
+    "classification_report": "metrics",
+    "galaxy_mask_sizes": "metrics",
+    "per_class_accuracy": "metrics",
+    "top_k_accuracy": "metrics",
+    "top_k_accuracy_by_bin": "metrics",
+    "plot_accuracy_by_size": "plots",
+    "evaluate_classifier": "evaluate",
+    "predict_split": "evaluate",
+    "compute_attention_maps": "attention_maps",
+    "linformer_class_token_attention": "attention_maps",
+    "plot_attention_map": "attention_maps",
+    "write_attention_maps": "attention_maps",
+    "add_arguments": "command",
+    "run": "command",
+    "add_attention_arguments": "command",
+    "run_attention_maps": "command",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))

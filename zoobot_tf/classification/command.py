@@ -1,0 +1,101 @@
+"""Command lines ``zoobot-tf train-classifier`` and ``zoobot-tf attention-maps``.
+
+``add_arguments`` / ``run`` mount :func:`zoobot_tf.classification.train_classifier`;
+``add_attention_arguments`` / ``run_attention_maps`` mount
+:func:`zoobot_tf.classification.write_attention_maps`. TensorFlow is imported only in the run
+functions, so building the parser stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+__all__ = ["add_arguments", "add_attention_arguments", "run", "run_attention_maps"]
+
+_IMBALANCE = ("none", "class_weight", "uniform_sampling", "mixup", "balanced_mixup")  # == IMBALANCE_STRATEGIES
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """Add the :func:`~zoobot_tf.classification.train_classifier` options to ``parser`` (returns it)."""
+    parser.add_argument("--shards", required=True, help="class-label shard directory (train, val and test splits)")
+    parser.add_argument("--out", required=True, help="run directory; rerun the same command to resume after a kill")
+    parser.add_argument("--label-set", default=None, help="label set, e.g. hubble_sequence (default: the shards')")
+    parser.add_argument("--architecture", default="dat_tiny",
+                        help="backbone: dat_tiny (default), dat_small, dat_base, linformer_vit, efficientnet_b0, ...")
+    parser.add_argument("--imbalance", default="none", choices=_IMBALANCE,
+                        help="class-imbalance strategy (default none)")
+    parser.add_argument("--mixup-alpha", type=float, default=0.2, help="MixUp lambda ~ Beta(alpha, alpha) (default 0.2)")
+    parser.add_argument("--optimizer", default="adam", choices=["adam", "dat", "linformer"],
+                        help="adam; dat: AdamW 4e-4, 10 warm-up epochs + cosine to 5e-6, wd 0.05, clip 1.0; "
+                             "linformer: Adam 3e-4 x 0.9 every 5 epochs (default adam)")
+    parser.add_argument("--learning-rate", type=float, default=None,
+                        help="(peak) learning rate (default: 1e-3 for adam, the recipe's otherwise)")
+    parser.add_argument("--epochs", type=int, default=100, help="epochs (default 100)")
+    parser.add_argument("--batch-size", type=int, default=18, help="global batch size (default 18, as the DAT study)")
+    parser.add_argument("--patience", type=int, default=None, help="early-stopping patience (default: no early stop)")
+    parser.add_argument("--image-size", type=int, default=None, help="model input side in pixels (default: stored)")
+    parser.add_argument("--dropout-rate", type=float, default=0.2, help="head dropout rate (default 0.2)")
+    parser.add_argument("--mixed-precision", action="store_true", help="float16 compute (GPUs with tensor cores)")
+    parser.add_argument("--strategy", default="mirrored", choices=["mirrored", "multiworker", "default"],
+                        help="tf.distribute strategy (default mirrored: all local GPUs)")
+    parser.add_argument("--seed", type=int, default=42, help="random seed (default 42)")
+    parser.add_argument("--no-augment", action="store_true", help="no random rotation/flip/crop")
+    parser.add_argument("--no-evaluate", action="store_true", help="skip the held-out report on the test split")
+    parser.add_argument("--overwrite", action="store_true", help="replace a finished run in --out")
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bars")
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    """Train (and evaluate) as described by parsed ``args``; print the held-out metrics; return 0."""
+    from zoobot_tf.classification.train import train_classifier
+
+    _, history, report = train_classifier(
+        args.out,
+        args.shards,
+        args.label_set,
+        architecture=args.architecture,
+        imbalance=args.imbalance,
+        mixup_alpha=args.mixup_alpha,
+        optimizer=args.optimizer,
+        learning_rate=args.learning_rate,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        patience=args.patience,
+        evaluate=not args.no_evaluate,
+        progress=not args.no_progress,
+        seed=args.seed,
+        image_size=args.image_size,
+        dropout_rate=args.dropout_rate,
+        mixed_precision=args.mixed_precision,
+        strategy=args.strategy,
+        augment=not args.no_augment,
+        overwrite=args.overwrite,
+    )
+    n_epochs = len(history.get("epoch", []))
+    print(f"trained {n_epochs} epochs; model: {args.out}/model.keras")
+    if report is not None:
+        shown = {k: round(v, 4) for k, v in report.items() if k.endswith("accuracy") and isinstance(v, float)}
+        print(f"held-out ({report['split']}, n={report['n']}): {json.dumps(shown)}; report: {args.out}/evaluation/")
+    return 0
+
+
+def add_attention_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """Add the :func:`~zoobot_tf.classification.write_attention_maps` options to ``parser``."""
+    parser.add_argument("--model", required=True, help="run directory (or a .keras file inside one) of a DAT / Linformer")
+    parser.add_argument("--catalog", required=True, help="CSV/parquet with id_str and file_loc")
+    parser.add_argument("--out", required=True, help="folder for the PNGs (<id_str>.png)")
+    parser.add_argument("--n", type=int, default=8, help="galaxies to draw: the first N rows (default 8)")
+    parser.add_argument("--band", type=int, default=1, help="channel under the attention (default 1: r of grizy)")
+    parser.add_argument("--block", type=int, default=-1, help="DAT: deformable block index (default -1: the last)")
+    return parser
+
+
+def run_attention_maps(args: argparse.Namespace) -> int:
+    """Write the attention-map PNGs described by parsed ``args``; return 0."""
+    from zoobot_tf.classification.attention_maps import write_attention_maps
+
+    paths = write_attention_maps(args.model, args.catalog, args.out, n=args.n, band=args.band, block=args.block)
+    print(f"wrote {len(paths)} attention maps to {args.out}")
+    return 0
