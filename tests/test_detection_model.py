@@ -312,7 +312,7 @@ def test_build_config_round_trip_and_input_checks():
 def test_calibrate_batchnorm_sets_moving_statistics_to_the_mean_batch_statistics():
     model = build_mask_rcnn(num_bands=3, **TINY)
     model.set_backbone_trainable(False)
-    stem = keras.Model(model.backbone.inputs, model.backbone.get_layer("conv1_conv").output)
+    stem = keras.Model(model.backbone.input, model.backbone.get_layer("conv1_conv").output)
     bn = model.backbone.get_layer("conv1_bn")
     weights_before = [w.copy() for w in stem.get_weights()] + [bn.gamma.numpy().copy(), bn.beta.numpy().copy()]
     batches = [np.stack([s.image for s in _toy_scenes(2, seed=seed)]) for seed in (10, 11)]
@@ -398,6 +398,8 @@ def test_save_load_round_trip_with_safe_mode(trained, tmp_path):
     got = loaded.detect(images, 0.0, 20)
     for key in ("boxes", "scores", "classes", "mask_probs"):
         np.testing.assert_allclose(got[key].numpy(), expected[key].numpy(), atol=1e-5, err_msg=key)
+    resumed = load_mask_rcnn(path, compile=True)  # optimizer state comes back for further training
+    assert int(resumed.optimizer.iterations) == int(trained.model.optimizer.iterations) == 12
     with pytest.raises(FileNotFoundError):
         load_mask_rcnn(tmp_path / "missing.keras")
 

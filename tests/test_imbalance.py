@@ -155,7 +155,7 @@ def test_study_optimizers_have_the_published_settings():
     dat = dat_study_optimizer(steps_per_epoch=7, epochs=300)
     assert isinstance(dat, keras.optimizers.AdamW)
     assert dat.weight_decay == pytest.approx(0.05) and dat.global_clipnorm == pytest.approx(1.0)
-    schedule = dat.learning_rate if callable(dat.learning_rate) else dat._learning_rate
+    schedule = dat._learning_rate
     assert float(schedule(70)) == pytest.approx(4e-4) and float(schedule(7 * 300)) == pytest.approx(5e-6)
     rebuilt = keras.optimizers.deserialize(keras.optimizers.serialize(dat))
     assert rebuilt.global_clipnorm == pytest.approx(1.0)

@@ -37,6 +37,7 @@ _EXPORTS = {
     "top_k_accuracy": "metrics",
     "top_k_accuracy_by_bin": "metrics",
     "plot_accuracy_by_size": "plots",
+    "read_split_labels": "labels",
     "evaluate_classifier": "evaluate",
     "predict_split": "evaluate",
     "compute_attention_maps": "attention_maps",

@@ -153,6 +153,7 @@ def plot_attention_map(image, maps, index, path, band=1, title=None) -> Path:
     title : str, optional
     """
     from matplotlib.figure import Figure
+    from matplotlib.patches import Rectangle
 
     image = np.asarray(image, dtype=np.float32)
     band = min(int(band), image.shape[-1] - 1)
@@ -161,30 +162,37 @@ def plot_attention_map(image, maps, index, path, band=1, title=None) -> Path:
     fig = Figure(figsize=(5.2, 4.6))
     ax = fig.subplots()
     ax.imshow(shown, cmap="gray", norm=_display(shown), origin="upper")
+    limits = [-0.5, width - 0.5, -0.5, height - 0.5]  # x0, x1, y0, y1: the image, widened for outside points
     if maps["kind"] == "deformable":
         sampling = maps["sampling_points"][index]  # (groups, Hk, Wk, 2) as (y, x)
         reference = maps["reference_points"][index]
         weight = maps["key_weights"][index]
         ref = reference.reshape(-1, 2)
-        ax.scatter(ref[:, 1], ref[:, 0], s=4, c="white", alpha=0.5, label="reference grid")
-        groups = sampling.shape[0]
+        ax.scatter(ref[:, 1], ref[:, 0], s=4, c="white", alpha=0.6, label="reference grid")
         markers = "osD^v<>p"
-        for g in range(groups):
+        top = max(float(weight.max()), 1e-12)
+        for g in range(sampling.shape[0]):
             pts, ref_g, w = sampling[g].reshape(-1, 2), reference[g].reshape(-1, 2), weight[g].ravel()
             ax.plot(np.stack([ref_g[:, 1], pts[:, 1]]), np.stack([ref_g[:, 0], pts[:, 0]]), color="cyan", lw=0.5,
-                    alpha=0.5)
-            scatter = ax.scatter(pts[:, 1], pts[:, 0], c=w, cmap="autumn", s=18 + 60 * w / max(w.max(), 1e-12),
+                    alpha=0.6)
+            scatter = ax.scatter(pts[:, 1], pts[:, 0], c=w, cmap="autumn", vmin=0.0, vmax=top, s=18 + 60 * w / top,
                                  marker=markers[g % len(markers)], edgecolors="black", linewidths=0.3,
                                  label=f"sampling points, group {g + 1}")
-        fig.colorbar(scatter, ax=ax, fraction=0.046, pad=0.04, label="attention received")
+        points = sampling.reshape(-1, 2)
+        margin = 1.0
+        limits = [min(limits[0], points[:, 1].min() - margin), max(limits[1], points[:, 1].max() + margin),
+                  min(limits[2], points[:, 0].min() - margin), max(limits[3], points[:, 0].max() + margin)]
+        ax.add_patch(Rectangle((-0.5, -0.5), width, height, fill=False, edgecolor="grey", lw=0.8, ls="--"))
+        fig.colorbar(scatter, ax=ax, fraction=0.046, pad=0.04, label="attention received (mean over queries)")
         ax.legend(loc="lower left", fontsize=6, framealpha=0.6)
     else:
         overlay = ax.imshow(maps["map"][index], cmap="inferno", alpha=0.45, extent=(-0.5, width - 0.5, height - 0.5, -0.5),
                             interpolation="nearest", vmin=0, vmax=1)
         fig.colorbar(overlay, ax=ax, fraction=0.046, pad=0.04, label="class-token attention (relative)")
-    ax.set_xlim(-0.5, width - 0.5)
-    ax.set_ylim(height - 0.5, -0.5)
-    ax.set_title(title or f"{maps['kind']} attention, {maps['block']}", fontsize=9)
+    ax.set_xlim(limits[0], limits[1])
+    ax.set_ylim(limits[3], limits[2])
+    ax.set_facecolor("black")
+    ax.set_title(title or f"{maps['kind']} attention, {maps['block']}", fontsize=8, wrap=True)
     ax.set_xticks([])
     ax.set_yticks([])
     fig.tight_layout()
@@ -254,6 +262,7 @@ def write_attention_maps(model, catalog, out_dir, *, n=8, band=1, block=-1, batc
     list of Path
         The PNGs written.
     """
+    import zoobot_tf.kaggle.reweighting  # noqa: F401  (a Kaggle-head DAT loads too)
     from zoobot_tf.models import load_model
     from zoobot_tf.shards import read_catalog
     from zoobot_tf.training.config import load_config, load_run
@@ -278,5 +287,5 @@ def write_attention_maps(model, catalog, out_dir, *, n=8, band=1, block=-1, batc
     for i, id_str in enumerate(ids):
         safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in id_str)
         written.append(plot_attention_map(images[i], maps, i, out_dir / f"{safe}.png", band=band,
-                                          title=f"{id_str}: {maps['kind']} attention ({maps['block']})"))
+                                          title=f"{id_str}\n{maps['kind']} attention ({maps['block']})"))
     return written

@@ -21,13 +21,15 @@ __all__ = ["evaluate_classifier", "predict_split"]
 
 def predict_split(model, shard_dir, split, *, batch_size=64, image_size=None, greyscale=False, crop_scale=(0.7, 0.8),
                   mask_channel=None, progress=True):
-    """Class probabilities of every galaxy of one split, in stored order.
+    """Model outputs (class probabilities, Kaggle fractions, ...) of every galaxy of one split, in
+    stored order, with the images prepared by the evaluation transform.
 
     Returns
     -------
     dict
-        ``id_str`` (list), ``labels`` (N,) int, ``probabilities`` (N, K) and, when
-        ``mask_channel`` is given, ``mask_sizes`` (N,) galaxy-mask pixels per model-input image.
+        ``id_str`` (list), ``labels`` ((N,) int or (N, A) float, as stored), ``outputs``
+        ``(N, n_outputs)`` and, when ``mask_channel`` is given, ``mask_sizes`` (N,) galaxy-mask
+        pixels per model-input image.
     """
     from tqdm.auto import tqdm
 
@@ -43,7 +45,7 @@ def predict_split(model, shard_dir, split, *, batch_size=64, image_size=None, gr
         ids += [i.decode("utf-8") for i in batch_ids.numpy()]
         if mask_channel is not None:
             sizes.append(galaxy_mask_sizes(images.numpy(), channel=mask_channel))
-    out = {"id_str": ids, "labels": np.concatenate(labels), "probabilities": np.concatenate(probabilities)}
+    out = {"id_str": ids, "labels": np.concatenate(labels), "outputs": np.concatenate(probabilities)}
     if mask_channel is not None:
         out["mask_sizes"] = np.concatenate(sizes)
     return out
@@ -123,7 +125,7 @@ def evaluate_classifier(run, out_dir=None, *, shard_dir=None, split="test", batc
     result = predict_split(model, shard_dir, split, batch_size=batch_size, image_size=config.get("image_size"),
                            greyscale=bool(config.get("greyscale")), crop_scale=options.get("crop_scale", (0.7, 0.8)),
                            mask_channel=-1 if has_mask and size_column is None else None, progress=progress)
-    labels, probabilities = result["labels"], result["probabilities"]
+    labels, probabilities = result["labels"], result["outputs"]
     report = classification_report(labels, probabilities, classes)
     files = {"confusion_matrix": plot_confusion_matrix(report["confusion_matrix"], classes,
                                                        out_dir / "confusion_matrix.png",

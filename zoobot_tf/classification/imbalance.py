@@ -45,16 +45,13 @@ IMBALANCE_STRATEGIES = ("none", "class_weight", "uniform_sampling", "mixup", "ba
 
 def class_counts(shard_dir, split="train") -> np.ndarray:
     """Galaxies per class in one split of class-label shards (reads the labels only)."""
+    from zoobot_tf.classification.labels import read_split_labels
     from zoobot_tf.shards import load_manifest
 
     manifest = load_manifest(shard_dir)
     if manifest.label_kind != "class":
         raise ValueError(f"shards in {shard_dir} hold {manifest.label_kind!r} labels, not classes")
-    spec = {"label": tf.io.FixedLenFeature([], tf.int64)}
-    records = tf.data.TFRecordDataset(manifest.files(split)).batch(4096)
-    labels = [batch for batch in records.map(lambda s: tf.io.parse_example(s, spec)["label"]).as_numpy_iterator()]
-    labels = np.concatenate(labels) if labels else np.zeros(0, np.int64)
-    return np.bincount(labels, minlength=manifest.n_labels)
+    return np.bincount(read_split_labels(shard_dir, split), minlength=manifest.n_labels)
 
 
 def class_weights(counts) -> list[float]:

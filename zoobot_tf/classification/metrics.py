@@ -30,7 +30,7 @@ def _check(labels, probabilities):
     if labels.size and (not np.issubdtype(labels.dtype, np.integer) or labels.min() < 0
                         or labels.max() >= probabilities.shape[1]):
         bad = int(np.argmax((labels < 0) | (labels >= probabilities.shape[1]))) if np.issubdtype(labels.dtype, np.integer) else 0
-        raise ValueError(f"labels[{bad}] = {labels[bad]!r}: labels must be integers in 0..{probabilities.shape[1] - 1}")
+        raise ValueError(f"labels[{bad}] = {labels[bad].item()!r}: labels must be integers in 0..{probabilities.shape[1] - 1}")
     return labels.astype(np.int64), probabilities
 
 

@@ -72,7 +72,7 @@ def build_backbone(config, num_bands, image_size=None):
         block_type=config["block_type"],
     )
     outputs = [resnet.get_layer(resnet.pyramid_level_inputs[f"P{level}"]).output for level in ROI_LEVELS]
-    return keras.Model(resnet.inputs, outputs, name="backbone")
+    return keras.Model(resnet.input, outputs, name="backbone")
 
 
 def build_fpn(backbone, channels):

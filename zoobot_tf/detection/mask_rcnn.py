@@ -298,6 +298,16 @@ class MaskRCNN(keras.Model):
         # second trace of the whole training graph (it retraces when a trace creates variables)
         self.optimizer.build(self.trainable_variables)
 
+    def get_compile_config(self):
+        """The optimizer (the only compile argument), so a saved model can resume training."""
+        if not self.compiled or getattr(self, "optimizer", None) is None:
+            return None
+        return {"optimizer": keras.saving.serialize_keras_object(self.optimizer)}
+
+    def compile_from_config(self, config):
+        if config and config.get("optimizer") is not None:
+            self.compile(optimizer=keras.saving.deserialize_keras_object(config["optimizer"]))
+
     @property
     def metrics(self):
         return list(self.loss_trackers.values())
@@ -314,7 +324,7 @@ class MaskRCNN(keras.Model):
             raise ValueError("the image height and width must be static (anchors are built from them)")
         if height % 32 or width % 32:
             raise ValueError(f"image height and width must be multiples of 32, got {height} x {width} "
-                             "(predict_scene pads; training scenes must be cut to a multiple of 32)")
+                             "(predict_scene and scenes_to_dataset zero-pad images to one)")
         if self.image_size is not None and [height, width] != self.image_size:
             raise ValueError(f"model built for {self.image_size[0]} x {self.image_size[1]} images, "
                              f"got {height} x {width}")
@@ -361,6 +371,8 @@ class MaskRCNN(keras.Model):
         images, height, width = self._check_images(batch["images"])
         gt_boxes = tf.cast(batch["boxes"], tf.float32)
         gt_classes = tf.cast(batch["classes"], tf.int32)
+        if gt_boxes.shape.rank != 3 or gt_boxes.shape[1] is None or gt_boxes.shape[-1] != 4:
+            raise ValueError(f"boxes must be [batch, max_objects, 4] with a static max_objects, got {gt_boxes.shape}")
         gt_valid = gt_classes > 0
 
         features = self._features(images, training)

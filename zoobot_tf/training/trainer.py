@@ -308,7 +308,7 @@ def train(
         "schema": task.name,
         "label_kind": task.label_kind,
         "label_cols": task.label_cols,
-        "head": task.head,
+        "head": task.head if build_model is None else "custom",
         "question_index_groups": getattr(task.spec, "question_index_groups", None),
         "architecture": architecture,
         "backbone_kwargs": backbone_kwargs,
