@@ -387,8 +387,9 @@ def test_predict_scene_output_format(trained):
 def test_save_load_round_trip_with_safe_mode(trained, tmp_path):
     path = tmp_path / "detector.keras"
     trained.model.save(path)
-    loaded = load_mask_rcnn(path)
+    loaded = load_mask_rcnn(path, compile=True)  # the optimizer state comes back too, to resume training
     assert isinstance(loaded, MaskRCNN)
+    assert int(loaded.optimizer.iterations) == int(trained.model.optimizer.iterations) == 12
     assert loaded.get_config() == trained.model.get_config()
     assert loaded.scaling == "zscale" and loaded.backbone_trainable is False
     for a, b in zip(trained.model.get_weights(), loaded.get_weights()):
@@ -398,8 +399,6 @@ def test_save_load_round_trip_with_safe_mode(trained, tmp_path):
     got = loaded.detect(images, 0.0, 20)
     for key in ("boxes", "scores", "classes", "mask_probs"):
         np.testing.assert_allclose(got[key].numpy(), expected[key].numpy(), atol=1e-5, err_msg=key)
-    resumed = load_mask_rcnn(path, compile=True)  # optimizer state comes back for further training
-    assert int(resumed.optimizer.iterations) == int(trained.model.optimizer.iterations) == 12
     with pytest.raises(FileNotFoundError):
         load_mask_rcnn(tmp_path / "missing.keras")
 
@@ -418,8 +417,9 @@ def test_two_phase_schedule_freezes_then_trains_the_backbone(tmp_path):
     model = build_mask_rcnn(num_bands=3, **TINY)
     initial = _backbone_weights(model)
     snapshots = _BackboneSnapshots()
+    scenes = _toy_scenes(2, seed=2)
     model, history = train_detection(
-        _toy_scenes(2, seed=2), tmp_path, epochs_heads=1, epochs_all=1, model=model, scaling=None, batch_size=2,
+        scenes, tmp_path, epochs_heads=1, epochs_all=1, model=model, scaling=None, batch_size=2,
         steps_per_epoch=1, callbacks=[snapshots], run_eagerly=True, verbose=0,
     )
     assert [(row["epoch"], row["phase"]) for row in history] == [(1, "heads"), (2, "all")]
@@ -428,6 +428,12 @@ def test_two_phase_schedule_freezes_then_trains_the_backbone(tmp_path):
         np.testing.assert_array_equal(before, after)
     assert any(not np.allclose(b, a) for b, a in zip(initial, snapshots.snapshots[1]))
     assert model.backbone_trainable is True
+    # after phase 2 the BatchNorm statistics are recomputed from training batches (all of these
+    # two scenes), so the stem's moving mean is the mean of its output over them
+    stem = keras.Model(model.backbone.input, model.backbone.get_layer("conv1_conv").output)
+    batch_mean = stem(np.stack([s.image for s in scenes])).numpy().mean(axis=(0, 1, 2))
+    moving_mean = model.backbone.get_layer("conv1_bn").moving_mean.numpy()
+    np.testing.assert_allclose(moving_mean, batch_mean, rtol=1e-3, atol=1e-5)
 
 
 def test_scenes_to_dataset_pads_to_multiples_of_32_and_rejects_bad_scenes(tmp_path):

@@ -121,6 +121,7 @@ def dat_study_optimizer(
         learning_rate=schedule,
         weight_decay=float(weight_decay),
         global_clipnorm=None if clip_norm is None else float(clip_norm),
+        name="adamw_dat_study",  # a fixed name: Keras numbers auto-names per process, breaking resumption checks
     )
 
 
@@ -144,4 +145,4 @@ def linformer_study_optimizer(steps_per_epoch, learning_rate=3e-4, decay_rate=0.
     schedule = keras.optimizers.schedules.ExponentialDecay(
         float(learning_rate), decay_steps=steps_per_epoch * decay_epochs, decay_rate=float(decay_rate), staircase=True
     )
-    return keras.optimizers.Adam(learning_rate=schedule)
+    return keras.optimizers.Adam(learning_rate=schedule, name="adam_linformer_study")

@@ -33,7 +33,7 @@ def build_optimizer(name, *, steps_per_epoch, epochs, learning_rate=None, **reci
     if name == "adam":
         if recipe_kwargs:
             raise TypeError(f"optimizer 'adam' takes only learning_rate, not {sorted(recipe_kwargs)}")
-        return keras.optimizers.Adam(learning_rate=float(learning_rate or 1e-3))
+        return keras.optimizers.Adam(learning_rate=float(learning_rate or 1e-3), name="adam")
     if name == "dat":
         return dat_study_optimizer(steps_per_epoch, epochs, **lr, **recipe_kwargs)
     if name == "linformer":

@@ -591,8 +591,8 @@ def load_mask_rcnn(path, compile=False):
 
     if not Path(path).is_file():
         raise FileNotFoundError(f"no saved detection model at {path}")
-    model = keras.saving.load_model(str(path), custom_objects={"MaskRCNN": MaskRCNN}, compile=compile,
-                                    safe_mode=True)
+    # MaskRCNN is registered as "zoobot_tf>MaskRCNN"; importing this module is all loading needs
+    model = keras.saving.load_model(str(path), compile=compile, safe_mode=True)
     if not isinstance(model, MaskRCNN):
         raise TypeError(f"{path} holds a {type(model).__name__}, not a MaskRCNN")
     return model

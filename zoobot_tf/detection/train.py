@@ -308,9 +308,13 @@ def train_detection(
     steps_per_epoch : int, optional
         Batches per epoch (default: one pass over the scenes).
     calibrate_batchnorm : bool, optional
-        Before phase 1, set the backbone's BatchNorm statistics from ``calibration_batches``
-        training batches (:meth:`MaskRCNN.calibrate_batchnorm`). Default: when the backbone is
-        randomly initialised (built here without ``backbone_weights``) and phase 1 runs.
+        Set the backbone's BatchNorm statistics from ``calibration_batches`` training batches
+        (:meth:`MaskRCNN.calibrate_batchnorm`): before phase 1 when the backbone is randomly
+        initialised (built here without ``backbone_weights``), so the frozen backbone normalises
+        its features; and after phase 2, because the moving averages lag behind the final
+        weights -- without this a model trained from scratch for a few hundred steps detects
+        almost nothing at inference. None (default): both, where they apply; True: both;
+        False: never.
     calibration_batches : int
     callbacks : list of keras.callbacks.Callback, optional
         Extra callbacks for both phases (e.g. checkpoints, early stopping).
@@ -356,9 +360,7 @@ def train_detection(
         random_backbone = False
         if scaling is not None:
             model.scaling = scaling
-    if calibrate_batchnorm is None:
-        calibrate_batchnorm = random_backbone and epochs_heads > 0
-    if calibrate_batchnorm:
+    if calibrate_batchnorm is not False and epochs_heads > 0 and (random_backbone or calibrate_batchnorm):
         model.calibrate_batchnorm(train_ds.take(int(calibration_batches)))
 
     learning_rate_all = learning_rate / 10.0 if learning_rate_all is None else learning_rate_all
@@ -378,6 +380,8 @@ def train_detection(
             row.update({k: float(v[i]) for k, v in fitted.history.items()})
             history.append(row)
         epoch += epochs
+    if calibrate_batchnorm is not False and epochs_all > 0:
+        model.calibrate_batchnorm(train_ds.take(int(calibration_batches)))
 
     model.save(save_dir / "model.keras")
     import pandas as pd

@@ -14,6 +14,7 @@ Rerunning the same call after a crash or a kill continues from the last finished
 
 from __future__ import annotations
 
+import copy
 import logging
 import shutil
 from dataclasses import dataclass
@@ -392,8 +393,8 @@ def train(
             )
             model.compile(
                 optimizer=(keras.optimizers.Adam(learning_rate=float(learning_rate)) if optimizer is None
-                           else keras.optimizers.get(config["optimizer"])),
-                loss=task.loss() if loss is None else keras.losses.get(config["loss"]),
+                           else keras.optimizers.get(copy.deepcopy(config["optimizer"]))),
+                loss=task.loss() if loss is None else keras.losses.get(copy.deepcopy(config["loss"])),
                 metrics=task.metrics() if metrics is None else [_rebuilt_metric(m) for m in config["metrics"]],
                 jit_compile="auto" if uses_gpu() else False,
             )
@@ -439,7 +440,8 @@ def _serialized(obj, serialize):
 
 
 def _rebuilt_metric(spec):
-    return spec if isinstance(spec, str) else keras.metrics.deserialize(spec)
+    # deserialising mutates its argument: keep config.json's copy intact
+    return spec if isinstance(spec, str) else keras.metrics.deserialize(copy.deepcopy(spec))
 
 
 def _qualified_name(obj) -> str:
