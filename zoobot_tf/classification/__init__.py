@@ -7,6 +7,7 @@ strategies and the reference studies' optimizers, held-out metrics, attention ma
 - :class:`WarmupCosineDecay`, :func:`dat_study_optimizer`, :func:`linformer_study_optimizer`.
 - :func:`evaluate_classifier`, :func:`classification_report`, :func:`top_k_accuracy_by_bin`.
 - :func:`compute_attention_maps`, :func:`write_attention_maps`: where DAT / Linformer models look.
+- :func:`gz2_eight_class_labels`: GZ2 votes -> the eight classes of the Linformer study.
 
 Names are loaded lazily, so that the command-line parsers in :mod:`.command` are built without
 waiting for TensorFlow.
@@ -38,6 +39,8 @@ _EXPORTS = {
     "top_k_accuracy_by_bin": "metrics",
     "plot_accuracy_by_size": "plots",
     "read_split_labels": "labels",
+    "gz2_eight_class_labels": "gz2_classes",
+    "gz2_eight_class_probabilities": "gz2_classes",
     "evaluate_classifier": "evaluate",
     "predict_split": "evaluate",
     "compute_attention_maps": "attention_maps",

@@ -28,12 +28,13 @@ class DecisionTreeReweighting(keras.layers.Layer):
     parent_answers : list of int or None
         Per question (same order), the label index of the answer that leads to it, or None.
     epsilon : float
-        Added to each question's sum before normalising (scores of 0 everywhere give 0, not NaN).
+        Floor of each question's sum before normalising (scores of 0 everywhere give 0, not NaN;
+        any larger sum normalises exactly).
 
     Build one from a schema with :meth:`from_schema`.
     """
 
-    def __init__(self, question_index_groups, parent_answers, epsilon=1e-7, **kwargs):
+    def __init__(self, question_index_groups, parent_answers, epsilon=1e-12, **kwargs):
         super().__init__(**kwargs)
         self.question_index_groups = [(int(s), int(e)) for s, e in question_index_groups]
         self.parent_answers = [None if p is None else int(p) for p in parent_answers]
@@ -81,7 +82,7 @@ class DecisionTreeReweighting(keras.layers.Layer):
         for q in self._order:
             start, end = self.question_index_groups[q]
             block = inputs[:, start : end + 1]
-            block = block / (ops.sum(block, axis=-1, keepdims=True) + ops.cast(self.epsilon, block.dtype))
+            block = block / ops.maximum(ops.sum(block, axis=-1, keepdims=True), ops.cast(self.epsilon, block.dtype))
             parent = self.parent_answers[q]
             if parent is not None:
                 block = block * weighted[parent]
