@@ -201,3 +201,47 @@ def test_command_lines_pass_their_arguments(monkeypatch, tmp_path):
     args = parser.parse_args(["--model", "M", "--catalog", "C.csv", "--out", "D", "--n", "3"])
     assert command.run_attention_maps(args) == 0
     assert seen == {"model": "M", "catalog": "C.csv", "out": "D", "n": 3, "band": 1, "block": -1}
+
+
+def _script(name):
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "training_scripts" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_training_scripts_default_to_the_studies_recipes():
+    hubble = _script("train_hubble_sequence").parse_args(["--out", "x"])
+    assert (hubble.architecture, hubble.batch_size, hubble.learning_rate, hubble.min_learning_rate) == (
+        "dat_tiny", 18, 4e-4, 5e-6)
+    assert (hubble.warmup_epochs, hubble.weight_decay, hubble.clip_norm) == (10, 0.05, 1.0)
+    gz2 = _script("train_gz2_8class").parse_args(["--out", "x"])
+    assert (gz2.architecture, gz2.learning_rate, gz2.decay_rate, gz2.decay_epochs, gz2.size) == (
+        "linformer_vit", 3e-4, 0.9, 5, 224)
+
+
+def test_gz2_votes_give_the_eight_classes():
+    from zoobot_tf.classification import gz2_eight_class_labels
+    from zoobot_tf.schemas import get_schema
+
+    schema = get_schema("gz2")
+    votes = pd.DataFrame(np.zeros((3, schema.n_answers)), columns=schema.label_cols)
+
+    # a clear barred spiral: featured 40, not edge-on 40, spiral 36/40, bar 36/40 -> 0.81
+    votes.loc[0, ["smooth-or-featured-gz2_featured-or-disk", "disk-edge-on-gz2_no"]] = 40
+    votes.loc[0, ["has-spiral-arms-gz2_yes", "has-spiral-arms-gz2_no", "bar-gz2_yes", "bar-gz2_no"]] = [36, 4, 36, 4]
+    votes.loc[0, "something-odd-gz2_no"] = 40
+    # a merger: odd 30/40, merger 27/30 -> 0.675 (smooth-round path 0.5 x 0.5)
+    votes.loc[1, ["smooth-or-featured-gz2_smooth", "smooth-or-featured-gz2_featured-or-disk"]] = [20, 20]
+    votes.loc[1, ["how-rounded-gz2_round", "how-rounded-gz2_in-between"]] = [10, 10]
+    votes.loc[1, ["something-odd-gz2_yes", "something-odd-gz2_no", "odd-feature-gz2_merger", "odd-feature-gz2_ring"]] = [
+        30, 10, 27, 3]
+    # split between round and in-between: 0.5 each, below the 0.6 asked for
+    votes.loc[2, ["smooth-or-featured-gz2_smooth", "how-rounded-gz2_round", "how-rounded-gz2_in-between"]] = [40, 20, 20]
+    labels = gz2_eight_class_labels(votes, min_probability=0.6)
+    assert labels.loc[0, "label"] == "barred-spiral" and labels.loc[0, "probability"] == pytest.approx(0.81)
+    assert labels.loc[1, "label"] == "merger" and labels.loc[1, "probability"] == pytest.approx(0.675)
+    assert pd.isna(labels.loc[2, "label"]) and labels.loc[2, "best_class"] == "round"

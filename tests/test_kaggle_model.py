@@ -150,3 +150,19 @@ def test_merger_probability_from_summary_tables():
         merger_probability(gz2_fractions, gz2, include_major_disturbance=True)
     with pytest.raises(ValueError, match="threshold must be in"):
         merger_fraction(np.array([0.2]), threshold=1.5)
+
+
+def test_merger_fraction_from_a_predictions_hdf5(tmp_path):
+    from zoobot_tf.predictions import PredictionWriter
+
+    schema = get_schema("decals_dr5")
+    merger = schema.get_answer("merging_merger").index
+    alpha = np.full((20, schema.n_answers, 2), 5.0)
+    alpha[:5, merger] = 200.0  # merging: 200 / (200 + 15) = 0.93
+    path = tmp_path / "preds.hdf5"
+    with PredictionWriter(path, schema.label_cols, 2, attrs={"schema": "decals_dr5"}) as writer:
+        writer.add([f"g{i}" for i in range(20)], alpha)
+        writer.finish()
+    result = merger_fraction(path, threshold=0.5)
+    assert result.n == 20 and result.n_merging == 5 and result.fraction == pytest.approx(0.25)
+    assert result.mean_probability == pytest.approx((5 * 200 / 215 + 15 * 0.25) / 20)

@@ -22,8 +22,14 @@ VERBS = {
     "finetune": ("zoobot_tf.training.finetune_command", "adapt a trained model to a new survey with few labels"),
     "evaluate": ("zoobot_tf.evaluation", "predictions vs volunteer / true fractions, with baseline, PNG plots"),
     "detect": ("zoobot_tf.detection.command", "FITS fields + Mask R-CNN -> source catalog (bbox, class, flux, RA/Dec)"),
+    "train-classifier": ("zoobot_tf.classification.command", "class shards -> softmax classifier (DAT, Linformer, ...)"),
+    "attention-maps": ("zoobot_tf.classification.command", "DAT / Linformer attention overlaid on the r band, PNG per galaxy"),
     "demo": ("zoobot_tf.demo", "run the main job end to end on the embedded synthetic data"),
 }
+
+
+#: verbs whose module names its functions differently from add_arguments / run
+_ENTRY_POINTS = {"attention-maps": ("add_attention_arguments", "run_attention_maps")}
 
 
 def build_parser(argv=None) -> argparse.ArgumentParser:
@@ -39,8 +45,9 @@ def build_parser(argv=None) -> argparse.ArgumentParser:
         sub = subparsers.add_parser(verb, help=help_text, description=help_text)
         if verb == wanted:
             module = importlib.import_module(module_name)
-            module.add_arguments(sub)
-            sub.set_defaults(_run=module.run)
+            add_arguments, run = _ENTRY_POINTS.get(verb, ("add_arguments", "run"))
+            getattr(module, add_arguments)(sub)
+            sub.set_defaults(_run=getattr(module, run))
     return parser
 
 

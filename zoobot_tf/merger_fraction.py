@@ -118,7 +118,9 @@ def _probabilities(predictions, schema, answers, include_major_disturbance):
 
         predictions = read_table(predictions, str_columns=("id_str",))
     kaggle = get_schema("gz_kaggle37").label_cols
-    if isinstance(predictions, pd.DataFrame) and schema in (None, "gz_kaggle37") and set(kaggle) <= set(predictions.columns):
+    schema_name = getattr(schema, "name", schema)
+    if isinstance(predictions, pd.DataFrame) and schema_name in (None, "gz_kaggle37") and set(kaggle) <= set(
+            predictions.columns):
         chosen = _answers_for("gz_kaggle37", answers, include_major_disturbance)
         values = predictions[chosen].to_numpy(dtype=np.float64)  # dependency-weighted already
         bad = ~np.isfinite(values).all(axis=1) | (values < 0).any(axis=1)

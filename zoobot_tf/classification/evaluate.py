@@ -16,7 +16,34 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-__all__ = ["evaluate_classifier", "predict_split"]
+__all__ = ["evaluate_classifier", "open_run", "predict_split", "run_image_options"]
+
+
+def open_run(run, out_dir=None, shard_dir=None):
+    """``(model, config, out_dir, shard_dir)`` of a run directory or a ``(model, config)`` pair.
+
+    ``out_dir`` defaults to ``<run>/evaluation`` (created), ``shard_dir`` to the run's shards.
+    """
+    from zoobot_tf.training.config import load_run
+
+    if isinstance(run, tuple):
+        model, config = run
+        run_dir = Path(config["save_dir"])
+    else:
+        run_dir = Path(run)
+        model, config = load_run(run_dir)
+    out_dir = Path(out_dir) if out_dir is not None else run_dir / "evaluation"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    return model, config, out_dir, Path(shard_dir or config["shard_dir"])
+
+
+def run_image_options(config) -> dict:
+    """The evaluation-transform options of a run's ``config.json`` (for :func:`predict_split`)."""
+    return {
+        "image_size": config.get("image_size"),
+        "greyscale": bool(config.get("greyscale")),
+        "crop_scale": config.get("image_options", {}).get("crop_scale", (0.7, 0.8)),
+    }
 
 
 def predict_split(model, shard_dir, split, *, batch_size=64, image_size=None, greyscale=False, crop_scale=(0.7, 0.8),
@@ -101,30 +128,19 @@ def evaluate_classifier(run, out_dir=None, *, shard_dir=None, split="test", batc
     from zoobot_tf.classification.plots import plot_accuracy_by_size
     from zoobot_tf.evaluation.plots import plot_training_curves
     from zoobot_tf.shards import load_manifest
-    from zoobot_tf.training.config import load_run
     from zoobot_tf.training.finetune_report import plot_confusion_matrix
 
-    run_dir = None
-    if isinstance(run, tuple):
-        model, config = run
-    else:
-        run_dir = Path(run)
-        model, config = load_run(run_dir)
+    model, config, out_dir, shard_dir = open_run(run, out_dir, shard_dir)
     if config.get("label_kind") != "class":
-        raise ValueError(f"run {run_dir or config.get('save_dir')} is not a classifier (label kind "
+        raise ValueError(f"run {config.get('save_dir')} is not a classifier (label kind "
                          f"{config.get('label_kind')!r}); evaluate decision-tree runs with `zoobot-tf evaluate`")
-    out_dir = Path(out_dir) if out_dir is not None else Path(run_dir or config["save_dir"]) / "evaluation"
-    out_dir.mkdir(parents=True, exist_ok=True)
-    shard_dir = Path(shard_dir or config["shard_dir"])
     manifest = load_manifest(shard_dir)
     classes = list(config["label_cols"])
     if list(manifest.label_cols) != classes:
         raise ValueError(f"shards in {shard_dir} have classes {manifest.label_cols}, the model {classes}")
     has_mask = bool((manifest.image_options or {}).get("galaxy_mask")) and not config.get("greyscale")
-    options = config.get("image_options", {})
-    result = predict_split(model, shard_dir, split, batch_size=batch_size, image_size=config.get("image_size"),
-                           greyscale=bool(config.get("greyscale")), crop_scale=options.get("crop_scale", (0.7, 0.8)),
-                           mask_channel=-1 if has_mask and size_column is None else None, progress=progress)
+    result = predict_split(model, shard_dir, split, batch_size=batch_size, progress=progress,
+                           mask_channel=-1 if has_mask and size_column is None else None, **run_image_options(config))
     labels, probabilities = result["labels"], result["outputs"]
     report = classification_report(labels, probabilities, classes)
     files = {"confusion_matrix": plot_confusion_matrix(report["confusion_matrix"], classes,
@@ -155,7 +171,7 @@ def evaluate_classifier(run, out_dir=None, *, shard_dir=None, split="test", batc
         report["size"] = "no galaxy mask in the shards and no size_column given"
     predictions.to_csv(out_dir / "predictions.csv", index=False)
     files["predictions"] = out_dir / "predictions.csv"
-    log = Path(run_dir or config.get("save_dir", "")) / "training_log.csv"
+    log = (Path(config.get("save_dir", "")) if isinstance(run, tuple) else Path(run)) / "training_log.csv"
     if log.is_file():
         files["training_curves"] = Path(plot_training_curves(log, out_dir / "training_curves.png"))
     report["split"] = split

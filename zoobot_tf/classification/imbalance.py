@@ -226,7 +226,8 @@ def plan_imbalance(strategy, shard_dir, batch_size, *, mixup_alpha=0.2, seed=42)
 
         names = [load_manifest(shard_dir).label_cols[c] for c in np.flatnonzero(counts == 0)]
         warnings.warn(f"classes {names} have no training galaxies in {shard_dir}: the classifier cannot learn them"
-                      + (" and they are not sampled" if strategy in ("uniform_sampling", "balanced_mixup") else ""))
+                      + (" and they are not sampled" if strategy in ("uniform_sampling", "balanced_mixup") else ""),
+                      stacklevel=2)
     weights = class_weights(counts) if strategy == "class_weight" else None
     transform = None
     if strategy in ("uniform_sampling", "mixup", "balanced_mixup"):

@@ -8,7 +8,6 @@ beside the "predict the training mean" baseline, the number any model must beat.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 __all__ = ["evaluate_kaggle", "train_kaggle"]
 
@@ -82,28 +81,17 @@ def evaluate_kaggle(run, out_dir=None, *, shard_dir=None, split="test", batch_si
     import pandas as pd
 
     import zoobot_tf.kaggle.reweighting  # noqa: F401  (registers the layer before loading the model)
-    from zoobot_tf.classification.evaluate import predict_split
+    from zoobot_tf.classification.evaluate import open_run, predict_split, run_image_options
     from zoobot_tf.classification.labels import read_split_labels
     from zoobot_tf.kaggle.model import mean_baseline, rmse
     from zoobot_tf.schemas import get_schema
-    from zoobot_tf.training.config import load_run
     from zoobot_tf.training.finetune_report import regressor_metrics
 
-    run_dir = None
-    if isinstance(run, tuple):
-        model, config = run
-    else:
-        run_dir = Path(run)
-        model, config = load_run(run_dir)
-    shard_dir = Path(shard_dir or config["shard_dir"])
+    model, config, out_dir, shard_dir = open_run(run, out_dir, shard_dir)
     _check_shards(shard_dir)
     schema = get_schema("gz_kaggle37")
-    out_dir = Path(out_dir) if out_dir is not None else Path(run_dir or config["save_dir"]) / "evaluation"
-    out_dir.mkdir(parents=True, exist_ok=True)
-    options = config.get("image_options", {})
-    result = predict_split(model, shard_dir, split, batch_size=batch_size, image_size=config.get("image_size"),
-                           greyscale=bool(config.get("greyscale")), crop_scale=options.get("crop_scale", (0.7, 0.8)),
-                           progress=progress)
+    result = predict_split(model, shard_dir, split, batch_size=batch_size, progress=progress,
+                           **run_image_options(config))
     labels, predictions = result["labels"], result["outputs"]
     baseline = mean_baseline(read_split_labels(shard_dir, "train"), len(labels))
     model_scores = regressor_metrics(labels, predictions, schema.label_cols)

@@ -183,5 +183,9 @@ def load_model(path, compile=True):
     from zoobot_tf.models.registry import available_architectures
 
     available_architectures()  # imports DAT, Linformer, ... so their layers are registered
+    import zoobot_tf.classification.losses  # noqa: F401  (class-weighted / MixUp losses)
+    import zoobot_tf.classification.schedules  # noqa: F401  (warm-up + cosine schedule)
+    import zoobot_tf.kaggle.model  # noqa: F401  (RMSE loss)
+    import zoobot_tf.kaggle.reweighting  # noqa: F401  (decision-tree re-weighting layer)
 
     return keras.saving.load_model(path, compile=compile, safe_mode=True)
