@@ -8,8 +8,12 @@ the head while keeping the encoder.
 from __future__ import annotations
 
 import keras
+import numpy as np
 
 from zoobot_tf.models.layers import DirichletConcentration, MCDropout
+
+#: Dirichlet concentration of every answer before training (see build_head)
+INITIAL_CONCENTRATION = 5.0
 
 __all__ = ["HEAD_KINDS", "build_head"]
 
@@ -60,9 +64,17 @@ def build_head(
         raise ValueError(f"a softmax head needs at least 2 classes, got output_dim={output_dim}")
     features = keras.Input(shape=(int(input_dim),), name="features")
     x = MCDropout(float(dropout_rate), always_on=test_time_dropout, name="head_dropout")(features)
-    x = keras.layers.Dense(int(output_dim), name="head_dense")(x)
+    bias_initializer = "zeros"
     if kind == "dirichlet":
+        # Start broad: every concentration at INITIAL_CONCENTRATION pseudo-votes rather than at
+        # the middle of the range (~51, a confidently uniform guess). From the middle the first
+        # epochs drive most outputs into the flat bottom of the sigmoid, where gradients vanish
+        # and short runs stall at the "predict the population mean" loss.
         low, high = concentration_range
+        start = (min(max(INITIAL_CONCENTRATION, low + 1e-3), high - 1e-3) - low) / (high - low)
+        bias_initializer = keras.initializers.Constant(float(np.log(start / (1.0 - start))))
+    x = keras.layers.Dense(int(output_dim), bias_initializer=bias_initializer, name="head_dense")(x)
+    if kind == "dirichlet":
         outputs = DirichletConcentration(low, high, name="concentrations")(x)
     elif kind == "softmax":
         outputs = keras.layers.Activation("softmax", dtype="float32", name="probabilities")(x)
