@@ -13,7 +13,7 @@ Names are loaded lazily, so that the command-line parsers in :mod:`.command` are
 waiting for TensorFlow.
 """
 
-import importlib
+from zoobot_tf._lazy import lazy_exports
 
 _EXPORTS = {
     "train_classifier": "train",
@@ -56,13 +56,4 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name):
-    if name not in _EXPORTS:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__():
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())

@@ -4,7 +4,7 @@ Names are loaded lazily so that the image-preparing worker processes of :func:`w
 (which import this package) do not pay for importing TensorFlow.
 """
 
-import importlib
+from zoobot_tf._lazy import lazy_exports
 
 _EXPORTS = {
     "write_shards": "writer",
@@ -28,13 +28,4 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name):
-    if name not in _EXPORTS:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__():
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())

@@ -12,7 +12,7 @@ Names are loaded lazily, so that the command-line parsers in :mod:`zoobot_tf.tra
 are built without waiting for TensorFlow.
 """
 
-import importlib
+from zoobot_tf._lazy import lazy_exports
 
 _EXPORTS = {
     "train": "trainer",
@@ -41,19 +41,9 @@ _EXPORTS = {
     "run_finetune": "command",
 }
 
-__all__ = sorted([*_EXPORTS, "get_encoder"])
+_EXPORTS["get_encoder"] = "zoobot_tf.models"  # the encoder of a trained model, for fine-tuning
+
+__all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name):
-    if name == "get_encoder":
-        from zoobot_tf.models import get_encoder as value
-    elif name in _EXPORTS:
-        value = getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
-    else:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    globals()[name] = value
-    return value
-
-
-def __dir__():
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())
