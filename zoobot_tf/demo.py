@@ -21,11 +21,11 @@ def _step(number, total, text):
 
 def run_demo(
     out_dir,
-    n=1500,
+    n=2000,
     size=64,
     image_size=48,
-    epochs=15,
-    augment=False,
+    epochs=20,
+    augment=True,
     batch_size=32,
     architecture="efficientnet_b0",
     n_samples=5,
@@ -65,8 +65,6 @@ def run_demo(
                            title="one augmented training batch (majority root answer)")
     print(f"  augmented batch: {grid}")
 
-    # Few epochs on CPU: rotation/crop augmentation slows learning more than it helps here
-    # (full-size training scripts keep it on); the batch PNG above shows what it would do.
     _step(3, total, f"training {architecture} at {image_size}px for up to {epochs} epochs (MirroredStrategy)")
     run_dir = out_dir / "run"
     _, history = train(
@@ -111,11 +109,12 @@ def run_demo(
 
 def add_arguments(parser):
     parser.add_argument("--out", default="demo_output", help="output folder (default: demo_output)")
-    parser.add_argument("--n", type=int, default=1500, help="number of synthetic galaxies (default 1500)")
+    parser.add_argument("--n", type=int, default=2000, help="number of synthetic galaxies (default 2000)")
     parser.add_argument("--size", type=int, default=64, help="rendered and stored image size (default 64)")
     parser.add_argument("--image-size", type=int, default=48, help="model input size (default 48)")
-    parser.add_argument("--epochs", type=int, default=15, help="maximum training epochs (default 15)")
-    parser.add_argument("--augment", action="store_true", help="rotate/flip/crop training images")
+    parser.add_argument("--epochs", type=int, default=20, help="maximum training epochs (default 20)")
+    parser.add_argument("--no-augment", dest="augment", action="store_false",
+                        help="no random rotation/flip/crop of the training images")
     parser.add_argument("--architecture", default="efficientnet_b0", help="backbone (default efficientnet_b0)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
