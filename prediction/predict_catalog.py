@@ -46,57 +46,23 @@ def _env_int(*names):
     return None
 
 
-def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--catalog", help="catalog CSV/parquet with id_str and file_loc")
-    parser.add_argument("--model", help="trained model .keras file")
-    parser.add_argument("--out", required=True, help="output HDF5 file")
-    parser.add_argument("--schema", default=None, help="decision tree of the outputs, e.g. decals_dr5")
-    parser.add_argument("--n-samples", type=int, default=5, help="MC-dropout samples per galaxy (default 5)")
-    parser.add_argument("--batch-size", type=int, default=128, help="images per model call (default 128)")
-    parser.add_argument("--crop-scale", type=float, default=None,
-                        help="centre crop area fraction before resizing (0.75 matches zoobot_tf.data eval)")
-    parser.add_argument("--scaling", default=None, help="image scaling for FITS catalogs")
-    parser.add_argument("--num-workers", type=int, default=None, help="workers sharing the catalog")
-    parser.add_argument("--worker-index", type=int, default=None, help="this worker (0-based)")
-    parser.add_argument("--no-fast-path", action="store_true", help="n full passes instead of encoder once")
-    parser.add_argument("--merge", nargs="+", metavar="HDF5", help="merge these complete worker files into --out")
-    parser.add_argument("--no-progress", action="store_true")
-    args = parser.parse_args(argv)
-    if args.num_workers is None:
-        args.num_workers = _env_int("ZOOBOT_NUM_WORKERS", "SLURM_ARRAY_TASK_COUNT") or 1
-    if args.worker_index is None:
-        args.worker_index = _env_int("ZOOBOT_WORKER_INDEX", "SLURM_ARRAY_TASK_ID") or 0
-    if not args.merge and not (args.catalog and args.model):
-        parser.error("--catalog and --model are required (unless --merge)")
-    return args
-
-
 def main(argv=None) -> int:
-    args = parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    from zoobot_tf.predictions import merge_predictions, predict, read_attrs
+    """``zoobot-tf predict`` with full-size defaults and worker settings from the environment;
+    ``--merge FILES... --out OUT`` merges complete worker files instead."""
+    from zoobot_tf.predictions.command import add_arguments, add_merge_arguments, run, run_merge
 
-    if args.merge:
-        path = merge_predictions(args.merge, args.out)
-    else:
-        path = predict(
-            args.catalog,
-            args.model,
-            n_samples=args.n_samples,
-            save_loc=args.out,
-            batch_size=args.batch_size,
-            scaling=args.scaling,
-            crop_scale=args.crop_scale,
-            fast_path=False if args.no_fast_path else "auto",
-            num_workers=args.num_workers,
-            worker_index=args.worker_index,
-            schema=args.schema,
-            progress=not args.no_progress,
-        )
-    attrs = read_attrs(path)
-    print(f"{path}: {attrs['n_rows']} galaxies, {attrs['n_samples']} samples, complete={bool(attrs['complete'])}")
-    return 0
+    argv = sys.argv[1:] if argv is None else list(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    if argv[:1] == ["--merge"]:
+        parser = add_merge_arguments(argparse.ArgumentParser(description="merge complete worker files"))
+        return run_merge(parser.parse_args(argv[1:]))
+    parser = add_arguments(argparse.ArgumentParser(description=__doc__.splitlines()[0]))
+    parser.set_defaults(
+        batch_size=128,
+        num_workers=_env_int("ZOOBOT_NUM_WORKERS", "SLURM_ARRAY_TASK_COUNT") or 1,
+        worker_index=_env_int("ZOOBOT_WORKER_INDEX", "SLURM_ARRAY_TASK_ID") or 0,
+    )
+    return run(parser.parse_args(argv))
 
 
 if __name__ == "__main__":

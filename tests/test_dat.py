@@ -10,8 +10,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from zoobot_tf.images import load_image
-from zoobot_tf.models import get_model, load_model
+from zoobot_tf.models import get_model
 from zoobot_tf.models.dat import (
     DAT_CONFIGS,
     DATBlock,
@@ -24,8 +23,14 @@ from zoobot_tf.models.dat import (
 )
 from zoobot_tf.models.dat.layers import _window_mask, window_layout
 from zoobot_tf.models.registry import get_backbone
-from zoobot_tf.schemas import get_label_set
-from zoobot_tf.synthetic import make_synthetic_dataset
+
+from attention_model_checks import (
+    assert_deterministic,
+    assert_overfits,
+    assert_safe_round_trip,
+    hubble_galaxies,
+    overfit_softmax,
+)
 
 pytestmark = pytest.mark.filterwarnings(
     "ignore:__array__ implementation doesn't accept a copy keyword:DeprecationWarning",
@@ -238,31 +243,15 @@ def test_published_configs_and_dat_tiny_layout():
 
 @pytest.fixture(scope="module")
 def galaxies(tmp_path_factory):
-    catalog = make_synthetic_dataset(tmp_path_factory.mktemp("fits"), n=16, size=48, fits=True, progress=False)
-    images = np.stack(
-        [load_image(p, scaling="minmax", nan_mask=True, galaxy_mask=True, dtype="float32") for p in catalog["file_loc"]]
-    )
-    labels = np.array([get_label_set("hubble_sequence").index(c) for c in catalog["label"]])
-    return images, labels
+    return hubble_galaxies(tmp_path_factory.mktemp("fits"), 48, fits=True, scaling="minmax", nan_mask=True,
+                           galaxy_mask=True)
 
 
 @pytest.fixture(scope="module")
 def trained(galaxies):
     images, labels = galaxies
     assert images.shape == (16, 48, 48, 11)
-    keras.utils.set_random_seed(0)
-    model = get_model(
-        "hubble_sequence",
-        images.shape[1:],
-        architecture="dat_test",
-        head="softmax",
-        dropout_rate=0.2,
-        test_time_dropout=False,
-    )
-    model.compile(optimizer=keras.optimizers.Adam(3e-3), loss="sparse_categorical_crossentropy")
-    model.optimizer.build(model.trainable_variables)  # else fit traces its train step twice
-    history = model.fit(images, labels, batch_size=16, epochs=30, shuffle=False, verbose=0).history["loss"]
-    return model, history
+    return overfit_softmax(images, labels, "dat_test")
 
 
 def test_gradients_reach_the_offset_networks(galaxies):
@@ -280,26 +269,17 @@ def test_gradients_reach_the_offset_networks(galaxies):
 
 
 def test_tiny_dat_overfits_16_galaxies(trained):
-    _, history = trained
-    assert np.all(np.isfinite(history))
-    assert history[-1] < 0.3 * history[0]
+    assert_overfits(trained[1])
 
 
 def test_inference_is_deterministic(trained, galaxies):
-    model, _ = trained
-    images, _ = galaxies
-    first, second = model.predict(images, verbose=0), model.predict(images, verbose=0)
-    np.testing.assert_array_equal(first, second)
-    np.testing.assert_allclose(first.sum(axis=1), 1.0, rtol=1e-5)
+    assert_deterministic(trained[0], galaxies[0])
 
 
 def test_keras_round_trip_in_safe_mode_and_attention_maps(trained, galaxies, tmp_path):
     model, _ = trained
     images, _ = galaxies
-    path = tmp_path / "dat.keras"
-    model.save(path)
-    loaded = load_model(path)  # safe_mode=True
-    np.testing.assert_allclose(loaded.predict(images, verbose=0), model.predict(images, verbose=0), atol=1e-6)
+    loaded = assert_safe_round_trip(model, images, tmp_path / "dat.keras")
 
     maps = deformable_attention_maps(loaded, images[:3])
     assert maps["block"] == "stage4_block1_deformable"

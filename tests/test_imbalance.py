@@ -108,7 +108,7 @@ def test_balanced_mixup_partners_come_from_the_class_uniform_stream():
         batches = list(transform(natural.repeat().take(n_batches)))
         assert len(batches) == n_batches
         for images, y in batches:
-            y, x = y.numpy(), images.numpy()[:, 0, 0, 0]
+            y = y.numpy()
             lam_label = y[:, 0] + y[:, 1]
             assert np.allclose(lam_label, 1.0, atol=1e-5)
             total += len(y)

@@ -1,14 +1,18 @@
 """zoobot_tf.models.linformer: Linformer attention, the published ViT configuration, a tiny ViT."""
 
-import keras
 import numpy as np
 import pytest
 
-from zoobot_tf.images import load_image
-from zoobot_tf.models import get_encoder, get_model, load_model
+from zoobot_tf.models import get_encoder, get_model
 from zoobot_tf.models.linformer import LINFORMER_CONFIGS, LinformerBlock, LinformerSelfAttention, linformer_vit_backbone
-from zoobot_tf.schemas import get_label_set
-from zoobot_tf.synthetic import make_synthetic_dataset
+
+from attention_model_checks import (
+    assert_deterministic,
+    assert_overfits,
+    assert_safe_round_trip,
+    hubble_galaxies,
+    overfit_softmax,
+)
 
 pytestmark = pytest.mark.filterwarnings(
     "ignore:__array__ implementation doesn't accept a copy keyword:DeprecationWarning",
@@ -85,10 +89,7 @@ def test_mean_pooling_and_many_bands():
 
 @pytest.fixture(scope="module")
 def galaxies(tmp_path_factory):
-    catalog = make_synthetic_dataset(tmp_path_factory.mktemp("png"), n=16, size=32, progress=False)
-    images = np.stack([load_image(p, dtype="float32") for p in catalog["file_loc"]])
-    labels = np.array([get_label_set("hubble_sequence").index(c) for c in catalog["label"]])
-    return images, labels
+    return hubble_galaxies(tmp_path_factory.mktemp("png"), 32)
 
 
 @pytest.fixture(scope="module")
@@ -96,41 +97,17 @@ def trained(galaxies):
     images, labels = galaxies
     assert images.shape == (16, 32, 32, 3)
     assert LINFORMER_CONFIGS["linformer_test"]["patch_size"] == 8
-    keras.utils.set_random_seed(0)
-    model = get_model(
-        "hubble_sequence",
-        images.shape[1:],
-        architecture="linformer_test",
-        head="softmax",
-        dropout_rate=0.2,
-        test_time_dropout=False,
-        dropout=0.1,  # inside the blocks: must be off at inference
-    )
-    model.compile(optimizer=keras.optimizers.Adam(3e-3), loss="sparse_categorical_crossentropy")
-    model.optimizer.build(model.trainable_variables)  # else fit traces its train step twice
-    history = model.fit(images, labels, batch_size=16, epochs=30, shuffle=False, verbose=0).history["loss"]
-    return model, history
+    return overfit_softmax(images, labels, "linformer_test", dropout=0.1)  # block dropout: off at inference
 
 
 def test_tiny_linformer_overfits_16_galaxies(trained):
-    _, history = trained
-    assert np.all(np.isfinite(history))
-    assert history[-1] < 0.3 * history[0]
+    assert_overfits(trained[1])
 
 
 def test_inference_is_deterministic(trained, galaxies):
-    model, _ = trained
-    images, _ = galaxies
-    first, second = model.predict(images, verbose=0), model.predict(images, verbose=0)
-    np.testing.assert_array_equal(first, second)
-    np.testing.assert_allclose(first.sum(axis=1), 1.0, rtol=1e-5)
+    assert_deterministic(trained[0], galaxies[0])
 
 
 def test_keras_round_trip_in_safe_mode(trained, galaxies, tmp_path):
-    model, _ = trained
-    images, _ = galaxies
-    path = tmp_path / "linformer.keras"
-    model.save(path)
-    loaded = load_model(path)  # safe_mode=True: the class-token pooling uses no Lambda layer
-    np.testing.assert_allclose(loaded.predict(images, verbose=0), model.predict(images, verbose=0), atol=1e-6)
-    assert isinstance(get_encoder(loaded).get_layer("block1"), LinformerBlock)
+    # safe_mode=True: the class-token pooling uses no Lambda layer
+    assert_safe_round_trip(trained[0], galaxies[0], tmp_path / "linformer.keras")

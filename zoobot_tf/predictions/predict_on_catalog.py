@@ -125,16 +125,13 @@ def run_defaults(model) -> dict:
 
 def _resolve_labels(schema, label_cols, n_outputs: int) -> tuple[str, list[str]]:
     """``(schema name or '', label_cols)`` checked against the model's output width."""
-    from zoobot_tf.schemas import LABEL_SETS, get_label_set, get_schema
+    from zoobot_tf.schemas import LabelSet, get_schema_or_label_set
 
     name, from_schema = "", None
     if schema is not None:
-        if isinstance(schema, str) and schema in LABEL_SETS:
-            label_set = get_label_set(schema)
-            name, from_schema = label_set.name, list(label_set.classes)
-        else:
-            resolved = get_schema(schema)
-            name, from_schema = resolved.name, resolved.label_cols
+        resolved = get_schema_or_label_set(schema)
+        name = resolved.name
+        from_schema = list(resolved.classes) if isinstance(resolved, LabelSet) else resolved.label_cols
     if label_cols is None:
         if from_schema is None:
             logger.warning("no schema or label_cols given: naming the %d outputs output_0...", n_outputs)

@@ -202,7 +202,6 @@ def _point_sources(row, size, bands, rng, psf_fwhm, galaxy_peak):
     x, y = P.pixel_grid(size, 1)
     area = (size / REFERENCE_SIZE) ** 2
     flux = float(_get(row, "flux")) * area
-    redshift = float(_get(row, "redshift"))
     out = np.zeros((size, size, len(bands)))
     kind = _get(row, "kind")
     if kind == "star":
