@@ -206,7 +206,7 @@ def test_command_lines_pass_their_arguments(monkeypatch, tmp_path):
 def _script(name):
     import importlib.util
 
-    path = Path(__file__).resolve().parents[1] / "training_scripts" / f"{name}.py"
+    path = Path(__file__).resolve().parents[1] / "scripts" / f"{name}.py"
     spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

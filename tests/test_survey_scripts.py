@@ -19,7 +19,7 @@ def _script(relative):
 
 def test_decals_and_gz2_shards_then_train_and_predict(tmp_path):
     decals = tmp_path / "decals_shards"
-    _script("shards/make_decals_shards.py").main([
+    _script("scripts/make_decals_shards.py").main([
         "--table", str(DATA / "decals" / "gz_decals_volunteers_5.csv"), "--images", str(DATA / "decals"),
         "--out-dir", str(decals), "--size", "32", "--workers", "1", "--strict",
     ])
@@ -28,21 +28,21 @@ def test_decals_and_gz2_shards_then_train_and_predict(tmp_path):
     assert sum(split["n_records"] for split in manifest["splits"].values()) == 6
 
     gz2 = tmp_path / "gz2_shards"
-    _script("shards/make_gz2_shards.py").main([
+    _script("scripts/make_gz2_shards.py").main([
         "--table", str(DATA / "gz2" / "gz2_hart16.csv"), "--mapping", str(DATA / "gz2" / "gz2_filename_mapping.csv"),
         "--images", str(DATA / "gz2" / "images"), "--out-dir", str(gz2), "--size", "32", "--workers", "1", "--strict",
     ])
     assert json.loads((gz2 / "manifest.json").read_text())["schema"] == "gz2"
 
     run = tmp_path / "run"
-    assert _script("training_scripts/train_decals.py").main([
+    assert _script("scripts/train_decals.py").main([
         "--shards", str(decals), "--out", str(run), "--architecture", "small_cnn", "--image-size", "32",
         "--batch-size", "2", "--epochs", "1", "--no-progress",
     ]) == 0
     assert (run / "model.keras").is_file()
 
     out = tmp_path / "predictions.hdf5"
-    _script("prediction/predict_catalog.py").main([
+    _script("scripts/predict_catalog.py").main([
         "--catalog", str(decals / "catalog.csv"), "--model", str(run), "--out", str(out), "--n-samples", "2",
         "--batch-size", "4", "--no-progress",
     ])
@@ -51,6 +51,6 @@ def test_decals_and_gz2_shards_then_train_and_predict(tmp_path):
 
 
 def test_full_size_defaults_are_zoobots():
-    parser_defaults = _script("training_scripts/train_decals.py").FULL_SIZE
+    parser_defaults = _script("scripts/train_decals.py").FULL_SIZE
     assert parser_defaults["image_size"] == 224 and parser_defaults["batch_size"] == 128
     assert parser_defaults["architecture"] == "efficientnet_b0"

@@ -2,7 +2,7 @@
 
 Full-size settings (Walmsley et al. 2022): 424 px PNGs stored at 300 px, 3 channels, uint8.
 
-    python shards/make_decals_shards.py --table gz_decals_volunteers_5.csv \
+    python scripts/make_decals_shards.py --table gz_decals_volunteers_5.csv \
         --images gz_decals_dr5_png/ --out-dir decals_dr5_shards --workers 16
 
 The release splits its PNGs over several folders (part1..4/Jxxx/); images are found

@@ -4,7 +4,7 @@ A new head on the trained encoder: first with the encoder frozen, then with its 
 unfrozen at a 10x lower learning rate (BatchNorm stays frozen throughout). Reports accuracy and
 a confusion matrix (classifier) or RMSE (regressor) on a held-out split.
 
-    python training_scripts/finetune_new_survey.py --model runs/decals_b0 \
+    python scripts/finetune_new_survey.py --model runs/decals_b0 \
         --catalog new_survey_labels.csv --head classifier --label-set star_galaxy --out runs/new_survey
 
 The catalog needs ``id_str``, ``file_loc`` and a ``label`` column (class names) for a classifier.

@@ -1,12 +1,12 @@
 """Fraction of a catalog that is merging, above a chosen merger probability, with a bootstrap uncertainty.
 
-Input: predictions of a trained model - the HDF5 of ``prediction/predict_catalog.py``, its summary
+Input: predictions of a trained model - the HDF5 of ``scripts/predict_catalog.py``, its summary
 table (``zoobot-tf summarise``: ``<label>_fraction`` columns), or a Kaggle-model table with the 37
-``Class*`` columns (``evaluation/predictions.csv`` of ``training_scripts/train_gz_kaggle.py``)::
+``Class*`` columns (``evaluation/predictions.csv`` of ``scripts/train_gz_kaggle.py``)::
 
-    python prediction/merger_fraction.py --predictions preds/decals_summary.parquet --threshold 0.5
-    python prediction/merger_fraction.py --predictions preds/decals.hdf5 --include-major-disturbance
-    python prediction/merger_fraction.py --predictions runs/kaggle/run/evaluation/predictions.csv
+    python scripts/merger_fraction.py --predictions preds/decals_summary.parquet --threshold 0.5
+    python scripts/merger_fraction.py --predictions preds/decals.hdf5 --include-major-disturbance
+    python scripts/merger_fraction.py --predictions runs/kaggle/run/evaluation/predictions.csv
 
 The merger answer is ``merging_merger`` for GZ DECaLS (optionally with ``merging_major-disturbance``),
 ``Class8.6`` for the Kaggle outputs, ``odd-feature-gz2_merger`` x P(odd) for GZ2; ``--answers``

@@ -8,14 +8,14 @@ GZ2 tree for its galaxy (:func:`zoobot_tf.classification.gz2_eight_class_labels`
 no path reaches ``--min-probability`` are left out, and counted.
 
 Your data: a canonical GZ2 vote catalog (``zoobot-tf make-catalog --format gz2`` or
-``shards/make_gz2_shards.py``'s ``catalog.csv``: ``id_str``, ``file_loc``, GZ2 vote counts)::
+``scripts/make_gz2_shards.py``'s ``catalog.csv``: ``id_str``, ``file_loc``, GZ2 vote counts)::
 
-    python training_scripts/train_gz2_8class.py --catalog gz2_shards/catalog.csv --out runs/linformer_gz2
+    python scripts/train_gz2_8class.py --catalog gz2_shards/catalog.csv --out runs/linformer_gz2
 
 or ``gz2_8class`` shards (``--shards``). Without either it renders synthetic GZ2 galaxies; a quick
 CPU smoke run::
 
-    python training_scripts/train_gz2_8class.py --out /tmp/gz2 --n-synthetic 60 --size 32 \\
+    python scripts/train_gz2_8class.py --out /tmp/gz2 --n-synthetic 60 --size 32 \\
         --architecture linformer_test --epochs 2 --batch-size 8 --min-probability 0
 """
 

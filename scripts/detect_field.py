@@ -6,11 +6,11 @@ zeropoint (``MAGZERO``...), and RA/Dec when it has a celestial WCS. Large fields
 overlapping tiles and the detections merged so each source appears once (see
 :mod:`zoobot_tf.detection.tiling`). The same as ``zoobot-tf detect``::
 
-    python prediction/detect_field.py hsc_g_r_i_*.fits --model detection/model.keras \\
+    python scripts/detect_field.py hsc_g_r_i_*.fits --model detection/model.keras \\
         --out catalogs/hsc.parquet --tile-size 256 --overlap 48
 
     # one file per band: quote the ';'-joined list
-    python prediction/detect_field.py "calexp-g.fits;calexp-r.fits;calexp-i.fits" --model model.keras --out cat.csv
+    python scripts/detect_field.py "calexp-g.fits;calexp-r.fits;calexp-i.fits" --model model.keras --out cat.csv
 
 The scaling defaults to the one the model was trained with (stored in the model); the tile size to
 the model's input size when it was built for a fixed one. Choose ``--overlap`` larger than the

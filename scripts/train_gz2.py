@@ -4,9 +4,9 @@ Same recipe as ``train_decals.py`` (224 px, batch 128, MirroredStrategy, Dirichl
 11-task GZ2 tree; greyscale by default as in Walmsley et al. 2022 (GZ2 SDSS colours differ from
 DECaLS'), override with ``--no-greyscale``.
 
-    python shards/make_gz2_shards.py --table gz2_hart16.csv --mapping gz2_filename_mapping.csv \
+    python scripts/make_gz2_shards.py --table gz2_hart16.csv --mapping gz2_filename_mapping.csv \
         --images gz2/ --out-dir gz2_shards
-    python training_scripts/train_gz2.py --shards gz2_shards --out runs/gz2_b0
+    python scripts/train_gz2.py --shards gz2_shards --out runs/gz2_b0
 """
 
 import argparse

@@ -9,12 +9,12 @@ masks + 1 galaxy mask, stored as float16.
 Your own data: a canonical catalog (``id_str``, ``file_loc`` of the FITS cut-outs, ``label`` with
 E/S0/Sab/Sc/Sdm/Im) -> shards -> training::
 
-    python training_scripts/train_hubble_sequence.py --catalog hubble.csv --out runs/dat_hubble
+    python scripts/train_hubble_sequence.py --catalog hubble.csv --out runs/dat_hubble
 
 or shards you wrote already (``--shards DIR``). Without either, it renders synthetic 5-band
 galaxies (the embedded default data set) and trains on those; for a quick CPU smoke run::
 
-    python training_scripts/train_hubble_sequence.py --out /tmp/hubble --n-synthetic 60 --size 32 \\
+    python scripts/train_hubble_sequence.py --out /tmp/hubble --n-synthetic 60 --size 32 \\
         --architecture dat_test --epochs 2 --batch-size 8
 
 Rerun the same command to resume after a kill. The held-out report (top-1/2/3 accuracy,

@@ -4,9 +4,9 @@
 TF_CONFIG with --strategy multiworker), Dirichlet-multinomial loss on every DECaLS question,
 early stopping with patience 8. Every option of ``zoobot-tf train`` can be overridden:
 
-    python shards/make_decals_shards.py --table gz_decals_volunteers_5.csv --images png/ --out-dir shards
-    python training_scripts/train_decals.py --shards shards --out runs/decals_b0
-    python training_scripts/train_decals.py --shards shards --out runs/decals_b0   # resumes after a kill
+    python scripts/make_decals_shards.py --table gz_decals_volunteers_5.csv --images png/ --out-dir shards
+    python scripts/train_decals.py --shards shards --out runs/decals_b0
+    python scripts/train_decals.py --shards shards --out runs/decals_b0   # resumes after a kill
 """
 
 import argparse

@@ -3,18 +3,18 @@
 The two-phase schedule of the HSC study: the heads (FPN, RPN, box/class and mask heads) with the
 ResNet backbone frozen, then the whole network at a tenth of the learning rate. Writes
 ``model.keras`` (load with ``zoobot_tf.detection.load_mask_rcnn``; use with
-``prediction/detect_field.py`` / ``zoobot-tf detect``), ``history.csv``/``.json``, ``loss.png``
+``scripts/detect_field.py`` / ``zoobot-tf detect``), ``history.csv``/``.json``, ``loss.png``
 and ``config.json`` to ``--save-dir``.
 
 Synthetic blended g, r, i fields (the embedded default; exact labels)::
 
-    python training_scripts/train_detection.py --save-dir runs/detection \\
+    python scripts/train_detection.py --save-dir runs/detection \\
         --n-train 2000 --n-val 200 --size 256 --backbone resnet50 --scaling lupton
 
 Your own labelled cut-outs: a COCO JSON (categories 'galaxy' and 'star', e.g. from
 ``sep`` labels exported with ``zoobot_tf.detection.coco``) and the FITS files it names::
 
-    python training_scripts/train_detection.py --save-dir runs/hsc --coco train.json \\
+    python scripts/train_detection.py --save-dir runs/hsc --coco train.json \\
         --images-dir cutouts/ --val-coco val.json --scaling zscale
 
 Use the same ``--scaling`` at inference (the model records it, and ``detect`` defaults to it).

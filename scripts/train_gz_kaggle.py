@@ -3,14 +3,14 @@ down the decision tree, trained on RMSE, scored beside the "predict the training
 
 The challenge's table and images (``training_solutions_rev1.csv``, ``images_training_rev1/``)::
 
-    python training_scripts/train_gz_kaggle.py --table training_solutions_rev1.csv \\
+    python scripts/train_gz_kaggle.py --table training_solutions_rev1.csv \\
         --images images_training_rev1/ --out runs/kaggle
 
 builds the canonical catalog (``zoobot_tf.catalogs``, format ``kaggle``), writes ``gz_kaggle37``
 shards and trains. ``--shards DIR`` trains on shards written before. Without either it renders
 synthetic galaxies whose GZ2 votes become Kaggle targets; a quick CPU smoke run::
 
-    python training_scripts/train_gz_kaggle.py --out /tmp/kaggle --n-synthetic 60 --size 32 \\
+    python scripts/train_gz_kaggle.py --out /tmp/kaggle --n-synthetic 60 --size 32 \\
         --architecture small_cnn --epochs 2 --batch-size 8
 """
 

@@ -6,7 +6,7 @@ with ``n_samples`` MC-dropout samples per galaxy, straight from the images in th
 
 One GPU / one machine::
 
-    python prediction/predict_catalog.py --catalog catalog.csv --model run/model.keras \\
+    python scripts/predict_catalog.py --catalog catalog.csv --model run/model.keras \\
         --out preds/decals.hdf5 --schema decals_dr5
 
 Many workers (e.g. a SLURM job array of 8 tasks): each process takes the galaxies whose
@@ -15,11 +15,11 @@ The index and count come from ``--worker-index``/``--num-workers`` or, when not 
 ``ZOOBOT_WORKER_INDEX``/``ZOOBOT_NUM_WORKERS`` or ``SLURM_ARRAY_TASK_ID``/``SLURM_ARRAY_TASK_COUNT``::
 
     #SBATCH --array=0-7
-    python prediction/predict_catalog.py --catalog catalog.csv --model model.keras --out preds/decals.hdf5
+    python scripts/predict_catalog.py --catalog catalog.csv --model model.keras --out preds/decals.hdf5
 
 then merge the complete worker files and summarise::
 
-    python prediction/predict_catalog.py --merge preds/decals_worker*of8.hdf5 --out preds/decals.hdf5
+    python scripts/predict_catalog.py --merge preds/decals_worker*of8.hdf5 --out preds/decals.hdf5
     zoobot-tf summarise --predictions preds/decals.hdf5 --out preds/decals_summary
 
 Defaults are the full-size ones: 5 samples, batch 128, the model's own input size and channels.
