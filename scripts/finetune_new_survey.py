@@ -13,15 +13,15 @@ The catalog needs ``id_str``, ``file_loc`` and a ``label`` column (class names) 
 import argparse
 import sys
 
-from zoobot_tf.training.command import add_finetune_arguments, run_finetune
+from zoobot_tf.finetune.command import add_arguments, run
 
 FULL_SIZE = dict(epochs_frozen=30, epochs_unfrozen=30, batch_size=64, n_blocks_unfrozen=2)
 
 
 def main(argv=None):
-    parser = add_finetune_arguments(argparse.ArgumentParser(description=__doc__.splitlines()[0]))
+    parser = add_arguments(argparse.ArgumentParser(description=__doc__.splitlines()[0]))
     parser.set_defaults(**FULL_SIZE)
-    return run_finetune(parser.parse_args(argv))
+    return run(parser.parse_args(argv))
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ table (``zoobot-tf summarise``: ``<label>_fraction`` columns), or a Kaggle-model
 
 The merger answer is ``merging_merger`` for GZ DECaLS (optionally with ``merging_major-disturbance``),
 ``Class8.6`` for the Kaggle outputs, ``odd-feature-gz2_merger`` x P(odd) for GZ2; ``--answers``
-chooses others. See :func:`zoobot_tf.merger_fraction.merger_fraction`.
+chooses others. See :func:`zoobot_tf.evaluation.merger_fraction.merger_fraction`.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    from zoobot_tf.merger_fraction import merger_fraction
+    from zoobot_tf.evaluation.merger_fraction import merger_fraction
 
     answers = None if args.answers is None else [a.strip() for a in args.answers.split(",") if a.strip()]
     result = merger_fraction(

@@ -49,13 +49,14 @@ def _env_int(*names):
 def main(argv=None) -> int:
     """``zoobot-tf predict`` with full-size defaults and worker settings from the environment;
     ``--merge FILES... --out OUT`` merges complete worker files instead."""
-    from zoobot_tf.predictions.command import add_arguments, add_merge_arguments, run, run_merge
+    from zoobot_tf.predictions import merge_command
+    from zoobot_tf.predictions.command import add_arguments, run
 
     argv = sys.argv[1:] if argv is None else list(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     if argv[:1] == ["--merge"]:
-        parser = add_merge_arguments(argparse.ArgumentParser(description="merge complete worker files"))
-        return run_merge(parser.parse_args(argv[1:]))
+        parser = merge_command.add_arguments(argparse.ArgumentParser(description="merge complete worker files"))
+        return merge_command.run(parser.parse_args(argv[1:]))
     parser = add_arguments(argparse.ArgumentParser(description=__doc__.splitlines()[0]))
     parser.set_defaults(
         batch_size=128,

@@ -48,7 +48,7 @@ def _floats(text):
 
 
 def build_parser():
-    from zoobot_tf.detection.backbone import BACKBONES
+    from zoobot_tf.detection.model.backbone import BACKBONES
     from zoobot_tf.detection.scalings import DETECTION_SCALINGS
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],

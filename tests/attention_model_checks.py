@@ -5,7 +5,8 @@ import keras
 import numpy as np
 
 from zoobot_tf.images import load_image
-from zoobot_tf.models import get_model, load_model
+from zoobot_tf.models import get_model
+from zoobot_tf.saving import load_model
 from zoobot_tf.schemas import get_label_set
 from zoobot_tf.synthetic import make_synthetic_dataset
 

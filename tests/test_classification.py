@@ -14,6 +14,7 @@ import pytest
 
 from zoobot_tf.classification import (
     classification_report,
+    attention_command,
     command,
     compute_attention_maps,
     galaxy_mask_sizes,
@@ -197,9 +198,9 @@ def test_command_lines_pass_their_arguments(monkeypatch, tmp_path):
     seen = {}
     monkeypatch.setattr("zoobot_tf.classification.attention_maps.write_attention_maps",
                         lambda model, catalog, out, **kw: seen.update(model=model, catalog=catalog, out=out, **kw) or [])
-    parser = command.add_attention_arguments(argparse.ArgumentParser())
+    parser = attention_command.add_arguments(argparse.ArgumentParser())
     args = parser.parse_args(["--model", "M", "--catalog", "C.csv", "--out", "D", "--n", "3"])
-    assert command.run_attention_maps(args) == 0
+    assert attention_command.run(args) == 0
     assert seen == {"model": "M", "catalog": "C.csv", "out": "D", "n": 3, "band": 1, "block": -1}
 
 

@@ -18,13 +18,13 @@ import pytest  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from zoobot_tf.detection import build_mask_rcnn, load_mask_rcnn, paste_masks, roi_align, train_detection  # noqa: E402
-from zoobot_tf.detection.anchors import build_anchor_generator, multilevel_anchors  # noqa: E402
-from zoobot_tf.detection.backbone import RPN_LEVELS  # noqa: E402
-from zoobot_tf.detection.boxes import decode_deltas, encode_deltas  # noqa: E402
-from zoobot_tf.detection.losses import mask_loss, rcnn_losses, rpn_losses, smooth_l1  # noqa: E402
-from zoobot_tf.detection.mask_rcnn import LOSS_NAMES, MaskRCNN  # noqa: E402
-from zoobot_tf.detection.roi_align import assign_levels  # noqa: E402
-from zoobot_tf.detection.targets import (  # noqa: E402
+from zoobot_tf.detection.model.anchors import build_anchor_generator, multilevel_anchors  # noqa: E402
+from zoobot_tf.detection.model.backbone import RPN_LEVELS  # noqa: E402
+from zoobot_tf.detection.model.boxes import decode_deltas, encode_deltas  # noqa: E402
+from zoobot_tf.detection.model.losses import mask_loss, rcnn_losses, rpn_losses, smooth_l1  # noqa: E402
+from zoobot_tf.detection.model.mask_rcnn import LOSS_NAMES, MaskRCNN  # noqa: E402
+from zoobot_tf.detection.model.roi_align import assign_levels  # noqa: E402
+from zoobot_tf.detection.model.targets import (  # noqa: E402
     IGNORE,
     NEGATIVE,
     POSITIVE,

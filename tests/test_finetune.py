@@ -1,4 +1,4 @@
-"""zoobot_tf.training.finetune: new head on a copied encoder, frozen then top blocks, BatchNorm frozen."""
+"""zoobot_tf.finetune: new head on a copied encoder, frozen then top blocks, BatchNorm frozen."""
 
 from __future__ import annotations
 
@@ -11,16 +11,11 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from zoobot_tf.models import get_encoder, get_model, load_model
+from zoobot_tf.models import get_encoder, get_model
+from zoobot_tf.saving import load_model
 from zoobot_tf.synthetic import make_synthetic_dataset
-from zoobot_tf.training import (
-    balanced_class_weights,
-    encoder_blocks,
-    finetune,
-    load_run,
-    unfreeze_top_blocks,
-)
-from zoobot_tf.training import command
+from zoobot_tf.finetune import balanced_class_weights, command, encoder_blocks, finetune, unfreeze_top_blocks
+from zoobot_tf.runs import load_run
 
 SIZE = 32
 EARLY = ("E", "S0")
@@ -161,18 +156,18 @@ def test_finetune_cli_arguments(monkeypatch, tmp_path):
         calls.update(model=model, out=out, **kwargs)
         return Result()
 
-    monkeypatch.setattr("zoobot_tf.training.finetuning.finetune", fake)
-    parser = command.add_finetune_arguments(argparse.ArgumentParser())
+    monkeypatch.setattr("zoobot_tf.finetune.finetuning.finetune", fake)
+    parser = command.add_arguments(argparse.ArgumentParser())
     args = parser.parse_args(["--model", "m.keras", "--out", "o", "--catalog", "c.csv", "--label-set", "a,b",
                               "--class-weight", '{"a": 2}', "--epochs-frozen", "3", "--n-blocks-unfrozen", "1"])
-    assert command.run_finetune(args) == 0
+    assert command.run(args) == 0
     assert calls["label_set"] == ["a", "b"] and calls["class_weight"] == {"a": 2}
     assert calls["catalog"] == "c.csv" and calls["shard_dir"] is None and calls["epochs_frozen"] == 3
     assert calls["head"] == "classifier" and calls["n_blocks_unfrozen"] == 1
 
 
 def test_head_names_resolve_to_tasks(catalog):
-    from zoobot_tf.training.finetune_data import resolve_task
+    from zoobot_tf.finetune.data import resolve_finetune_task as resolve_task
 
     assert resolve_task("classifier", catalog=catalog).outputs == ["early", "late"]
     hubble = resolve_task("hubble_sequence", label_cols=["hubble_type"], catalog=catalog)

@@ -21,8 +21,8 @@ from zoobot_tf.kaggle import (
     rmse,
     train_kaggle,
 )
-from zoobot_tf.merger_fraction import merger_fraction, merger_probability
-from zoobot_tf.models import load_model
+from zoobot_tf.evaluation.merger_fraction import merger_fraction, merger_probability
+from zoobot_tf.saving import load_model
 from zoobot_tf.schemas import get_schema
 from zoobot_tf.shards import write_shards
 

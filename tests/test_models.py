@@ -15,10 +15,10 @@ from zoobot_tf.models import (
     get_encoder,
     get_head,
     get_model,
-    load_model,
     register_architecture,
 )
 from zoobot_tf.models import registry
+from zoobot_tf.saving import load_model
 from zoobot_tf.schemas import get_schema
 
 pytestmark = pytest.mark.filterwarnings(

@@ -39,7 +39,7 @@ from zoobot_tf.predictions import (
     worker_file,
     worker_of,
 )
-from zoobot_tf.predictions import command
+from zoobot_tf.predictions import command, summarise_command
 from zoobot_tf.schemas import get_schema
 from zoobot_tf.synthetic import make_synthetic_dataset
 
@@ -478,7 +478,7 @@ def test_command_line_predict_and_summarise(catalog, model_file, tmp_path, capsy
     assert "10 galaxies x 2 samples" in capsys.readouterr().out
     assert not read_attrs(tmp_path / "p.hdf5")["fast_path"]
 
-    parser = command.add_summarise_arguments(argparse.ArgumentParser())
+    parser = summarise_command.add_arguments(argparse.ArgumentParser())
     args = parser.parse_args(["--predictions", str(tmp_path / "p.hdf5"), "--out", str(tmp_path / "table")])
-    assert command.run_summarise(args) == 0
+    assert summarise_command.run(args) == 0
     assert len(pd.read_parquet(tmp_path / "table.parquet")) == 10

@@ -15,7 +15,7 @@ import keras
 import numpy as np
 import pytest
 
-from zoobot_tf.models import load_model
+from zoobot_tf.saving import load_model
 from zoobot_tf.schemas import get_schema
 from zoobot_tf.shards import write_shards
 from zoobot_tf.synthetic import make_synthetic_dataset

@@ -1,35 +1,43 @@
 """`zoobot-tf <verb>`: one command line over the package.
 
-Each verb lives in the module that owns its concept and exposes ``add_arguments(parser)`` and
-``run(args)``; this file only mounts them, importing a module when its verb is used so that
-``zoobot-tf --help`` does not wait for TensorFlow.
+Each verb lives in a module that exposes ``add_arguments(parser)`` and ``run(args)``; this file
+only mounts them, importing a module when its verb is used so that ``zoobot-tf --help`` does not
+wait for TensorFlow. It also owns what every verb shares: logging (``-v`` / ``-q``), hiding
+TensorFlow's native log lines unless ``-v`` asks for them, and the exit codes.
+
+Exit codes: 0 success; 2 a command-line usage error (argparse); 65 bad input data (a catalog
+row, an image, a schema name, a run directory that does not match); 66 an input file or
+directory that does not exist.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import logging
 import sys
 
-#: verb -> (module, one-line help)
+#: verb -> (module with add_arguments / run, one-line help)
 VERBS = {
-    "synthetic": ("zoobot_tf.synthetic", "render the embedded synthetic galaxies + votes (known ideal answers)"),
-    "make-catalog": ("zoobot_tf.catalogs", "Galaxy Zoo vote table / label table + images -> canonical catalog CSV"),
-    "make-shards": ("zoobot_tf.shards", "catalog CSV -> train/val/test TFRecord shards + manifest.json"),
+    "synthetic": ("zoobot_tf.synthetic.command", "render the embedded synthetic galaxies + votes (known ideal answers)"),
+    "make-catalog": ("zoobot_tf.catalogs.command", "Galaxy Zoo vote table / label table + images -> canonical catalog CSV"),
+    "make-shards": ("zoobot_tf.shards.command", "catalog CSV -> train/val/test TFRecord shards + manifest.json"),
     "train": ("zoobot_tf.training.command", "shards -> trained model (MirroredStrategy; resumes after a kill)"),
     "predict": ("zoobot_tf.predictions.command", "model + catalog -> HDF5 of MC-dropout Dirichlet concentrations"),
     "summarise": ("zoobot_tf.predictions.summarise_command", "HDF5 predictions -> vote fractions, intervals, P(asked)"),
-    "finetune": ("zoobot_tf.training.finetune_command", "adapt a trained model to a new survey with few labels"),
-    "evaluate": ("zoobot_tf.evaluation", "predictions vs volunteer / true fractions, with baseline, PNG plots"),
+    "finetune": ("zoobot_tf.finetune.command", "adapt a trained model to a new survey with few labels"),
+    "evaluate": ("zoobot_tf.evaluation.report", "predictions vs volunteer / true fractions, with baseline, PNG plots"),
     "detect": ("zoobot_tf.detection.command", "FITS fields + Mask R-CNN -> source catalog (bbox, class, flux, RA/Dec)"),
     "train-classifier": ("zoobot_tf.classification.command", "class shards -> softmax classifier (DAT, Linformer, ...)"),
-    "attention-maps": ("zoobot_tf.classification.command", "DAT / Linformer attention overlaid on the r band, PNG per galaxy"),
+    "attention-maps": ("zoobot_tf.classification.attention_command",
+                       "DAT / Linformer attention overlaid on the r band, PNG per galaxy"),
     "demo": ("zoobot_tf.demo", "run the main job end to end on the embedded synthetic data"),
 }
 
-
-#: verbs whose module names its functions differently from add_arguments / run
-_ENTRY_POINTS = {"attention-maps": ("add_attention_arguments", "run_attention_maps")}
+#: exit status of a run stopped by bad input data (sysexits.h EX_DATAERR)
+EXIT_DATA_ERROR = 65
+#: exit status of a run whose input file or directory does not exist (sysexits.h EX_NOINPUT)
+EXIT_NO_INPUT = 66
 
 
 def build_parser(argv=None) -> argparse.ArgumentParser:
@@ -37,6 +45,10 @@ def build_parser(argv=None) -> argparse.ArgumentParser:
     from zoobot_tf import __version__
 
     parser.add_argument("--version", action="version", version=f"zoobot_tf {__version__}")
+    parser.add_argument("-v", "--verbose", action="count", default=0,
+                        help="more log output: -v debug messages and TensorFlow's native log lines")
+    parser.add_argument("-q", "--quiet", action="count", default=0,
+                        help="less log output: -q warnings and errors only, -qq errors only")
     subparsers = parser.add_subparsers(dest="verb", metavar="VERB")
     subparsers.required = True
     # Only the module of the verb being run is imported (TensorFlow's import is slow).
@@ -45,23 +57,40 @@ def build_parser(argv=None) -> argparse.ArgumentParser:
         sub = subparsers.add_parser(verb, help=help_text, description=help_text)
         if verb == wanted:
             module = importlib.import_module(module_name)
-            add_arguments, run = _ENTRY_POINTS.get(verb, ("add_arguments", "run"))
-            getattr(module, add_arguments)(sub)
-            sub.set_defaults(_run=getattr(module, run))
+            module.add_arguments(sub)
+            sub.set_defaults(_run=module.run)
     return parser
+
+
+def configure_logging(verbose: int = 0, quiet: int = 0) -> int:
+    """Log level from ``-v`` / ``-q`` (INFO by default, so "resuming from epoch 3" is seen)."""
+    level = logging.INFO - 10 * verbose + 10 * quiet
+    level = min(max(level, logging.DEBUG), logging.CRITICAL)
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", force=True)
+    # other libraries stay at WARNING unless -v: their INFO is not for our users
+    for name in ("tensorflow", "absl", "h5py", "matplotlib", "PIL"):
+        logging.getLogger(name).setLevel(logging.DEBUG if verbose else max(level, logging.WARNING))
+    return level
 
 
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser(argv)
     args = parser.parse_args(argv)
-    try:
-        result = args._run(args)
-    except (ValueError, FileNotFoundError, KeyError) as error:
-        # Bad input (a catalog row, an image, a schema name): the message names it; no traceback.
-        message = error.args[0] if isinstance(error, KeyError) and error.args else error
-        print(f"zoobot-tf {args.verb}: error: {message}", file=sys.stderr)
-        return 2
+    configure_logging(args.verbose, args.quiet)
+    from zoobot_tf import native_logs
+
+    with native_logs.hidden(enabled=not args.verbose):
+        try:
+            result = args._run(args)
+        except FileNotFoundError as error:
+            print(f"zoobot-tf {args.verb}: error: {error}", file=sys.stderr)
+            return EXIT_NO_INPUT
+        except (ValueError, KeyError) as error:
+            # Bad input (a catalog row, an image, a schema name): the message names it; no traceback.
+            message = error.args[0] if isinstance(error, KeyError) and error.args else error
+            print(f"zoobot-tf {args.verb}: error: {message}", file=sys.stderr)
+            return EXIT_DATA_ERROR
     return int(result or 0)
 
 

@@ -37,7 +37,7 @@ def run_demo(
     from zoobot_tf.catalogs import read_catalog
     from zoobot_tf.data import get_dataset
     from zoobot_tf.evaluation import evaluate, expected_fractions, format_comparison
-    from zoobot_tf.plots import save_image_grid
+    from zoobot_tf.evaluation.plots import save_image_grid
     from zoobot_tf.predictions import load_predictions, predict, summarise
     from zoobot_tf.schemas import get_schema
     from zoobot_tf.shards import iter_records, write_shards

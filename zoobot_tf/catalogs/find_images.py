@@ -69,7 +69,7 @@ def find_images(images_dir, exts=IMAGE_EXTS, progress=False) -> ImageIndex:
     found: dict[str, list[str]] = {}
     seen_dirs = set()
     stack = [root]
-    bar = tqdm(desc="indexing images", unit=" files", disable=not progress, leave=False)
+    bar = tqdm(desc="indexing images", unit=" files", disable=None if progress else True, leave=False)
     while stack:
         folder = stack.pop()
         st = os.stat(folder)

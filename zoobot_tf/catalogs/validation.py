@@ -155,7 +155,7 @@ def check_readable(paths: dict[int, str], progress=True, workers=None) -> dict[i
     out = {}
     with ThreadPoolExecutor(max_workers=workers) as pool:
         results = pool.map(attempt, rows)
-        for row, reason in tqdm(results, total=len(rows), desc="checking images", unit=" img", disable=not progress):
+        for row, reason in tqdm(results, total=len(rows), desc="checking images", unit=" img", disable=None if progress else True):
             if reason is not None:
                 out[row] = reason
     return out

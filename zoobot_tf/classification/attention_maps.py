@@ -224,19 +224,24 @@ def _model_inputs(paths, ids, config):
     from zoobot_tf.data.augment import centre_crop_images, to_float32, to_greyscale
     from zoobot_tf.images import load_image
 
-    options = config["image_options"]
-    stored = dict(options["shard_image_options"])
+    from zoobot_tf.runs import RunConfig
+
+    run = RunConfig.from_dict(config)
+    recipe = run.image
+    if recipe is None or recipe.shard_image_options is None:
+        raise ValueError(f"the run in {run.run_dir} was not trained from shards: its config.json has no stored "
+                         "image options to prepare images with")
+    stored = dict(recipe.shard_image_options)
     arrays = []
     for id_str, path in zip(ids, paths):
         try:
-            arrays.append(load_image(path, **stored, dtype=options["stored_dtype"]))
+            arrays.append(load_image(path, **stored, dtype=recipe.stored_dtype))
         except Exception as err:  # noqa: BLE001 - re-raised naming the row
             raise ValueError(f"cannot prepare image of id_str {id_str!r} (file_loc {path!r}): {err}") from err
     images = to_float32(tf.constant(np.stack(arrays)))
-    if config.get("greyscale"):
+    if run.greyscale:
         images = to_greyscale(images)
-    crop = tuple(options.get("crop_scale", (0.7, 0.8)))
-    return centre_crop_images(images, output_size=int(config["image_size"]), crop_scale=crop).numpy()
+    return centre_crop_images(images, output_size=int(run.image_size), crop_scale=recipe.crop_scale).numpy()
 
 
 def write_attention_maps(model, catalog, out_dir, *, n=8, band=1, block=-1, batch_size=8) -> list[Path]:
@@ -262,16 +267,15 @@ def write_attention_maps(model, catalog, out_dir, *, n=8, band=1, block=-1, batc
     list of Path
         The PNGs written.
     """
-    import zoobot_tf.kaggle.reweighting  # noqa: F401  (a Kaggle-head DAT loads too)
-    from zoobot_tf.models import load_model
+    from zoobot_tf.runs import RunConfig, load_run
+    from zoobot_tf.saving import load_model
     from zoobot_tf.shards import read_catalog
-    from zoobot_tf.training.config import load_config, load_run
 
     run_dir, model_file = _run_of(model)
     if model_file is None:
         keras_model, config = load_run(run_dir)
     else:
-        keras_model, config = load_model(model_file, compile=False), load_config(run_dir)
+        keras_model, config = load_model(model_file, compile=False), RunConfig.read(run_dir).raw
     table = read_catalog(catalog)
     missing = [c for c in ("id_str", "file_loc") if c not in table.columns]
     if missing:

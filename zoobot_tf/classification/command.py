@@ -1,9 +1,6 @@
-"""Command lines ``zoobot-tf train-classifier`` and ``zoobot-tf attention-maps``.
-
-``add_arguments`` / ``run`` mount :func:`zoobot_tf.classification.train_classifier`;
-``add_attention_arguments`` / ``run_attention_maps`` mount
-:func:`zoobot_tf.classification.write_attention_maps`. TensorFlow is imported only in the run
-functions, so building the parser stays fast.
+"""Command line ``zoobot-tf train-classifier``: ``add_arguments`` / ``run`` mount
+:func:`zoobot_tf.classification.train_classifier`. TensorFlow is imported only in ``run``, so
+building the parser stays fast (``zoobot-tf attention-maps`` is :mod:`.attention_command`).
 """
 
 from __future__ import annotations
@@ -11,7 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 
-__all__ = ["add_arguments", "add_attention_arguments", "run", "run_attention_maps"]
+__all__ = ["add_arguments", "run"]
 
 _IMBALANCE = ("none", "class_weight", "uniform_sampling", "mixup", "balanced_mixup")  # == IMBALANCE_STRATEGIES
 
@@ -78,24 +75,4 @@ def run(args: argparse.Namespace) -> int:
     if report is not None:
         shown = {k: round(v, 4) for k, v in report.items() if k.endswith("accuracy") and isinstance(v, float)}
         print(f"held-out ({report['split']}, n={report['n']}): {json.dumps(shown)}; report: {args.out}/evaluation/")
-    return 0
-
-
-def add_attention_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    """Add the :func:`~zoobot_tf.classification.write_attention_maps` options to ``parser``."""
-    parser.add_argument("--model", required=True, help="run directory (or a .keras file inside one) of a DAT / Linformer")
-    parser.add_argument("--catalog", required=True, help="CSV/parquet with id_str and file_loc")
-    parser.add_argument("--out", required=True, help="folder for the PNGs (<id_str>.png)")
-    parser.add_argument("--n", type=int, default=8, help="galaxies to draw: the first N rows (default 8)")
-    parser.add_argument("--band", type=int, default=1, help="channel under the attention (default 1: r of grizy)")
-    parser.add_argument("--block", type=int, default=-1, help="DAT: deformable block index (default -1: the last)")
-    return parser
-
-
-def run_attention_maps(args: argparse.Namespace) -> int:
-    """Write the attention-map PNGs described by parsed ``args``; return 0."""
-    from zoobot_tf.classification.attention_maps import write_attention_maps
-
-    paths = write_attention_maps(args.model, args.catalog, args.out, n=args.n, band=args.band, block=args.block)
-    print(f"wrote {len(paths)} attention maps to {args.out}")
     return 0

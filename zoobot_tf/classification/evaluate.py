@@ -16,66 +16,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-__all__ = ["evaluate_classifier", "open_run", "predict_split", "run_image_options"]
+from zoobot_tf.evaluation.predict_split import predict_split
+from zoobot_tf.runs import RunConfig, open_run
 
-
-def open_run(run, out_dir=None, shard_dir=None):
-    """``(model, config, out_dir, shard_dir)`` of a run directory or a ``(model, config)`` pair.
-
-    ``out_dir`` defaults to ``<run>/evaluation`` (created), ``shard_dir`` to the run's shards.
-    """
-    from zoobot_tf.training.config import load_run
-
-    if isinstance(run, tuple):
-        model, config = run
-        run_dir = Path(config["save_dir"])
-    else:
-        run_dir = Path(run)
-        model, config = load_run(run_dir)
-    out_dir = Path(out_dir) if out_dir is not None else run_dir / "evaluation"
-    out_dir.mkdir(parents=True, exist_ok=True)
-    return model, config, out_dir, Path(shard_dir or config["shard_dir"])
-
-
-def run_image_options(config) -> dict:
-    """The evaluation-transform options of a run's ``config.json`` (for :func:`predict_split`)."""
-    return {
-        "image_size": config.get("image_size"),
-        "greyscale": bool(config.get("greyscale")),
-        "crop_scale": config.get("image_options", {}).get("crop_scale", (0.7, 0.8)),
-    }
-
-
-def predict_split(model, shard_dir, split, *, batch_size=64, image_size=None, greyscale=False, crop_scale=(0.7, 0.8),
-                  mask_channel=None, progress=True):
-    """Model outputs (class probabilities, Kaggle fractions, ...) of every galaxy of one split, in
-    stored order, with the images prepared by the evaluation transform.
-
-    Returns
-    -------
-    dict
-        ``id_str`` (list), ``labels`` ((N,) int or (N, A) float, as stored), ``outputs``
-        ``(N, n_outputs)`` and, when ``mask_channel`` is given, ``mask_sizes`` (N,) galaxy-mask
-        pixels per model-input image.
-    """
-    from tqdm.auto import tqdm
-
-    from zoobot_tf.classification.metrics import galaxy_mask_sizes
-    from zoobot_tf.data import get_dataset
-
-    dataset = get_dataset(shard_dir, split, batch_size, augment=False, include_ids=True, output_size=image_size,
-                          greyscale=greyscale, crop_scale=tuple(crop_scale))
-    ids, labels, probabilities, sizes = [], [], [], []
-    for images, batch_labels, batch_ids in tqdm(dataset, desc=f"evaluating {split}", unit="batch", disable=not progress):
-        probabilities.append(np.asarray(model(images, training=False)))
-        labels.append(batch_labels.numpy())
-        ids += [i.decode("utf-8") for i in batch_ids.numpy()]
-        if mask_channel is not None:
-            sizes.append(galaxy_mask_sizes(images.numpy(), channel=mask_channel))
-    out = {"id_str": ids, "labels": np.concatenate(labels), "outputs": np.concatenate(probabilities)}
-    if mask_channel is not None:
-        out["mask_sizes"] = np.concatenate(sizes)
-    return out
+__all__ = ["evaluate_classifier"]
 
 
 def _catalog_sizes(ids, catalog, column):
@@ -124,11 +68,9 @@ def evaluate_classifier(run, out_dir=None, *, shard_dir=None, split="test", batc
         ``confusion_matrix``, ``classes``, ``top2_by_size`` (rows of the binned table) and
         ``files`` (paths written).
     """
-    from zoobot_tf.classification.metrics import classification_report, top_k_accuracy_by_bin
-    from zoobot_tf.classification.plots import plot_accuracy_by_size
-    from zoobot_tf.evaluation.plots import plot_training_curves
+    from zoobot_tf.evaluation.classification import classification_report, top_k_accuracy_by_bin
+    from zoobot_tf.evaluation.plots import plot_accuracy_by_size, plot_confusion_matrix, plot_training_curves
     from zoobot_tf.shards import load_manifest
-    from zoobot_tf.training.finetune_report import plot_confusion_matrix
 
     model, config, out_dir, shard_dir = open_run(run, out_dir, shard_dir)
     if config.get("label_kind") != "class":
@@ -140,7 +82,7 @@ def evaluate_classifier(run, out_dir=None, *, shard_dir=None, split="test", batc
         raise ValueError(f"shards in {shard_dir} have classes {manifest.label_cols}, the model {classes}")
     has_mask = bool((manifest.image_options or {}).get("galaxy_mask")) and not config.get("greyscale")
     result = predict_split(model, shard_dir, split, batch_size=batch_size, progress=progress,
-                           mask_channel=-1 if has_mask and size_column is None else None, **run_image_options(config))
+                           mask_channel=-1 if has_mask and size_column is None else None, **RunConfig.from_dict(config).eval_image_options())
     labels, probabilities = result["labels"], result["outputs"]
     report = classification_report(labels, probabilities, classes)
     files = {"confusion_matrix": plot_confusion_matrix(report["confusion_matrix"], classes,

@@ -45,7 +45,7 @@ IMBALANCE_STRATEGIES = ("none", "class_weight", "uniform_sampling", "mixup", "ba
 
 def class_counts(shard_dir, split="train") -> np.ndarray:
     """Galaxies per class in one split of class-label shards (reads the labels only)."""
-    from zoobot_tf.classification.labels import read_split_labels
+    from zoobot_tf.shards.reader import read_split_labels
     from zoobot_tf.shards import load_manifest
 
     manifest = load_manifest(shard_dir)

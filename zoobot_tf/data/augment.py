@@ -19,6 +19,8 @@ import math
 
 import tensorflow as tf
 
+from zoobot_tf.data.crops import CROP_RATIO, CROP_SCALE
+
 
 def to_float32(images: tf.Tensor) -> tf.Tensor:
     """uint8 -> float32 in [0, 1]; float images are cast to float32 unchanged."""
@@ -57,7 +59,7 @@ def rotate(images: tf.Tensor, angles: tf.Tensor, fill_mode: str = "REFLECT") -> 
     )
 
 
-def random_crop_boxes(batch_size, seed: tf.Tensor, scale=(0.7, 0.8), ratio=(0.9, 1.1)) -> tf.Tensor:
+def random_crop_boxes(batch_size, seed: tf.Tensor, scale=CROP_SCALE, ratio=CROP_RATIO) -> tf.Tensor:
     """``[B, 4]`` normalised ``(y1, x1, y2, x2)`` boxes with area fraction in ``scale``, w/h in ``ratio``."""
     seeds = tf.random.experimental.stateless_split(seed, 4)
     area = tf.random.stateless_uniform([batch_size], seeds[0], scale[0], scale[1])
@@ -70,7 +72,7 @@ def random_crop_boxes(batch_size, seed: tf.Tensor, scale=(0.7, 0.8), ratio=(0.9,
     return tf.stack([y1, x1, y1 + height, x1 + width], axis=1)
 
 
-def centre_crop_boxes(batch_size, scale=(0.7, 0.8)) -> tf.Tensor:
+def centre_crop_boxes(batch_size, scale=CROP_SCALE) -> tf.Tensor:
     """``[B, 4]`` centred square boxes whose area is the mean of ``scale`` (side = sqrt)."""
     side = math.sqrt((scale[0] + scale[1]) / 2.0)
     lo, hi = (1.0 - side) / 2.0, (1.0 + side) / 2.0
@@ -135,8 +137,8 @@ def augment_images(
     seed: tf.Tensor,
     *,
     output_size: int,
-    crop_scale=(0.7, 0.8),
-    crop_ratio=(0.9, 1.1),
+    crop_scale=CROP_SCALE,
+    crop_ratio=CROP_RATIO,
     rotate_images: bool = True,
     flip: bool = True,
 ) -> tf.Tensor:
@@ -173,7 +175,7 @@ def augment_images(
     return transform_images(images, angles, hflip, vflip, boxes, output_size)
 
 
-def centre_crop_images(images: tf.Tensor, *, output_size: int, crop_scale=(0.7, 0.8)) -> tf.Tensor:
+def centre_crop_images(images: tf.Tensor, *, output_size: int, crop_scale=CROP_SCALE) -> tf.Tensor:
     """Evaluation preprocessing: deterministic centre crop (mean training area) + resize."""
     return crop_and_resize(images, centre_crop_boxes(tf.shape(images)[0], crop_scale), output_size)
 

@@ -13,6 +13,7 @@ import os
 import tensorflow as tf
 
 from zoobot_tf.data import augment as aug
+from zoobot_tf.data.crops import CROP_RATIO, CROP_SCALE
 from zoobot_tf.shards.manifest import load_manifest
 from zoobot_tf.shards.reader import parse_record
 
@@ -27,8 +28,8 @@ def get_dataset(
     augment: bool = True,
     output_size: int | None = None,
     greyscale: bool = False,
-    crop_scale=(0.7, 0.8),
-    crop_ratio=(0.9, 1.1),
+    crop_scale=CROP_SCALE,
+    crop_ratio=CROP_RATIO,
     rotate: bool = True,
     flip: bool = True,
     shuffle: bool | None = None,

@@ -123,7 +123,7 @@ def measure_detections(image, detections, bands, *, wcs=None, zeropoint: float |
 
 def _load_detector(model):
     if isinstance(model, (str, Path)):
-        from zoobot_tf.detection.mask_rcnn import load_mask_rcnn
+        from zoobot_tf.detection.model.mask_rcnn import load_mask_rcnn
 
         if not Path(model).exists():
             raise FileNotFoundError(f"{model}: no such model file")
@@ -157,7 +157,7 @@ def detect_field(
         Each item is one field: a FITS file (cube or one band per extension) or a list /
         ``';'``-joined string of one file per band.
     model : path or detector
-        A ``.keras`` Mask R-CNN (``zoobot_tf.detection.mask_rcnn.load_mask_rcnn``) or any object
+        A ``.keras`` Mask R-CNN (``zoobot_tf.detection.model.mask_rcnn.load_mask_rcnn``) or any object
         with ``predict_scene`` (see :func:`~zoobot_tf.detection.tiling.predict_tiled`).
     scaling : str, optional
         Contrast scaling (``zscale``, ``lupton``, ``lupton_high_contrast``, ``raw``), applied to the
@@ -200,7 +200,7 @@ def detect_field(
     scaling = check_scaling(scaling or getattr(detector, "scaling", None) or DEFAULT_SCALING)
     tile_size = _tile_size(detector, tile_size)
     tables = []
-    for path in tqdm(fits_paths, desc="fields", disable=not progress or len(fits_paths) == 1):
+    for path in tqdm(fits_paths, desc="fields", disable=None if progress and len(fits_paths) > 1 else True):
         name = source_name(path)
         image, wcs, names, header_zeropoint = read_field(path, hdu=hdu, bands=bands)
         expected = getattr(detector, "num_bands", None)

@@ -312,7 +312,7 @@ def make_scenes(n: int, size: int | tuple[int, int] = 128, *, seed: int = 0, pro
         raise ValueError(f"n={n} must be >= 0")
     seeds = np.random.SeedSequence(seed).spawn(n)
     scenes = []
-    for child in tqdm(seeds, desc="scenes", disable=not progress):
+    for child in tqdm(seeds, desc="scenes", disable=None if progress else True):
         rng = np.random.default_rng(child)
         kwargs = dict(scene_kwargs)
         for key, default in (("n_galaxies", 10), ("n_stars", 5)):

@@ -207,7 +207,7 @@ def predict_tiled(image, detector, *, tile_size: int = 256, overlap: int = 32, s
     height, width = image.shape[:2]
     tiles = tile_grid((height, width), tile_size, overlap)
     per_tile = []
-    for tile in tqdm(tiles, desc=f"tiles of {where}", disable=not progress, leave=False):
+    for tile in tqdm(tiles, desc=f"tiles of {where}", disable=None if progress else True, leave=False):
         patch = image[tile.y0 : tile.y1, tile.x0 : tile.x1]
         if patch.shape[0] < tile_size or patch.shape[1] < tile_size:
             patch = np.pad(patch, ((0, tile_size - patch.shape[0]), (0, tile_size - patch.shape[1]), (0, 0)))

@@ -120,7 +120,7 @@ def scenes_to_dataset(scenes, batch_size=2, *, max_objects=None, scaling=None, s
 
         check_scaling(scaling)
         images = [apply_scaling(s.image, scaling) for s in tqdm(scenes, desc=f"scaling ({scaling})",
-                                                                  disable=not progress)]
+                                                                  disable=None if progress else True)]
     else:
         images = [np.asarray(s.image, dtype=np.float32) for s in scenes]
 
@@ -189,7 +189,7 @@ def scenes_from_coco(coco, images_dir, *, hdu=None, box_masks=False, progress=Tr
     if not entries:
         raise ValueError(f"{where}: no 'images'")
     scenes = []
-    for entry in tqdm(entries, desc="reading labelled images", disable=not progress):
+    for entry in tqdm(entries, desc="reading labelled images", disable=None if progress else True):
         path = Path(images_dir) / str(entry["file_name"])
         if not path.is_file():
             raise FileNotFoundError(f"{where}: image {entry['id']} file {path} does not exist")
@@ -230,7 +230,7 @@ def plot_history(history_rows, path):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from zoobot_tf.detection.mask_rcnn import LOSS_NAMES
+    from zoobot_tf.detection.model.mask_rcnn import LOSS_NAMES
 
     epochs = [row["epoch"] for row in history_rows]
     fig, ax = plt.subplots(figsize=(7, 4))
@@ -332,7 +332,7 @@ def train_detection(
     import keras
     import tensorflow as tf
 
-    from zoobot_tf.detection.mask_rcnn import MaskRCNN, build_mask_rcnn
+    from zoobot_tf.detection.model.mask_rcnn import MaskRCNN, build_mask_rcnn
 
     if epochs_heads < 0 or epochs_all < 0 or epochs_heads + epochs_all == 0:
         raise ValueError(f"need epochs_heads, epochs_all >= 0 and some training, got {epochs_heads}, {epochs_all}")

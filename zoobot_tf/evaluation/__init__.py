@@ -1,11 +1,14 @@
-"""How good are predicted vote distributions? RMSE of vote fractions against volunteers (and
-against the true fractions of synthetic data), majority-answer accuracy, confusion matrices,
-training curves — each beside the trivial "predict the training mean" baseline, as a printed
-table, a CSV and PNG plots.
+"""Every metric and figure. How good are predicted vote distributions? RMSE of vote fractions
+against volunteers (and against the true fractions of synthetic data), majority-answer accuracy,
+confusion matrices, training curves — each beside the trivial "predict the training mean"
+baseline, as a printed table, a CSV and PNG plots. How good is a classifier? Top-k accuracy,
+per-class recall, accuracy by galaxy size. What fraction of a survey are mergers?
 
-``metrics`` holds the numbers (plain arrays in, DataFrames out), ``plots`` the figures,
-``compare`` the comparison table (:func:`evaluate`), ``report`` the files-in CLI verb
-``zoobot-tf evaluate``. Importing this package does not import TensorFlow.
+``metrics`` holds the vote-fraction numbers (plain arrays in, DataFrames out), ``classification``
+the classifier / regressor / fine-tuning numbers, ``plots`` every figure (matplotlib ``Figure``,
+no global backend), ``compare`` the comparison table (:func:`evaluate`), ``predict_split`` model
+outputs over a shard split, ``merger_fraction`` the merger fraction of a survey, ``report`` the
+files-in CLI verb ``zoobot-tf evaluate``. Importing this package does not import TensorFlow.
 """
 
 from zoobot_tf.evaluation.compare import comparison_table, evaluate, format_comparison
@@ -23,13 +26,23 @@ from zoobot_tf.evaluation.metrics import (
     true_asked_weights,
     vote_fraction_rmse,
 )
+from zoobot_tf.evaluation.classification import (
+    classification_report,
+    classifier_metrics,
+    dirichlet_metrics,
+    regressor_metrics,
+    top_k_accuracy,
+    top_k_accuracy_by_bin,
+)
 from zoobot_tf.evaluation.plots import (
+    plot_accuracy_by_size,
     plot_confusion_matrices,
     plot_confusion_matrix,
     plot_predicted_vs_true,
     plot_rmse_comparison,
     plot_training_curves,
     read_training_log,
+    save_image_grid,
 )
 from zoobot_tf.evaluation.report import (
     add_arguments,
@@ -45,7 +58,15 @@ __all__ = [
     "add_arguments",
     "asked_weights",
     "baseline_fractions",
+    "classification_report",
+    "classifier_metrics",
     "comparison_table",
+    "dirichlet_metrics",
+    "plot_accuracy_by_size",
+    "regressor_metrics",
+    "save_image_grid",
+    "top_k_accuracy",
+    "top_k_accuracy_by_bin",
     "confusion_matrices",
     "confusion_matrix",
     "evaluate",

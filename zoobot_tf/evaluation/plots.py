@@ -1,37 +1,50 @@
-"""PNG figures of an evaluation: confusion matrices, training curves, predicted vs reference
-fractions, and the model-vs-baseline RMSE bars. Files only (matplotlib Agg), never a display.
+"""Every PNG figure people look at: confusion matrices, training curves, predicted vs reference
+fractions, model-vs-baseline RMSE bars, accuracy by galaxy size, image grids.
+
+Built on :class:`matplotlib.figure.Figure`, never pyplot: no global backend is chosen or
+changed (a user's notebook keeps its own), and no figure stays open after it is saved.
 """
 
 from __future__ import annotations
 
 import os
 
-import matplotlib
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.ticker import MaxNLocator  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
+from zoobot_tf.evaluation.metrics import OVERALL, label_array
+from zoobot_tf.schemas import get_schema
 
-from zoobot_tf.evaluation.metrics import OVERALL, label_array  # noqa: E402
-from zoobot_tf.schemas import get_schema  # noqa: E402
+__all__ = [
+    "default_plot_questions",
+    "draw_confusion_matrix",
+    "plot_accuracy_by_size",
+    "plot_confusion_matrices",
+    "plot_confusion_matrix",
+    "plot_predicted_vs_true",
+    "plot_rmse_comparison",
+    "plot_training_curves",
+    "read_training_log",
+    "save_image_grid",
+]
 
 
-def _save(fig, path) -> str:
+def _save(fig, path, dpi=110) -> str:
     path = os.fspath(path)
     parent = os.path.dirname(path)
     if parent:
         os.makedirs(parent, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    fig.savefig(path, dpi=dpi)
     return path
 
 
 def _grid(n_panels: int, n_columns: int, panel_size=(3.6, 3.3)):
     n_columns = max(1, min(n_columns, n_panels))
     n_rows = int(np.ceil(n_panels / n_columns))
-    fig, axes = plt.subplots(n_rows, n_columns, figsize=(panel_size[0] * n_columns, panel_size[1] * n_rows), squeeze=False)
+    fig = Figure(figsize=(panel_size[0] * n_columns, panel_size[1] * n_rows))
+    axes = fig.subplots(n_rows, n_columns, squeeze=False)
     axes = axes.ravel()
     for ax in axes[n_panels:]:
         ax.axis("off")
@@ -41,7 +54,7 @@ def _grid(n_panels: int, n_columns: int, panel_size=(3.6, 3.3)):
 # --- confusion matrices --------------------------------------------------------------------
 
 
-def draw_confusion_matrix(ax, cm, class_names, title=None) -> None:
+def draw_confusion_matrix(ax, cm, class_names, title=None, true_label="true (volunteer majority)") -> None:
     """Draw counts on ``ax``, coloured by the row-normalised fraction (recall per true class)."""
     cm = np.asarray(cm)
     k = len(class_names)
@@ -58,17 +71,22 @@ def draw_confusion_matrix(ax, cm, class_names, title=None) -> None:
     ax.set_xticks(range(k), [str(c) for c in class_names], rotation=45, ha="right", fontsize=fontsize)
     ax.set_yticks(range(k), [str(c) for c in class_names], fontsize=fontsize)
     ax.set_xlabel("predicted", fontsize=8)
-    ax.set_ylabel("true (volunteer majority)", fontsize=8)
+    ax.set_ylabel(true_label, fontsize=8)
     total = int(cm.sum())
     accuracy = np.trace(cm) / total if total else float("nan")
     ax.set_title(f"{title + chr(10) if title else ''}n={total}, accuracy {accuracy:.2f}", fontsize=8)
 
 
-def plot_confusion_matrix(cm, class_names, path, title=None) -> str:
-    """One confusion matrix (rows true, columns predicted) as a PNG; returns the path."""
+def plot_confusion_matrix(cm, class_names, path, title=None, true_label="true (volunteer majority)") -> str:
+    """One confusion matrix (rows true, columns predicted) as a PNG; returns the path.
+
+    The one confusion-matrix figure of the package: evaluation against volunteers, held-out
+    classifier evaluation and fine-tuning all draw with it.
+    """
     k = len(class_names)
-    fig, ax = plt.subplots(figsize=(2.2 + 0.55 * k, 2.0 + 0.5 * k))
-    draw_confusion_matrix(ax, cm, class_names, title)
+    fig = Figure(figsize=(2.2 + 0.55 * k, 2.0 + 0.5 * k))
+    ax = fig.subplots()
+    draw_confusion_matrix(ax, cm, class_names, title, true_label)
     fig.tight_layout()
     return _save(fig, path)
 
@@ -238,7 +256,8 @@ def plot_rmse_comparison(table: pd.DataFrame, path, title=None) -> str:
     rows = [i for i in table.index if i != OVERALL] + ([OVERALL] if OVERALL in table.index else [])
     x = np.arange(len(rows))
     width = 0.8 / len(columns)
-    fig, ax = plt.subplots(figsize=(max(6.0, 0.75 * len(rows) + 2), 4.2))
+    fig = Figure(figsize=(max(6.0, 0.75 * len(rows) + 2), 4.2))
+    ax = fig.subplots()
     for i, column in enumerate(columns):
         hatch = "//" if column.startswith("baseline") else None
         ax.bar(x + (i - (len(columns) - 1) / 2) * width, table.loc[rows, column].astype(float), width,
@@ -250,3 +269,73 @@ def plot_rmse_comparison(table: pd.DataFrame, path, title=None) -> str:
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
     return _save(fig, path)
+
+
+# --- accuracy by galaxy size (the DAT study's figure) --------------------------------------
+
+
+def plot_accuracy_by_size(table, path, title=None, xlabel="galaxy-mask size (pixels)") -> str:
+    """Top-k accuracy per size bin with binomial error bars, bin counts annotated.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        From :func:`zoobot_tf.evaluation.classification.top_k_accuracy_by_bin`.
+    path : path
+        PNG to write (parent folders are created).
+    title, xlabel : str, optional
+    """
+    column = next((c for c in table.columns if c.startswith("top") and c.endswith("_accuracy")), None)
+    if column is None:
+        raise ValueError(f"table has no top-k accuracy column: {list(table.columns)}")
+    centres = (table["low"].to_numpy() + table["high"].to_numpy()) / 2
+    widths = table["high"].to_numpy() - table["low"].to_numpy()
+    accuracy = table[column].to_numpy(dtype=float)
+    fig = Figure(figsize=(6, 4))
+    ax = fig.subplots()
+    ax.bar(centres, np.nan_to_num(accuracy), width=widths * 0.9, color="tab:blue", alpha=0.35, edgecolor="tab:blue")
+    ax.errorbar(centres, accuracy, yerr=table["stderr"].to_numpy(dtype=float), fmt="o", color="tab:blue", capsize=3)
+    for x, y, n in zip(centres, accuracy, table["n"]):
+        ax.annotate(f"n={int(n)}", (x, 0.02 if not np.isfinite(y) else min(y, 0.9) + 0.04), ha="center", fontsize=8)
+    ax.set_ylim(0, 1.05)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(column.replace("_", " ").replace("top", "top-"))
+    ax.set_title(title or f"{column.replace('_', ' ')} by galaxy size")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return _save(fig, path, dpi=100)
+
+
+# --- image grids ---------------------------------------------------------------------------
+
+
+def _displayable(image: np.ndarray) -> np.ndarray:
+    """An (H, W, C) array as something imshow can show: first 3 channels, or 1 as grey."""
+    image = np.asarray(image, dtype=np.float32)
+    if image.ndim == 2:
+        image = image[..., None]
+    image = image[..., :3] if image.shape[-1] >= 3 else image[..., :1]
+    lo, hi = np.nanmin(image), np.nanmax(image)
+    if lo < 0 or hi > 1:
+        image = (image - lo) / max(hi - lo, 1e-12)
+    return image[..., 0] if image.shape[-1] == 1 else image
+
+
+def save_image_grid(images, path, titles=None, n_columns=8, title=None) -> str:
+    """Save a batch of (H, W, C) images as one PNG grid (channels beyond the first 3 are not shown)."""
+    images = np.asarray(images)
+    n = len(images)
+    n_columns = max(1, min(n_columns, n))
+    n_rows = int(np.ceil(n / n_columns))
+    fig = Figure(figsize=(1.6 * n_columns, 1.6 * n_rows + (0.4 if title else 0)))
+    axes = fig.subplots(n_rows, n_columns, squeeze=False)
+    for i, ax in enumerate(axes.ravel()):
+        ax.axis("off")
+        if i < n:
+            ax.imshow(_displayable(images[i]), cmap="gray", vmin=0, vmax=1)
+            if titles is not None:
+                ax.set_title(str(titles[i]), fontsize=6)
+    if title:
+        fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    return _save(fig, path, dpi=100)

@@ -80,18 +80,18 @@ def evaluate_kaggle(run, out_dir=None, *, shard_dir=None, split="test", batch_si
     """
     import pandas as pd
 
-    import zoobot_tf.kaggle.reweighting  # noqa: F401  (registers the layer before loading the model)
-    from zoobot_tf.classification.evaluate import open_run, predict_split, run_image_options
-    from zoobot_tf.classification.labels import read_split_labels
+    from zoobot_tf.evaluation.classification import regressor_metrics
+    from zoobot_tf.evaluation.predict_split import predict_split
     from zoobot_tf.kaggle.model import mean_baseline, rmse
+    from zoobot_tf.runs import RunConfig, open_run
     from zoobot_tf.schemas import get_schema
-    from zoobot_tf.training.finetune_report import regressor_metrics
+    from zoobot_tf.shards.reader import read_split_labels
 
     model, config, out_dir, shard_dir = open_run(run, out_dir, shard_dir)
     _check_shards(shard_dir)
     schema = get_schema("gz_kaggle37")
     result = predict_split(model, shard_dir, split, batch_size=batch_size, progress=progress,
-                           **run_image_options(config))
+                           **RunConfig.from_dict(config).eval_image_options())
     labels, predictions = result["labels"], result["outputs"]
     baseline = mean_baseline(read_split_labels(shard_dir, "train"), len(labels))
     model_scores = regressor_metrics(labels, predictions, schema.label_cols)

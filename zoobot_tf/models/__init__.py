@@ -10,14 +10,17 @@ from zoobot_tf.models.get_model import (
     get_encoder,
     get_head,
     get_model,
-    load_model,
     output_dim_for,
 )
 from zoobot_tf.models.heads import HEAD_KINDS, build_head
 from zoobot_tf.models.layers import DirichletConcentration, MCDropout
 from zoobot_tf.models.registry import available_architectures, get_backbone, register_architecture
 
+#: kept importable from here for existing code; defined in zoobot_tf.saving (the one loader)
+from zoobot_tf.saving import load_model  # noqa: E402,F401  (ground layer: no upward import)
+
 __all__ = [
+    "load_model",
     "HEAD_KINDS",
     "DirichletConcentration",
     "MCDropout",
@@ -29,7 +32,6 @@ __all__ = [
     "get_encoder",
     "get_head",
     "get_model",
-    "load_model",
     "output_dim_for",
     "register_architecture",
 ]

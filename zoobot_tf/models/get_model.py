@@ -19,7 +19,6 @@ __all__ = [
     "get_encoder",
     "get_head",
     "get_model",
-    "load_model",
     "output_dim_for",
 ]
 
@@ -170,22 +169,3 @@ def encoder_is_deterministic(model):
         isinstance(layer, MCDropout) and layer.always_on and layer.rate > 0
         for layer in _all_layers(get_encoder(model))
     )
-
-
-def load_model(path, compile=True):
-    """Load a ``.keras`` model with ``safe_mode=True`` (no arbitrary code runs on load).
-
-    Imports this package's custom layers (every built-in architecture's) and losses first so
-    that Keras can find them in a fresh process.
-    """
-    import zoobot_tf.losses  # noqa: F401  (registers DirichletMultinomialLoss)
-    import zoobot_tf.models.layers  # noqa: F401
-    from zoobot_tf.models.registry import available_architectures
-
-    available_architectures()  # imports DAT, Linformer, ... so their layers are registered
-    import zoobot_tf.classification.losses  # noqa: F401  (class-weighted / MixUp losses)
-    import zoobot_tf.classification.schedules  # noqa: F401  (warm-up + cosine schedule)
-    import zoobot_tf.kaggle.model  # noqa: F401  (RMSE loss)
-    import zoobot_tf.kaggle.reweighting  # noqa: F401  (decision-tree re-weighting layer)
-
-    return keras.saving.load_model(path, compile=compile, safe_mode=True)

@@ -2,7 +2,7 @@
 
 Both are registered with Keras (package ``zoobot_tf``) and have a full ``get_config``, so a
 model containing them saves as ``.keras`` and loads with ``safe_mode=True`` once this module is
-imported (:func:`zoobot_tf.models.load_model` does that).
+imported (:func:`zoobot_tf.saving.load_model` does that).
 """
 
 from __future__ import annotations

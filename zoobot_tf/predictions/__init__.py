@@ -4,35 +4,31 @@
 HDF5 layout (``id_str``, ``label_cols``, ``predictions[galaxy, answer, sample]``), resumably and
 in bounded memory; ``summarise(path)`` turns it into vote fractions, 90% intervals and the
 probability that each question is asked.
+
+Names are loaded lazily, so that building the ``predict`` / ``summarise`` parsers does not import
+TensorFlow.
 """
 
-from zoobot_tf.predictions.hdf5 import (
-    PredictionWriter,
-    iter_prediction_blocks,
-    load_predictions,
-    merge_predictions,
-    read_attrs,
-    read_errors,
-)
-from zoobot_tf.predictions.images_dataset import ImageOptions, image_dataset
-from zoobot_tf.predictions.predict_on_catalog import predict, worker_file, worker_of
-from zoobot_tf.predictions.sampling import Sampler, resolve_fast_path
-from zoobot_tf.predictions.summary import summarise, summary_columns
+from zoobot_tf._lazy import lazy_exports
 
-__all__ = [
-    "ImageOptions",
-    "PredictionWriter",
-    "Sampler",
-    "image_dataset",
-    "iter_prediction_blocks",
-    "load_predictions",
-    "merge_predictions",
-    "predict",
-    "read_attrs",
-    "read_errors",
-    "resolve_fast_path",
-    "summarise",
-    "summary_columns",
-    "worker_file",
-    "worker_of",
-]
+_EXPORTS = {
+    "PredictionWriter": "hdf5",
+    "iter_prediction_blocks": "hdf5",
+    "load_predictions": "hdf5",
+    "merge_predictions": "hdf5",
+    "read_attrs": "hdf5",
+    "read_errors": "hdf5",
+    "ImageOptions": "images_dataset",
+    "image_dataset": "images_dataset",
+    "predict": "predict_on_catalog",
+    "worker_file": "predict_on_catalog",
+    "worker_of": "predict_on_catalog",
+    "Sampler": "sampling",
+    "resolve_fast_path": "sampling",
+    "summarise": "summary",
+    "summary_columns": "summary",
+}
+
+__all__ = sorted(_EXPORTS)
+
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())

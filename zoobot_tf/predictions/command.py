@@ -1,21 +1,13 @@
-"""Command lines: ``zoobot-tf predict`` and ``zoobot-tf summarise`` (and merging worker files).
+"""Command line ``zoobot-tf predict``: the ``add_arguments`` / ``run`` pair :mod:`zoobot_tf.cli` mounts.
 
-Each verb is a pair ``add_*arguments(parser)`` / ``run*(args)`` that :mod:`zoobot_tf.cli` mounts;
-TensorFlow is imported only when a verb runs.
+TensorFlow is imported only when the verb runs.
 """
 
 from __future__ import annotations
 
 import argparse
 
-__all__ = [
-    "add_arguments",
-    "add_merge_arguments",
-    "add_summarise_arguments",
-    "run",
-    "run_merge",
-    "run_summarise",
-]
+__all__ = ["add_arguments", "run"]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -65,36 +57,4 @@ def run(args: argparse.Namespace) -> int:
     attrs = read_attrs(path)
     print(f"wrote {path}: {attrs['n_rows']} galaxies x {attrs['n_samples']} samples, "
           f"{attrs.get('n_errors', 0)} unreadable image(s)")
-    return 0
-
-
-def add_summarise_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    """Options of ``zoobot-tf summarise`` (see :func:`zoobot_tf.predictions.summarise`)."""
-    parser.add_argument("--predictions", required=True, help="HDF5 file from zoobot-tf predict")
-    parser.add_argument("--schema", default=None, help="decision tree (default: the one stored in the file)")
-    parser.add_argument("--out", required=True, help="output table path; writes OUT.parquet and OUT.csv")
-    return parser
-
-
-def run_summarise(args: argparse.Namespace) -> int:
-    """Run ``zoobot-tf summarise``."""
-    from zoobot_tf.predictions.summary import summarise
-
-    table = summarise(args.predictions, schema=args.schema, out=args.out)
-    print(f"summarised {len(table)} galaxies into {args.out} (.parquet, .csv)")
-    return 0
-
-
-def add_merge_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    """Options of a ``merge-predictions`` verb (see :func:`zoobot_tf.predictions.merge_predictions`)."""
-    parser.add_argument("inputs", nargs="+", help="complete worker HDF5 files")
-    parser.add_argument("--out", required=True, help="merged HDF5 file (must not exist)")
-    return parser
-
-
-def run_merge(args: argparse.Namespace) -> int:
-    from zoobot_tf.predictions.hdf5 import merge_predictions, read_attrs
-
-    path = merge_predictions(args.inputs, args.out)
-    print(f"merged {len(args.inputs)} files into {path}: {read_attrs(path)['n_rows']} galaxies")
     return 0

@@ -84,7 +84,7 @@ def _check_catalog(df: pd.DataFrame, name: str) -> pd.DataFrame:
 
 def _load_model(model):
     if isinstance(model, (str, os.PathLike)):
-        from zoobot_tf.models import load_model
+        from zoobot_tf.saving import load_model
 
         path = Path(model)
         if path.is_dir():  # a run directory written by zoobot_tf.training
@@ -95,32 +95,17 @@ def _load_model(model):
     return model, f"<in-memory model {model.name!r}>"
 
 
-def run_defaults(model) -> dict:
-    """What a training run's ``config.json`` beside ``model`` says about its inputs and outputs.
-
-    A model trained by :func:`zoobot_tf.training.train` saw centre crops of its shard images at
-    evaluation time and a stored scaling; predicting with the same transform keeps the inputs in
-    the distribution the model learned. Empty for in-memory models or files without a config.
-    """
+def _run_defaults(model) -> dict:
+    """What the run directory beside ``model`` says prediction should repeat (empty for in-memory
+    models or files without a config): a model saw centre crops of its shard images at
+    evaluation time and a stored scaling, and predicting with the same transform keeps the inputs
+    in the distribution it learned."""
     if not isinstance(model, (str, os.PathLike)):
         return {}
-    path = Path(model)
-    config_path = (path if path.is_dir() else path.parent) / "config.json"
-    if not config_path.is_file():
-        return {}
-    import json
+    from zoobot_tf.runs import RunConfig
 
-    config = json.loads(config_path.read_text())
-    options = config.get("image_options") or {}
-    defaults = {}
-    if config.get("schema"):
-        defaults["schema"] = config["schema"]
-    if options.get("crop_scale"):
-        defaults["crop_scale"] = float(np.mean(options["crop_scale"]))
-    scaling = (options.get("shard_image_options") or {}).get("scaling")
-    if scaling:
-        defaults["scaling"] = scaling
-    return defaults
+    run = RunConfig.beside(model)
+    return {} if run is None else run.prediction_defaults()
 
 
 def _resolve_labels(schema, label_cols, n_outputs: int) -> tuple[str, list[str]]:
@@ -211,7 +196,7 @@ def predict(
         Centre crop keeping this fraction of the image area before resizing, to show galaxies
         at the scale a model trained on :mod:`zoobot_tf.data` crops saw (0.75 there); ``None``:
         from the training run's ``config.json`` beside the model file when there is one
-        (:func:`run_defaults`, which also supplies ``schema`` and ``scaling``), else the whole
+        (:meth:`zoobot_tf.runs.RunConfig.prediction_defaults`, which also supplies ``schema`` and ``scaling``), else the whole
         image, resized.
     fast_path : {'auto', True, False}
         Run the encoder once per image and only the head ``n_samples`` times
@@ -248,7 +233,7 @@ def predict(
         raise ValueError(f"worker_index must be in [0, num_workers={num_workers}), got {worker_index}")
     name = str(catalog) if not isinstance(catalog, pd.DataFrame) else "<DataFrame>"
     rows = _check_catalog(_read_catalog(catalog), name)
-    defaults = run_defaults(model)
+    defaults = _run_defaults(model)
     schema = defaults.get("schema") if schema is None and label_cols is None else schema
     scaling = defaults.get("scaling") if scaling is None else scaling
     crop_scale = defaults.get("crop_scale") if crop_scale is None else crop_scale
@@ -333,7 +318,7 @@ def _run(todo: pd.DataFrame, options, sampler, writer, batch_size, decoder, prog
     fresh = writer.n_written == 0 and len(writer.error_ids()) == 0
     errors = _Errors(writer, threshold=min(SYSTEMATIC_FAILURES, len(todo)) if fresh else None)
     next_index = 0  # every row below this one was predicted or recorded as an error
-    with tqdm(total=len(todo), disable=not progress, desc="predict", unit="galaxy") as bar:
+    with tqdm(total=len(todo), disable=None if progress else True, desc="predict", unit="galaxy") as bar:
         for indices, images in dataset:
             indices = indices.numpy()
             writer.add(ids[indices], sampler(images))

@@ -19,6 +19,7 @@ _EXPORTS = {
     "parse_record": "reader",
     "parse_batch": "reader",
     "iter_records": "reader",
+    "read_split_labels": "reader",
     "assign_splits": "split",
     "split_key": "split",
     "add_arguments": "command",

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+
+from zoobot_tf.atomic import atomic_write_text
 
 MANIFEST_NAME = "manifest.json"
 FORMAT_VERSION = 1
@@ -144,34 +145,3 @@ def load_manifest(shard_dir: str | os.PathLike) -> Manifest:
     except json.JSONDecodeError as err:
         raise ValueError(f"{target} is not valid JSON: {err}") from err
     return Manifest.from_dict(data, path=shard_dir)
-
-
-def atomic_write_text(path: str | os.PathLike, text: str) -> None:
-    """Write text so that ``path`` either keeps its old content or has the complete new one."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    fsync_dir(path.parent)
-
-
-def fsync_dir(directory: str | os.PathLike) -> None:
-    """Persist a rename in ``directory`` (no-op where directories cannot be opened)."""
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)

@@ -71,3 +71,21 @@ def iter_records(shard_dir: str | os.PathLike, split: str) -> Iterator[dict]:
         if "label" in item:
             item["label"] = int(item["label"])
         yield {k: (np.asarray(v) if k in ("image", "labels") else v) for k, v in item.items()}
+
+
+def read_split_labels(shard_dir, split="train") -> np.ndarray:
+    """Labels of ``split`` in stored order: int64 ``(N,)`` for class shards, float32 ``(N, A)`` otherwise.
+
+    Parses only the label feature, never an image: class counts (imbalance strategies) and
+    training means (baselines) need every label of a split, cheaply.
+    """
+    manifest = load_manifest(shard_dir)
+    if not manifest.labelled:
+        raise ValueError(f"shards in {shard_dir} are unlabelled")
+    key = "label" if manifest.label_kind == "class" else "labels"
+    spec = {key: feature_spec(manifest)[key]}
+    records = tf.data.TFRecordDataset(manifest.files(split)).batch(4096)
+    batches = list(records.map(lambda s: tf.io.parse_example(s, spec)[key]).as_numpy_iterator())
+    if batches:
+        return np.concatenate(batches)
+    return np.zeros((0,) if key == "label" else (0, manifest.n_labels), np.int64 if key == "label" else np.float32)

@@ -33,6 +33,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from zoobot_tf import __version__
+from zoobot_tf.atomic import atomic_write_text, fsync_dir
 from zoobot_tf.schemas import LabelSet, Schema, get_schema_or_label_set
 from zoobot_tf.shards.manifest import (
     DTYPES,
@@ -40,8 +41,6 @@ from zoobot_tf.shards.manifest import (
     MANIFEST_NAME,
     Manifest,
     SplitInfo,
-    atomic_write_text,
-    fsync_dir,
     load_manifest,
 )
 from zoobot_tf.shards.split import PREDICT_SPLIT, SPLITS, assign_splits, check_unique_ids, order_ids
@@ -493,7 +492,7 @@ def write_shards(
     # the stored image shape comes from the first galaxy; every other image must match it
     first = shards[0].rows[0]
     image_shape = list(_load_chunk([(first[0], first[1])], prepare_kwargs)[0].shape)
-    bar = tqdm(total=len(catalog), unit="img", desc=f"shards -> {out_dir.name}", disable=not progress)
+    bar = tqdm(total=len(catalog), unit="img", desc=f"shards -> {out_dir.name}", disable=None if progress else True)
     bar.update(len(catalog) - sum(len(s.rows) for s in todo))
     with bar:
         _write_missing(todo, out_dir, prepare_kwargs, int(workers), label_values, labels.kind, image_shape, bar)

@@ -97,7 +97,7 @@ def make_synthetic_dataset(
     suffix = ".fits" if fits else ".png"
     paths = [image_dir / f"{i}{suffix}" for i in ids]
     mask_threshold = 1.5 * noise * float(np.sqrt(sum(BAND_NOISE[b] ** 2 for b in bands)))
-    for i in tqdm(range(n), disable=not progress, desc="synthetic galaxies", unit="img"):
+    for i in tqdm(range(n), disable=None if progress else True, desc="synthetic galaxies", unit="img"):
         row = params.iloc[i]
         rng = np.random.default_rng([seed, 2, i])
         scene = render_scene(row, size=size, bands=bands, rng=rng, psf_fwhm=psf_fwhm)

@@ -4,8 +4,8 @@
   default), with early stopping, the best checkpoint, TensorBoard/CSV logs, and
   ``BackupAndRestore`` so that rerunning a killed run continues where it stopped.
 - :func:`load_run`: a run directory -> ``(model, config)`` (``safe_mode`` loading).
-- :func:`finetune`: a trained model + a few labels from a new survey -> a new classifier,
-  regressor or decision-tree head, encoder frozen first, then its top blocks.
+- fine-tuning lives beside this package in :mod:`zoobot_tf.finetune` (its names are re-exported
+  here for existing code).
 - :func:`get_encoder`: the encoder of a model, for representations.
 
 Names are loaded lazily, so that the command-line parsers in :mod:`zoobot_tf.training.command`
@@ -16,29 +16,27 @@ from zoobot_tf._lazy import lazy_exports
 
 _EXPORTS = {
     "train": "trainer",
-    "resolve_task": "trainer",
+    "resolve_training_task": "trainer",
     "RunExistsError": "trainer",
-    "load_run": "config",
-    "load_config": "config",
-    "RunConfigMismatch": "config",
+    "load_run": "zoobot_tf.runs",
+    "load_config": "zoobot_tf.runs",
+    "RunConfigMismatch": "zoobot_tf.runs",
     "ResumeState": "callbacks",
     "resume_state": "callbacks",
     "make_callbacks": "callbacks",
     "STRATEGY_NAMES": "strategy",
     "get_strategy": "strategy",
     "is_chief": "strategy",
-    "finetune": "finetuning",
-    "FinetuneResult": "finetuning",
-    "balanced_class_weights": "finetuning",
-    "copy_encoder": "finetuning",
-    "encoder_blocks": "freezing",
-    "freeze_batchnorm": "freezing",
-    "freeze_encoder": "freezing",
-    "unfreeze_top_blocks": "freezing",
+    "finetune": "zoobot_tf.finetune.finetuning",
+    "FinetuneResult": "zoobot_tf.finetune.finetuning",
+    "balanced_class_weights": "zoobot_tf.finetune.finetuning",
+    "copy_encoder": "zoobot_tf.finetune.finetuning",
+    "encoder_blocks": "zoobot_tf.finetune.freezing",
+    "freeze_batchnorm": "zoobot_tf.finetune.freezing",
+    "freeze_encoder": "zoobot_tf.finetune.freezing",
+    "unfreeze_top_blocks": "zoobot_tf.finetune.freezing",
     "add_arguments": "command",
     "run": "command",
-    "add_finetune_arguments": "command",
-    "run_finetune": "command",
 }
 
 _EXPORTS["get_encoder"] = "zoobot_tf.models"  # the encoder of a trained model, for fine-tuning

@@ -22,7 +22,7 @@ import keras
 import numpy as np
 from tqdm.auto import tqdm
 
-from zoobot_tf.shards.manifest import atomic_write_text
+from zoobot_tf.atomic import atomic_write_text
 
 __all__ = [
     "BACKUP_DIR",
@@ -145,7 +145,7 @@ def resume_state(save_dir, monitor: str = "val_loss", min_delta: float = 0.0, lo
             state.best, state.best_epoch, state.wait = value, row["epoch"], 0
     best_path = save_dir / BEST_MODEL
     if initial_epoch and load_best and best_path.is_file():
-        from zoobot_tf.models import load_model
+        from zoobot_tf.saving import load_model
 
         state.best_weights = load_model(best_path, compile=False).get_weights()
     return state
@@ -169,7 +169,11 @@ class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
 
 
 class TqdmProgress(keras.callbacks.Callback):
-    """One tqdm bar per epoch (batches), closed with the epoch's metrics as its postfix."""
+    """One tqdm bar per epoch (batches), closed with the epoch's metrics as its postfix.
+
+    Where output is not a terminal (a batch job's log) the bar switches itself off and each
+    epoch's metrics are logged as one line instead.
+    """
 
     def __init__(self, epochs: int, steps: int | None = None):
         super().__init__()
@@ -178,7 +182,8 @@ class TqdmProgress(keras.callbacks.Callback):
         self.bar = None
 
     def on_epoch_begin(self, epoch, logs=None):
-        self.bar = tqdm(total=self.steps, desc=f"epoch {epoch + 1}/{self.epochs}", unit="batch", leave=True)
+        self.bar = tqdm(total=self.steps, desc=f"epoch {epoch + 1}/{self.epochs}", unit="batch", leave=True,
+                        disable=None)
 
     def on_train_batch_end(self, batch, logs=None):
         if self.bar is not None:
@@ -188,7 +193,10 @@ class TqdmProgress(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         if self.bar is not None:
-            self.bar.set_postfix({k: f"{float(v):.4g}" for k, v in (logs or {}).items() if np.ndim(v) == 0})
+            shown = {k: f"{float(v):.4g}" for k, v in (logs or {}).items() if np.ndim(v) == 0}
+            if self.bar.disable:
+                logger.info("epoch %d/%d: %s", epoch + 1, self.epochs, ", ".join(f"{k} {v}" for k, v in shown.items()))
+            self.bar.set_postfix(shown)
             self.bar.close()
             self.bar = None
 

@@ -1,16 +1,13 @@
-"""Command lines ``zoobot-tf train`` and ``zoobot-tf finetune``.
+"""Command line ``zoobot-tf train``: ``add_arguments`` / ``run`` mount :func:`zoobot_tf.training.train`.
 
-``add_arguments`` / ``run`` mount :func:`zoobot_tf.training.train`; ``add_finetune_arguments`` /
-``run_finetune`` mount :func:`zoobot_tf.training.finetune`. TensorFlow is imported only in the
-``run`` functions, so building the parser stays fast.
+TensorFlow is imported only in ``run``, so building the parser stays fast.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 
-__all__ = ["add_arguments", "add_finetune_arguments", "run", "run_finetune"]
+__all__ = ["add_arguments", "run"]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -80,91 +77,4 @@ def run(args: argparse.Namespace) -> int:
     val = history.get("val_loss") or [float("nan")]
     n_epochs = len(history.get("epoch", []))
     print(f"trained {n_epochs} epochs (best val_loss {min(val):.4g}); model: {args.out}/model.keras")
-    return 0
-
-
-def _parse_weights(text):
-    if text in (None, "balanced", "none"):
-        return None if text == "none" else text
-    try:
-        weights = json.loads(text)
-    except json.JSONDecodeError as err:
-        raise ValueError(f"--class-weight must be 'balanced', 'none' or a JSON object, got {text!r}") from err
-    if not isinstance(weights, dict):
-        raise ValueError(f"--class-weight JSON must be an object {{class: weight}}, got {text!r}")
-    return weights
-
-
-def add_finetune_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    """Add the :func:`~zoobot_tf.training.finetune` options to ``parser`` (returns it)."""
-    parser.add_argument("--model", required=True, help="trained model (.keras file or run directory)")
-    parser.add_argument("--out", required=True, help="output directory (model.keras, metrics.json, plots)")
-    source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--catalog", help="CSV/parquet with id_str, file_loc and the label column(s)")
-    source.add_argument("--shards", help="labelled shard directory (train/val/test splits)")
-    parser.add_argument(
-        "--head",
-        default="classifier",
-        help="'classifier' (softmax, column 'label'), a label-set name (classifier over its classes), "
-        "'regressor' (MSE on --label-cols) or a schema name (Dirichlet head on its vote columns); "
-        "default classifier",
-    )
-    parser.add_argument(
-        "--label-set", default=None, help="classifier classes: a label-set name or comma-separated names"
-    )
-    parser.add_argument("--label-cols", default=None, help="comma-separated label columns (regressor; classifier: one)")
-    parser.add_argument("--class-weight", default="balanced", help="'balanced' (default), 'none' or JSON {class: w}")
-    parser.add_argument("--image-size", type=int, default=None, help="input side in pixels (default: the model's)")
-    parser.add_argument("--epochs-frozen", type=int, default=10, help="epochs with the encoder frozen (default 10)")
-    parser.add_argument(
-        "--epochs-unfrozen", type=int, default=10, help="epochs with the top blocks unfrozen (default 10)"
-    )
-    parser.add_argument("--learning-rate", type=float, default=1e-3, help="learning rate, frozen phase (default 1e-3)")
-    parser.add_argument(
-        "--unfrozen-learning-rate", type=float, default=1e-4, help="learning rate, unfrozen phase (default 1e-4)"
-    )
-    parser.add_argument("--n-blocks-unfrozen", type=int, default=2, help="encoder blocks unfrozen (default 2)")
-    parser.add_argument("--val-fraction", type=float, default=0.2, help="catalog: validation fraction (default 0.2)")
-    parser.add_argument("--test-fraction", type=float, default=0.2, help="catalog: test fraction (default 0.2)")
-    parser.add_argument("--batch-size", type=int, default=32, help="batch size (default 32)")
-    parser.add_argument("--seed", type=int, default=42, help="split and training seed (default 42)")
-    parser.add_argument("--no-progress", action="store_true", help="hide the progress bars")
-    return parser
-
-
-def _split_list(text):
-    return None if text is None else [part.strip() for part in text.split(",") if part.strip()]
-
-
-def run_finetune(args: argparse.Namespace) -> int:
-    """Fine-tune as described by parsed ``args``; print the held-out metrics; return 0."""
-    from zoobot_tf.schemas import LABEL_SETS
-    from zoobot_tf.training.finetuning import finetune
-
-    label_set = args.label_set
-    if label_set is not None and label_set not in LABEL_SETS:
-        label_set = _split_list(label_set)
-    result = finetune(
-        args.model,
-        args.out,
-        head=args.head,
-        catalog=args.catalog,
-        shard_dir=args.shards,
-        label_set=label_set,
-        label_cols=_split_list(args.label_cols),
-        class_weight=_parse_weights(args.class_weight),
-        image_size=args.image_size,
-        epochs_frozen=args.epochs_frozen,
-        epochs_unfrozen=args.epochs_unfrozen,
-        learning_rate=args.learning_rate,
-        unfrozen_learning_rate=args.unfrozen_learning_rate,
-        n_blocks_unfrozen=args.n_blocks_unfrozen,
-        val_fraction=args.val_fraction,
-        test_fraction=args.test_fraction,
-        batch_size=args.batch_size,
-        seed=args.seed,
-        progress=not args.no_progress,
-    )
-    shown = {k: v for k, v in result.metrics.items() if isinstance(v, (int, float))}
-    print(f"fine-tuned model: {result.paths['model']}; held-out metrics: {json.dumps(shown)}")
     return 0

@@ -32,7 +32,9 @@ from zoobot_tf.training.callbacks import (
     read_log,
     resume_state,
 )
-from zoobot_tf.training.config import (
+from zoobot_tf.data.crops import CROP_RATIO, CROP_SCALE
+from zoobot_tf.runs import (
+    ImageRecipe,
     CONFIG_NAME,
     MODEL_NAME,
     check_resume_config,
@@ -43,14 +45,9 @@ from zoobot_tf.training.config import (
 )
 from zoobot_tf.training.strategy import get_strategy, is_chief, uses_gpu
 
-__all__ = ["RunExistsError", "TrainingTask", "resolve_task", "train"]
+__all__ = ["RunExistsError", "TrainingTask", "resolve_training_task", "train"]
 
 logger = logging.getLogger(__name__)
-
-#: the evaluation crop of :func:`zoobot_tf.data.get_dataset` (augment=False) and its training crop
-CROP_SCALE = (0.7, 0.8)
-CROP_RATIO = (0.9, 1.1)
-
 
 class RunExistsError(ValueError):
     """``save_dir`` already holds a finished run (pass ``overwrite=True`` to replace it)."""
@@ -77,7 +74,7 @@ class TrainingTask:
         return [] if self.head == "dirichlet" else ["accuracy"]
 
 
-def resolve_task(schema, manifest) -> TrainingTask:
+def resolve_training_task(schema, manifest) -> TrainingTask:
     """Match ``schema`` (a Schema, LabelSet, their name, or None for the shards' own) to the shards.
 
     A decision-tree schema needs vote (or weighted-fraction) shards with exactly its label
@@ -288,7 +285,7 @@ def train(
     save_dir = Path(save_dir).expanduser().resolve()
     shard_dir = Path(shard_dir).expanduser().resolve()
     manifest = load_manifest(shard_dir)
-    task = resolve_task(schema, manifest)
+    task = resolve_training_task(schema, manifest)
     batch_size, epochs = int(batch_size), int(epochs)
     if epochs < 1:
         raise ValueError(f"epochs must be >= 1, got {epochs}")
@@ -331,15 +328,15 @@ def train(
         "metrics": None if metrics is None else [_serialized(m, keras.metrics.serialize) for m in metrics],
         "build_model": None if build_model is None else _qualified_name(build_model),
         "train_transform": None if train_transform is None else _describe(train_transform),
-        "image_options": {
-            "stored_image_shape": list(manifest.image_shape),
-            "stored_dtype": manifest.dtype,
-            "shard_image_options": manifest.image_options,
-            "crop_scale": list(CROP_SCALE),
-            "crop_ratio": list(CROP_RATIO),
-            "eval_transform": "centre crop of area mean(crop_scale) of the stored image, resized to image_size",
-            "greyscale": bool(greyscale),
-        },
+        "image_options": ImageRecipe(
+            image_size=image_size,
+            greyscale=bool(greyscale),
+            crop_scale=CROP_SCALE,
+            crop_ratio=CROP_RATIO,
+            stored_image_shape=tuple(manifest.image_shape),
+            stored_dtype=manifest.dtype,
+            shard_image_options=manifest.image_options,
+        ).to_dict(),
         "model_file": MODEL_NAME,
         "best_model_file": BEST_MODEL,
         "log_file": LOG_NAME,

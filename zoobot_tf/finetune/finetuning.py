@@ -4,7 +4,7 @@ Phase 1 trains only a new head on the frozen encoder (its features are kept as t
 randomly initialised head cannot wreck them with large early gradients). Phase 2 also trains the
 top ``n_blocks_unfrozen`` encoder blocks at a lower learning rate, adapting the most specific
 features to the new images. BatchNorm stays frozen throughout (see
-:mod:`zoobot_tf.training.freezing`).
+:mod:`zoobot_tf.finetune.freezing`).
 
 Output directory::
 
@@ -29,26 +29,22 @@ import keras
 import numpy as np
 import pandas as pd
 
-from zoobot_tf.models import assemble_model, build_head, get_encoder, load_model
+from zoobot_tf.data.crops import CROP_RATIO, CROP_SCALE
+from zoobot_tf.models import assemble_model, build_head, get_encoder
+from zoobot_tf.runs import MODEL_NAME, ImageRecipe, load_config, load_run, now_iso, save_config, software_versions
+from zoobot_tf.saving import load_model
 from zoobot_tf.training.callbacks import TqdmProgress, read_log
-from zoobot_tf.training.config import MODEL_NAME, load_config, now_iso, save_config, software_versions
-from zoobot_tf.training.finetune_data import (
-    CROP_RATIO,
-    CROP_SCALE,
+from zoobot_tf.finetune.data import (
     catalog_path,
     make_dataset,
     read_labelled_catalog,
-    resolve_task,
+    resolve_finetune_task,
     splits_from_catalog,
     splits_from_shards,
 )
-from zoobot_tf.training.finetune_report import (
-    classifier_metrics,
-    dirichlet_metrics,
-    plot_confusion_matrix,
-    regressor_metrics,
-)
-from zoobot_tf.training.freezing import freeze_batchnorm, freeze_encoder, unfreeze_top_blocks
+from zoobot_tf.evaluation.classification import classifier_metrics, dirichlet_metrics, regressor_metrics
+from zoobot_tf.evaluation.plots import plot_confusion_matrix
+from zoobot_tf.finetune.freezing import freeze_batchnorm, freeze_encoder, unfreeze_top_blocks
 
 __all__ = ["FinetuneResult", "balanced_class_weights", "copy_encoder", "finetune", "load_source_model"]
 
@@ -86,8 +82,6 @@ def load_source_model(model_or_path):
         return model_or_path, model_or_path.name
     path = Path(model_or_path).expanduser()
     if path.is_dir():
-        from zoobot_tf.training.config import load_run
-
         model, _ = load_run(path)
         return model, str(path.resolve())
     if not path.is_file():
@@ -235,7 +229,7 @@ def finetune(
     learning_rate, unfrozen_learning_rate : float
         Adam learning rates of the two phases.
     n_blocks_unfrozen : int
-        Encoder blocks trained in phase 2 (see :func:`~zoobot_tf.training.freezing.unfreeze_top_blocks`).
+        Encoder blocks trained in phase 2 (see :func:`~zoobot_tf.finetune.freezing.unfreeze_top_blocks`).
     val_fraction, test_fraction : float
         Catalog split fractions.
     batch_size : int
@@ -269,7 +263,7 @@ def finetune(
 
     if catalog is not None:
         frame = read_labelled_catalog(catalog)
-        task = resolve_task(head, label_set=label_set, label_cols=label_cols, catalog=frame)
+        task = resolve_finetune_task(head, label_set=label_set, label_cols=label_cols, catalog=frame)
         splits = splits_from_catalog(
             frame, task, image_size=image_size, channels=channels, val_fraction=val_fraction,
             test_fraction=test_fraction, seed=seed, image_kwargs=image_kwargs, progress=progress,
@@ -277,7 +271,7 @@ def finetune(
     else:
         from zoobot_tf.shards import load_manifest
 
-        task = resolve_task(head, label_set=label_set, label_cols=label_cols, manifest=load_manifest(shard_dir))
+        task = resolve_finetune_task(head, label_set=label_set, label_cols=label_cols, manifest=load_manifest(shard_dir))
         splits = splits_from_shards(shard_dir, task, progress=progress)
     if "train" not in splits:
         raise ValueError(f"no training galaxies (splits: { {k: len(v) for k, v in splits.items()} })")
@@ -335,7 +329,7 @@ def finetune(
         metrics = classifier_metrics(held_out.labels, predictions, task.outputs)
         paths["confusion_matrix"] = plot_confusion_matrix(
             metrics["confusion_matrix"], task.outputs, save_dir / "confusion_matrix.png",
-            title=f"confusion matrix ({eval_split}, n={metrics['n']})",
+            title=f"confusion matrix ({eval_split}, n={metrics['n']})", true_label="true",
         )
         table = {"true": [task.outputs[i] for i in held_out.labels],
                  "predicted": [task.outputs[i] for i in predictions.argmax(axis=-1)]}
@@ -372,13 +366,13 @@ def finetune(
         "class_weight": weights,
         "input_shape": list(input_shape),
         "image_size": image_size,
-        "image_options": {
-            "crop_scale": list(CROP_SCALE),
-            "crop_ratio": list(CROP_RATIO),
-            "eval_transform": "centre crop of area mean(crop_scale), resized to image_size",
-            "greyscale": channels == 1,
-            "load_image_kwargs": image_kwargs or {},
-        },
+        "image_options": ImageRecipe(
+            image_size=image_size,
+            greyscale=channels == 1,
+            crop_scale=CROP_SCALE,
+            crop_ratio=CROP_RATIO,
+            load_image_kwargs=image_kwargs or {},
+        ).to_dict(),
         "n_records": {k: len(v) for k, v in splits.items()},
         "epochs_frozen": int(epochs_frozen),
         "epochs_unfrozen": int(epochs_unfrozen),

@@ -17,22 +17,18 @@ import tensorflow as tf
 from tqdm.auto import tqdm
 
 from zoobot_tf.data import augment as aug
+from zoobot_tf.data.crops import CROP_RATIO, CROP_SCALE
 
 __all__ = [
-    "CROP_RATIO",
-    "CROP_SCALE",
     "FINETUNE_HEADS",
     "FinetuneTask",
     "Split",
     "make_dataset",
-    "resolve_task",
+    "resolve_finetune_task",
     "splits_from_catalog",
     "splits_from_shards",
 ]
 
-#: the same crops as training (:mod:`zoobot_tf.data`): random in training, centre for evaluation
-CROP_SCALE = (0.7, 0.8)
-CROP_RATIO = (0.9, 1.1)
 FINETUNE_HEADS = ("classifier", "regressor")
 
 
@@ -90,7 +86,7 @@ def _classes(label_set) -> list | None:
     return classes
 
 
-def resolve_task(head, *, label_set=None, label_cols=None, catalog: pd.DataFrame | None = None, manifest=None):
+def resolve_finetune_task(head, *, label_set=None, label_cols=None, catalog: pd.DataFrame | None = None, manifest=None):
     """Decide the new head's outputs from ``head`` and the data (a catalog or a shard manifest).
 
     Parameters
@@ -255,7 +251,7 @@ def splits_from_catalog(
     assignment = assign_splits(ids, val_fraction=val_fraction, test_fraction=test_fraction, seed=seed)
     total = sum(len(v) for v in assignment.values())
     splits = {}
-    with tqdm(total=total, disable=not progress, desc="fine-tuning images", unit="img") as bar:
+    with tqdm(total=total, disable=None if progress else True, desc="fine-tuning images", unit="img") as bar:
         for name, split_ids in assignment.items():
             if not split_ids:
                 continue
@@ -286,7 +282,7 @@ def splits_from_shards(shard_dir, task: FinetuneTask, *, progress: bool = True) 
     columns = None if task.kind == "classifier" else [manifest.label_cols.index(c) for c in task.outputs]
     splits = {}
     total = sum(manifest.n_records(s) for s in manifest.splits)
-    with tqdm(total=total, disable=not progress, desc="fine-tuning shards", unit="img") as bar:
+    with tqdm(total=total, disable=None if progress else True, desc="fine-tuning shards", unit="img") as bar:
         for name in manifest.splits:
             if manifest.n_records(name) == 0:
                 continue

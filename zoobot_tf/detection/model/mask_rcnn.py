@@ -25,15 +25,15 @@ import keras_cv
 import numpy as np
 import tensorflow as tf
 
-from zoobot_tf.detection.anchors import build_anchor_generator, multilevel_anchors
-from zoobot_tf.detection.backbone import RPN_LEVELS, ROI_LEVELS, build_backbone, build_fpn, resolve_backbone
-from zoobot_tf.detection.boxes import clip_boxes, decode_deltas
-from zoobot_tf.detection.heads import build_box_head, build_mask_head, build_rpn_head
-from zoobot_tf.detection.losses import mask_loss, rcnn_losses, rpn_losses
-from zoobot_tf.detection.paste import paste_masks
-from zoobot_tf.detection.roi_align import roi_align
-from zoobot_tf.detection.rpn import build_roi_generator, generate_proposals, rpn_outputs
-from zoobot_tf.detection.targets import NEGATIVE, POSITIVE, mask_targets, rcnn_targets, rpn_targets, sample_balanced
+from zoobot_tf.detection.model.anchors import build_anchor_generator, multilevel_anchors
+from zoobot_tf.detection.model.backbone import RPN_LEVELS, ROI_LEVELS, build_backbone, build_fpn, resolve_backbone
+from zoobot_tf.detection.model.boxes import clip_boxes, decode_deltas
+from zoobot_tf.detection.model.heads import build_box_head, build_mask_head, build_rpn_head
+from zoobot_tf.detection.model.losses import mask_loss, rcnn_losses, rpn_losses
+from zoobot_tf.detection.model.paste import paste_masks
+from zoobot_tf.detection.model.roi_align import roi_align
+from zoobot_tf.detection.model.rpn import build_roi_generator, generate_proposals, rpn_outputs
+from zoobot_tf.detection.model.targets import NEGATIVE, POSITIVE, mask_targets, rcnn_targets, rpn_targets, sample_balanced
 
 __all__ = ["LOSS_NAMES", "MaskRCNN", "build_mask_rcnn", "load_mask_rcnn"]
 
@@ -57,7 +57,7 @@ class MaskRCNN(keras.Model):
     num_classes : int
         Object classes, not counting background (2: galaxy = 1, star = 2).
     backbone : str or dict
-        A name from :data:`~zoobot_tf.detection.backbone.BACKBONES` or a keras-cv ResNet config
+        A name from :data:`~zoobot_tf.detection.model.backbone.BACKBONES` or a keras-cv ResNet config
         ``{"version", "filters", "blocks", "block_type"}``.
     image_size : (H, W) or None
         Fixed input size, or None for any size that is a multiple of 32.
@@ -566,7 +566,7 @@ def build_mask_rcnn(num_bands=3, num_classes=2, backbone="resnet18", image_size=
         Object classes without background: 2 for galaxy (1) and star (2).
     backbone : str or dict
         ``"tiny"`` (tests), ``"resnet18"``, ``"resnet34"``, ``"resnet50"``, ``"resnet50_v2"`` or a
-        keras-cv ResNet config dict (:func:`~zoobot_tf.detection.backbone.resolve_backbone`).
+        keras-cv ResNet config dict (:func:`~zoobot_tf.detection.model.backbone.resolve_backbone`).
     image_size : (H, W) or None
         None accepts any image size that is a multiple of 32.
     backbone_weights : str or None
@@ -591,8 +591,9 @@ def load_mask_rcnn(path, compile=False):
 
     if not Path(path).is_file():
         raise FileNotFoundError(f"no saved detection model at {path}")
-    # MaskRCNN is registered as "zoobot_tf>MaskRCNN"; importing this module is all loading needs
-    model = keras.saving.load_model(str(path), compile=compile, safe_mode=True)
+    from zoobot_tf.saving import load_model
+
+    model = load_model(path, compile=compile)  # safe_mode=True; MaskRCNN is "zoobot_tf>MaskRCNN"
     if not isinstance(model, MaskRCNN):
         raise TypeError(f"{path} holds a {type(model).__name__}, not a MaskRCNN")
     return model

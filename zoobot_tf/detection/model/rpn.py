@@ -12,7 +12,7 @@ from __future__ import annotations
 import keras_cv
 import tensorflow as tf
 
-from zoobot_tf.detection.boxes import clip_boxes, decode_deltas
+from zoobot_tf.detection.model.boxes import clip_boxes, decode_deltas
 
 __all__ = ["build_roi_generator", "generate_proposals", "rpn_outputs"]
 
@@ -21,7 +21,7 @@ def rpn_outputs(head, features, levels, training=False):
     """Objectness logits ``{level: [B, N_l]}`` and deltas ``{level: [B, N_l, 4]}``.
 
     The ``(H, W, A)`` outputs of a level flatten in the order of
-    :func:`~zoobot_tf.detection.anchors.multilevel_anchors`.
+    :func:`~zoobot_tf.detection.model.anchors.multilevel_anchors`.
     """
     logits, deltas = {}, {}
     for level in levels:

@@ -1,7 +1,7 @@
 """Losses of Mask R-CNN: RPN objectness and boxes, second-stage class and boxes, masks.
 
 Every loss takes explicit per-sample weights (0 for padding slots from
-:func:`~zoobot_tf.detection.targets.sample_balanced`) and is normalised by the number of sampled
+:func:`~zoobot_tf.detection.model.targets.sample_balanced`) and is normalised by the number of sampled
 items, as in Detectron, so a batch with few objects does not blow up the box terms.
 """
 

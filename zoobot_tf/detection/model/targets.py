@@ -14,7 +14,7 @@ from __future__ import annotations
 import keras_cv
 import tensorflow as tf
 
-from zoobot_tf.detection.boxes import encode_deltas, masked_iou
+from zoobot_tf.detection.model.boxes import encode_deltas, masked_iou
 
 __all__ = [
     "IGNORE",
@@ -36,7 +36,7 @@ def match_boxes(similarity, negative_threshold, positive_threshold, low_quality_
 
     Rows with IoU ``>= positive_threshold`` are :data:`POSITIVE`, ``[0, negative_threshold)``
     :data:`NEGATIVE`, in between or below 0 (invalid rows, see
-    :func:`~zoobot_tf.detection.boxes.masked_iou`) :data:`IGNORE`.
+    :func:`~zoobot_tf.detection.model.boxes.masked_iou`) :data:`IGNORE`.
 
     Parameters
     ----------
@@ -190,7 +190,7 @@ def mask_targets(gt_masks, rois, matched_columns, size=28):
     -------
     [B, K, size, size] float32 in {0, 1} (bilinear sample at bin centres, thresholded at 0.5).
     """
-    from zoobot_tf.detection.roi_align import aligned_crop_boxes
+    from zoobot_tf.detection.model.roi_align import aligned_crop_boxes
 
     shape = tf.shape(gt_masks)
     batch, num_gt, height, width = shape[0], shape[1], shape[2], shape[3]

@@ -2,7 +2,7 @@
 
 The mask head predicts an ``m x m`` grid over each box; grid cell ``j`` covers
 ``[x0 + j w / m, x0 + (j + 1) w / m]`` (the convention of the mask targets in
-:func:`~zoobot_tf.detection.targets.mask_targets`). Each image pixel inside the box is set from
+:func:`~zoobot_tf.detection.model.targets.mask_targets`). Each image pixel inside the box is set from
 a bilinear sample of the grid at the pixel's centre (scipy), then thresholded.
 """
 

@@ -1,5 +1,6 @@
-"""How good is a classifier? Top-k accuracy, per-class accuracy, and top-2 accuracy against the
-size of the galaxy (its galaxy-mask area), from plain arrays.
+"""How good is a classifier, a regressor or a fine-tuned head on held-out galaxies? From plain
+arrays: top-k accuracy, per-class accuracy / precision / recall, the confusion matrix, top-2
+accuracy against galaxy size; RMSE for regressors; loss and vote-fraction RMSE for Dirichlet heads.
 
 Why top-2: neighbouring Hubble types (Sab / Sc, Sc / Sdm) blur into each other even for experts,
 so the DAT study reports top-2 accuracy beside top-1, and shows it per bin of galaxy-mask size
@@ -11,13 +12,83 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from zoobot_tf.evaluation.metrics import confusion_matrix
+
 __all__ = [
     "classification_report",
+    "classifier_metrics",
+    "dirichlet_metrics",
     "galaxy_mask_sizes",
     "per_class_accuracy",
+    "regressor_metrics",
     "top_k_accuracy",
     "top_k_accuracy_by_bin",
 ]
+
+
+def classifier_metrics(labels, probabilities, classes) -> dict:
+    """Accuracy and confusion matrix of ``argmax(probabilities)`` against integer ``labels``."""
+    labels = np.asarray(labels, dtype=np.int64)
+    predicted = np.asarray(probabilities).argmax(axis=-1)
+    n_classes = len(classes)
+    matrix = confusion_matrix(labels, predicted, n_classes)
+    support = matrix.sum(axis=1)
+    predicted_counts = matrix.sum(axis=0)
+    diagonal = np.diag(matrix)
+    recall = np.divide(diagonal, support, out=np.full(n_classes, np.nan), where=support > 0)
+    precision = np.divide(diagonal, predicted_counts, out=np.full(n_classes, np.nan), where=predicted_counts > 0)
+    present = support > 0
+    return {
+        "n": int(labels.size),
+        "accuracy": float(diagonal.sum() / max(labels.size, 1)),
+        "balanced_accuracy": float(recall[present].mean()) if present.any() else float("nan"),
+        "classes": list(classes),
+        "confusion_matrix": matrix.tolist(),
+        "per_class": {
+            str(c): {"precision": _num(p), "recall": _num(r), "support": int(s)}
+            for c, p, r, s in zip(classes, precision, recall, support)
+        },
+    }
+
+
+def regressor_metrics(labels, predictions, label_cols) -> dict:
+    """RMSE per target column and over all of them."""
+    labels = np.asarray(labels, dtype=np.float64)
+    predictions = np.asarray(predictions, dtype=np.float64)
+    squared = (predictions - labels) ** 2
+    return {
+        "n": int(labels.shape[0]),
+        "rmse": float(np.sqrt(squared.mean())),
+        "rmse_per_column": {c: float(v) for c, v in zip(label_cols, np.sqrt(squared.mean(axis=0)))},
+    }
+
+
+def dirichlet_metrics(votes, concentrations, schema) -> dict:
+    """Mean Dirichlet-multinomial loss per galaxy and RMSE of expected vs observed vote fractions."""
+    from zoobot_tf.losses import dirichlet_loss
+
+    votes = np.asarray(votes, dtype=np.float64)
+    concentrations = np.asarray(concentrations, dtype=np.float64)
+    loss = np.asarray(dirichlet_loss(votes.astype(np.float32), concentrations.astype(np.float32), schema))
+    errors = []
+    for start, end in schema.question_index_groups:
+        v, a = votes[:, start : end + 1], concentrations[:, start : end + 1]
+        total = v.sum(axis=1)
+        answered = total > 0
+        if answered.any():
+            observed = v[answered] / total[answered, None]
+            expected = a[answered] / a[answered].sum(axis=1, keepdims=True)
+            errors.append(((expected - observed) ** 2).ravel())
+    squared = np.concatenate(errors) if errors else np.array([np.nan])
+    return {
+        "n": int(votes.shape[0]),
+        "loss": float(loss.mean()),
+        "vote_fraction_rmse": float(np.sqrt(squared.mean())),
+    }
+
+
+def _num(value):
+    return None if not np.isfinite(value) else float(value)
 
 
 def _check(labels, probabilities):
@@ -141,10 +212,8 @@ def classification_report(labels, probabilities, classes, max_k=3) -> dict:
 
     Top-1 ... top-``max_k`` accuracy (k below the number of classes), balanced accuracy,
     per-class accuracy / precision / recall and the confusion matrix (rows true, columns
-    predicted), from :func:`zoobot_tf.training.finetune_report.classifier_metrics`.
+    predicted), from :func:`classifier_metrics`.
     """
-    from zoobot_tf.training.finetune_report import classifier_metrics
-
     labels, probabilities = _check(labels, probabilities)
     report = classifier_metrics(labels, probabilities, list(classes))
     for k in range(2, min(int(max_k), len(classes) - 1) + 1):
