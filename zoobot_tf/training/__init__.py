@@ -1,11 +1,10 @@
-"""Training and fine-tuning.
+"""Training: the engine that turns shards into a model.
 
 - :func:`train`: shards -> a model, under a ``tf.distribute`` strategy (MirroredStrategy by
   default), with early stopping, the best checkpoint, TensorBoard/CSV logs, and
   ``BackupAndRestore`` so that rerunning a killed run continues where it stopped.
 - :func:`load_run`: a run directory -> ``(model, config)`` (``safe_mode`` loading).
-- fine-tuning lives beside this package in :mod:`zoobot_tf.finetune` (its names are re-exported
-  here for existing code).
+- fine-tuning builds on this package and lives beside it: :mod:`zoobot_tf.finetune`.
 - :func:`get_encoder`: the encoder of a model, for representations.
 
 Names are loaded lazily, so that the command-line parsers in :mod:`zoobot_tf.training.command`
@@ -27,14 +26,6 @@ _EXPORTS = {
     "STRATEGY_NAMES": "strategy",
     "get_strategy": "strategy",
     "is_chief": "strategy",
-    "finetune": "zoobot_tf.finetune.finetuning",
-    "FinetuneResult": "zoobot_tf.finetune.finetuning",
-    "balanced_class_weights": "zoobot_tf.finetune.finetuning",
-    "copy_encoder": "zoobot_tf.finetune.finetuning",
-    "encoder_blocks": "zoobot_tf.finetune.freezing",
-    "freeze_batchnorm": "zoobot_tf.finetune.freezing",
-    "freeze_encoder": "zoobot_tf.finetune.freezing",
-    "unfreeze_top_blocks": "zoobot_tf.finetune.freezing",
     "add_arguments": "command",
     "run": "command",
 }

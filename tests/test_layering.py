@@ -1,0 +1,202 @@
+"""The package's import graph, read from its source: no circle, no import from a lower layer to a
+higher one (docs: DESIGN.md, "Layers"), and command-line parsers that do not import TensorFlow.
+
+Every import counts, also those inside functions and the names that lazy package exports
+(``_EXPORTS``) resolve on first use.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parents[1] / "zoobot_tf"
+
+#: layer of each top-level module or sub-package, lowest first (a layer may import its own and lower ones)
+LAYERS = {
+    "ground": {"", "_lazy", "atomic", "native_logs", "schemas", "runs", "saving"},
+    "data": {"images", "catalogs", "shards", "data", "synthetic"},
+    "models": {"models", "losses"},
+    "engine": {"training", "finetune", "predictions", "evaluation"},
+    "applications": {"classification", "kaggle", "detection", "demo"},
+    "command line": {"cli", "__main__"},
+}
+ORDER = list(LAYERS)
+#: applications import the engine, never each other
+APPLICATIONS = LAYERS["applications"]
+
+
+def _module_name(path: Path) -> str:
+    parts = list(path.relative_to(PACKAGE.parent).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts = parts[:-1]
+    return ".".join(parts)
+
+
+def _modules() -> dict[str, Path]:
+    return {_module_name(p): p for p in sorted(PACKAGE.rglob("*.py"))}
+
+
+def _imported_names(name: str, path: Path) -> set[str]:
+    """Every ``zoobot_tf...`` name the module imports (statements anywhere, lazy export targets)."""
+    tree = ast.parse(path.read_text(), filename=str(path))
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")[: len(package.split(".")) - (node.level - 1)]
+                module = ".".join(base + ([node.module] if node.module else []))
+            else:
+                module = node.module or ""
+            found.add(module)
+            found.update(f"{module}.{alias.name}" for alias in node.names)
+        elif isinstance(node, ast.Assign) and any(getattr(t, "id", None) == "_EXPORTS" for t in node.targets):
+            for value in getattr(node.value, "values", []):
+                if isinstance(value, ast.Constant) and isinstance(value.value, str):
+                    target = value.value
+                    found.add(target if target.startswith("zoobot_tf.") else f"{name}.{target}")
+    return {n for n in found if n == "zoobot_tf" or n.startswith("zoobot_tf.")}
+
+
+def _resolve(name: str, modules) -> str | None:
+    while name and name not in modules:
+        name = name.rpartition(".")[0]
+    return name or None
+
+
+def _top(module: str) -> str:
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else ""
+
+
+def _layer(top: str) -> str:
+    for layer, members in LAYERS.items():
+        if top in members:
+            return layer
+    raise AssertionError(f"zoobot_tf.{top} is in no layer: add it to LAYERS here and to DESIGN.md")
+
+
+@pytest.fixture(scope="module")
+def graph() -> dict[str, set[str]]:
+    modules = _modules()
+    edges = {}
+    for name, path in modules.items():
+        targets = {_resolve(n, modules) for n in _imported_names(name, path)}
+        edges[name] = {t for t in targets if t and t != name}
+    return edges
+
+
+def test_every_module_has_a_layer(graph):
+    for module in graph:
+        _layer(_top(module))
+
+
+def upward_imports(graph) -> list[str]:
+    """Imports from a lower layer to a higher one, and between two applications."""
+    found = []
+    for module, targets in graph.items():
+        here = ORDER.index(_layer(_top(module)))
+        for target in targets:
+            if ORDER.index(_layer(_top(target))) > here:
+                found.append(f"{module} ({_layer(_top(module))}) imports {target} ({_layer(_top(target))})")
+            elif _top(module) in APPLICATIONS and _top(target) in APPLICATIONS and _top(module) != _top(target):
+                found.append(f"{module} imports {target}: applications never import each other")
+    return sorted(found)
+
+
+def package_circles(graph) -> list[str]:
+    """Pairs of top-level packages that reach each other through imports."""
+    packages: dict[str, set[str]] = {}
+    for module, targets in graph.items():
+        packages.setdefault(_top(module), set()).update(_top(t) for t in targets if _top(t) != _top(module))
+
+    def reaches(start, goal, seen):
+        for nxt in packages.get(start, ()):
+            if nxt == goal:
+                return True
+            if nxt not in seen:
+                seen.add(nxt)
+                if reaches(nxt, goal, seen):
+                    return True
+        return False
+
+    return sorted(f"{a} <-> {b}" for a in packages for b in packages[a] if reaches(b, a, set()))
+
+
+def test_no_import_from_a_lower_layer_to_a_higher_one(graph):
+    found = upward_imports(graph)
+    assert not found, "upward imports:\n" + "\n".join(found)
+
+
+def test_no_circle_between_packages(graph):
+    circles = package_circles(graph)
+    assert not circles, "import circles between packages: " + ", ".join(circles)
+
+
+def test_the_checks_see_what_the_restructure_removed():
+    """The import circle and the upward imports issue 11 found, replayed on a small graph."""
+    before = {
+        "zoobot_tf.models.get_model": {"zoobot_tf.kaggle.model", "zoobot_tf.classification.losses"},
+        "zoobot_tf.kaggle.model": {"zoobot_tf.models.get_model"},
+        "zoobot_tf.kaggle.train": {"zoobot_tf.classification.labels"},
+        "zoobot_tf.classification.losses": set(),
+        "zoobot_tf.classification.labels": set(),
+    }
+    assert package_circles(before) == ["kaggle <-> models", "models <-> kaggle"]
+    assert len(upward_imports(before)) == 3
+
+
+def test_keras_cv_only_in_detection():
+    users = sorted(
+        name for name, path in _modules().items()
+        if _top(name) != "detection" and "keras_cv" in {n.split(".")[0] for n in _all_imports(path)}
+    )
+    assert not users, f"keras-cv (the [detection] extra) imported outside zoobot_tf.detection: {users}"
+
+
+def _all_imports(path: Path) -> set[str]:
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
+            names.add(node.module)
+    return names
+
+
+def test_saving_knows_every_module_that_registers_keras_objects():
+    from zoobot_tf.saving import KERAS_OBJECT_MODULES, OPTIONAL_KERAS_OBJECT_MODULES
+
+    listed = set(KERAS_OBJECT_MODULES) | set(OPTIONAL_KERAS_OBJECT_MODULES)
+    registering = {
+        name for name, path in _modules().items() if "register_keras_serializable" in path.read_text()
+    }
+    assert registering, "found no module registering Keras objects: the scan is broken"
+    assert registering <= listed, f"not listed in zoobot_tf.saving: {sorted(registering - listed)}"
+    assert listed <= set(_modules()), f"zoobot_tf.saving lists missing modules: {sorted(listed - set(_modules()))}"
+
+
+def test_command_line_parsers_do_not_import_tensorflow():
+    """``zoobot-tf --help`` and every verb's parser stay fast: no TensorFlow, keras-cv or pyplot."""
+    code = (
+        "import json, sys\n"
+        "import zoobot_tf.cli as cli\n"
+        "after_import = sorted(m for m in ('tensorflow', 'keras') if m in sys.modules)\n"
+        "for verb in cli.VERBS:\n"
+        "    cli.build_parser([verb])\n"
+        "heavy = sorted(m for m in ('tensorflow', 'keras', 'keras_cv', 'matplotlib.pyplot') if m in sys.modules)\n"
+        "print(json.dumps({'after_import': after_import, 'after_parsers': heavy}))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                            cwd=PACKAGE.parent)
+    assert result.returncode == 0, result.stderr[-3000:]
+    seen = json.loads(result.stdout.strip().splitlines()[-1])
+    assert seen == {"after_import": [], "after_parsers": []}, seen
