@@ -26,12 +26,12 @@ from zoobot_tf.detection.scalings import DETECTION_SCALINGS, apply_scaling
 from zoobot_tf.detection.scenes import (
     make_scene,
     make_scenes,
-    render_galaxy,
     scene_wcs,
     scenes_to_batches,
     write_scene_fits,
 )
 from zoobot_tf.detection.tiling import predict_tiled, tile_grid, tile_origins
+from zoobot_tf.synthetic.render import galaxy_stamp
 
 
 @pytest.fixture(scope="module")
@@ -99,7 +99,7 @@ def test_galaxy_stamp_carries_exact_flux_and_colour():
     params = dict(x=40.3, y=40.7, r_disk=4.0, r_bulge=1.5, q_disk=0.5, q_bulge=0.8, angle=30.0,
                   bulge_fraction=0.4, bulge_colour=np.array([0.7, 1.0, 1.3]),
                   disk_colour=np.array([0.9, 1.0, 1.1]), fluxes=np.array([50.0, 80.0, 120.0]))
-    stamp, x0, y0 = render_galaxy(params, ("g", "r", "i"), np.array([3.0, 3.0, 3.0]))
+    stamp, x0, y0 = galaxy_stamp(params, ("g", "r", "i"), np.array([3.0, 3.0, 3.0]))
     np.testing.assert_allclose(stamp.sum(axis=(0, 1)), [50.0, 80.0, 120.0], rtol=1e-5)
     # light is centred on (x, y) (0-based pixel centres)
     yy, xx = np.mgrid[0 : stamp.shape[0], 0 : stamp.shape[1]]

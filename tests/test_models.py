@@ -217,7 +217,7 @@ def test_bad_arguments_raise_clear_errors():
         get_model(3, (32, 32))
     with pytest.raises(ValueError, match="unknown head"):
         get_model(3, (32, 32, 3), head="sigmoid")
-    with pytest.raises(KeyError, match="neither a built-in schema"):
+    with pytest.raises(KeyError, match="unknown schema or label set"):
         get_model("gz3", (32, 32, 3))
     with pytest.raises(ValueError, match="dropout_rate"):
         build_head("dirichlet", 8, 3, dropout_rate=1.0)

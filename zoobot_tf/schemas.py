@@ -16,13 +16,42 @@ Built-in trees, by name through :func:`get_schema`:
 ``gz_candels``  GZ CANDELS (Simmons et al. 2017), the 11 questions Zoobot models.
 ``gz_kaggle37`` the 37 outputs Class1.1 ... Class11.6 of the Galaxy Zoo Kaggle challenge, whose
                 targets are *dependency-weighted* fractions (Willett et al. 2013, Table 2).
+
+Both kinds answer the same few questions (:class:`Task`): what the model outputs are called, which
+head predicts them and which shard labels train them. Code that accepts "a schema or a label set"
+resolves it once with :func:`get_schema_or_label_set` and then asks those questions, instead of
+testing which of the two it holds.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
 
 import numpy as np
+
+
+@runtime_checkable
+class Task(Protocol):
+    """What a model is trained to predict: a decision tree (:class:`Schema`) or a label set (:class:`LabelSet`)."""
+
+    name: str
+
+    @property
+    def outputs(self) -> list[str]:
+        """Names of the model outputs, in order (label columns or class names)."""
+
+    @property
+    def n_outputs(self) -> int:
+        """Number of model outputs."""
+
+    @property
+    def head(self) -> str:
+        """The head that predicts them: ``'dirichlet'`` (vote counts) or ``'softmax'`` (one class)."""
+
+    @property
+    def shard_label_kinds(self) -> tuple[str, ...]:
+        """Label kinds of shards this task trains on (``manifest.label_kind``)."""
 
 
 @dataclass
@@ -131,6 +160,18 @@ class Schema:
     def question_index_groups(self) -> list[tuple[int, int]]:
         """Inclusive (start, end) answer-index range of each question, in question order."""
         return [(q.start_index, q.end_index) for q in self.questions]
+
+    # --- the Task protocol ---
+    @property
+    def outputs(self) -> list[str]:
+        return self.label_cols
+
+    @property
+    def n_outputs(self) -> int:
+        return self.n_answers
+
+    head = "dirichlet"
+    shard_label_kinds = ("votes", "weighted_fractions")
 
     @property
     def n_answers(self) -> int:
@@ -469,6 +510,18 @@ class LabelSet:
     @property
     def n_classes(self) -> int:
         return len(self.classes)
+
+    # --- the Task protocol ---
+    @property
+    def outputs(self) -> list[str]:
+        return list(self.classes)
+
+    @property
+    def n_outputs(self) -> int:
+        return self.n_classes
+
+    head = "softmax"
+    shard_label_kinds = ("class",)
 
     def index(self, class_name: str) -> int:
         try:

@@ -118,8 +118,20 @@ class PreparedTable:
         return len(self.ids)
 
 
-def read_catalog(path) -> pd.DataFrame:
-    """Read a canonical catalog CSV back, keeping ``id_str`` an exact string."""
+def read_catalog(catalog) -> pd.DataFrame:
+    """A catalog as a DataFrame, ``id_str`` an exact string: the one catalog reader.
+
+    A DataFrame passes through unchanged; a path is read as parquet (``.parquet``, ``.pq``) or
+    CSV. A missing file raises FileNotFoundError naming it.
+    """
+    if isinstance(catalog, pd.DataFrame):
+        return catalog
+    path = os.fspath(catalog)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"catalog {path} does not exist")
+    if path.lower().endswith((".parquet", ".pq")):
+        df = pd.read_parquet(path)
+        return df.assign(id_str=df["id_str"].astype(str)) if "id_str" in df else df
     return pd.read_csv(path, dtype={"id_str": str}, keep_default_na=True, low_memory=False)
 
 

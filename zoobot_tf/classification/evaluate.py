@@ -23,7 +23,7 @@ __all__ = ["evaluate_classifier"]
 
 
 def _catalog_sizes(ids, catalog, column):
-    from zoobot_tf.shards import read_catalog
+    from zoobot_tf.catalogs import read_catalog
 
     table = read_catalog(catalog)
     if "id_str" not in table.columns or column not in table.columns:

@@ -8,8 +8,8 @@ mask. Segments never overlap (each pixel belongs to one source), unlike the synt
 Star/galaxy class (documented proxy, not truth): a source is a **star** when its half-light
 radius ``r50`` (``sep.flux_radius`` with the other sources' segments masked) is at most
 ``star_radius_factor`` times the PSF's half-light radius, i.e. it is as compact as a point
-source; otherwise a **galaxy**. The PSF's ``r50`` is measured on a :func:`~zoobot_tf.detection.
-scenes.psf_kernel` of ``psf_fwhm`` when given, else estimated from the image as the median ``r50``
+source; otherwise a **galaxy**. The PSF's ``r50`` is measured on a
+:func:`~zoobot_tf.synthetic.render.psf_kernel` of ``psf_fwhm`` when given, else estimated from the image as the median ``r50``
 of the stellar locus: the most compact 20% of the sources detected at S/N > ``locus_snr`` (needs
 at least 5 such; else of all sources). Faint sources are classed less reliably: their ``r50`` is
 noisy. Replace the classes with a catalog's (e.g. a survey's extendedness) when one exists.
@@ -206,7 +206,7 @@ def _psf_r50(psf_fwhm, r50, snr, locus_snr: float) -> float:
     import sep
 
     if psf_fwhm is not None:
-        from zoobot_tf.detection.scenes import psf_kernel
+        from zoobot_tf.synthetic.render import psf_kernel
 
         kernel = np.ascontiguousarray(psf_kernel(float(psf_fwhm)), dtype=np.float64)
         centre = np.array([kernel.shape[0] // 2], dtype=np.float64)

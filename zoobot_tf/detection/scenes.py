@@ -6,7 +6,8 @@ fluxes are exact and completeness/purity can be measured against the true catalo
 
 A field holds galaxies (Sérsic n=4 bulge + exponential disk, each component with its own colour,
 rendered 2x oversampled) and stars (point sources), all convolved with one PSF (the Gaussian core
-+ Moffat-like halo of :func:`zoobot_tf.synthetic.profiles.star_psf`), then Gaussian sky noise and
++ Moffat-like halo of :func:`zoobot_tf.synthetic.profiles.star_psf`); the light of each source is
+drawn by :mod:`zoobot_tf.synthetic.render` (the one renderer), this module places and labels them, then Gaussian sky noise and
 source (Poisson-like) noise. ``crowding`` places objects next to earlier ones to make blends.
 
 An object's instance mask is where its own noiseless flux, summed over bands, exceeds
@@ -17,12 +18,10 @@ but get no box. Fluxes are in counts with AB zeropoint 27 (:data:`ZEROPOINT`).
 
 from __future__ import annotations
 
-import functools
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy.signal import fftconvolve
 
 from zoobot_tf.detection.instances import (
     CLASS_IDS,
@@ -33,28 +32,17 @@ from zoobot_tf.detection.instances import (
     magnitude_to_flux,
     reference_band_index,
 )
-from zoobot_tf.synthetic import profiles as P
-from zoobot_tf.synthetic.render import BAND_NOISE, BAND_WAVELENGTHS
+from zoobot_tf.synthetic.render import (
+    BAND_NOISE,
+    COLOUR_SLOPE,
+    band_colours,
+    check_bands,
+    galaxy_stamp,
+    star_stamp,
+)
 
 #: Default bands (those of the HSC study).
 DEFAULT_BANDS = ("g", "r", "i")
-#: Spectral slopes (flux_b / flux_ref = (lambda_b / lambda_ref) ** slope): bulges red, disks bluer.
-BULGE_SLOPE, DISK_SLOPE = 1.3, 0.35
-OVERSAMPLE = 2
-MAX_STAMP_HALF = 160
-
-
-def _check_bands(bands) -> tuple[str, ...]:
-    bands = tuple(bands)
-    unknown = [b for b in bands if b not in BAND_WAVELENGTHS]
-    if not bands or unknown:
-        raise ValueError(f"unknown band(s) {unknown or bands}; supported: {', '.join(BAND_WAVELENGTHS)}")
-    return bands
-
-
-def _colour(bands, reference: int, slope: float) -> np.ndarray:
-    lam = np.array([BAND_WAVELENGTHS[b] for b in bands])
-    return (lam / lam[reference]) ** slope
 
 
 def _per_band(value, bands, name) -> np.ndarray:
@@ -64,64 +52,6 @@ def _per_band(value, bands, name) -> np.ndarray:
     if value.size != len(bands):
         raise ValueError(f"{name} needs one value or one per band {bands}, got {value.size}")
     return value
-
-
-@functools.lru_cache(maxsize=16)
-def psf_kernel(fwhm: float) -> np.ndarray:
-    """Unit-sum PSF image (odd side, centred) with the profile of ``profiles.star_psf`` (cached: read-only)."""
-    fwhm = float(fwhm)
-    half = int(np.ceil(4.0 * fwhm))
-    axis = np.arange(-half, half + 1, dtype=np.float32)
-    x, y = np.meshgrid(axis, axis)
-    kernel = P.star_psf(x, y, 0.0, 0.0, fwhm).astype(np.float32)
-    kernel.flags.writeable = False
-    return kernel
-
-
-def _stamp_grid(xc: float, yc: float, half: int, oversample: int):
-    """Sub-pixel offsets from (xc, yc) on a stamp centred on the pixel nearest to it, and its origin."""
-    ix, iy = int(round(xc)), int(round(yc))
-    n = (2 * half + 1) * oversample
-    sub = (np.arange(n, dtype=np.float64) + 0.5) / oversample - 0.5 - half  # pixel-centre units
-    x, y = np.meshgrid((ix + sub - xc).astype(np.float32), (iy + sub - yc).astype(np.float32))
-    return x, y, ix - half, iy - half
-
-
-def _bin(stamp: np.ndarray, oversample: int) -> np.ndarray:
-    if oversample == 1:
-        return stamp
-    h, w = stamp.shape
-    return stamp.reshape(h // oversample, oversample, w // oversample, oversample).mean(axis=(1, 3))
-
-
-def render_galaxy(params: dict, bands, psf_fwhm: np.ndarray):
-    """Noiseless (S, S, C) stamp of one galaxy (total flux per band = ``params['fluxes']``) and its origin."""
-    r_disk, r_bulge = params["r_disk"], params["r_bulge"]
-    half = int(min(np.ceil(max(5.0 * r_disk, 8.0 * r_bulge) + 3.0 * psf_fwhm.max()), MAX_STAMP_HALF))
-    x, y, x0, y0 = _stamp_grid(params["x"], params["y"], half, OVERSAMPLE)
-    u, v = P.rotate(x, y, 0.0, 0.0, params["angle"])
-    disk = _bin(P.sersic(P.generalised_radius(u, v, params["q_disk"]), r_disk, 1.0), OVERSAMPLE)
-    bulge = _bin(P.sersic(P.generalised_radius(u, v, params["q_bulge"]), r_bulge, 4.0), OVERSAMPLE)
-    disk, bulge = disk / disk.sum(), bulge / bulge.sum()
-    stamp = np.empty(disk.shape + (len(bands),), dtype=np.float32)
-    bt = params["bulge_fraction"]
-    for c in range(len(bands)):
-        band = bt * params["bulge_colour"][c] * bulge + (1 - bt) * params["disk_colour"][c] * disk
-        band = fftconvolve(band, psf_kernel(psf_fwhm[c]), mode="same")
-        band = np.clip(band, 0.0, None)
-        stamp[..., c] = band / band.sum() * params["fluxes"][c]
-    return stamp, x0, y0
-
-
-def render_star(params: dict, bands, psf_fwhm: np.ndarray):
-    """Noiseless stamp of a point source; the stamp grows with brightness so the PSF halo is kept."""
-    bright = max(0.0, 24.0 - params["mag_ref"])
-    half = int(min(np.ceil(psf_fwhm.max() * (4.0 + 1.5 * bright)), MAX_STAMP_HALF))
-    x, y, x0, y0 = _stamp_grid(params["x"], params["y"], half, 1)
-    stamp = np.empty(x.shape + (len(bands),), dtype=np.float32)
-    for c in range(len(bands)):
-        stamp[..., c] = P.star_psf(x, y, 0.0, 0.0, psf_fwhm[c]) * params["fluxes"][c]
-    return stamp, x0, y0
 
 
 def _paste(target: np.ndarray, stamp: np.ndarray, x0: int, y0: int):
@@ -152,15 +82,15 @@ def _sample_objects(size, n_galaxies, n_stars, bands, reference, rng, crowding, 
                 angle=rng.uniform(0.0, 180.0),
             )
             redden = rng.normal(0.0, 0.2)
-            params["bulge_colour"] = _colour(bands, reference, BULGE_SLOPE + redden)
-            params["disk_colour"] = _colour(bands, reference, DISK_SLOPE + redden)
+            params["bulge_colour"] = band_colours(bands, reference, COLOUR_SLOPE["bulge"] + redden)
+            params["disk_colour"] = band_colours(bands, reference, COLOUR_SLOPE["disk"] + redden)
             colour = bt * params["bulge_colour"] + (1 - bt) * params["disk_colour"]
             extent = r_disk
         else:
             mag = rng.uniform(*star_mag_range)
             params = dict(kind=kind, mag_ref=mag, r_disk=0.0, r_bulge=0.0, bulge_fraction=np.nan,
                           q_disk=1.0, q_bulge=1.0, angle=0.0)
-            colour = _colour(bands, reference, rng.uniform(-1.0, 2.5))
+            colour = band_colours(bands, reference, rng.uniform(-1.0, 2.5))
             extent = 0.0
         params["fluxes"] = magnitude_to_flux(mag) * colour
         params["extent"] = max(extent, psf_fwhm.max())
@@ -231,7 +161,7 @@ def make_scene(
         ``image`` (H, W, C) float32, ``boxes``, ``classes``, ``masks``, ``fluxes``/``magnitudes``
         (N, C) true per band, ``centres``, ``sky_sigma``, and ``truth`` (every injected object).
     """
-    bands = _check_bands(bands)
+    bands = check_bands(bands)
     rng = np.random.default_rng(rng)
     height, width = (int(size), int(size)) if np.isscalar(size) else (int(size[0]), int(size[1]))
     if height < 8 or width < 8:
@@ -251,9 +181,9 @@ def make_scene(
     masks, rows = [], []
     for obj in objects:
         if obj["kind"] == "galaxy":
-            stamp, x0, y0 = render_galaxy(obj, bands, fwhm)
+            stamp, x0, y0 = galaxy_stamp(obj, bands, fwhm)
         else:
-            stamp, x0, y0 = render_star(obj, bands, fwhm)
+            stamp, x0, y0 = star_stamp(obj, bands, fwhm)
         where = _paste(model, stamp, x0, y0)
         mask_area = 0
         if where is not None:
@@ -415,7 +345,6 @@ __all__ = [
     "DEFAULT_BANDS",
     "make_scene",
     "make_scenes",
-    "psf_kernel",
     "scene_wcs",
     "scenes_to_batches",
     "write_scene_fits",

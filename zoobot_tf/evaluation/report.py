@@ -27,10 +27,6 @@ CHUNK = 65536  # galaxies per HDF5 read: memory stays bounded whatever the file 
 # --- predictions ---------------------------------------------------------------------------
 
 
-def _strings(values) -> list[str]:
-    return [v.decode() if isinstance(v, bytes) else str(v) for v in np.asarray(values).ravel()]
-
-
 def infer_schema(label_cols, source: str, suffix: str = "") -> Schema:
     """The built-in schema whose label columns (+ ``suffix``) are all among ``label_cols``."""
     present = set(label_cols)
@@ -50,7 +46,7 @@ def _check_ids(ids: list[str], source: str) -> None:
 
 
 def read_hdf5_predictions(path, schema=None) -> tuple[pd.DataFrame, Schema]:
-    """Expected vote fractions from a predictions HDF5 file.
+    """Expected vote fractions from a predictions HDF5 file (read by :mod:`zoobot_tf.predictions.hdf5`).
 
     Parameters
     ----------
@@ -65,45 +61,34 @@ def read_hdf5_predictions(path, schema=None) -> tuple[pd.DataFrame, Schema]:
         Fractions indexed by ``id_str``, columns = the schema's label columns (file columns are
         reordered by name), and the schema used.
     """
-    import h5py
+    from zoobot_tf.predictions.hdf5 import iter_prediction_blocks, read_attrs, read_label_cols
 
     path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"predictions file {path} does not exist")
-    try:
-        f = h5py.File(path, "r")
-    except OSError as err:
-        raise ValueError(f"{path}: not a readable HDF5 file ({err})") from err
-    with f:
-        missing = [k for k in ("id_str", "label_cols", "predictions") if k not in f]
-        if missing:
-            raise ValueError(f"{path}: lacks dataset(s) {missing}; expected id_str, label_cols, predictions")
-        ids = _strings(f["id_str"][()])
-        label_cols = _strings(f["label_cols"][()])
-        if schema is None:
-            attr = f.attrs.get("schema")
-            schema = _strings(attr)[0] if attr is not None else infer_schema(label_cols, path)
-        schema = get_schema(schema)
-        absent = [c for c in schema.label_cols if c not in label_cols]
-        if absent:
-            raise ValueError(f"{path}: label_cols lack {len(absent)} answer(s) of schema {schema.name!r}: {absent[:6]}")
-        order = [label_cols.index(c) for c in schema.label_cols]
-        data = f["predictions"]
-        if data.ndim not in (2, 3) or data.shape[0] != len(ids) or data.shape[1] != len(label_cols):
-            raise ValueError(
-                f"{path}: predictions has shape {data.shape}, expected ({len(ids)}, {len(label_cols)}, n_samples)"
-            )
-        _check_ids(ids, path)
-        fractions = np.empty((len(ids), schema.n_answers))
-        for start in range(0, len(ids), CHUNK):
-            block = data[start : start + CHUNK][:, order]
-            try:
-                fractions[start : start + CHUNK] = metrics.expected_fractions(block, schema)
-            except ValueError as err:
-                bad = ~(np.isfinite(block) & (block > 0)).reshape(len(block), -1).all(axis=1)
-                where = f"id_str {ids[start + int(np.argmax(bad))]!r}: " if bad.any() else ""
-                raise ValueError(f"{path}: {where}{err}") from err
-    return pd.DataFrame(fractions, index=pd.Index(ids, name="id_str"), columns=schema.label_cols), schema
+    label_cols = read_label_cols(path)
+    if schema is None:
+        stored = read_attrs(path).get("schema")
+        schema = stored if stored else infer_schema(label_cols, path)
+    schema = get_schema(schema)
+    absent = [c for c in schema.label_cols if c not in label_cols]
+    if absent:
+        raise ValueError(f"{path}: label_cols lack {len(absent)} answer(s) of schema {schema.name!r}: {absent[:6]}")
+    order = [label_cols.index(c) for c in schema.label_cols]
+    ids, fractions = [], []
+    for block_ids, block in iter_prediction_blocks(path, rows=CHUNK):
+        if block.ndim not in (2, 3) or block.shape[1] != len(label_cols):
+            raise ValueError(f"{path}: predictions has shape {block.shape[1:]} per block, expected "
+                             f"({len(label_cols)}, n_samples)")
+        block = block[:, order]
+        try:
+            fractions.append(metrics.expected_fractions(block, schema))
+        except ValueError as err:
+            bad = ~(np.isfinite(block) & (block > 0)).reshape(len(block), -1).all(axis=1)
+            where = f"id_str {block_ids[int(np.argmax(bad))]!r}: " if bad.any() else ""
+            raise ValueError(f"{path}: {where}{err}") from err
+        ids += [str(i) for i in block_ids]
+    _check_ids(ids, path)
+    values = np.concatenate(fractions) if fractions else np.empty((0, schema.n_answers))
+    return pd.DataFrame(values, index=pd.Index(ids, name="id_str"), columns=schema.label_cols), schema
 
 
 def read_summary_predictions(path, schema=None) -> tuple[pd.DataFrame, Schema]:
@@ -137,7 +122,7 @@ def read_predictions(path, schema=None) -> tuple[pd.DataFrame, Schema]:
 # --- catalogs ------------------------------------------------------------------------------
 
 
-def _read_catalog(catalog, what: str) -> tuple[pd.DataFrame, str]:
+def _indexed_catalog(catalog, what: str) -> tuple[pd.DataFrame, str]:
     from zoobot_tf.catalogs import read_table
 
     source = "<catalog DataFrame>" if isinstance(catalog, pd.DataFrame) else os.fspath(catalog)
@@ -213,7 +198,7 @@ def evaluate_files(
         ``n_catalog`` and ``baseline_source`` (a description, or None).
     """
     fractions, schema = read_predictions(predictions, schema)
-    table, source = _read_catalog(catalog, "catalog")
+    table, source = _indexed_catalog(catalog, "catalog")
     missing = fractions.index.difference(table.index)
     if len(missing):
         raise ValueError(
@@ -226,7 +211,7 @@ def evaluate_files(
 
     train_votes, baseline_source = None, None
     if train_catalog is not None:
-        train_table, train_source = _read_catalog(train_catalog, "training catalog")
+        train_table, train_source = _indexed_catalog(train_catalog, "training catalog")
         train_votes = _votes(train_table, schema, train_source)
         baseline_source = f"training catalog {train_source} ({len(train_votes)} galaxies)"
         overlap = train_table.index.intersection(fractions.index)

@@ -198,7 +198,7 @@ def _catalog_labels(catalog: pd.DataFrame, task: FinetuneTask) -> np.ndarray:
 def read_labelled_catalog(catalog) -> pd.DataFrame:
     """A DataFrame or CSV/parquet path with ``id_str`` and ``file_loc``, checked for empty/duplicate ids."""
     from zoobot_tf.shards.split import check_unique_ids
-    from zoobot_tf.shards.writer import read_catalog
+    from zoobot_tf.catalogs.tables import read_catalog
 
     frame = read_catalog(catalog).reset_index(drop=True)
     missing = [c for c in ("id_str", "file_loc") if c not in frame.columns]

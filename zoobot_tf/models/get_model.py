@@ -28,7 +28,7 @@ HEAD_NAME = "head"
 
 def output_dim_for(schema_or_output_dim):
     """Number of outputs for a Schema, LabelSet, their built-in name, or an int."""
-    from zoobot_tf.schemas import LABEL_SETS, SCHEMA_NAMES, get_label_set, get_schema
+    from zoobot_tf.schemas import Task, get_schema_or_label_set
 
     spec = schema_or_output_dim
     if isinstance(spec, bool):
@@ -38,18 +38,9 @@ def output_dim_for(schema_or_output_dim):
             raise ValueError(f"output dimension must be positive, got {spec}")
         return spec
     if isinstance(spec, str):
-        if spec in SCHEMA_NAMES:
-            return get_schema(spec).n_answers
-        if spec in LABEL_SETS:
-            return get_label_set(spec).n_classes
-        raise KeyError(
-            f"{spec!r} is neither a built-in schema ({', '.join(SCHEMA_NAMES)}) "
-            f"nor a label set ({', '.join(LABEL_SETS)})"
-        )
-    if hasattr(spec, "n_answers"):
-        return int(spec.n_answers)
-    if hasattr(spec, "n_classes"):
-        return int(spec.n_classes)
+        spec = get_schema_or_label_set(spec)
+    if isinstance(spec, Task):
+        return int(spec.n_outputs)
     raise TypeError(f"expected a schema, label set or output dimension, got {type(spec).__name__}")
 
 

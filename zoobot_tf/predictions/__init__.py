@@ -18,6 +18,7 @@ _EXPORTS = {
     "merge_predictions": "hdf5",
     "read_attrs": "hdf5",
     "read_errors": "hdf5",
+    "read_label_cols": "hdf5",
     "ImageOptions": "images_dataset",
     "image_dataset": "images_dataset",
     "predict": "predict_on_catalog",

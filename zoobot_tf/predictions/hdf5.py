@@ -34,6 +34,7 @@ __all__ = [
     "merge_predictions",
     "read_attrs",
     "read_errors",
+    "read_label_cols",
 ]
 
 STR = h5py.string_dtype("utf-8")
@@ -344,10 +345,11 @@ def _open_predictions(path) -> h5py.File:
         f = h5py.File(path, "r")
     except OSError as err:
         raise ValueError(f"{path}: cannot open as HDF5 ({err})") from err
-    missing = [k for k in ("predictions", "id_str", "label_cols") if k not in f]
+    missing = [k for k in ("id_str", "label_cols", "predictions") if k not in f]
     if missing:
         f.close()
-        raise ValueError(f"{path}: not a prediction file, missing datasets {missing}")
+        raise ValueError(f"{path}: not a prediction file: lacks dataset(s) {missing}; "
+                         "expected id_str, label_cols, predictions")
     return f
 
 
@@ -371,6 +373,12 @@ def read_attrs(path) -> dict:
         out = {k: _plain(v) for k, v in f.attrs.items()}
         out["n_rows"] = _n_rows(f)
     return out
+
+
+def read_label_cols(path) -> list[str]:
+    """The output (answer / class) names of a prediction file, in column order."""
+    with _open_predictions(path) as f:
+        return [str(c) for c in f["label_cols"].asstr()[:]]
 
 
 def load_predictions(path) -> tuple[np.ndarray, list[str], np.ndarray]:

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
+from zoobot_tf.catalogs.tables import read_catalog
 from zoobot_tf.images import ImageReadError
 from zoobot_tf.predictions.hdf5 import PredictionWriter, chunk_rows_for, existing_state
 from zoobot_tf.predictions.images_dataset import ImageOptions, image_dataset
@@ -47,20 +48,6 @@ def worker_file(save_loc, num_workers: int, worker_index: int) -> Path:
     if int(num_workers) <= 1:
         return save_loc
     return save_loc.with_name(f"{save_loc.stem}_worker{int(worker_index)}of{int(num_workers)}{save_loc.suffix}")
-
-
-def _read_catalog(catalog) -> pd.DataFrame:
-    if isinstance(catalog, pd.DataFrame):
-        return catalog
-    path = Path(catalog)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such catalog file")
-    if path.suffix.lower() in (".parquet", ".pq"):
-        df = pd.read_parquet(path)
-        return df.assign(id_str=df["id_str"].astype(str)) if "id_str" in df else df
-    from zoobot_tf.catalogs import read_catalog
-
-    return read_catalog(path)
 
 
 def _check_catalog(df: pd.DataFrame, name: str) -> pd.DataFrame:
@@ -110,13 +97,13 @@ def _run_defaults(model) -> dict:
 
 def _resolve_labels(schema, label_cols, n_outputs: int) -> tuple[str, list[str]]:
     """``(schema name or '', label_cols)`` checked against the model's output width."""
-    from zoobot_tf.schemas import LabelSet, get_schema_or_label_set
+    from zoobot_tf.schemas import get_schema_or_label_set
 
     name, from_schema = "", None
     if schema is not None:
         resolved = get_schema_or_label_set(schema)
         name = resolved.name
-        from_schema = list(resolved.classes) if isinstance(resolved, LabelSet) else resolved.label_cols
+        from_schema = resolved.outputs
     if label_cols is None:
         if from_schema is None:
             logger.warning("no schema or label_cols given: naming the %d outputs output_0...", n_outputs)
@@ -232,7 +219,7 @@ def predict(
     if not 0 <= int(worker_index) < int(num_workers):
         raise ValueError(f"worker_index must be in [0, num_workers={num_workers}), got {worker_index}")
     name = str(catalog) if not isinstance(catalog, pd.DataFrame) else "<DataFrame>"
-    rows = _check_catalog(_read_catalog(catalog), name)
+    rows = _check_catalog(read_catalog(catalog), name)
     defaults = _run_defaults(model)
     schema = defaults.get("schema") if schema is None and label_cols is None else schema
     scaling = defaults.get("scaling") if scaling is None else scaling

@@ -103,11 +103,9 @@ def summarise(hdf5_path, schema=None, out=None, n_draws: int = N_DRAWS, seed: in
         question ``<question>_proba_asked`` (product of the expected fractions of the answers
         leading to it; 1 for the first question).
     """
-    from zoobot_tf.predictions.hdf5 import _open_predictions
+    from zoobot_tf.predictions.hdf5 import read_label_cols
 
-    with _open_predictions(hdf5_path) as f:
-        label_cols = [str(c) for c in f["label_cols"].asstr()[:]]
-    schema = _schema_for(hdf5_path, schema, label_cols)
+    schema = _schema_for(hdf5_path, schema, read_label_cols(hdf5_path))
     rng = np.random.default_rng(seed)
     n_samples = int(read_attrs(hdf5_path).get("n_samples", 1))
     # block size keeping the (N, K, S, D) draw arrays near 50 MB

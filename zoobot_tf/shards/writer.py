@@ -34,6 +34,7 @@ from tqdm.auto import tqdm
 
 from zoobot_tf import __version__
 from zoobot_tf.atomic import atomic_write_text, fsync_dir
+from zoobot_tf.catalogs.tables import read_catalog
 from zoobot_tf.schemas import LabelSet, Schema, get_schema_or_label_set
 from zoobot_tf.shards.manifest import (
     DTYPES,
@@ -113,18 +114,6 @@ def _label_array(catalog: pd.DataFrame, labels: _Labels) -> np.ndarray | None:
 # ----------------------------------------------------------------------------------------
 # catalog
 # ----------------------------------------------------------------------------------------
-def read_catalog(catalog) -> pd.DataFrame:
-    """A DataFrame, or a CSV / parquet path (``id_str`` always read as a string)."""
-    if isinstance(catalog, pd.DataFrame):
-        return catalog
-    path = Path(catalog)
-    if not path.is_file():
-        raise FileNotFoundError(f"catalog {path} does not exist")
-    if path.suffix.lower() in (".parquet", ".pq"):
-        return pd.read_parquet(path)
-    return pd.read_csv(path, dtype={"id_str": str})
-
-
 def _check_catalog(catalog: pd.DataFrame, labels: _Labels) -> pd.DataFrame:
     required = ["id_str", "file_loc", *labels.catalog_cols]
     missing = [c for c in required if c not in catalog.columns]

@@ -112,7 +112,7 @@ def make_synthetic_dataset(
             fits_io.write_fits(
                 paths[i],
                 fits_io.add_nan_defects(image, rng),
-                fits_io.object_mask(scene.galaxy, mask_threshold),
+                fits_io.model_object_mask(scene.galaxy, mask_threshold),
                 bands,
                 header,
             )

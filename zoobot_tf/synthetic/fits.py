@@ -17,7 +17,7 @@ from astropy.io import fits
 NAN_DEFECTS = ("bad_columns", "satellite_trail", "masked_star")
 
 
-def object_mask(galaxy_model: np.ndarray, threshold: float) -> np.ndarray:
+def model_object_mask(galaxy_model: np.ndarray, threshold: float) -> np.ndarray:
     """(H, W) uint8: 1 where the noiseless galaxy model (summed over bands) exceeds ``threshold``."""
     model = np.asarray(galaxy_model, dtype=np.float64)
     if model.ndim == 3:

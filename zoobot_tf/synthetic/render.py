@@ -13,10 +13,12 @@ times a per-band factor.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
 from scipy.ndimage import gaussian_filter
+from scipy.signal import fftconvolve
 
 from zoobot_tf.synthetic import profiles as P
 
@@ -30,10 +32,12 @@ SOURCE_GAIN = 20.0  # Poisson-like variance = max(signal, 0) * sigma / SOURCE_GA
 
 #: Spectral slope per component: flux_b / flux_r = (lambda_b / lambda_r) ** slope.
 COLOUR_SLOPE = {"bulge": 1.3, "disk": 0.35, "young": -0.7, "companion": 0.8, "tail": 0.2}
+#: Largest half-side of a source stamp in a field (:func:`galaxy_stamp`, :func:`star_stamp`).
+MAX_STAMP_HALF = 160
 
 
 @dataclass
-class Scene:
+class RenderedGalaxy:
     """A rendered, noiseless scene: ``galaxy`` (the target, for object masks) and ``other``, both (H, W, B)."""
 
     galaxy: np.ndarray
@@ -45,7 +49,7 @@ class Scene:
         return self.galaxy + self.other
 
 
-def _check_bands(bands) -> tuple[str, ...]:
+def check_bands(bands) -> tuple[str, ...]:
     bands = tuple(bands)
     unknown = [b for b in bands if b not in BAND_WAVELENGTHS]
     if unknown or not bands:
@@ -251,7 +255,7 @@ def _point_sources(row, size, bands, rng, psf_fwhm, galaxy_peak):
 
 def render_scene(
     row, size: int = 96, bands=PNG_BANDS, rng: np.random.Generator | None = None, psf_fwhm: float | None = None
-) -> Scene:
+) -> RenderedGalaxy:
     """Noiseless multi-band model of one morphology row, target galaxy separate from everything else.
 
     Parameters
@@ -267,7 +271,7 @@ def render_scene(
     psf_fwhm : float, optional
         Gaussian PSF FWHM in pixels; default ``max(1, 1.5 * size / 96)`` (same relative resolution).
     """
-    bands = _check_bands(bands)
+    bands = check_bands(bands)
     size = int(size)
     if size < 8:
         raise ValueError(f"image size must be >= 8 pixels, got {size}")
@@ -294,12 +298,12 @@ def render_scene(
     other = compose(companions) if companions else np.zeros_like(galaxy)
     r_index = bands.index("r") if "r" in bands else 0
     other = other + _point_sources(row, size, bands, rng, psf_fwhm, float(galaxy[..., r_index].max()))
-    return Scene(galaxy=galaxy.astype(np.float32), other=other.astype(np.float32), bands=bands)
+    return RenderedGalaxy(galaxy=galaxy.astype(np.float32), other=other.astype(np.float32), bands=bands)
 
 
 def add_noise(image: np.ndarray, bands, rng: np.random.Generator, noise: float = 1.0) -> np.ndarray:
     """Sky noise (Gaussian, sigma = ``noise`` x per-band factor) plus Poisson-like source noise."""
-    bands = _check_bands(bands)
+    bands = check_bands(bands)
     image = np.asarray(image, dtype=np.float64)
     if image.ndim != 3 or image.shape[-1] != len(bands):
         raise ValueError(f"add_noise: expected (H, W, {len(bands)}) for bands {bands}, got {image.shape}")
@@ -338,3 +342,70 @@ def lupton_rgb(image: np.ndarray, bands, noise: float = 1.0) -> np.ndarray:
         raise ValueError(f"lupton_rgb needs bands g, r, z; missing {missing}")
     g, r, z = (np.nan_to_num(image[..., bands.index(b)].astype(np.float64)) for b in PNG_BANDS)
     return make_lupton_rgb(z * 0.75, r * 1.0, g * 1.3, minimum=0.0, stretch=6.0 * noise, Q=6.0)
+
+
+# --- sources at sub-pixel positions in large fields (detection scenes) -------------------
+
+
+def band_colours(bands, reference: int, slope: float) -> np.ndarray:
+    """Relative flux per band of a power-law spectrum, 1 in band number ``reference``."""
+    lam = np.array([BAND_WAVELENGTHS[b] for b in bands])
+    return (lam / lam[reference]) ** slope
+
+
+@functools.lru_cache(maxsize=16)
+def psf_kernel(fwhm: float) -> np.ndarray:
+    """Unit-sum PSF image (odd side, centred) with the profile of ``profiles.star_psf`` (cached: read-only)."""
+    fwhm = float(fwhm)
+    half = int(np.ceil(4.0 * fwhm))
+    axis = np.arange(-half, half + 1, dtype=np.float32)
+    x, y = np.meshgrid(axis, axis)
+    kernel = P.star_psf(x, y, 0.0, 0.0, fwhm).astype(np.float32)
+    kernel.flags.writeable = False
+    return kernel
+
+
+def _stamp_grid(xc: float, yc: float, half: int, oversample: int):
+    """Sub-pixel offsets from (xc, yc) on a stamp centred on the pixel nearest to it, and its origin."""
+    ix, iy = int(round(xc)), int(round(yc))
+    n = (2 * half + 1) * oversample
+    sub = (np.arange(n, dtype=np.float64) + 0.5) / oversample - 0.5 - half  # pixel-centre units
+    x, y = np.meshgrid((ix + sub - xc).astype(np.float32), (iy + sub - yc).astype(np.float32))
+    return x, y, ix - half, iy - half
+
+
+def _bin_mean(stamp: np.ndarray, oversample: int) -> np.ndarray:
+    if oversample == 1:
+        return stamp
+    h, w = stamp.shape
+    return stamp.reshape(h // oversample, oversample, w // oversample, oversample).mean(axis=(1, 3))
+
+
+def galaxy_stamp(params: dict, bands, psf_fwhm: np.ndarray):
+    """Noiseless (S, S, C) stamp of a bulge + disk galaxy at a sub-pixel position (total flux per band = ``params['fluxes']``) and its origin."""
+    r_disk, r_bulge = params["r_disk"], params["r_bulge"]
+    half = int(min(np.ceil(max(5.0 * r_disk, 8.0 * r_bulge) + 3.0 * psf_fwhm.max()), MAX_STAMP_HALF))
+    x, y, x0, y0 = _stamp_grid(params["x"], params["y"], half, OVERSAMPLE)
+    u, v = P.rotate(x, y, 0.0, 0.0, params["angle"])
+    disk = _bin_mean(P.sersic(P.generalised_radius(u, v, params["q_disk"]), r_disk, 1.0), OVERSAMPLE)
+    bulge = _bin_mean(P.sersic(P.generalised_radius(u, v, params["q_bulge"]), r_bulge, 4.0), OVERSAMPLE)
+    disk, bulge = disk / disk.sum(), bulge / bulge.sum()
+    stamp = np.empty(disk.shape + (len(bands),), dtype=np.float32)
+    bt = params["bulge_fraction"]
+    for c in range(len(bands)):
+        band = bt * params["bulge_colour"][c] * bulge + (1 - bt) * params["disk_colour"][c] * disk
+        band = fftconvolve(band, psf_kernel(psf_fwhm[c]), mode="same")
+        band = np.clip(band, 0.0, None)
+        stamp[..., c] = band / band.sum() * params["fluxes"][c]
+    return stamp, x0, y0
+
+
+def star_stamp(params: dict, bands, psf_fwhm: np.ndarray):
+    """Noiseless stamp of a point source; the stamp grows with brightness so the PSF halo is kept."""
+    bright = max(0.0, 24.0 - params["mag_ref"])
+    half = int(min(np.ceil(psf_fwhm.max() * (4.0 + 1.5 * bright)), MAX_STAMP_HALF))
+    x, y, x0, y0 = _stamp_grid(params["x"], params["y"], half, 1)
+    stamp = np.empty(x.shape + (len(bands),), dtype=np.float32)
+    for c in range(len(bands)):
+        stamp[..., c] = P.star_psf(x, y, 0.0, 0.0, psf_fwhm[c]) * params["fluxes"][c]
+    return stamp, x0, y0

@@ -81,7 +81,7 @@ def resolve_training_task(schema, manifest) -> TrainingTask:
     columns and gets a Dirichlet head; a flat label set needs class shards with the same classes
     and gets a softmax head.
     """
-    from zoobot_tf.schemas import LABEL_SETS, SCHEMA_NAMES, LabelSet, Schema, get_label_set, get_schema
+    from zoobot_tf.schemas import Task, get_schema_or_label_set
 
     where = manifest.path
     if not manifest.labelled:
@@ -91,30 +91,17 @@ def resolve_training_task(schema, manifest) -> TrainingTask:
         if schema is None:
             raise ValueError(f"shards in {where} do not name their schema; pass schema= explicitly")
     if isinstance(schema, str):
-        if schema in SCHEMA_NAMES:
-            schema = get_schema(schema)
-        elif schema in LABEL_SETS:
-            schema = get_label_set(schema)
-        else:
-            raise KeyError(
-                f"unknown schema or label set {schema!r}; schemas: {', '.join(SCHEMA_NAMES)}; "
-                f"label sets: {', '.join(LABEL_SETS)}"
-            )
-    if isinstance(schema, Schema):
-        if manifest.label_kind not in ("votes", "weighted_fractions"):
-            raise ValueError(
-                f"schema {schema.name!r} needs vote shards but {where} holds {manifest.label_kind!r} labels "
-                f"(label set {manifest.schema!r})"
-            )
-        expected, head = list(schema.label_cols), "dirichlet"
-    elif isinstance(schema, LabelSet):
-        if manifest.label_kind != "class":
-            raise ValueError(
-                f"label set {schema.name!r} needs class shards but {where} holds {manifest.label_kind!r} labels"
-            )
-        expected, head = list(schema.classes), "softmax"
-    else:
+        schema = get_schema_or_label_set(schema)
+    if not isinstance(schema, Task):
         raise TypeError(f"schema must be a name, Schema or LabelSet, got {type(schema).__name__}")
+    if manifest.label_kind not in schema.shard_label_kinds:
+        needed = "vote" if schema.head == "dirichlet" else "class"
+        kind = "schema" if schema.head == "dirichlet" else "label set"
+        raise ValueError(
+            f"{kind} {schema.name!r} needs {needed} shards but {where} holds {manifest.label_kind!r} labels"
+            + (f" (label set {manifest.schema!r})" if schema.head == "dirichlet" else "")
+        )
+    expected, head = list(schema.outputs), schema.head
     if list(manifest.label_cols) != expected:
         differ = [f"{i}: {a!r} vs {b!r}" for i, (a, b) in enumerate(zip(manifest.label_cols, expected)) if a != b]
         raise ValueError(
