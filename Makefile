@@ -10,7 +10,7 @@ DEMO_DIR ?= demo_output
 $(STAMP): setup.cfg pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --upgrade pip
-	$(BIN)/python -m pip install -e '.[test,bench]'
+	$(BIN)/python -m pip install -e '.[test,bench,detection]'
 	touch $(STAMP)
 
 install: $(STAMP)

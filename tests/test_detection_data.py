@@ -8,6 +8,10 @@ import pandas as pd
 import pytest
 from scipy import ndimage
 
+# detection needs the [detection] extra (installed by `make test`); skip cleanly without it
+for _extra in ("keras_cv", "pycocotools", "sep"):
+    pytest.importorskip(_extra)
+
 from zoobot_tf.detection.catalog import detect_field, read_field
 from zoobot_tf.detection.coco import (
     coco_api,

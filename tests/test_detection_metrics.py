@@ -3,6 +3,10 @@
 import numpy as np
 import pytest
 
+# detection needs the [detection] extra (installed by `make test`); skip cleanly without it
+for _extra in ("keras_cv", "pycocotools", "sep"):
+    pytest.importorskip(_extra)
+
 from zoobot_tf.detection.instances import Labels, boxes_from_masks
 from zoobot_tf.detection.metrics import (
     box_iou,

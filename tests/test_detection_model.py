@@ -17,6 +17,10 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
+# detection needs the [detection] extra (installed by `make test`); skip cleanly without it
+for _extra in ("keras_cv", "pycocotools", "sep"):
+    pytest.importorskip(_extra)
+
 from zoobot_tf.detection import build_mask_rcnn, load_mask_rcnn, paste_masks, roi_align, train_detection  # noqa: E402
 from zoobot_tf.detection.model.anchors import build_anchor_generator, multilevel_anchors  # noqa: E402
 from zoobot_tf.detection.model.backbone import RPN_LEVELS  # noqa: E402

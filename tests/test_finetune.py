@@ -31,13 +31,9 @@ def catalog(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def source(tmp_path_factory):
-    """A small_cnn Dirichlet model (random init) saved as .keras."""
-    keras.utils.set_random_seed(1)
-    model = get_model("decals_dr5", (SIZE, SIZE, 3), architecture="small_cnn")
-    path = tmp_path_factory.mktemp("source") / "source.keras"
-    model.save(path)
-    return path
+def source(tiny_run):
+    """The model to adapt: the session's tiny trained run (small CNN, decals_dr5 Dirichlet head, 32 px)."""
+    return tiny_run[0] / "model.keras"
 
 
 @pytest.fixture(scope="module")

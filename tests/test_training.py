@@ -14,35 +14,16 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
+from conftest import FAST_TRAINING as FAST  # the settings of the session's tiny_run
+from conftest import SIZE
 
 from zoobot_tf.saving import load_model
 from zoobot_tf.schemas import get_schema
-from zoobot_tf.shards import write_shards
-from zoobot_tf.synthetic import make_synthetic_dataset
 from zoobot_tf.training import RunConfigMismatch, RunExistsError, load_run, resume_state, train
 from zoobot_tf.training import command
 
 REPO = Path(__file__).resolve().parents[1]
-SIZE = 32
 SCHEMA = get_schema("decals_dr5")
-FAST = dict(architecture="small_cnn", batch_size=8, learning_rate=1e-2, batchnorm_momentum=0.9)
-
-
-@pytest.fixture(scope="module")
-def shards(tmp_path_factory):
-    """64 synthetic galaxies with decals_dr5 votes as 32 px shards (45 train / 13 val / 6 test)."""
-    root = tmp_path_factory.mktemp("training")
-    catalog = make_synthetic_dataset(root / "synthetic", n=64, size=SIZE, progress=False, seed=3)
-    write_shards(catalog, root / "shards", schema="decals_dr5", size=SIZE, shard_size=16, val_fraction=0.2,
-                 test_fraction=0.1, progress=False)
-    return root / "shards"
-
-
-@pytest.fixture(scope="module")
-def tiny_run(shards, tmp_path_factory):
-    save_dir = tmp_path_factory.mktemp("run") / "tiny"
-    model, history = train(save_dir, "decals_dr5", shards, epochs=3, progress=False, **FAST)
-    return save_dir, model, history
 
 
 def _weights_equal(a, b):
@@ -84,21 +65,21 @@ def test_saved_run_loads_safely_and_predicts(tiny_run):
     assert np.all((concentrations > 1.0) & (concentrations < 101.0))
 
 
-def test_finished_run_is_not_silently_restarted(tiny_run, shards):
+def test_finished_run_is_not_silently_restarted(tiny_run, decals_shards):
     save_dir, _, _ = tiny_run
     with pytest.raises(RunExistsError, match="finished run"):
-        train(save_dir, "decals_dr5", shards, epochs=3, progress=False, **FAST)
+        train(save_dir, "decals_dr5", decals_shards, epochs=3, progress=False, **FAST)
 
 
-def test_bad_arguments_name_the_problem(shards, tmp_path):
+def test_bad_arguments_name_the_problem(decals_shards, tmp_path):
     with pytest.raises(ValueError, match="label columns"):
-        train(tmp_path / "a", "gz2", shards, epochs=1, progress=False, **FAST)
+        train(tmp_path / "a", "gz2", decals_shards, epochs=1, progress=False, **FAST)
     with pytest.raises(ValueError, match="class shards"):
-        train(tmp_path / "b", "hubble_sequence", shards, epochs=1, progress=False, **FAST)
+        train(tmp_path / "b", "hubble_sequence", decals_shards, epochs=1, progress=False, **FAST)
     with pytest.raises(ValueError, match="larger than the 45 training records"):
-        train(tmp_path / "c", None, shards, epochs=1, progress=False, **{**FAST, "batch_size": 64})
+        train(tmp_path / "c", None, decals_shards, epochs=1, progress=False, **{**FAST, "batch_size": 64})
     with pytest.raises(ValueError, match="unknown strategy"):
-        train(tmp_path / "d", None, shards, epochs=1, strategy="tpu", progress=False, **FAST)
+        train(tmp_path / "d", None, decals_shards, epochs=1, strategy="tpu", progress=False, **FAST)
     assert not (tmp_path / "a").exists()
 
 
@@ -113,14 +94,14 @@ def test_resume_state_replays_log_and_drops_unbacked_epochs(tmp_path):
     assert (tmp_path / "training_log.csv").read_text().splitlines() == rows[:4]
 
 
-def test_changed_arguments_refuse_to_resume(tmp_path, shards, tiny_run):
+def test_changed_arguments_refuse_to_resume(tmp_path, decals_shards, tiny_run):
     save_dir = tmp_path / "run"
     (save_dir / "backup").mkdir(parents=True)
     (save_dir / "backup/training_metadata.json").write_text(json.dumps({"epoch": 1, "batch": 0}))
     config = json.loads((tiny_run[0] / "config.json").read_text())
     (save_dir / "config.json").write_text(json.dumps({**config, "learning_rate": 0.5, "epochs": 5}))
     with pytest.raises(RunConfigMismatch, match=r"settings: learning_rate \(0.5 -> 0.01\); "):
-        train(save_dir, "decals_dr5", shards, epochs=3, progress=False, **FAST)
+        train(save_dir, "decals_dr5", decals_shards, epochs=3, progress=False, **FAST)
 
 
 DRIVER = r"""
@@ -145,13 +126,13 @@ print("REPLICAS", model.distribute_strategy.num_replicas_in_sync, "EPOCHS", hist
 """
 
 
-def test_killed_run_resumes_from_its_last_epoch_under_mirrored_two_cpus(shards, tmp_path):
+def test_killed_run_resumes_from_its_last_epoch_under_mirrored_two_cpus(decals_shards, tmp_path):
     """SIGKILL after epoch 2's backup, rerun the same command: it continues at epoch 2 on 2 replicas."""
     save_dir, driver = tmp_path / "run", tmp_path / "driver.py"
     driver.write_text(DRIVER)
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": str(REPO)}
     metadata = save_dir / "backup/training_metadata.json"
-    proc = subprocess.Popen([sys.executable, str(driver), str(save_dir), str(shards), "1"], env=env,
+    proc = subprocess.Popen([sys.executable, str(driver), str(save_dir), str(decals_shards), "1"], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         deadline = time.monotonic() + 150
@@ -172,7 +153,7 @@ def test_killed_run_resumes_from_its_last_epoch_under_mirrored_two_cpus(shards, 
     assert [line.split(",")[0] for line in before[1:]] == ["0", "1"]
     assert not (save_dir / "model.keras").exists()
 
-    done = subprocess.run([sys.executable, str(driver), str(save_dir), str(shards), "-1"], env=env,
+    done = subprocess.run([sys.executable, str(driver), str(save_dir), str(decals_shards), "-1"], env=env,
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
     assert "REPLICAS 2 EPOCHS [0, 1, 2, 3]" in done.stdout
@@ -205,8 +186,8 @@ def test_cli_passes_arguments_to_train(monkeypatch, tmp_path):
     assert calls["batchnorm_momentum"] == 0.9 and calls["patience"] == 8
 
 
-def test_mixed_precision_keeps_concentrations_float32(shards, tmp_path):
-    model, history = train(tmp_path / "mp", "decals_dr5", shards, epochs=1, mixed_precision=True,
+def test_mixed_precision_keeps_concentrations_float32(decals_shards, tmp_path):
+    model, history = train(tmp_path / "mp", "decals_dr5", decals_shards, epochs=1, mixed_precision=True,
                            strategy="default", progress=False, **FAST)
     assert np.isfinite(history["loss"][0])
     assert model.get_layer("encoder").get_layer("block0_conv").dtype_policy.name == "mixed_float16"
