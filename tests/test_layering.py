@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -200,3 +201,78 @@ def test_command_line_parsers_do_not_import_tensorflow():
     assert result.returncode == 0, result.stderr[-3000:]
     seen = json.loads(result.stdout.strip().splitlines()[-1])
     assert seen == {"after_import": [], "after_parsers": []}, seen
+
+
+def _defined_names(path: Path) -> set[str]:
+    """Names a module defines at top level (functions, classes, assignments, imports, lazy exports)."""
+    names = set()
+    for node in ast.parse(path.read_text()).body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, (ast.Assign, ast.AnnAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            for target in targets:
+                names.update(n.id for n in ast.walk(target) if isinstance(n, ast.Name))
+            if any(getattr(t, "id", None) == "_EXPORTS" for t in targets) and isinstance(node.value, ast.Dict):
+                names.update(k.value for k in node.value.keys if isinstance(k, ast.Constant))
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            names.update((a.asname or a.name).split(".")[0] for a in node.names)
+        elif isinstance(node, (ast.If, ast.Try)):
+            for child in ast.walk(node):
+                if isinstance(child, (ast.FunctionDef, ast.ClassDef)):
+                    names.add(child.name)
+                elif isinstance(child, ast.Assign):
+                    names.update(n.id for t in child.targets for n in ast.walk(t) if isinstance(n, ast.Name))
+    return names
+
+
+_DOTTED = re.compile(r"zoobot_tf(\.[A-Za-z_]\w*)+")
+
+
+def _unresolved_imports(paths) -> list[str]:
+    """``zoobot_tf`` imports (anywhere in a file, also inside functions) naming a module or a name
+    that does not exist: what moving a module leaves behind when a caller is missed."""
+    modules = _modules()
+    missing = []
+    for path in paths:
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) and _DOTTED.fullmatch(node.value):
+                # dotted names in strings: lazy exports, saving's module list, monkeypatch targets
+                target = node.value
+                if target not in modules:
+                    module, _, name = target.rpartition(".")
+                    if module not in modules or name not in _defined_names(modules[module]):
+                        missing.append(f"{path.relative_to(PACKAGE.parent)}:{node.lineno}: {target!r} does not exist")
+                continue
+            if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == "_EXPORTS" for t in node.targets):
+                package = _module_name(path)
+                for key, value in zip(node.value.keys, node.value.values):
+                    module = value.value if value.value.startswith("zoobot_tf.") else f"{package}.{value.value}"
+                    if module not in modules or key.value not in _defined_names(modules[module]):
+                        missing.append(f"{path.relative_to(PACKAGE.parent)}:{key.lineno}: lazy export "
+                                       f"{key.value!r} -> {module} does not exist")
+                continue
+            if isinstance(node, ast.Import):
+                wanted = [(a.name, None) for a in node.names if a.name.startswith("zoobot_tf")]
+            elif isinstance(node, ast.ImportFrom) and not node.level and (node.module or "").startswith("zoobot_tf"):
+                wanted = [(node.module, a.name) for a in node.names]
+            else:
+                continue
+            for module, name in wanted:
+                where = f"{path.relative_to(PACKAGE.parent)}:{node.lineno}"
+                if module not in modules:
+                    missing.append(f"{where}: no module {module}")
+                elif name and name != "*" and f"{module}.{name}" not in modules \
+                        and name not in _defined_names(modules[module]):
+                    missing.append(f"{where}: {module} has no {name}")
+    return sorted(set(missing))
+
+
+def test_every_import_of_the_package_resolves():
+    """Package, tests, scripts and benchmarks import only modules and names that exist."""
+    root = PACKAGE.parent
+    paths = [*PACKAGE.rglob("*.py"), *(root / "tests").glob("*.py"), *(root / "scripts").glob("*.py"),
+             *(root / "benchmarks").glob("*.py")]
+    paths = [p for p in paths if p.name != Path(__file__).name]  # its replayed history names old modules
+    missing = _unresolved_imports(paths)
+    assert not missing, "\n".join(missing)

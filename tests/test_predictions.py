@@ -431,15 +431,25 @@ def test_summarise_columns_and_sanity(predictions_file, tmp_path):
         fractions = table[[f"{c}_fraction" for c in question.label_cols]].to_numpy()
         np.testing.assert_allclose(fractions.sum(axis=1), 1.0, atol=1e-9)
     for label in SCHEMA.label_cols:
-        low, mid, high = (table[f"{label}_{k}"].to_numpy() for k in ("90pc_low", "fraction", "90pc_high"))
+        low, mid, high = (table[f"{label}_{k}"].to_numpy() for k in ("90pc-lower", "fraction", "90pc-upper"))
         assert np.all((0 <= low) & (low <= mid) & (mid <= high) & (high <= 1)) and np.all(high - low > 0.01)
-    np.testing.assert_array_equal(table["smooth-or-featured_proba_asked"], 1.0)
-    np.testing.assert_allclose(  # asked only after "featured" then "not edge-on"
-        table["has-spiral-arms_proba_asked"],
-        table["smooth-or-featured_featured-or-disk_fraction"] * table["disk-edge-on_no_fraction"],
-    )
+    for answer in ("smooth", "featured-or-disk", "artifact"):
+        np.testing.assert_array_equal(table[f"smooth-or-featured_{answer}_proportion-asked"], 1.0)
+    for answer in ("yes", "no"):
+        np.testing.assert_allclose(  # asked only after "featured" then "not edge-on"
+            table[f"has-spiral-arms_{answer}_proportion-asked"],
+            table["smooth-or-featured_featured-or-disk_fraction"] * table["disk-edge-on_no_fraction"],
+        )
     pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "summary.parquet"), table)
     assert len(pd.read_csv(tmp_path / "summary.csv")) == N_GALAXIES
+    # the friendly table: fractions only, NaN where the question is asked of under half such galaxies
+    friendly = pd.read_parquet(tmp_path / "summary_friendly.parquet")
+    assert list(friendly.columns) == ["id_str"] + [f"{c}_fraction" for c in SCHEMA.label_cols]
+    asked = table["has-spiral-arms_yes_proportion-asked"] >= 0.5
+    np.testing.assert_array_equal(friendly["has-spiral-arms_yes_fraction"].isna(), ~asked)
+    np.testing.assert_array_equal(friendly.loc[asked, "has-spiral-arms_yes_fraction"],
+                                  table.loc[asked, "has-spiral-arms_yes_fraction"])
+    assert friendly["smooth-or-featured_smooth_fraction"].notna().all()
 
 
 def test_summarise_matches_beta_marginals(tmp_path):
@@ -456,8 +466,8 @@ def test_summarise_matches_beta_marginals(tmp_path):
         for k, label in enumerate(schema.label_cols[s : e + 1]):
             rest = a.sum(axis=1) - a[:, k]
             np.testing.assert_allclose(table[f"{label}_fraction"], a[:, k] / a.sum(axis=1), rtol=1e-6)
-            np.testing.assert_allclose(table[f"{label}_90pc_low"], stats.beta.ppf(0.05, a[:, k], rest), atol=0.01)
-            np.testing.assert_allclose(table[f"{label}_90pc_high"], stats.beta.ppf(0.95, a[:, k], rest), atol=0.01)
+            np.testing.assert_allclose(table[f"{label}_90pc-lower"], stats.beta.ppf(0.05, a[:, k], rest), atol=0.01)
+            np.testing.assert_allclose(table[f"{label}_90pc-upper"], stats.beta.ppf(0.95, a[:, k], rest), atol=0.01)
     with pytest.raises(ValueError, match="do not match schema 'decals_dr5'"):
         summarise(path, schema="decals_dr5")
 

@@ -56,7 +56,7 @@ def class_counts(shard_dir, split="train") -> np.ndarray:
 
 def class_weights(counts) -> list[float]:
     """``n / (K_present * n_c)`` per class (1.0 for a class without galaxies)."""
-    from zoobot_tf.training.finetuning import balanced_class_weights
+    from zoobot_tf.finetune.finetuning import balanced_class_weights
 
     counts = np.asarray(counts, dtype=np.int64)
     labels = np.repeat(np.arange(len(counts)), counts)

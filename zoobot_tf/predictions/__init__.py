@@ -28,6 +28,7 @@ _EXPORTS = {
     "resolve_fast_path": "sampling",
     "summarise": "summary",
     "summary_columns": "summary",
+    "friendly_summary": "summary",
 }
 
 __all__ = sorted(_EXPORTS)

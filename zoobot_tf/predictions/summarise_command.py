@@ -20,5 +20,5 @@ def run(args: argparse.Namespace) -> int:
     from zoobot_tf.predictions.summary import summarise
 
     table = summarise(args.predictions, schema=args.schema, out=args.out)
-    print(f"summarised {len(table)} galaxies into {args.out} (.parquet, .csv)")
+    print(f"summarised {len(table)} galaxies into {args.out} (.parquet, .csv; the friendly table beside it, *_friendly)")
     return 0

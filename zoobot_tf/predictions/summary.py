@@ -5,6 +5,12 @@ The expected vote fraction is the mean of the Dirichlet means over samples. Its 
 pools both kinds: Dirichlet draws (what volunteers might say) from every MC sample (what the
 model might be), so the 90% interval is the 5th-95th percentile of that mixture. A fraction of a
 question that would rarely be asked means little, hence the probability that it is asked.
+
+Column names follow Zoobot's data-release tables (``prediction_hdf5_to_summary_parquet``), so
+code written for those reads ours: ``<answer>_fraction``, ``<answer>_90pc-lower``,
+``<answer>_90pc-upper`` and ``<answer>_proportion-asked`` (the probability that the answer's
+question is asked, repeated for each answer of it); the "friendly" table keeps only the
+fractions, NaN where the question is asked of fewer than half of such galaxies.
 """
 
 from __future__ import annotations
@@ -16,20 +22,32 @@ import pandas as pd
 
 from zoobot_tf.predictions.hdf5 import iter_prediction_blocks, read_attrs
 
-__all__ = ["summarise", "summary_columns"]
+__all__ = ["FRIENDLY_MIN_ASKED", "friendly_summary", "summarise", "summary_columns"]
 
 #: Dirichlet draws per MC sample for the interval; with 5 samples, 1000 draws per galaxy.
 N_DRAWS = 200
 #: Percentiles of the interval.
 INTERVAL = (5.0, 95.0)
+#: The friendly table shows a fraction where its question is asked with at least this probability
+FRIENDLY_MIN_ASKED = 0.5
 
 
 def summary_columns(schema) -> list[str]:
-    """Column order of :func:`summarise` for ``schema``."""
-    cols = ["id_str"]
+    """Column order of :func:`summarise` for ``schema`` (Zoobot's "advanced" table)."""
+    labels = list(schema.label_cols)
+    return (["id_str"] + [f"{c}_fraction" for c in labels] + [f"{c}_90pc-lower" for c in labels]
+            + [f"{c}_90pc-upper" for c in labels] + [f"{c}_proportion-asked" for c in labels])
+
+
+def friendly_summary(table: pd.DataFrame, schema) -> pd.DataFrame:
+    """``id_str`` and the ``<answer>_fraction`` columns of a :func:`summarise` table, NaN where the
+    answer's question is asked with probability below :data:`FRIENDLY_MIN_ASKED` (Zoobot's
+    "friendly" table)."""
+    fractions = {}
     for label in schema.label_cols:
-        cols += [f"{label}_fraction", f"{label}_90pc_low", f"{label}_90pc_high"]
-    return cols + [f"{q.text}_proba_asked" for q in schema.questions]
+        asked = table[f"{label}_proportion-asked"].to_numpy()
+        fractions[f"{label}_fraction"] = np.where(asked >= FRIENDLY_MIN_ASKED, table[f"{label}_fraction"], np.nan)
+    return pd.DataFrame({"id_str": table["id_str"].to_numpy(), **fractions})
 
 
 def _schema_for(path, schema, label_cols):
@@ -72,10 +90,11 @@ def _block_summary(ids, concentrations, schema, rng, n_draws) -> pd.DataFrame:
     data = {"id_str": np.asarray(ids, dtype=object)}
     for i, label in enumerate(schema.label_cols):
         data[f"{label}_fraction"] = mean_fraction[:, i]
-        data[f"{label}_90pc_low"] = low[:, i]
-        data[f"{label}_90pc_high"] = high[:, i]
+        data[f"{label}_90pc-lower"] = low[:, i]
+        data[f"{label}_90pc-upper"] = high[:, i]
     for question in schema.questions:
-        data[f"{question.text}_proba_asked"] = proba_asked[:, question.index]
+        for answer in question.answers:
+            data[f"{answer.text}_proportion-asked"] = proba_asked[:, question.index]
     return pd.DataFrame(data)
 
 
@@ -89,7 +108,8 @@ def summarise(hdf5_path, schema=None, out=None, n_draws: int = N_DRAWS, seed: in
     schema : str or Schema, optional
         The decision tree; default: the ``schema`` attribute of the file.
     out : str or Path, optional
-        Also write ``<out>.parquet`` and ``<out>.csv`` (a ``.parquet``/``.csv`` suffix is dropped).
+        Also write ``<out>.parquet`` and ``<out>.csv`` (a ``.parquet``/``.csv`` suffix is dropped),
+        and the friendly table (:func:`friendly_summary`) as ``<out>_friendly.parquet`` / ``.csv``.
     n_draws : int
         Dirichlet draws per MC sample for the intervals.
     seed : int
@@ -98,10 +118,10 @@ def summarise(hdf5_path, schema=None, out=None, n_draws: int = N_DRAWS, seed: in
     Returns
     -------
     pandas.DataFrame
-        ``id_str``; per answer ``<label>_fraction`` (expected vote fraction within its
-        question), ``<label>_90pc_low`` / ``<label>_90pc_high`` (5th / 95th percentile); per
-        question ``<question>_proba_asked`` (product of the expected fractions of the answers
-        leading to it; 1 for the first question).
+        ``id_str``; per answer ``<answer>_fraction`` (expected vote fraction within its
+        question), ``<answer>_90pc-lower`` / ``<answer>_90pc-upper`` (5th / 95th percentile) and
+        ``<answer>_proportion-asked`` (probability that its question is asked: the product of the
+        expected fractions of the answers leading to it; 1 for the first question).
     """
     from zoobot_tf.predictions.hdf5 import read_label_cols
 
@@ -122,6 +142,21 @@ def summarise(hdf5_path, schema=None, out=None, n_draws: int = N_DRAWS, seed: in
         if base.suffix.lower() in (".parquet", ".csv"):
             base = base.with_suffix("")
         base.parent.mkdir(parents=True, exist_ok=True)
-        table.to_parquet(base.with_name(base.name + ".parquet"), index=False)
-        table.to_csv(base.with_name(base.name + ".csv"), index=False)
+        friendly = friendly_summary(table, schema)
+        for name, frame in ((base.name, table), (base.name + "_friendly", friendly)):
+            _write_atomically(frame, base.with_name(name + ".parquet"))
+            _write_atomically(frame, base.with_name(name + ".csv"))
     return table
+
+
+def _write_atomically(frame: pd.DataFrame, path: Path) -> None:
+    """Parquet or CSV by suffix, via a temporary file renamed into place (never half-written)."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        if path.suffix == ".parquet":
+            frame.to_parquet(tmp, index=False)
+        else:
+            frame.to_csv(tmp, index=False)
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
