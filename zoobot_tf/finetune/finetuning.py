@@ -279,6 +279,40 @@ def finetune(
     weights = _class_weights(class_weight, task, splits["train"].labels)
 
     keras.utils.set_random_seed(int(seed))
+    model, encoder = _new_head_on_copied_encoder(source_encoder, input_shape, task, dropout_rate)
+    data = dict(image_size=image_size, channels=channels, seed=int(seed))
+    log_path = save_dir / LOG_NAME
+    history, unfrozen_layers = _two_phases(
+        model, encoder, task, splits, data, save_dir, batch_size=batch_size, class_weight=weights,
+        epochs_frozen=int(epochs_frozen), epochs_unfrozen=int(epochs_unfrozen), learning_rate=learning_rate,
+        unfrozen_learning_rate=unfrozen_learning_rate, n_blocks_unfrozen=n_blocks_unfrozen, progress=progress,
+    )
+    paths = {"model": save_dir / MODEL_NAME, "frozen_model": save_dir / FROZEN_MODEL, "log": log_path}
+    metrics = _evaluate_held_out(model, task, splits, eval_split, data, batch_size, save_dir, paths)
+    metrics.update(unfrozen_layers=unfrozen_layers)
+    paths["metrics"].write_text(json.dumps(metrics, indent=2) + "\n")
+
+    model.save(paths["model"])
+    config = _finetune_config(
+        source_name=source_name, model_or_path=model_or_path, save_dir=save_dir, catalog=catalog,
+        shard_dir=shard_dir, task=task, weights=weights, input_shape=input_shape, image_size=image_size,
+        channels=channels, image_kwargs=image_kwargs, splits=splits, unfrozen_layers=unfrozen_layers,
+        epochs_frozen=epochs_frozen, epochs_unfrozen=epochs_unfrozen, learning_rate=learning_rate,
+        unfrozen_learning_rate=unfrozen_learning_rate, n_blocks_unfrozen=n_blocks_unfrozen,
+        val_fraction=val_fraction, test_fraction=test_fraction, batch_size=batch_size, seed=seed,
+        dropout_rate=dropout_rate,
+    )
+    paths["config"] = save_config(save_dir, config)
+    if task.kind == "classifier":
+        logger.info("fine-tuned classifier: %s accuracy %.3f", eval_split, metrics["accuracy"])
+    return FinetuneResult(model=model, history=history, metrics=metrics, paths=paths)
+
+
+# --- the phases of fine-tuning ------------------------------------------------------------
+
+
+def _new_head_on_copied_encoder(source_encoder, input_shape, task, dropout_rate):
+    """``(model, encoder)``: a copy of the source encoder with a new head for ``task``, BatchNorm frozen."""
     encoder = copy_encoder(source_encoder, input_shape)
     new_head = build_head(
         task.head,
@@ -289,14 +323,19 @@ def finetune(
     )
     model = assemble_model(encoder, new_head, name=f"zoobot_finetuned_{task.kind}")
     freeze_batchnorm(model)
+    return model, encoder
 
-    data = dict(image_size=image_size, channels=channels, seed=int(seed))
+
+def _two_phases(model, encoder, task, splits, data, save_dir, *, batch_size, class_weight, epochs_frozen,
+                epochs_unfrozen, learning_rate, unfrozen_learning_rate, n_blocks_unfrozen, progress):
+    """Phase 1 trains the head on a frozen encoder (saved as ``frozen.keras``); phase 2 also the
+    top ``n_blocks_unfrozen`` encoder blocks. Returns ``(history per phase, unfrozen layer names)``."""
     train_ds = make_dataset(splits["train"], batch_size, training=True, **data)
     val_ds = make_dataset(splits["val"], batch_size, training=False, **data) if "val" in splits else None
     log_path = save_dir / LOG_NAME
     log_path.unlink(missing_ok=True)
     n_steps = -(-len(splits["train"]) // int(batch_size))
-    total_epochs = int(epochs_frozen) + int(epochs_unfrozen)
+    total_epochs = epochs_frozen + epochs_unfrozen
 
     def fit(initial_epoch, epochs):
         callbacks = [keras.callbacks.CSVLogger(str(log_path), append=True)]
@@ -304,27 +343,31 @@ def finetune(
             callbacks.append(TqdmProgress(total_epochs, n_steps))
         return model.fit(
             train_ds, validation_data=val_ds, initial_epoch=initial_epoch, epochs=epochs,
-            class_weight=weights, callbacks=callbacks, verbose=0, shuffle=False,
+            class_weight=class_weight, callbacks=callbacks, verbose=0, shuffle=False,
         ).history
 
     history = {}
     freeze_encoder(encoder)
     _compile(model, task, learning_rate)
-    if int(epochs_frozen):
-        history["frozen"] = fit(0, int(epochs_frozen))
+    if epochs_frozen:
+        history["frozen"] = fit(0, epochs_frozen)
     model.save(save_dir / FROZEN_MODEL)
     unfrozen_layers = []
-    if int(epochs_unfrozen):
+    if epochs_unfrozen:
         unfrozen_layers = unfreeze_top_blocks(encoder, n_blocks_unfrozen)
         if not unfrozen_layers:
             logger.warning("n_blocks_unfrozen=%s leaves the encoder frozen in phase 2", n_blocks_unfrozen)
         _compile(model, task, unfrozen_learning_rate)
-        history["unfrozen"] = fit(int(epochs_frozen), total_epochs)
+        history["unfrozen"] = fit(epochs_frozen, total_epochs)
+    return history, unfrozen_layers
 
+
+def _evaluate_held_out(model, task, splits, eval_split, data, batch_size, save_dir, paths) -> dict:
+    """Metrics on the held-out split, ``predictions.csv`` and (classifier) the confusion-matrix PNG;
+    adds the files to ``paths`` (``metrics`` is where the caller writes the returned numbers)."""
     held_out = splits[eval_split]
     eval_ds = make_dataset(held_out, batch_size, training=False, **data)
     predictions = model.predict(eval_ds, verbose=0)
-    paths = {"model": save_dir / MODEL_NAME, "frozen_model": save_dir / FROZEN_MODEL, "log": log_path}
     if task.kind == "classifier":
         metrics = classifier_metrics(held_out.labels, predictions, task.outputs)
         paths["confusion_matrix"] = plot_confusion_matrix(
@@ -342,14 +385,19 @@ def finetune(
         metrics = dirichlet_metrics(held_out.labels, predictions, task.schema)
         table = {f"{c}_concentration": predictions[:, i] for i, c in enumerate(task.outputs)}
     metrics.update(split=eval_split, n_train=len(splits["train"]), n_val=len(splits.get("val", ())),
-                   head=task.kind, unfrozen_layers=unfrozen_layers)
+                   head=task.kind)
     pd.DataFrame({"id_str": held_out.ids, **table}).to_csv(save_dir / "predictions.csv", index=False)
     paths["predictions"] = save_dir / "predictions.csv"
     paths["metrics"] = save_dir / "metrics.json"
-    paths["metrics"].write_text(json.dumps(metrics, indent=2) + "\n")
+    return metrics
 
-    model.save(paths["model"])
-    config = {
+
+def _finetune_config(*, source_name, model_or_path, save_dir, catalog, shard_dir, task, weights, input_shape,
+                     image_size, channels, image_kwargs, splits, unfrozen_layers, epochs_frozen, epochs_unfrozen,
+                     learning_rate, unfrozen_learning_rate, n_blocks_unfrozen, val_fraction, test_fraction,
+                     batch_size, seed, dropout_rate) -> dict:
+    """The run directory's ``config.json`` of a fine-tuning run (read back by :mod:`zoobot_tf.runs`)."""
+    return {
         "kind": "finetune",
         "source_model": source_name,
         "source_config": _source_config(model_or_path),
@@ -391,10 +439,6 @@ def finetune(
         "status": "finished",
         "versions": software_versions(),
     }
-    paths["config"] = save_config(save_dir, config)
-    if task.kind == "classifier":
-        logger.info("fine-tuned classifier: %s accuracy %.3f", eval_split, metrics["accuracy"])
-    return FinetuneResult(model=model, history=history, metrics=metrics, paths=paths)
 
 
 def _source_config(model_or_path):

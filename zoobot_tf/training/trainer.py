@@ -264,7 +264,6 @@ def train(
     RunConfigMismatch
         ``save_dir`` holds an unfinished run with different arguments.
     """
-    from zoobot_tf.models import get_model
     from zoobot_tf.shards import load_manifest
 
     strategy_name = strategy if isinstance(strategy, str) else type(strategy).__name__
@@ -334,6 +333,29 @@ def train(
     # others keep theirs (needed to resume in step with the chief) under save_dir/workers/.
     chief = is_chief(strategy)
     run_dir = save_dir if chief else save_dir / "workers" / _worker_name(strategy)
+    resume, session = _start_session(run_dir, config, strategy, overwrite=overwrite, progress=progress)
+    train_ds, val_ds = _datasets(config, manifest, strategy, train_transform)
+    model = _compiled_model(config, task, strategy, build_model=build_model, optimizer=optimizer, loss=loss,
+                            metrics=metrics)
+    callbacks = make_callbacks(run_dir, patience=patience, resume=resume, epochs=epochs,
+                               steps_per_epoch=counts["train"] // batch_size, progress=progress)
+    # after a kill between the last epoch's backup and the final save this runs no epoch: the
+    # callbacks still restore the backup, then the best weights, and remove the backup
+    model.fit(train_ds, validation_data=val_ds, epochs=epochs, callbacks=callbacks, verbose=0, shuffle=False)
+    rows = _finish_session(run_dir, model, config, session, resume)
+    if not chief:
+        shutil.rmtree(run_dir, ignore_errors=True)
+    return model, _history(rows)
+
+
+# --- the phases of a run ------------------------------------------------------------------
+
+
+def _start_session(run_dir: Path, config: dict, strategy, *, overwrite: bool, progress: bool):
+    """Prepare ``run_dir`` (fresh, resumed or refused) and record a new session in its config.
+
+    Returns ``(ResumeState, session dict)``; the config is saved with ``status='running'``.
+    """
     run_dir.mkdir(parents=True, exist_ok=True)
     previous = _prepare_run_dir(run_dir, config, overwrite)
     resume = resume_state(run_dir)
@@ -342,16 +364,24 @@ def train(
         if progress:
             print(f"resuming {run_dir} from epoch {resume.initial_epoch}", flush=True)
     sessions = list((previous or {}).get("sessions", [])) if resume.resuming else []
-    session = {"started": now_iso(), "initial_epoch": resume.initial_epoch, "replicas": replicas,
-               "strategy": type(strategy).__name__}
+    session = {"started": now_iso(), "initial_epoch": resume.initial_epoch,
+               "replicas": strategy.num_replicas_in_sync, "strategy": type(strategy).__name__}
     config.update(created=(previous or {}).get("created", now_iso()) if resume.resuming else now_iso(),
                   status="running", sessions=sessions + [session])
     save_config(run_dir, config)
+    return resume, session
 
+
+def _datasets(config: dict, manifest, strategy, train_transform=None):
+    """``(train, val)`` tf.data pipelines of the run: training crops and augmentation, the
+    evaluation crop for validation; lengths asserted (one machine) or sharded (multi-worker)."""
+    batch_size, seed, counts = config["batch_size"], config["seed"], config["n_records"]
+    shard_dir = Path(config["shard_dir"])
     keras.utils.set_random_seed(int(seed))
-    data_kwargs = dict(output_size=image_size, greyscale=greyscale, crop_scale=CROP_SCALE, crop_ratio=CROP_RATIO)
-    train_ds = get_dataset_for(shard_dir, "train", batch_size, augment=augment, drop_remainder=True, seed=seed,
-                               **data_kwargs)
+    data_kwargs = dict(output_size=config["image_size"], greyscale=config["greyscale"], crop_scale=CROP_SCALE,
+                       crop_ratio=CROP_RATIO)
+    train_ds = get_dataset_for(shard_dir, "train", batch_size, augment=config["augment"], drop_remainder=True,
+                               seed=seed, **data_kwargs)
     if train_transform is not None:
         train_ds = train_transform(train_ds)
     val_ds = get_dataset_for(shard_dir, "val", batch_size, augment=False, **data_kwargs)
@@ -361,22 +391,30 @@ def train(
     else:  # known lengths: exact progress bars, no "ran out of data" on the first epoch
         train_ds = train_ds.apply(tf.data.experimental.assert_cardinality(counts["train"] // batch_size))
         val_ds = val_ds.apply(tf.data.experimental.assert_cardinality(-(-counts["val"] // batch_size)))
+    return train_ds, val_ds
+
+
+def _compiled_model(config: dict, task: TrainingTask, strategy, *, build_model=None, optimizer=None, loss=None,
+                    metrics=None):
+    """The model of the run, built and compiled inside the strategy scope (float16 compute when
+    ``mixed_precision``; overrides are rebuilt from their serialised form in ``config``)."""
+    from zoobot_tf.models import get_model
 
     previous_policy = keras.config.dtype_policy()
     try:
-        if mixed_precision:
+        if config["mixed_precision"]:
             keras.config.set_dtype_policy("mixed_float16")
         with strategy.scope():
             model = (build_model or get_model)(
                 task.spec,
-                input_shape,
-                architecture=architecture,
-                dropout_rate=dropout_rate,
+                tuple(config["input_shape"]),
+                architecture=config["architecture"],
+                dropout_rate=config["dropout_rate"],
                 head=task.head,
-                **backbone_kwargs,
+                **config["backbone_kwargs"],
             )
             model.compile(
-                optimizer=(keras.optimizers.Adam(learning_rate=float(learning_rate)) if optimizer is None
+                optimizer=(keras.optimizers.Adam(learning_rate=config["learning_rate"]) if optimizer is None
                            else keras.optimizers.get(copy.deepcopy(config["optimizer"]))),
                 loss=task.loss() if loss is None else keras.losses.get(copy.deepcopy(config["loss"])),
                 metrics=task.metrics() if metrics is None else [_rebuilt_metric(m) for m in config["metrics"]],
@@ -384,19 +422,11 @@ def train(
             )
     finally:
         keras.config.set_dtype_policy(previous_policy)
+    return model
 
-    callbacks = make_callbacks(
-        run_dir,
-        patience=patience,
-        resume=resume,
-        epochs=epochs,
-        steps_per_epoch=counts["train"] // batch_size,
-        progress=progress,
-    )
-    # after a kill between the last epoch's backup and the final save this runs no epoch: the
-    # callbacks still restore the backup, then the best weights, and remove the backup
-    model.fit(train_ds, validation_data=val_ds, epochs=epochs, callbacks=callbacks, verbose=0, shuffle=False)
 
+def _finish_session(run_dir: Path, model, config: dict, session: dict, resume) -> list[dict]:
+    """Save the final model, close the session in the config (``status='finished'``); the log rows."""
     model.save(run_dir / MODEL_NAME)
     rows = read_log(run_dir / LOG_NAME)
     session["finished"] = now_iso()
@@ -404,9 +434,7 @@ def train(
     config["status"] = "finished"
     config["best_epoch"] = _best_epoch(rows)
     save_config(run_dir, config)
-    if not chief:
-        shutil.rmtree(run_dir, ignore_errors=True)
-    return model, _history(rows)
+    return rows
 
 
 def get_dataset_for(shard_dir, split, batch_size, **kwargs):
