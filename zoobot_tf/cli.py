@@ -46,7 +46,8 @@ def build_parser(argv=None) -> argparse.ArgumentParser:
 
     parser.add_argument("--version", action="version", version=f"zoobot_tf {__version__}")
     parser.add_argument("-v", "--verbose", action="count", default=0,
-                        help="more log output: -v debug messages and TensorFlow's native log lines")
+                        help="more log output: -v debug messages and TensorFlow's native log lines, "
+                             "-vv other libraries' debug messages too")
     parser.add_argument("-q", "--quiet", action="count", default=0,
                         help="less log output: -q warnings and errors only, -qq errors only")
     subparsers = parser.add_subparsers(dest="verb", metavar="VERB")
@@ -63,13 +64,13 @@ def build_parser(argv=None) -> argparse.ArgumentParser:
 
 
 def configure_logging(verbose: int = 0, quiet: int = 0) -> int:
-    """Log level from ``-v`` / ``-q`` (INFO by default, so "resuming from epoch 3" is seen)."""
+    """The package's log level from ``-v`` / ``-q`` (INFO by default, so "resuming from epoch 3"
+    is seen); other libraries log warnings only, unless ``-vv`` asks for all their messages."""
     level = logging.INFO - 10 * verbose + 10 * quiet
     level = min(max(level, logging.DEBUG), logging.CRITICAL)
-    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", force=True)
-    # other libraries stay at WARNING unless -v: their INFO is not for our users
-    for name in ("tensorflow", "absl", "h5py", "matplotlib", "PIL"):
-        logging.getLogger(name).setLevel(logging.DEBUG if verbose else max(level, logging.WARNING))
+    others = logging.DEBUG if verbose >= 2 else max(level, logging.WARNING)
+    logging.basicConfig(level=others, format="%(levelname)s %(name)s: %(message)s", force=True)
+    logging.getLogger("zoobot_tf").setLevel(level)
     return level
 
 

@@ -19,10 +19,11 @@ import threading
 
 __all__ = ["hidden", "is_native_log_line"]
 
-#: absl / glog lines (``I0000 00:00:1795704685.887988   15057 cudart_stub.cc:31] ...``), TensorFlow's
+#: absl / glog lines (``I0000 00:00:1795704685.887988   15057 cudart_stub.cc:31] ...``: before absl is
+#: initialised the time field is seconds since the epoch, after it ``12:34:56.789``), TensorFlow's
 #: older format (``2024-01-01 12:00:00.000000: W tensorflow/...``) and absl's pre-init notice
 _NATIVE_LINE = re.compile(
-    rb"^(?:[IWEF]\d{4} \d\d:\d\d:\d\d\.\d+\s+\d+ [^\]\s]+\] "
+    rb"^(?:[IWEF]\d{4} \d\d:\d\d:\d+\.\d+\s+\d+ [^\]\s]+\] "
     rb"|\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+: [IWEF] "
     rb"|WARNING: All log messages before absl::InitializeLog\(\) is called)"
 )
