@@ -18,8 +18,11 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/zoobot-tf demo --out $(DEMO_DIR)
 
+# one pytest worker per core (pytest-xdist); a test file stays on one worker, so its module
+# fixtures are built once. `make test PYTEST_ARGS='-m "not slow"'` skips the end-to-end checks.
+PYTEST_ARGS ?=
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n auto --dist loadfile $(PYTEST_ARGS)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/pipeline_throughput.py

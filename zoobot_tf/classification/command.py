@@ -8,9 +8,9 @@ from __future__ import annotations
 import argparse
 import json
 
-__all__ = ["add_arguments", "run"]
+from zoobot_tf.classification.options import IMBALANCE_STRATEGIES, OPTIMIZERS
 
-_IMBALANCE = ("none", "class_weight", "uniform_sampling", "mixup", "balanced_mixup")  # == IMBALANCE_STRATEGIES
+__all__ = ["add_arguments", "run"]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -20,10 +20,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("--label-set", default=None, help="label set, e.g. hubble_sequence (default: the shards')")
     parser.add_argument("--architecture", default="dat_tiny",
                         help="backbone: dat_tiny (default), dat_small, dat_base, linformer_vit, efficientnet_b0, ...")
-    parser.add_argument("--imbalance", default="none", choices=_IMBALANCE,
+    parser.add_argument("--imbalance", default="none", choices=IMBALANCE_STRATEGIES,
                         help="class-imbalance strategy (default none)")
     parser.add_argument("--mixup-alpha", type=float, default=0.2, help="MixUp lambda ~ Beta(alpha, alpha) (default 0.2)")
-    parser.add_argument("--optimizer", default="adam", choices=["adam", "dat", "linformer"],
+    parser.add_argument("--optimizer", default="adam", choices=OPTIMIZERS,
                         help="adam; dat: AdamW 4e-4, 10 warm-up epochs + cosine to 5e-6, wd 0.05, clip 1.0; "
                              "linformer: Adam 3e-4 x 0.9 every 5 epochs (default adam)")
     parser.add_argument("--learning-rate", type=float, default=None,

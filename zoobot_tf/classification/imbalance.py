@@ -28,6 +28,7 @@ import numpy as np
 import tensorflow as tf
 
 from zoobot_tf.classification.losses import ClassWeightedCrossEntropy
+from zoobot_tf.classification.options import IMBALANCE_STRATEGIES
 
 __all__ = [
     "IMBALANCE_STRATEGIES",
@@ -40,7 +41,6 @@ __all__ = [
     "plan_imbalance",
 ]
 
-IMBALANCE_STRATEGIES = ("none", "class_weight", "uniform_sampling", "mixup", "balanced_mixup")
 
 
 def class_counts(shard_dir, split="train") -> np.ndarray:

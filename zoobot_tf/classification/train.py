@@ -11,10 +11,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-__all__ = ["OPTIMIZERS", "build_optimizer", "train_classifier"]
+from zoobot_tf.classification.options import OPTIMIZERS
 
-#: named optimizers: plain Adam at ``learning_rate``, or one of the studies' recipes
-OPTIMIZERS = ("adam", "dat", "linformer")
+__all__ = ["OPTIMIZERS", "build_optimizer", "train_classifier"]
 
 
 def build_optimizer(name, *, steps_per_epoch, epochs, learning_rate=None, **recipe_kwargs):

@@ -14,7 +14,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-HUBBLE_TYPES = ("E", "S0", "Sab", "Sc", "Sdm", "Im")  # == get_label_set('hubble_sequence').classes
+from zoobot_tf.schemas import get_label_set
+
+HUBBLE_TYPES = get_label_set("hubble_sequence").classes
 HUBBLE_PRIOR = (0.22, 0.14, 0.18, 0.20, 0.14, 0.12)
 KINDS = ("galaxy", "star", "artifact")
 ARTIFACT_TYPES = ("satellite_trail", "bad_columns", "saturated_star")
