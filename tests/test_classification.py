@@ -128,6 +128,7 @@ def test_bad_settings_are_named(data, tmp_path):
         train_classifier(tmp_path / "c", root / "shards", architecture="small_cnn", batch_size=32)
 
 
+@pytest.mark.slow
 def test_linformer_trains_through_the_same_path_and_draws_attention(data, tmp_path):
     root, catalog = data
     save_dir = tmp_path / "linformer"

@@ -268,6 +268,7 @@ def test_gradients_reach_the_offset_networks(galaxies):
         assert np.abs(grad.numpy()).max() > 0, variable.path
 
 
+@pytest.mark.slow
 def test_tiny_dat_overfits_16_galaxies(trained):
     assert_overfits(trained[1])
 

@@ -1,8 +1,11 @@
 """The demo runs end to end (tiny settings; `make demo` runs the full-size one)."""
 
+import pytest
+
 from zoobot_tf.demo import run_demo
 
 
+@pytest.mark.slow
 def test_demo_end_to_end_tiny(tmp_path, capsys):
     result = run_demo(tmp_path, n=60, size=32, image_size=32, epochs=1, batch_size=8, architecture="small_cnn",
                       n_samples=3, progress=False)

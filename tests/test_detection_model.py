@@ -345,6 +345,7 @@ def trained(tmp_path_factory):
                            heads_before=heads_before)
 
 
+@pytest.mark.slow
 def test_loss_decreases_when_training_on_toy_scenes(trained):
     history = trained.history
     assert [row["phase"] for row in history] == ["heads"] * 4
@@ -416,6 +417,7 @@ class _BackboneSnapshots(keras.callbacks.Callback):
         self.snapshots.append(_backbone_weights(self.model))
 
 
+@pytest.mark.slow
 def test_two_phase_schedule_freezes_then_trains_the_backbone(tmp_path):
     keras.utils.set_random_seed(1)
     model = build_mask_rcnn(num_bands=3, **TINY)

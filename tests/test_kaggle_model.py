@@ -88,6 +88,7 @@ def test_gz2_votes_become_consistent_kaggle_targets():
     assert targets[SCHEMA.get_answer("Class8.6").index] == pytest.approx(0.1)
 
 
+@pytest.mark.slow
 def test_train_kaggle_reports_rmse_beside_the_mean_baseline(tmp_path, capsys):
     catalog = make_synthetic_kaggle_catalog(tmp_path / "synthetic", n=32, size=SIZE, progress=False)
     assert list(catalog.columns[:2]) == ["id_str", "file_loc"] and list(catalog.columns[2:]) == SCHEMA.label_cols

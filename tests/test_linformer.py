@@ -100,6 +100,7 @@ def trained(galaxies):
     return overfit_softmax(images, labels, "linformer_test", dropout=0.1)  # block dropout: off at inference
 
 
+@pytest.mark.slow
 def test_tiny_linformer_overfits_16_galaxies(trained):
     assert_overfits(trained[1])
 

@@ -28,6 +28,7 @@ def test_readme_starts_with_the_two_commands():
     assert commands == ["make demo", "make test"]
 
 
+@pytest.mark.slow
 def test_readme_examples_run(tmp_path):
     (tmp_path / "tests").mkdir()
     os.symlink(ROOT / "tests" / "data", tmp_path / "tests" / "data")

@@ -5,6 +5,7 @@ import json
 from pathlib import Path
 
 import h5py
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "tests" / "data" / "galaxy_zoo"
@@ -17,6 +18,7 @@ def _script(relative):
     return module
 
 
+@pytest.mark.slow
 def test_decals_and_gz2_shards_then_train_and_predict(tmp_path):
     decals = tmp_path / "decals_shards"
     _script("scripts/make_decals_shards.py").main([

@@ -126,6 +126,7 @@ print("REPLICAS", model.distribute_strategy.num_replicas_in_sync, "EPOCHS", hist
 """
 
 
+@pytest.mark.slow
 def test_killed_run_resumes_from_its_last_epoch_under_mirrored_two_cpus(decals_shards, tmp_path):
     """SIGKILL after epoch 2's backup, rerun the same command: it continues at epoch 2 on 2 replicas."""
     save_dir, driver = tmp_path / "run", tmp_path / "driver.py"
