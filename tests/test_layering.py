@@ -276,3 +276,22 @@ def test_every_import_of_the_package_resolves():
     paths = [p for p in paths if p.name != Path(__file__).name]  # its replayed history names old modules
     missing = _unresolved_imports(paths)
     assert not missing, "\n".join(missing)
+
+
+def test_no_module_chooses_a_matplotlib_backend():
+    """Figures are built on matplotlib.figure.Figure: importing or plotting never switches a user's
+    (notebook) backend, and no pyplot figure is left open."""
+    offenders = []
+    for name, path in _modules().items():
+        for node in ast.walk(ast.parse(path.read_text())):
+            imported = []
+            if isinstance(node, ast.Import):
+                imported = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                imported = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+            if "matplotlib.pyplot" in imported:
+                offenders.append(f"{name}:{node.lineno} imports pyplot")
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "use" \
+                    and getattr(node.func.value, "id", None) == "matplotlib":
+                offenders.append(f"{name}:{node.lineno} calls matplotlib.use")
+    assert not offenders, offenders

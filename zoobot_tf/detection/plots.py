@@ -24,15 +24,13 @@ def plot_scene(image, labels=None, path=None, *, predictions=None, scaling: str 
     image : (H, W, C) flux image
     labels, predictions : Labels or predict_scene dict, optional
     path : str or Path, optional
-        Save as PNG there (the figure is closed); else the figure is returned.
+        Save as PNG there; else the :class:`matplotlib.figure.Figure` is returned.
     scaling : str
         Display scaling (:func:`~zoobot_tf.detection.scalings.apply_scaling`); 3 bands show as RGB
         in reverse order (i, r, g -> R, G, B), others as the band mean.
     """
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure  # no pyplot: no global backend is chosen or changed
+    from matplotlib.lines import Line2D
     from matplotlib.patches import Rectangle
 
     from zoobot_tf.detection.scalings import apply_scaling
@@ -41,7 +39,8 @@ def plot_scene(image, labels=None, path=None, *, predictions=None, scaling: str 
     shown = shown[..., ::-1] if shown.shape[-1] == 3 else shown.mean(axis=-1)
     if scaling == "raw":
         shown = (shown - shown.min()) / max(float(np.ptp(shown)), 1e-12)
-    fig, ax = plt.subplots(figsize=(6, 6))
+    fig = Figure(figsize=(6, 6))
+    ax = fig.subplots()
     ax.imshow(shown, origin="lower", cmap="gray")
     for source, style in ((labels, "-"), (predictions, "--")):
         if source is None:
@@ -52,7 +51,7 @@ def plot_scene(image, labels=None, path=None, *, predictions=None, scaling: str 
             # pixel-edge boxes drawn over pixel-centre imshow coordinates: shift by half a pixel
             ax.add_patch(Rectangle((x0 - 0.5, y0 - 0.5), x1 - x0, y1 - y0, fill=False, lw=1,
                                    ls=style, ec=CLASS_COLOURS.get(int(c), "red")))
-    handles = [plt.Line2D([], [], color=CLASS_COLOURS[c], label=CLASS_NAMES[c]) for c in CLASS_COLOURS]
+    handles = [Line2D([], [], color=CLASS_COLOURS[c], label=CLASS_NAMES[c]) for c in CLASS_COLOURS]
     ax.legend(handles=handles, loc="upper right", fontsize=8)
     ax.set_title(title or "truth: solid, predictions: dashed")
     return _finish(fig, path)
@@ -60,14 +59,12 @@ def plot_scene(image, labels=None, path=None, *, predictions=None, scaling: str 
 
 def plot_completeness_purity(table, path=None, *, title: str | None = None, label: str | None = None, ax=None):
     """Completeness and purity against magnitude from :func:`~zoobot_tf.detection.metrics.completeness_purity`."""
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
     fig = None
     if ax is None:
-        fig, ax = plt.subplots(figsize=(6, 4))
+        fig = Figure(figsize=(6, 4))
+        ax = fig.subplots()
     centres = (table["mag_lo"] + table["mag_hi"]) / 2
     prefix = f"{label} " if label else ""
     ax.plot(centres, table["completeness"], "o-", label=f"{prefix}completeness")
@@ -80,14 +77,11 @@ def plot_completeness_purity(table, path=None, *, title: str | None = None, labe
 
 
 def _finish(fig, path):
-    import matplotlib.pyplot as plt
-
     if path is None:
         return fig
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=120, bbox_inches="tight")
-    plt.close(fig)
     return path
 
 

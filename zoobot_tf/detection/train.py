@@ -225,15 +225,13 @@ def _as_dataset(scenes, batch_size, max_objects, scaling, shuffle, seed):
 
 def plot_history(history_rows, path):
     """Save the loss terms per epoch (train solid, validation dashed) as a PNG; the phase change is marked."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure  # no pyplot: no global backend is chosen or changed
 
     from zoobot_tf.detection.model.mask_rcnn import LOSS_NAMES
 
     epochs = [row["epoch"] for row in history_rows]
-    fig, ax = plt.subplots(figsize=(7, 4))
+    fig = Figure(figsize=(7, 4))
+    ax = fig.subplots()
     for name in ("loss",) + LOSS_NAMES:
         line = ax.plot(epochs, [row[name] for row in history_rows], label=name)[0]
         if all(f"val_{name}" in row for row in history_rows):
@@ -248,7 +246,6 @@ def plot_history(history_rows, path):
     ax.legend(fontsize=7, ncol=2)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
-    plt.close(fig)
     return str(path)
 
 
@@ -386,8 +383,12 @@ def train_detection(
     model.save(save_dir / "model.keras")
     import pandas as pd
 
-    pd.DataFrame(history).to_csv(save_dir / "history.csv", index=False)
-    (save_dir / "history.json").write_text(json.dumps(history, indent=2))
+    from zoobot_tf.atomic import atomic_write_text
+    from zoobot_tf.runs import save_config, software_versions
+
+    # every file complete or absent: a killed job never leaves a half-written history
+    atomic_write_text(save_dir / "history.csv", pd.DataFrame(history).to_csv(index=False))
+    atomic_write_text(save_dir / "history.json", json.dumps(history, indent=2))
     plot_history(history, save_dir / "loss.png")
     config = {
         "epochs_heads": epochs_heads, "epochs_all": epochs_all, "batch_size": batch_size,
@@ -396,5 +397,6 @@ def train_detection(
         "num_scenes": info["num_scenes"], "image_shape": list(info["image_shape"]),
         "max_objects": info["max_objects"], "model": model.get_config(),
     }
-    (save_dir / "config.json").write_text(json.dumps(config, indent=2, default=str))
+    config.update(kind="train_detection", versions=software_versions())
+    save_config(save_dir, config)  # the run directory's config.json, written by zoobot_tf.runs like every run's
     return model, history
