@@ -267,9 +267,9 @@ def write_attention_maps(model, catalog, out_dir, *, n=8, band=1, block=-1, batc
     list of Path
         The PNGs written.
     """
+    from zoobot_tf.catalogs import read_catalog
     from zoobot_tf.runs import RunConfig, load_run
     from zoobot_tf.saving import load_model
-    from zoobot_tf.catalogs import read_catalog
 
     run_dir, model_file = _run_of(model)
     if model_file is None:
