@@ -13,7 +13,9 @@ source (Poisson-like) noise. ``crowding`` places objects next to earlier ones to
 An object's instance mask is where its own noiseless flux, summed over bands, exceeds
 ``mask_nsigma`` times the sky noise of the band sum; objects whose mask has fewer than
 ``min_pixels`` pixels are too faint to label: they stay in ``scene.truth`` (``labelled`` False)
-but get no box. Fluxes are in counts with AB zeropoint 27 (:data:`ZEROPOINT`).
+but get no box. ``truth`` also gives each object's half-light radius ``r50`` (PSF included, bands
+summed) and its sky-limited ``snr``: its own noiseless flux inside its mask over the band-summed sky
+noise of that many pixels (what completeness is binned by). Fluxes are in counts with AB zeropoint 27 (:data:`ZEROPOINT`).
 """
 
 from __future__ import annotations
@@ -63,6 +65,24 @@ def _paste(target: np.ndarray, stamp: np.ndarray, x0: int, y0: int):
         return None
     target[ty0:ty1, tx0:tx1] += stamp[ty0 - y0 : ty1 - y0, tx0 - x0 : tx1 - x0]
     return (slice(ty0, ty1), slice(tx0, tx1)), (slice(ty0 - y0, ty1 - y0), slice(tx0 - x0, tx1 - x0))
+
+
+def _half_light_radius(image: np.ndarray, xc: float, yc: float) -> float:
+    """Radius (pixels) around (xc, yc) enclosing half the flux of a noiseless stamp, PSF included."""
+    yy, xx = np.indices(image.shape)
+    radius = np.hypot(xx - xc, yy - yc).ravel()
+    order = np.argsort(radius, kind="stable")
+    cumulative = np.cumsum(image.ravel()[order], dtype=np.float64)
+    if cumulative[-1] <= 0:
+        return float("nan")
+    return float(radius[order][np.searchsorted(cumulative, 0.5 * cumulative[-1])])
+
+
+def _mask_snr(own_flux: np.ndarray, sky_variance: float) -> float:
+    """S/N of an object's own (noiseless, band-summed) flux inside its mask against the band-summed sky noise."""
+    if own_flux.size == 0:
+        return 0.0
+    return float(own_flux.sum() / np.sqrt(own_flux.size * sky_variance))
 
 
 def _sample_objects(size, n_galaxies, n_stars, bands, reference, rng, crowding, galaxy_mag_range,
@@ -173,7 +193,8 @@ def make_scene(
     reference = reference_band_index(bands, reference_band)
     fwhm = _per_band(psf_fwhm, bands, "psf_fwhm")
     sigma = np.array([sky_sigma * BAND_NOISE[b] for b in bands], dtype=np.float32)
-    mask_threshold = mask_nsigma * float(np.sqrt(np.sum(sigma.astype(np.float64) ** 2)))
+    sky_variance = float(np.sum(sigma.astype(np.float64) ** 2))
+    mask_threshold = mask_nsigma * np.sqrt(sky_variance)
 
     objects = _sample_objects((height, width), n_galaxies, n_stars, bands, reference, rng, crowding,
                               galaxy_mag_range, star_mag_range, fwhm)
@@ -185,11 +206,14 @@ def make_scene(
         else:
             stamp, x0, y0 = star_stamp(obj, bands, fwhm)
         where = _paste(model, stamp, x0, y0)
-        mask_area = 0
+        mask_area, snr = 0, 0.0
+        r50 = _half_light_radius(stamp.sum(axis=-1), obj["x"] - x0, obj["y"] - y0)
         if where is not None:
             (target, source) = where
-            own = stamp[source].sum(axis=-1) > mask_threshold
+            own_flux = stamp[source].sum(axis=-1)
+            own = own_flux > mask_threshold
             mask_area = int(own.sum())
+            snr = _mask_snr(own_flux[own], sky_variance)
             if mask_area >= min_pixels:
                 full = np.zeros((height, width), dtype=bool)
                 full[target] = own
@@ -201,11 +225,11 @@ def make_scene(
             **{f"mag_{b}": float(m) for b, m in zip(bands, flux_to_magnitude(obj["fluxes"]))},
             r_disk=obj["r_disk"], r_bulge=obj["r_bulge"], bulge_fraction=obj["bulge_fraction"],
             axis_ratio=obj["q_disk"], position_angle=obj["angle"], blend_with=obj["blend_with"],
-            mask_area=mask_area, labelled=labelled, label_index=len(masks) - 1 if labelled else -1,
+            r50=r50, snr=snr, mask_area=mask_area, labelled=labelled, label_index=len(masks) - 1 if labelled else -1,
         ))
     columns = ["id", "class_id", "class_name", "x", "y", *[f"flux_{b}" for b in bands],
                *[f"mag_{b}" for b in bands], "r_disk", "r_bulge", "bulge_fraction", "axis_ratio",
-               "position_angle", "blend_with", "mask_area", "labelled", "label_index"]
+               "position_angle", "blend_with", "r50", "snr", "mask_area", "labelled", "label_index"]
     truth = pd.DataFrame(rows, columns=columns)
     labelled = truth["labelled"].to_numpy(bool)
     fluxes = truth[[f"flux_{b}" for b in bands]].to_numpy(np.float32)[labelled]

@@ -9,11 +9,13 @@ learning rate by default). Scenes are :class:`~zoobot_tf.detection.instances.Sce
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
+import keras
 import numpy as np
 
-__all__ = ["plot_history", "scenes_from_coco", "scenes_to_dataset", "train_detection"]
+__all__ = ["Deadline", "plot_history", "scenes_from_coco", "scenes_to_dataset", "train_detection"]
 
 _OPTIMIZERS = ("adam", "sgd")
 
@@ -203,6 +205,18 @@ def scenes_from_coco(coco, images_dir, *, hdu=None, box_masks=False, progress=Tr
     return scenes
 
 
+class Deadline(keras.callbacks.Callback):
+    """Keras callback: stop training after the batch that ends past ``deadline`` (``time.monotonic()``)."""
+
+    def __init__(self, deadline):
+        super().__init__()
+        self.deadline = float(deadline)
+
+    def on_train_batch_end(self, batch, logs=None):
+        if time.monotonic() >= self.deadline:
+            self.model.stop_training = True
+
+
 def _optimizer(name, learning_rate, clipnorm):
     import keras
 
@@ -271,6 +285,7 @@ def train_detection(
     model_kwargs=None,
     calibrate_batchnorm=None,
     calibration_batches=20,
+    max_seconds=None,
     callbacks=None,
     run_eagerly=False,
     seed=0,
@@ -313,6 +328,10 @@ def train_detection(
         almost nothing at inference. None (default): both, where they apply; True: both;
         False: never.
     calibration_batches : int
+    max_seconds : float, optional
+        Wall-clock budget of the two phases (calibration and saving not counted): the epochs become
+        maxima, phase 1 stops after its share ``epochs_heads / (epochs_heads + epochs_all)`` of the
+        budget, phase 2 at the end of it (checked after every batch). For CPU-sized runs.
     callbacks : list of keras.callbacks.Callback, optional
         Extra callbacks for both phases (e.g. checkpoints, early stopping).
     run_eagerly : bool
@@ -361,22 +380,30 @@ def train_detection(
         model.calibrate_batchnorm(train_ds.take(int(calibration_batches)))
 
     learning_rate_all = learning_rate / 10.0 if learning_rate_all is None else learning_rate_all
+    if max_seconds is not None and max_seconds <= 0:
+        raise ValueError(f"max_seconds must be > 0, got {max_seconds}")
     history = []
     phases = [("heads", epochs_heads, False, learning_rate), ("all", epochs_all, True, learning_rate_all)]
     epoch = 0
+    start = time.monotonic()
     for phase, epochs, backbone_trainable, lr in phases:
         if epochs == 0:
             continue
+        phase_callbacks = list(callbacks or [])
+        if max_seconds is not None:
+            share = epochs_heads / (epochs_heads + epochs_all) if phase == "heads" else 1.0
+            phase_callbacks.append(Deadline(start + share * float(max_seconds)))
         model.set_backbone_trainable(backbone_trainable)
         model.compile(optimizer=_optimizer(optimizer, lr, clipnorm), run_eagerly=run_eagerly)
         fitted = model.fit(train_ds, validation_data=val_ds, initial_epoch=epoch, epochs=epoch + epochs,
-                           steps_per_epoch=steps_per_epoch, callbacks=list(callbacks or []), shuffle=False,
+                           steps_per_epoch=steps_per_epoch, callbacks=phase_callbacks, shuffle=False,
                            verbose=verbose)
-        for i in range(epochs):
+        done = len(fitted.history.get("loss", []))  # fewer than `epochs` when the deadline stopped it
+        for i in range(done):
             row = {"epoch": epoch + i + 1, "phase": phase, "learning_rate": lr}
             row.update({k: float(v[i]) for k, v in fitted.history.items()})
             history.append(row)
-        epoch += epochs
+        epoch += done
     if calibrate_batchnorm is not False and epochs_all > 0:
         model.calibrate_batchnorm(train_ds.take(int(calibration_batches)))
 
@@ -393,7 +420,8 @@ def train_detection(
     config = {
         "epochs_heads": epochs_heads, "epochs_all": epochs_all, "batch_size": batch_size,
         "learning_rate": learning_rate, "learning_rate_all": learning_rate_all, "optimizer": optimizer,
-        "clipnorm": clipnorm, "scaling": scaling, "seed": seed, "steps_per_epoch": steps_per_epoch,
+        "clipnorm": clipnorm, "scaling": scaling, "max_seconds": max_seconds,
+        "train_seconds": round(time.monotonic() - start, 1), "steps": int(model.optimizer.iterations), "seed": seed, "steps_per_epoch": steps_per_epoch,
         "num_scenes": info["num_scenes"], "image_shape": list(info["image_shape"]),
         "max_objects": info["max_objects"], "model": model.get_config(),
     }

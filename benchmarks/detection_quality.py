@@ -1,0 +1,293 @@
+"""Detection quality: Mask R-CNN trained for a bounded time on synthetic fields, against the truth and ``sep``.
+
+In one run: synthetic multi-band training fields (:func:`zoobot_tf.detection.make_scenes`) train
+the package's Mask R-CNN (:func:`zoobot_tf.detection.train_detection`, library defaults unless
+options say otherwise) for at most ``--minutes``; then, on held-out fields drawn with another seed,
+the model and ``sep`` (:func:`zoobot_tf.detection.labels_from_sep`, given the true PSF for its
+star/galaxy proxy) are scored against the true catalog (every object with a labelled mask):
+
+* completeness (matched truths / truths, by true r magnitude and by true S/N) and purity (matched
+  detections / detections, by the detections' measured magnitude and S/N); the headline is both
+  at S/N > 10 (truth S/N: :mod:`zoobot_tf.detection.scenes`' ``snr``; a detection's S/N: the
+  band-summed flux in its mask over the sky noise of its pixels);
+* close pairs: true objects closer than twice the larger half-light radius (PSF included); a pair
+  is split correctly when both are matched, one-to-one, to two detections;
+* star/galaxy accuracy of the matched objects;
+* COCO AP and AP50 (boxes and masks, pycocotools) and the median mask IoU of matched objects.
+
+Matching: one-to-one, greedy by box IoU > 0.5 (:func:`zoobot_tf.detection.match_detections`).
+Writes ``detection_quality.json``, ``completeness_purity.png`` (both methods, vs magnitude and
+S/N), ``example_field.png`` / ``example_field_sep.png`` (truth solid, detections dashed) to
+``--out``, and the trained model and its loss curves to ``--out``/train.
+
+Examples (CPU)::
+
+    python benchmarks/detection_quality.py --out runs/detection_quality            # <= 30 min training
+    python benchmarks/detection_quality.py --minutes 3 --train-fields 100 --test-fields 10 --out /tmp/dq
+    python benchmarks/detection_quality.py --model runs/detection_quality/train/model.keras --out /tmp/dq2
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+SNR_BINS = (3.0, 5.0, 10.0, 20.0, 50.0, 100.0, 1e6)
+MAG_BINS = tuple(float(m) for m in range(17, 28))
+SNR_GOAL = 10.0
+
+
+def _range(text):
+    parts = [int(p) for p in str(text).split(",")]
+    return parts[0] if len(parts) == 1 else tuple(parts)
+
+
+def detection_snr(image, masks, boxes, sky_sigma):
+    """S/N of each detection: band-summed flux in its mask (its box if the mask is empty) over the sky noise."""
+    import numpy as np
+
+    summed = np.asarray(image, dtype=np.float64).sum(axis=-1)
+    noise = float(np.sqrt(np.sum(np.asarray(sky_sigma, dtype=np.float64) ** 2)))
+    out = np.zeros(len(masks))
+    for k, (mask, box) in enumerate(zip(masks, boxes)):
+        if not mask.any():
+            x0, y0, x1, y1 = (int(round(v)) for v in box)
+            mask = np.zeros_like(mask)
+            mask[max(y0, 0) : max(y1, y0 + 1), max(x0, 0) : max(x1, x0 + 1)] = True
+        out[k] = summed[mask].sum() / (noise * np.sqrt(mask.sum()))
+    return out
+
+
+def close_pairs(scene):
+    """Index pairs (into the scene's labels) of true objects closer than twice the larger half-light radius."""
+    import numpy as np
+
+    truth = scene.truth[scene.truth["labelled"]].sort_values("label_index")
+    xy = truth[["x", "y"]].to_numpy()
+    r50 = truth["r50"].to_numpy()
+    snr = truth["snr"].to_numpy()
+    pairs = []
+    for i in range(len(xy)):
+        for j in range(i + 1, len(xy)):
+            if np.hypot(*(xy[i] - xy[j])) < 2.0 * max(r50[i], r50[j]):
+                pairs.append((i, j, min(snr[i], snr[j])))
+    return pairs
+
+
+def score(name, fields, predictions):
+    """Every figure of one method on the held-out fields (a JSON-ready dict)."""
+    import numpy as np
+
+    from zoobot_tf.detection import completeness_purity, evaluate_detections, match_detections
+
+    report = evaluate_detections(fields, predictions, magnitude_bins=MAG_BINS)
+    matches = [match_detections(f, p) for f, p in zip(fields, predictions)]
+    true_snr = np.concatenate([f.truth[f.truth["labelled"]].sort_values("label_index")["snr"].to_numpy()
+                               for f in fields])
+    true_matched = np.concatenate([m.truth_matched for m in matches])
+    pred_snr = np.concatenate([detection_snr(f.image, p["masks"], p["boxes"], f.sky_sigma)
+                               for f, p in zip(fields, predictions)])
+    pred_matched = np.concatenate([m.pred_matched for m in matches])
+    by_snr = completeness_purity(true_snr, true_matched, pred_snr, pred_matched, SNR_BINS)
+    by_snr = by_snr.rename(columns={"mag_lo": "snr_lo", "mag_hi": "snr_hi"})
+    bright_t, bright_p = true_snr > SNR_GOAL, pred_snr > SNR_GOAL
+
+    split = total = split_bright = total_bright = 0
+    for f, m in zip(fields, matches):
+        matched = m.truth_matched
+        for i, j, snr in close_pairs(f):
+            both = bool(matched[i] and matched[j])
+            split, total = split + both, total + 1
+            if snr > SNR_GOAL:
+                split_bright, total_bright = split_bright + both, total_bright + 1
+
+    true_class = np.concatenate([f.classes[m.truth_index] for f, m in zip(fields, matches)])
+    pred_class = np.concatenate([np.asarray(p["classes"])[m.pred_index] for p, m in zip(predictions, matches)])
+    pair_snr = np.concatenate([f.truth[f.truth["labelled"]].sort_values("label_index")["snr"].to_numpy()[m.truth_index]
+                               for f, m in zip(fields, matches)])
+    correct = true_class == pred_class
+
+    def ratio(a, b):
+        return float(a) / float(b) if b else float("nan")
+
+    return {
+        "method": name,
+        "n_truth": report["n_truth"], "n_pred": report["n_pred"], "n_matched": report["n_matched"],
+        "completeness_snr_gt_10": ratio((true_matched & bright_t).sum(), bright_t.sum()),
+        "purity_snr_gt_10": ratio((pred_matched & bright_p).sum(), bright_p.sum()),
+        "n_truth_snr_gt_10": int(bright_t.sum()), "n_pred_snr_gt_10": int(bright_p.sum()),
+        "completeness_all": ratio(true_matched.sum(), len(true_matched)),
+        "purity_all": ratio(pred_matched.sum(), len(pred_matched)),
+        "close_pairs": total, "close_pairs_split": split, "close_pairs_split_fraction": ratio(split, total),
+        "close_pairs_snr_gt_10": total_bright, "close_pairs_snr_gt_10_split": split_bright,
+        "close_pairs_snr_gt_10_split_fraction": ratio(split_bright, total_bright),
+        "star_galaxy_accuracy": ratio(correct.sum(), len(correct)),
+        "star_galaxy_accuracy_snr_gt_10": ratio((correct & (pair_snr > SNR_GOAL)).sum(), (pair_snr > SNR_GOAL).sum()),
+        "star_recall": ratio((correct & (true_class == 2)).sum(), (true_class == 2).sum()),
+        "galaxy_recall": ratio((correct & (true_class == 1)).sum(), (true_class == 1).sum()),
+        "coco_bbox_AP": report["coco_bbox"]["AP"], "coco_bbox_AP50": report["coco_bbox"]["AP50"],
+        "coco_segm_AP": report["coco_segm"]["AP"], "coco_segm_AP50": report["coco_segm"]["AP50"],
+        "median_box_iou": report["median_box_iou"], "median_mask_iou": report["median_mask_iou"],
+        "by_magnitude": report["completeness_purity"].to_dict(orient="records"),
+        "by_snr": by_snr.to_dict(orient="records"),
+    }
+
+
+def plot_results(results, path):
+    """Completeness and purity of every method against magnitude and against S/N, one PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    for res, colour in zip(results, ("tab:blue", "tab:red")):
+        mag = res["by_magnitude"]
+        centres = [(r["mag_lo"] + r["mag_hi"]) / 2 for r in mag]
+        axes[0].plot(centres, [r["completeness"] for r in mag], "o-", color=colour, label=f"{res['method']} completeness")
+        axes[0].plot(centres, [r["purity"] for r in mag], "s--", color=colour, label=f"{res['method']} purity")
+        snr = res["by_snr"]
+        centres = [np.sqrt(r["snr_lo"] * min(r["snr_hi"], 3 * r["snr_lo"])) for r in snr]
+        axes[1].plot(centres, [r["completeness"] for r in snr], "o-", color=colour, label=f"{res['method']} completeness")
+        axes[1].plot(centres, [r["purity"] for r in snr], "s--", color=colour, label=f"{res['method']} purity")
+    axes[0].set_xlabel("r magnitude (truth: true; detections: measured)")
+    axes[1].set_xlabel("S/N (truth: true; detections: measured)")
+    axes[1].set_xscale("log")
+    axes[1].axvline(SNR_GOAL, color="grey", lw=0.8)
+    for ax in axes:
+        ax.axhline(0.9, color="grey", lw=0.5, ls=":")
+        ax.set_ylim(-0.02, 1.02)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+def train_model(args, out: Path):
+    import keras
+
+    class StepCounter(keras.callbacks.Callback):
+        count = 0
+
+        def on_train_batch_end(self, batch, logs=None):
+            StepCounter.count += 1
+
+    from zoobot_tf.detection import load_mask_rcnn, make_scenes, train_detection
+
+    if args.model:
+        model = load_mask_rcnn(args.model)
+        return model, {"model": args.model}
+    scene_kwargs = dict(n_galaxies=args.n_galaxies, n_stars=args.n_stars, crowding=args.crowding)
+    start = time.perf_counter()
+    train = make_scenes(args.train_fields, args.size, seed=args.seed, progress=False, **scene_kwargs)
+    render_s = time.perf_counter() - start
+    keras.utils.set_random_seed(args.seed)
+    model_kwargs = json.loads(args.model_kwargs) if args.model_kwargs else {}
+    kwargs = {} if args.learning_rate is None else {"learning_rate": args.learning_rate}
+    steps = StepCounter()
+    start = time.perf_counter()
+    model, history = train_detection(
+        train, out / "train", epochs_heads=args.epochs_heads, epochs_all=args.epochs_all, backbone=args.backbone,
+        scaling=args.scaling, batch_size=args.batch_size, max_seconds=60.0 * args.minutes,
+        model_kwargs=model_kwargs, seed=args.seed, verbose=args.verbose, callbacks=[steps], **kwargs,
+    )
+    train_s = time.perf_counter() - start
+    last = history[-1]
+    print(f"trained {args.backbone} for {len(history)} epochs, {steps.count} steps, in {train_s:.0f} s ({render_s:.0f} s rendering "
+          f"{len(train)} fields); final loss {last['loss']:.3f}", flush=True)
+    return model, {"backbone": args.backbone, "train_fields": len(train), "train_seconds": train_s,
+                   "epochs": len(history), "steps": steps.count, "final_losses": last,
+                   "model_kwargs": model_kwargs}
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
+    parser.add_argument("--out", required=True, help="output folder (JSON, PNGs, model)")
+    parser.add_argument("--minutes", type=float, default=25.0, help="training budget in minutes (default 25)")
+    parser.add_argument("--train-fields", type=int, default=600, help="training fields (default 600)")
+    parser.add_argument("--test-fields", type=int, default=40, help="held-out fields (default 40)")
+    parser.add_argument("--size", type=int, default=128, help="field side in pixels (default 128)")
+    parser.add_argument("--n-galaxies", type=_range, default=(4, 12), help="galaxies per field, N or LOW,HIGH")
+    parser.add_argument("--n-stars", type=_range, default=(2, 6), help="stars per field, N or LOW,HIGH")
+    parser.add_argument("--crowding", type=float, default=0.3, help="blend probability (default 0.3)")
+    parser.add_argument("--backbone", default="resnet18", help="default: the library's")
+    parser.add_argument("--scaling", default="lupton", help="contrast scaling (default lupton)")
+    parser.add_argument("--batch-size", type=int, default=2)
+    parser.add_argument("--learning-rate", type=float, default=None, help="phase 1 (default: the library's)")
+    parser.add_argument("--epochs-heads", type=int, default=10,
+                        help="phase-1 epochs (maximum; its share of the time is epochs_heads / all epochs)")
+    parser.add_argument("--epochs-all", type=int, default=30, help="phase-2 epochs (maximum)")
+    parser.add_argument("--model-kwargs", default=None, help="JSON of extra build_mask_rcnn arguments")
+    parser.add_argument("--model", default=None, help="evaluate this trained .keras instead of training")
+    parser.add_argument("--score-threshold", type=float, default=0.5)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--verbose", type=int, default=2)
+    args = parser.parse_args(argv)
+
+    import numpy as np
+
+    from zoobot_tf.detection import apply_scaling, labels_from_sep, make_scenes, plot_scene
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    model, training = train_model(args, out)
+    scaling = model.scaling or args.scaling
+    scene_kwargs = dict(n_galaxies=args.n_galaxies, n_stars=args.n_stars, crowding=args.crowding)
+    fields = make_scenes(args.test_fields, args.size, seed=args.seed + 10_000, **scene_kwargs)
+
+    start = time.perf_counter()
+    predictions = [model.predict_scene(apply_scaling(f.image, scaling), score_threshold=args.score_threshold)
+                   for f in fields]
+    model_s = time.perf_counter() - start
+    start = time.perf_counter()
+    seps = [labels_from_sep(f.image, bands=f.bands, psf_fwhm=3.0) for f in fields]
+    sep_s = time.perf_counter() - start
+    sep_predictions = [{"boxes": s.boxes, "classes": s.classes, "masks": s.masks, "scores": np.ones(len(s))}
+                       for s in seps]
+
+    results = [score("Mask R-CNN", fields, predictions), score("sep", fields, sep_predictions)]
+    keys = ("n_truth", "n_pred", "n_matched", "completeness_snr_gt_10", "purity_snr_gt_10", "completeness_all",
+            "purity_all", "close_pairs", "close_pairs_split_fraction", "close_pairs_snr_gt_10_split_fraction",
+            "star_galaxy_accuracy", "star_galaxy_accuracy_snr_gt_10", "coco_bbox_AP", "coco_bbox_AP50",
+            "coco_segm_AP", "coco_segm_AP50", "median_mask_iou")
+    print(f"\n{args.test_fields} held-out fields of {args.size} px; inference {model_s:.1f} s (Mask R-CNN) vs "
+          f"{sep_s:.1f} s (sep): ratio {model_s / sep_s:.1f}")
+    print(f"{'':38s}{'Mask R-CNN':>12s}{'sep':>12s}")
+    for key in keys:
+        a, b = results[0][key], results[1][key]
+        print(f"{key:38s}{a:12.3f}{b:12.3f}" if isinstance(a, float) else f"{key:38s}{a:12d}{b:12d}")
+    for res in results:
+        print(f"\n{res['method']} by S/N")
+        for row in res["by_snr"]:
+            print(f"  S/N {row['snr_lo']:>5.0f}-{row['snr_hi']:<7.0f} truth {row['n_truth']:4d} completeness "
+                  f"{row['completeness']:.3f}   detections {row['n_pred']:4d} purity {row['purity']:.3f}")
+    goal = {
+        "completeness_snr_gt_10": results[0]["completeness_snr_gt_10"] >= 0.9,
+        "purity_snr_gt_10": results[0]["purity_snr_gt_10"] >= 0.9,
+        "more_close_pairs_split_than_sep": results[0]["close_pairs_split"] > results[1]["close_pairs_split"],
+    }
+    print("\ngoal:", goal)
+
+    plot_results(results, out / "completeness_purity.png")
+    k = int(np.argmax([len(f) for f in fields[:10]]))
+    plot_scene(fields[k].image, fields[k], out / "example_field.png", predictions=predictions[k],
+               title=f"held-out field {k}: truth solid, Mask R-CNN dashed")
+    plot_scene(fields[k].image, fields[k], out / "example_field_sep.png", predictions=sep_predictions[k],
+               title=f"held-out field {k}: truth solid, sep dashed")
+    report = {"args": vars(args), "training": training, "inference_seconds": {"mask_rcnn": model_s, "sep": sep_s},
+              "goal": goal, "results": results}
+    tmp = out / "detection_quality.json.tmp"
+    tmp.write_text(json.dumps(report, indent=1, default=float))
+    tmp.replace(out / "detection_quality.json")
+    print(f"wrote {out}/detection_quality.json, completeness_purity.png, example_field.png")
+
+
+if __name__ == "__main__":
+    main()
