@@ -176,7 +176,7 @@ def train_model(args, out: Path):
         count = 0
 
         def on_train_batch_end(self, batch, logs=None):
-            StepCounter.count += 1
+            self.count += 1
 
     from zoobot_tf.detection import load_mask_rcnn, make_scenes, train_detection
 
@@ -189,7 +189,8 @@ def train_model(args, out: Path):
     render_s = time.perf_counter() - start
     keras.utils.set_random_seed(args.seed)
     model_kwargs = json.loads(args.model_kwargs) if args.model_kwargs else {}
-    kwargs = {} if args.learning_rate is None else {"learning_rate": args.learning_rate}
+    kwargs = {name: value for name, value in (("learning_rate", args.learning_rate),
+                                              ("learning_rate_all", args.learning_rate_all)) if value is not None}
     steps = StepCounter()
     start = time.perf_counter()
     model, history = train_detection(
@@ -221,6 +222,7 @@ def main(argv=None) -> None:
     parser.add_argument("--scaling", default="lupton", help="contrast scaling (default lupton)")
     parser.add_argument("--batch-size", type=int, default=2)
     parser.add_argument("--learning-rate", type=float, default=None, help="phase 1 (default: the library's)")
+    parser.add_argument("--learning-rate-all", type=float, default=None, help="phase 2 (default: the library's)")
     parser.add_argument("--epochs-heads", type=int, default=10,
                         help="phase-1 epochs (maximum; its share of the time is epochs_heads / all epochs)")
     parser.add_argument("--epochs-all", type=int, default=30, help="phase-2 epochs (maximum)")
