@@ -4,7 +4,8 @@ Matching uses keras-cv's ``BoxMatcher`` (argmax + IoU thresholds). Two things it
 right for us are done here: its ``force_match_for_each_col`` also force-matches the padding
 column it appends (so anchor 0 becomes positive for a non-existent box), hence the Detectron
 "low-quality match" rule is applied here instead -- every anchor tied for a ground truth's best
-IoU is positive, which is what gives tiny, point-like stars an anchor at all; and keras-cv's
+IoU is positive *for that ground truth* (even where another one overlaps it more), which is what
+gives tiny, point-like stars and the fainter member of a blend an anchor at all; and keras-cv's
 ``balanced_sample`` builds ``[num_samples, N]`` one-hot matrices, too big for 10^5 anchors, hence
 :func:`sample_balanced` (random ``top_k``).
 """
@@ -41,7 +42,8 @@ def match_boxes(similarity, negative_threshold, positive_threshold, low_quality_
     Parameters
     ----------
     low_quality_matches : bool
-        Also make positive every row tied for a (valid) column's best IoU, if that IoU is > 0.
+        Also make positive every row tied for a (valid) column's best IoU, if that IoU is > 0, and
+        match it to that column (the one of highest IoU if it is the best row of several).
     gt_valid : [B, M] bool, needed with ``low_quality_matches``.
 
     Returns
@@ -64,7 +66,13 @@ def match_boxes(similarity, negative_threshold, positive_threshold, low_quality_
             raise ValueError("low_quality_matches needs gt_valid")
         best = tf.reduce_max(similarity, axis=1, keepdims=True)
         is_best = tf.logical_and(tf.equal(similarity, best), tf.logical_and(best > 0.0, gt_valid[:, None, :]))
-        values = tf.where(tf.reduce_any(is_best, axis=2), POSITIVE, values)
+        forced = tf.reduce_any(is_best, axis=2)
+        values = tf.where(forced, POSITIVE, values)
+        # a forced row learns the object it was forced for, not its argmax: in a blend the best
+        # anchor of a small source often overlaps a bigger neighbour more, and would otherwise
+        # leave the small one with no anchor of its own
+        own = tf.argmax(tf.where(is_best, similarity, -1.0), axis=2, output_type=tf.int32)
+        columns = tf.where(forced, own, tf.cast(columns, tf.int32))
     return tf.cast(columns, tf.int32), tf.cast(values, tf.int32)
 
 

@@ -1,0 +1,66 @@
+"""Mask R-CNN defaults that decide whether training on CPU-sized budgets works: anchors, targets, schedule.
+
+On the synthetic fields of :mod:`zoobot_tf.detection.scenes` (sources 4-50 px across): the
+default anchors must overlap every source well enough for the RPN to learn it, every source must
+get positive anchors, and a short training run must find bright isolated sources.
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from zoobot_tf.detection import box_iou, make_scenes  # noqa: E402
+from zoobot_tf.detection.anchors import build_anchor_generator, multilevel_anchors  # noqa: E402
+from zoobot_tf.detection.backbone import RPN_LEVELS  # noqa: E402
+from zoobot_tf.detection.mask_rcnn import MaskRCNN  # noqa: E402
+from zoobot_tf.detection.targets import POSITIVE, rpn_targets  # noqa: E402
+
+DEFAULTS = {name: p.default for name, p in inspect.signature(MaskRCNN.__init__).parameters.items()
+            if p.default is not inspect.Parameter.empty}
+
+
+@pytest.fixture(scope="module")
+def fields():
+    return make_scenes(6, 128, seed=3, n_galaxies=(4, 12), n_stars=(2, 6), crowding=0.3)
+
+
+def _anchors(sizes, scales, ratios, size=128):
+    generator = build_anchor_generator(RPN_LEVELS, sizes, scales, ratios)
+    anchors = multilevel_anchors(generator, size, size)
+    return np.concatenate([anchors[level].numpy() for level in RPN_LEVELS])
+
+
+def test_default_anchors_cover_small_sources(fields):
+    boxes = np.concatenate([f.boxes for f in fields])
+    side = np.sqrt((boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1]))
+    assert side.min() < 8  # the fields do hold sources a few pixels across
+    anchors = _anchors(DEFAULTS["anchor_sizes"], DEFAULTS["anchor_scales"], DEFAULTS["anchor_aspect_ratios"])
+    best = box_iou(boxes, anchors).max(axis=1)
+    assert (best >= 0.5).mean() >= 0.9, np.round(np.percentile(best, [5, 50]), 2)
+    assert (best[side < 12] >= 0.4).mean() >= 0.9
+    # one scale per level (the COCO habit) leaves a quarter of these sources below IoU 0.5
+    single = _anchors(DEFAULTS["anchor_sizes"], (1.0,), DEFAULTS["anchor_aspect_ratios"])
+    assert (box_iou(boxes, single).max(axis=1) >= 0.5).mean() < (best >= 0.5).mean()
+
+
+def test_default_rpn_targets_give_every_source_positive_anchors(fields):
+    anchors = _anchors(DEFAULTS["anchor_sizes"], DEFAULTS["anchor_scales"], DEFAULTS["anchor_aspect_ratios"])
+    m = max(len(f) for f in fields)
+    gt = np.full((len(fields), m, 4), -1.0, np.float32)
+    valid = np.zeros((len(fields), m), bool)
+    for i, f in enumerate(fields):
+        gt[i, : len(f)], valid[i, : len(f)] = f.boxes, True
+    targets = rpn_targets(tf.constant(anchors), tf.constant(gt), tf.constant(valid),
+                          DEFAULTS["rpn_negative_iou"], DEFAULTS["rpn_positive_iou"])
+    positive = targets["match_values"].numpy() == POSITIVE
+    columns = targets["matched_columns"].numpy()
+    counts = np.array([[np.sum(positive[i] & (columns[i] == j)) for j in range(m)] for i in range(len(fields))])[valid]
+    assert counts.min() >= 1
+    assert np.median(counts) >= 3, np.bincount(counts)
