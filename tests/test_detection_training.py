@@ -64,3 +64,37 @@ def test_default_rpn_targets_give_every_source_positive_anchors(fields):
     counts = np.array([[np.sum(positive[i] & (columns[i] == j)) for j in range(m)] for i in range(len(fields))])[valid]
     assert counts.min() >= 1
     assert np.median(counts) >= 3, np.bincount(counts)
+
+
+def test_sky_asinh_depends_on_the_noise_only(fields):
+    from zoobot_tf.detection import apply_scaling
+    from zoobot_tf.detection.scenes import make_scene
+
+    quiet = make_scene(96, n_galaxies=3, n_stars=0, rng=11, crowding=0.0, galaxy_mag_range=(21, 23))
+    image = quiet.image.copy()
+    yy, xx = np.mgrid[:96, :96]
+    corner = (yy > 80) & (xx > 80)
+    image[corner] += 1e4 * np.exp(-0.5 * ((yy[corner] - 88) ** 2 + (xx[corner] - 88) ** 2) / 2.0)[:, None]
+    rest = ~corner
+    # a bright star in one corner leaves every other pixel's sky_asinh value alone ...
+    np.testing.assert_allclose(apply_scaling(image, "sky_asinh")[rest], apply_scaling(quiet.image, "sky_asinh")[rest],
+                               atol=0.02)
+    # ... while the percentile-saturated Lupton scaling dims the whole field
+    assert apply_scaling(image, "lupton")[rest].mean() < 0.8 * apply_scaling(quiet.image, "lupton")[rest].mean()
+    # values are in units of the noise: sky pixels scatter around 0 with sd ~ asinh(1/3) / 5
+    scaled = apply_scaling(quiet.image, "sky_asinh")
+    sky = ~quiet.masks.any(axis=0)
+    assert abs(np.median(scaled[sky])) < 0.01 and 0.04 < scaled[sky].std() < 0.09
+
+
+def test_a_source_whose_best_anchor_overlaps_a_neighbour_more_still_gets_it():
+    anchors = _anchors((8, 16, 32, 64, 128), (1.0,), (0.5, 1.0, 2.0), size=64)
+    # a 5 px star on the edge of a 12 px galaxy: the star's best anchor overlaps the galaxy more
+    gt = np.array([[[22, 22, 34, 34], [26, 26, 31, 31]]], np.float32)
+    iou = box_iou(gt[0], anchors)
+    star_best = int(iou[1].argmax())
+    assert iou[0, star_best] > iou[1, star_best]  # the premise: argmax matching would give it to the galaxy
+    targets = rpn_targets(tf.constant(anchors), tf.constant(gt), tf.constant([[True, True]]), 0.3, 0.7)
+    values, columns = targets["match_values"].numpy()[0], targets["matched_columns"].numpy()[0]
+    assert values[star_best] == POSITIVE and columns[star_best] == 1
+    assert set(columns[values == POSITIVE]) == {0, 1}

@@ -20,6 +20,7 @@ DETECTION_SCALINGS = {
     "lupton": "lupton",
     "lupton_high_contrast": "lupton_high_contrast",
     "raw": "none",
+    "sky_asinh": None,  # defined here: per band, in units of the sky noise (see apply_scaling)
 }
 DEFAULT_SCALING = "lupton"
 
@@ -43,6 +44,11 @@ def apply_scaling(image, name: str = DEFAULT_SCALING, **kwargs) -> np.ndarray:
         ``lupton``: Lupton et al. (2004) asinh, colours preserved for 3 bands, [0, 1].
         ``lupton_high_contrast``: Lupton with the log regime from 1 sky sigma, [0, 1].
         ``raw``: the flux itself (float32 copy).
+        ``sky_asinh``: per band ``asinh((x - sky) / (softening_sigma * noise)) / 5`` with the
+        sky level and noise from sigma-clipped statistics (``softening_sigma`` 3 by default), not
+        clipped. Unlike the others it depends on nothing but the noise: a source maps to the same
+        values whatever else is in the image (a bright star does not dim its neighbours, a
+        tile does not change its contrast), and faint sources are not clipped at the sky.
     **kwargs
         Passed to :func:`zoobot_tf.images.scale_image` (e.g. ``contrast`` for zscale).
 
@@ -52,8 +58,25 @@ def apply_scaling(image, name: str = DEFAULT_SCALING, **kwargs) -> np.ndarray:
         float32 of the input shape, no NaN.
     """
     method = DETECTION_SCALINGS[check_scaling(name)]
-    out = scale_image(np.asarray(image), method, **kwargs)
+    out = sky_asinh(image, **kwargs) if name == "sky_asinh" else scale_image(np.asarray(image), method, **kwargs)
     return np.nan_to_num(out, nan=0.0, posinf=0.0, neginf=0.0).astype(np.float32, copy=False)
 
 
-__all__ = ["DEFAULT_SCALING", "DETECTION_SCALINGS", "apply_scaling", "check_scaling"]
+def sky_asinh(image, softening_sigma: float = 3.0) -> np.ndarray:
+    """``asinh`` of each band in units of ``softening_sigma`` times its sky noise, divided by 5 (float32)."""
+    from zoobot_tf.images.masks import _robust_background
+
+    image = np.asarray(image, dtype=np.float32)
+    squeeze = image.ndim == 2
+    image = image[..., None] if squeeze else image
+    out = np.empty(image.shape, dtype=np.float32)
+    for c in range(image.shape[-1]):
+        sky, noise = _robust_background(image[..., c])
+        if not (np.isfinite(noise) and noise > 0):  # a constant or empty band carries no signal
+            out[..., c] = 0.0
+            continue
+        out[..., c] = np.arcsinh((image[..., c] - sky) / (softening_sigma * noise)) / 5.0
+    return out[..., 0] if squeeze else out
+
+
+__all__ = ["DEFAULT_SCALING", "DETECTION_SCALINGS", "apply_scaling", "check_scaling", "sky_asinh"]
