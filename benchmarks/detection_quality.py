@@ -40,6 +40,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 SNR_BINS = (3.0, 5.0, 10.0, 20.0, 50.0, 100.0, 1e6)
 MAG_BINS = tuple(float(m) for m in range(17, 28))
 SNR_GOAL = 10.0
+#: CPU-sized widths of the feature pyramid and heads (the library's defaults, 256/1024/256, suit a GPU).
+CPU_MODEL = {"fpn_channels": 64, "box_head_dim": 256, "mask_head_channels": 64}
 
 
 def _range(text):
@@ -218,15 +220,17 @@ def main(argv=None) -> None:
     parser.add_argument("--n-galaxies", type=_range, default=(4, 12), help="galaxies per field, N or LOW,HIGH")
     parser.add_argument("--n-stars", type=_range, default=(2, 6), help="stars per field, N or LOW,HIGH")
     parser.add_argument("--crowding", type=float, default=0.3, help="blend probability (default 0.3)")
-    parser.add_argument("--backbone", default="resnet18", help="default: the library's")
+    parser.add_argument("--backbone", default="tiny", help="default tiny (the library's resnet18 is GPU-sized)")
     parser.add_argument("--scaling", default="lupton", help="contrast scaling (default lupton)")
     parser.add_argument("--batch-size", type=int, default=2)
     parser.add_argument("--learning-rate", type=float, default=None, help="phase 1 (default: the library's)")
     parser.add_argument("--learning-rate-all", type=float, default=None, help="phase 2 (default: the library's)")
-    parser.add_argument("--epochs-heads", type=int, default=10,
-                        help="phase-1 epochs (maximum; its share of the time is epochs_heads / all epochs)")
-    parser.add_argument("--epochs-all", type=int, default=30, help="phase-2 epochs (maximum)")
-    parser.add_argument("--model-kwargs", default=None, help="JSON of extra build_mask_rcnn arguments")
+    parser.add_argument("--epochs-heads", type=int, default=0,
+                        help="phase-1 epochs, backbone frozen (maximum; its share of the time is epochs_heads / "
+                             "all epochs; default 0: a random backbone is trained from the start)")
+    parser.add_argument("--epochs-all", type=int, default=1000, help="phase-2 epochs (maximum; default: until --minutes)")
+    parser.add_argument("--model-kwargs", default=json.dumps(CPU_MODEL),
+                        help=f"JSON of extra build_mask_rcnn arguments (default {json.dumps(CPU_MODEL)}: CPU-sized heads)")
     parser.add_argument("--model", default=None, help="evaluate this trained .keras instead of training")
     parser.add_argument("--score-threshold", type=float, default=0.5)
     parser.add_argument("--seed", type=int, default=0)

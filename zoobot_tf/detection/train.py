@@ -312,7 +312,9 @@ def train_detection(
         the images are already network inputs.
     batch_size : int
     learning_rate : float
-        Phase-1 learning rate; ``learning_rate_all`` (default ``learning_rate / 10``) for phase 2.
+        Phase-1 learning rate; ``learning_rate_all`` for phase 2 (default ``learning_rate / 10``
+        after a phase 1, which fine-tunes; ``learning_rate`` without one, i.e. ``epochs_heads=0``,
+        which trains a randomly initialised backbone from the start).
     optimizer : {'adam', 'sgd'}
         SGD uses momentum 0.9 (as Mask R-CNN); both clip gradients to ``clipnorm``.
     max_objects : int, optional
@@ -379,7 +381,8 @@ def train_detection(
     if calibrate_batchnorm is not False and epochs_heads > 0 and (random_backbone or calibrate_batchnorm):
         model.calibrate_batchnorm(train_ds.take(int(calibration_batches)))
 
-    learning_rate_all = learning_rate / 10.0 if learning_rate_all is None else learning_rate_all
+    if learning_rate_all is None:
+        learning_rate_all = learning_rate / 10.0 if epochs_heads > 0 else learning_rate
     if max_seconds is not None and max_seconds <= 0:
         raise ValueError(f"max_seconds must be > 0, got {max_seconds}")
     history = []
