@@ -98,3 +98,22 @@ def test_a_source_whose_best_anchor_overlaps_a_neighbour_more_still_gets_it():
     values, columns = targets["match_values"].numpy()[0], targets["matched_columns"].numpy()[0]
     assert values[star_best] == POSITIVE and columns[star_best] == 1
     assert set(columns[values == POSITIVE]) == {0, 1}
+
+
+def test_deadline_stops_training_after_the_batch_that_passes_it(tmp_path):
+    import time
+
+    import keras
+
+    from zoobot_tf.detection import train_detection
+    from zoobot_tf.detection.train import Deadline
+
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+    model.compile("sgd", "mse")
+    data = tf.data.Dataset.from_tensor_slices((np.zeros((40, 3)), np.zeros((40, 1)))).batch(2)
+    history = model.fit(data, epochs=5, callbacks=[Deadline(time.monotonic())], shuffle=False, verbose=0)
+    assert len(history.history["loss"]) == 1 and int(model.optimizer.iterations) == 1
+    history = model.fit(data, epochs=2, callbacks=[Deadline(time.monotonic() + 3600)], shuffle=False, verbose=0)
+    assert int(model.optimizer.iterations) == 1 + 2 * 20
+    with pytest.raises(ValueError, match="max_seconds"):
+        train_detection([], tmp_path, max_seconds=0)

@@ -356,6 +356,8 @@ def train_detection(
         raise ValueError(f"need epochs_heads, epochs_all >= 0 and some training, got {epochs_heads}, {epochs_all}")
     if optimizer not in _OPTIMIZERS:
         raise ValueError(f"unknown optimizer {optimizer!r}; choose one of {_OPTIMIZERS}")
+    if max_seconds is not None and not max_seconds > 0:
+        raise ValueError(f"max_seconds must be > 0, got {max_seconds}")
     save_dir = Path(save_dir)
     save_dir.mkdir(parents=True, exist_ok=True)
     keras.utils.set_random_seed(seed)
@@ -383,8 +385,6 @@ def train_detection(
 
     if learning_rate_all is None:
         learning_rate_all = learning_rate / 10.0 if epochs_heads > 0 else learning_rate
-    if max_seconds is not None and max_seconds <= 0:
-        raise ValueError(f"max_seconds must be > 0, got {max_seconds}")
     history = []
     phases = [("heads", epochs_heads, False, learning_rate), ("all", epochs_all, True, learning_rate_all)]
     epoch = 0
