@@ -110,7 +110,7 @@ def score(name, fields, predictions):
 
     true_class = np.concatenate([f.classes[m.truth_index] for f, m in zip(fields, matches)])
     pred_class = np.concatenate([np.asarray(p["classes"])[m.pred_index] for p, m in zip(predictions, matches)])
-    pair_snr = np.concatenate([f.truth[f.truth["labelled"]].sort_values("label_index")["snr"].to_numpy()[m.truth_index]
+    matched_snr = np.concatenate([f.truth[f.truth["labelled"]].sort_values("label_index")["snr"].to_numpy()[m.truth_index]
                                for f, m in zip(fields, matches)])
     correct = true_class == pred_class
 
@@ -129,7 +129,7 @@ def score(name, fields, predictions):
         "close_pairs_snr_gt_10": total_bright, "close_pairs_snr_gt_10_split": split_bright,
         "close_pairs_snr_gt_10_split_fraction": ratio(split_bright, total_bright),
         "star_galaxy_accuracy": ratio(correct.sum(), len(correct)),
-        "star_galaxy_accuracy_snr_gt_10": ratio((correct & (pair_snr > SNR_GOAL)).sum(), (pair_snr > SNR_GOAL).sum()),
+        "star_galaxy_accuracy_snr_gt_10": ratio((correct & (matched_snr > SNR_GOAL)).sum(), (matched_snr > SNR_GOAL).sum()),
         "star_recall": ratio((correct & (true_class == 2)).sum(), (true_class == 2).sum()),
         "galaxy_recall": ratio((correct & (true_class == 1)).sum(), (true_class == 1).sum()),
         "coco_bbox_AP": report["coco_bbox"]["AP"], "coco_bbox_AP50": report["coco_bbox"]["AP50"],
