@@ -89,7 +89,12 @@ class MaskRCNN(keras.Model):
         Width of the box head's two fully connected layers.
     mask_head_channels, mask_head_convs : mask head width and depth.
     detection_iou : float
-        Class-wise NMS IoU of the final detections.
+        NMS IoU of the final detections.
+    class_agnostic_nms : bool
+        True (default): a detection's score is ``P(object) = 1 - P(background)`` and its class the
+        most probable one, with one NMS over all classes -- a source whose class is uncertain
+        (a faint galaxy that might be a star) is still found, and is never reported twice, once
+        per class. False: Mask R-CNN's per-class scores and class-wise NMS.
     detection_score_threshold : float
         Default minimum class probability of a detection for ``call`` (``predict_scene`` takes
         its own).
@@ -129,6 +134,7 @@ class MaskRCNN(keras.Model):
         mask_head_channels=256,
         mask_head_convs=4,
         detection_iou=0.5,
+        class_agnostic_nms=True,
         detection_score_threshold=0.05,
         max_detections=300,
         scaling=None,
@@ -172,6 +178,7 @@ class MaskRCNN(keras.Model):
         self.mask_head_channels = int(mask_head_channels)
         self.mask_head_convs = int(mask_head_convs)
         self.detection_iou = float(detection_iou)
+        self.class_agnostic_nms = bool(class_agnostic_nms)
         self.detection_score_threshold = float(detection_score_threshold)
         self.max_detections = int(max_detections)
         self.scaling = scaling
@@ -227,6 +234,7 @@ class MaskRCNN(keras.Model):
             "mask_head_channels": self.mask_head_channels,
             "mask_head_convs": self.mask_head_convs,
             "detection_iou": self.detection_iou,
+            "class_agnostic_nms": self.class_agnostic_nms,
             "detection_score_threshold": self.detection_score_threshold,
             "max_detections": self.max_detections,
             "scaling": self.scaling,
@@ -476,31 +484,51 @@ class MaskRCNN(keras.Model):
         boxes = decode_deltas(rois[:, :, None, :], box_deltas[:, :, 1:, :], _RCNN_BOX_WEIGHTS)
         boxes = clip_boxes(boxes, height, width)
         batch, num_rois = tf.shape(rois)[0], tf.shape(rois)[1]
-        # one candidate per (RoI, class): its class-specific box, scored only for that class
-        flat_boxes = tf.reshape(boxes, tf.stack([batch, num_rois * num_classes, 4]))
-        flat_scores = tf.reshape(probs[..., None] * tf.eye(num_classes)[None, None],
-                                 tf.stack([batch, num_rois * num_classes, num_classes]))
-        flat_scores = tf.where(flat_scores >= score_threshold, flat_scores, 0.0)
-        nms = keras_cv.layers.MultiClassNonMaxSuppression(
-            bounding_box_format="xyxy", from_logits=False, iou_threshold=self.detection_iou,
-            confidence_threshold=_MIN_SCORE, max_detections=max_detections,
-            max_detections_per_class=max_detections,
-        )
-        detections = nms(flat_boxes, flat_scores)
-        det_boxes = tf.cast(detections["boxes"], tf.float32)
-        det_classes = tf.cast(detections["classes"], tf.int32)
-        num = tf.cast(detections["num_detections"], tf.int32)
+        if self.class_agnostic_nms:
+            # one candidate per RoI: P(object) = 1 - P(background), its most probable class and
+            # that class's box; one NMS over all classes
+            det_classes, det_boxes, confidence, num = self._class_agnostic_nms(
+                probs, boxes, score_threshold, max_detections)
+        else:
+            # one candidate per (RoI, class): its class-specific box, scored only for that class
+            flat_boxes = tf.reshape(boxes, tf.stack([batch, num_rois * num_classes, 4]))
+            flat_scores = tf.reshape(probs[..., None] * tf.eye(num_classes)[None, None],
+                                     tf.stack([batch, num_rois * num_classes, num_classes]))
+            flat_scores = tf.where(flat_scores >= score_threshold, flat_scores, 0.0)
+            nms = keras_cv.layers.MultiClassNonMaxSuppression(
+                bounding_box_format="xyxy", from_logits=False, iou_threshold=self.detection_iou,
+                confidence_threshold=_MIN_SCORE, max_detections=max_detections,
+                max_detections_per_class=max_detections,
+            )
+            detections = nms(flat_boxes, flat_scores)
+            det_boxes = tf.cast(detections["boxes"], tf.float32)
+            det_classes = tf.cast(detections["classes"], tf.int32)
+            confidence = tf.cast(detections["confidence"], tf.float32)
+            num = tf.cast(detections["num_detections"], tf.int32)
         valid = tf.range(tf.shape(det_boxes)[1])[None, :] < num[:, None]
         mask_logits = self._mask_head(features, tf.where(valid[..., None], det_boxes, 0.0), training)
         channel = tf.maximum(det_classes, 0)
         mask_logits = tf.gather(tf.transpose(mask_logits, [0, 1, 4, 2, 3]), channel, batch_dims=2)
         return {
             "boxes": tf.where(valid[..., None], det_boxes, -1.0),
-            "scores": tf.where(valid, tf.cast(detections["confidence"], tf.float32), -1.0),
+            "scores": tf.where(valid, confidence, -1.0),
             "classes": tf.where(valid, det_classes + 1, -1),
             "num_detections": num,
             "mask_probs": tf.sigmoid(mask_logits),
         }
+
+    def _class_agnostic_nms(self, probs, boxes, score_threshold, max_detections):
+        """(classes 0..K-1, boxes, scores, count) after one NMS over RoIs scored by P(object)."""
+        scores = tf.reduce_sum(probs, axis=-1)
+        classes = tf.argmax(probs, axis=-1, output_type=tf.int32)
+        boxes = tf.gather(boxes, classes, batch_dims=2)
+        scores = tf.where(scores >= score_threshold, scores, 0.0)
+        # IoU is the same whichever axis comes first, so xyxy boxes need no reordering
+        index, num = tf.image.non_max_suppression_padded(
+            boxes, scores, max_output_size=max_detections, iou_threshold=self.detection_iou,
+            score_threshold=_MIN_SCORE, pad_to_max_output_size=True)
+        return (tf.gather(classes, index, batch_dims=1), tf.gather(boxes, index, batch_dims=1),
+                tf.gather(scores, index, batch_dims=1), tf.cast(num, tf.int32))
 
     def call(self, inputs, training=False):
         """Detections for a batch of images (or a training dict's ``images``); see :meth:`detect`."""
