@@ -1,7 +1,8 @@
 """Pretrained encoders from timm / zoobot checkpoints (``model.safetensors``), no torch needed.
 
 See :mod:`~zoobot_tf.models.pretrained.mapping` for how timm's keys and layouts map onto the
-ConvNeXt and ResNet encoders, and ``zoobot-tf import-encoder`` for the command line.
+ConvNeXt and ResNet encoders, and ``zoobot-tf import-encoder`` (:mod:`.command`) for the command
+line.
 """
 
 from zoobot_tf.models.pretrained.checkpoint import Checkpoint, read_checkpoint

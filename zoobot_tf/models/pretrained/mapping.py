@@ -80,7 +80,7 @@ def _walk(layer):
 
 
 def _short(names, n=3):
-    names = sorted(names)
+    names = list(names)
     shown = ", ".join(names[:n])
     return shown + (f", ... ({len(names)} in all)" if len(names) > n else "")
 
@@ -128,6 +128,11 @@ def timm_weight_plan(encoder, state_dict, architecture="encoder"):
                 raise ValueError(_shape_error(key, raw.shape, variable, architecture, is_stem))
             plan.append((variable, value.astype(np.float32)))
             used.add(key)
+    if missing and not used:
+        raise ValueError(
+            f"checkpoint has none of the keys {architecture} needs ({_short(missing)}); its own keys are "
+            f"{_short(state_dict)}: not a {architecture} checkpoint"
+        )
     if missing:
         raise ValueError(f"checkpoint lacks {len(missing)} key(s) that {architecture} needs: {_short(missing)}")
     unused = [k for k in state_dict if k not in used and not k.endswith(IGNORED_SUFFIXES)]
