@@ -131,7 +131,7 @@ def timm_weight_plan(encoder, state_dict, architecture="encoder"):
     if missing and not used:
         raise ValueError(
             f"checkpoint has none of the keys {architecture} needs ({_short(missing)}); its own keys are "
-            f"{_short(state_dict)}: not a {architecture} checkpoint"
+            f"{_short(k for k in state_dict if not k.endswith(IGNORED_SUFFIXES))}: not a {architecture} checkpoint"
         )
     if missing:
         raise ValueError(f"checkpoint lacks {len(missing)} key(s) that {architecture} needs: {_short(missing)}")
