@@ -19,7 +19,7 @@ from timm_weights import draw_images, draw_state_dict
 
 from zoobot_tf.cli import main as cli_main
 from zoobot_tf.models import available_architectures, get_backbone, get_encoder, get_model, load_model
-from zoobot_tf.models.pretrained import import_encoder, load_encoder_weights, read_checkpoint
+from zoobot_tf.models.pretrained import export_timm_state_dict, import_encoder, load_encoder_weights, read_checkpoint
 
 FIXTURES = Path(__file__).parent / "data" / "timm"
 TOLERANCE = 1e-4
@@ -79,7 +79,13 @@ def test_keras_encoder_matches_timm(architecture, tmp_path):
             want = expected[f"c{channels}_s{size}"]
             assert got.shape == want.shape
             diffs[(channels, size)] = float(np.abs(got - want).max())
-            del encoder
+        # and back: the Keras encoder exports timm's keys, shapes and the very same values
+        exported = export_timm_state_dict(encoder)
+        listed = meta["keys"][str(channels)]
+        assert {k: list(v.shape) for k, v in exported.items()} == dict(listed)
+        drawn = draw_state_dict(listed, meta["seed"])
+        assert all(np.array_equal(exported[k], drawn[k]) for k in drawn)
+        del encoder
     print(f"{architecture}: max abs diff vs timm {max(diffs.values()):.2e} {diffs}")
     assert max(diffs.values()) <= TOLERANCE, diffs
 

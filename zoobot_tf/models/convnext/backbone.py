@@ -27,14 +27,17 @@ def _layer_norm(name):
     return keras.layers.LayerNormalization(axis=-1, epsilon=LAYER_NORM_EPS, name=name)
 
 
-def _block(x, dim, prefix, drop_path_rate, ls_init_value):
+def _block(x, dim, prefix, drop_path_rate, ls_init_value, conv_mlp):
+    # timm's conv_mlp: 1x1 convolutions (weights (out, in, 1, 1)); otherwise Linear ((out, in))
+    linear = (lambda n, name: keras.layers.Conv2D(n, 1, name=name)) if conv_mlp else (
+        lambda n, name: keras.layers.Dense(n, name=name))
     shortcut = x
     x = keras.layers.ZeroPadding2D(3, name=f"{prefix}.pad")(x)
     x = keras.layers.DepthwiseConv2D(7, name=f"{prefix}.conv_dw")(x)
     x = _layer_norm(f"{prefix}.norm")(x)
-    x = keras.layers.Dense(4 * dim, name=f"{prefix}.mlp.fc1")(x)
+    x = linear(4 * dim, f"{prefix}.mlp.fc1")(x)
     x = keras.layers.Activation(keras.activations.gelu, name=f"{prefix}.mlp.act")(x)
-    x = keras.layers.Dense(dim, name=f"{prefix}.mlp.fc2")(x)
+    x = linear(dim, f"{prefix}.mlp.fc2")(x)
     if ls_init_value is not None:
         x = LayerScale(ls_init_value, name=f"{prefix}.gamma")(x)
     if drop_path_rate > 0:
@@ -85,7 +88,7 @@ def convnext_backbone(
             x = keras.layers.Conv2D(dim, 2, strides=2, name=f"stages.{stage}.downsample.1")(x)
         for b in range(depth):
             rate = float(drop_path_rate) * block_index / max(n_blocks - 1, 1)
-            x = _block(x, dim, f"stages.{stage}.blocks.{b}", rate, ls_init_value)
+            x = _block(x, dim, f"stages.{stage}.blocks.{b}", rate, ls_init_value, config["conv_mlp"])
             block_index += 1
     x = keras.layers.GlobalAveragePooling2D(name="head.global_pool")(x)
     outputs = _layer_norm("head.norm")(x)

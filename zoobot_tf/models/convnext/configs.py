@@ -3,7 +3,8 @@
 The small models (atto to nano) use ``conv_mlp=True`` in timm: the block's MLP is two 1x1
 convolutions on a channels-first map after a LayerNorm2d, so their checkpoints hold
 ``mlp.fc1.weight`` as ``(out, in, 1, 1)``; the others use ``nn.Linear`` on channels-last
-(``(out, in)``). The arithmetic is the same, which channels-last Keras does with one ``Dense``.
+(``(out, in)``). The Keras encoders mirror that (``Conv2D`` 1x1 or ``Dense``), so every
+checkpoint tensor has exactly one Keras counterpart of the same kind.
 """
 
 from __future__ import annotations

@@ -7,12 +7,13 @@ line.
 
 from zoobot_tf.models.pretrained.checkpoint import Checkpoint, read_checkpoint
 from zoobot_tf.models.pretrained.encoders import download_encoder, import_encoder, load_encoder_weights, save_encoder
-from zoobot_tf.models.pretrained.mapping import assign_timm_weights, timm_weight_plan
+from zoobot_tf.models.pretrained.mapping import assign_timm_weights, export_timm_state_dict, timm_weight_plan
 
 __all__ = [
     "Checkpoint",
     "assign_timm_weights",
     "download_encoder",
+    "export_timm_state_dict",
     "import_encoder",
     "load_encoder_weights",
     "read_checkpoint",

@@ -7,12 +7,15 @@ Keras layer            timm key (prefix = name)     layout change
 =====================  ==========================  ====================================
 Conv2D                 ``.weight`` / ``.bias``      OIHW -> HWIO
 DepthwiseConv2D        ``.weight`` / ``.bias``      (C, 1, H, W) -> (H, W, C, 1)
-Dense                  ``.weight`` / ``.bias``      (out, in[, 1, 1]) -> (in, out)
+Dense                  ``.weight`` / ``.bias``      (out, in) -> (in, out)
 LayerNormalization     ``.weight`` / ``.bias``      none (eps 1e-6 as timm)
 BatchNormalization     ``.weight``, ``.bias``,      none (eps 1e-5 as PyTorch);
                        ``.running_mean/var``        ``.num_batches_tracked`` is a counter
 LayerScale             the prefix itself            none
 =====================  ==========================  ====================================
+
+:func:`export_timm_state_dict` runs the table backwards (a Keras encoder -> a state dict that
+``timm.create_model(name, num_classes=0).load_state_dict`` takes).
 
 The import is all or nothing: every Keras variable must find its key with the right shape and
 every checkpoint key must be used, else a one-line ValueError names what is missing, left over
@@ -26,7 +29,7 @@ import numpy as np
 
 from zoobot_tf.models.convnext.layers import LayerScale
 
-__all__ = ["assign_timm_weights", "timm_weight_plan"]
+__all__ = ["assign_timm_weights", "export_timm_state_dict", "timm_weight_plan"]
 
 #: checkpoint entries that carry no weight (BatchNorm's step counter)
 IGNORED_SUFFIXES = (".num_batches_tracked",)
@@ -41,13 +44,20 @@ def _depthwise(w):
 
 
 def _dense(w):
-    if w.ndim == 4 and w.shape[2:] == (1, 1):  # timm's conv_mlp: 1x1 convolutions
-        w = w[:, :, 0, 0]
     return np.transpose(w) if w.ndim == 2 else w
 
 
 def _same(w):
     return w
+
+
+#: forward transform -> its inverse (Keras layout back to timm's)
+_INVERSE = {
+    _conv: lambda w: np.transpose(w, (3, 2, 0, 1)),
+    _depthwise: lambda w: np.transpose(w, (2, 3, 0, 1)),
+    _dense: _dense,
+    _same: _same,
+}
 
 
 def _rules(layer):
@@ -147,3 +157,24 @@ def assign_timm_weights(encoder, state_dict, architecture="encoder"):
     for variable, value in plan:
         variable.assign(value)
     return len(plan)
+
+
+def export_timm_state_dict(encoder):
+    """``{timm key: float32 array}`` of ``encoder`` (plus BatchNorm's step counters), timm's layout.
+
+    The inverse of :func:`assign_timm_weights`: save it with ``safetensors.numpy.save_file`` and
+    timm (or :func:`~zoobot_tf.models.pretrained.import_encoder`) loads it.
+    """
+    state = {}
+    for layer in _walk(encoder):
+        if not layer.weights:
+            continue
+        rules = _rules(layer)
+        if rules is None:
+            raise ValueError(f"layer {layer.name} ({type(layer).__name__}) has no timm mapping")
+        for variable in layer.weights:
+            key, transform = rules[variable.path.rsplit("/", 1)[-1]]
+            state[key] = np.ascontiguousarray(_INVERSE[transform](np.asarray(variable.numpy(), np.float32)))
+        if isinstance(layer, keras.layers.BatchNormalization):
+            state[f"{layer.name}.num_batches_tracked"] = np.zeros((), np.int64)
+    return state
