@@ -192,3 +192,11 @@ def test_pytorch_pickle_without_torch_and_hub_without_client_say_what_to_install
     pickle.write_bytes(b"not read")
     assert "needs torch" in _one_line_error(read_checkpoint, tmp_path)
     assert "needs the huggingface_hub package" in _one_line_error(download_encoder, "mwalmsley/zoobot-encoder-convnext_nano")
+
+
+def test_pytorch_pickle_reads_as_the_safetensors_file_when_torch_is_installed(atto, tmp_path):
+    torch = pytest.importorskip("torch")  # optional: zoobot_tf never needs torch
+    state = read_checkpoint(atto).state_dict
+    torch.save({k: torch.from_numpy(v) for k, v in state.items()}, tmp_path / "pytorch_model.bin")
+    again = read_checkpoint(tmp_path).state_dict
+    assert again.keys() == state.keys() and all(np.array_equal(again[k], state[k]) for k in state)
