@@ -169,6 +169,9 @@ def test_wrong_channel_count_and_wrong_architecture_are_named(atto, tmp_path):
     _one_line_error(load_encoder_weights, encoder, atto, architecture="convnext_atto")
     assert all(np.array_equal(a, w.numpy()) for a, w in zip(before, encoder.weights)), "half-written encoder"
     resnet = _write_checkpoint(tmp_path / "resnet", "resnet18", 3)
+    nano = _write_checkpoint(tmp_path / "nano", "convnext_nano", 3)
+    message = _one_line_error(import_encoder, nano, "convnext_atto", 32, channels=1)
+    assert "stem.0.weight has shape (80, 3, 4, 4)" in message and "another architecture" in message
     message = _one_line_error(import_encoder, resnet, "convnext_atto", 32)
     assert "not a convnext_atto checkpoint" in message and "stem.0.weight" in message and "bn1.bias" in message
 

@@ -97,12 +97,19 @@ def _short(names, n=3):
 
 def _shape_error(key, raw_shape, variable, architecture, stem):
     raw_shape, want = tuple(raw_shape), tuple(variable.shape)
-    if stem and len(raw_shape) == 4 and len(want) == 4 and raw_shape[1] != want[2]:
+    only_channels_differ = (
+        len(raw_shape) == 4 and len(want) == 4 and raw_shape[1] != want[2]
+        and (raw_shape[0], raw_shape[2], raw_shape[3]) == (want[3], want[0], want[1])
+    )
+    if stem and only_channels_differ:
         return (
             f"checkpoint key {key} has shape {raw_shape}: {raw_shape[1]}-channel images, "
             f"but the {architecture} encoder takes {want[2]} channels"
         )
-    return f"checkpoint key {key} has shape {raw_shape}, which does not fit {architecture}'s {variable.path} {want}"
+    return (
+        f"checkpoint key {key} has shape {raw_shape}, which does not fit {architecture}'s {variable.path} {want}: "
+        f"a checkpoint of another architecture?"
+    )
 
 
 def timm_weight_plan(encoder, state_dict, architecture="encoder"):
