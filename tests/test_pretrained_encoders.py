@@ -181,7 +181,7 @@ def test_failed_cli_import_writes_nothing(tmp_path, capsys):
     broken.write_bytes(b"\x08\x00\x00\x00\x00\x00\x00\x00{broken}")
     out = tmp_path / "out" / "encoder.keras"
     assert cli_main(["import-encoder", "--checkpoint", str(broken), "--architecture", "resnet18",
-                     "--out", str(out)]) == 2
+                     "--out", str(out)]) == 65
     assert "not a readable safetensors file" in capsys.readouterr().err
     assert not out.parent.exists() or not any(out.parent.iterdir())
 

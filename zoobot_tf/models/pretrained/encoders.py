@@ -42,7 +42,7 @@ def _resolve_architecture(architecture, checkpoint):
 
 def _from_keras_file(encoder, path):
     """Copy weights layer by layer, by name, from an encoder saved by :func:`save_encoder`."""
-    from zoobot_tf.models.get_model import load_model
+    from zoobot_tf.saving import load_model
 
     source = load_model(path, compile=False)
     plan = []

@@ -1,7 +1,9 @@
-"""``zoobot-tf import-encoder`` (``add_arguments`` / ``run``), and the encoder that
-``finetune --encoder-weights`` starts from (:func:`encoder_from_weights`).
+"""Pretrained encoders on the command line: the ``zoobot-tf import-encoder`` verb
+(``add_arguments`` / ``run``) and the ``--encoder-weights`` option that ``train``,
+``train-classifier`` and ``finetune`` share.
 
-The ``--encoder-weights`` option itself is in :mod:`zoobot_tf.cli_options`.
+The work is :mod:`zoobot_tf.models.pretrained`'s; this module only parses, and imports
+TensorFlow only when a verb runs (parsers stay fast).
 """
 
 from __future__ import annotations
@@ -9,7 +11,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-__all__ = ["add_arguments", "encoder_from_weights", "run"]
+__all__ = [
+    "add_arguments",
+    "add_encoder_weights_argument",
+    "encoder_from_weights",
+    "encoder_weights_kwargs",
+    "run",
+]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -37,7 +45,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     """Import, save atomically, print what was written; return 0."""
-    from zoobot_tf.models.pretrained.encoders import download_encoder, import_encoder, save_encoder
+    from zoobot_tf.models.pretrained import download_encoder, import_encoder, save_encoder
 
     checkpoint = download_encoder(args.from_hub) if args.from_hub else args.checkpoint
     encoder = import_encoder(
@@ -49,15 +57,33 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def encoder_from_weights(path, architecture=None, image_size=None):
-    """An encoder to fine-tune: a ``.keras`` encoder as saved, or a checkpoint imported now."""
-    from zoobot_tf.models.pretrained.encoders import DEFAULT_IMAGE_SIZE, import_encoder
+def add_encoder_weights_argument(parser, **kwargs):
+    """``--encoder-weights PATH`` on ``parser`` (or on a mutually exclusive group)."""
+    return parser.add_argument(
+        "--encoder-weights",
+        default=None,
+        help="pretrained encoder: model.safetensors / Hugging Face snapshot folder (ConvNeXt, ResNet) "
+        "or a .keras file from import-encoder",
+        **kwargs,
+    )
 
+
+def encoder_weights_kwargs(args: argparse.Namespace) -> dict:
+    """``{'encoder_weights': absolute path}`` when given (so the run's config records it), else ``{}``."""
+    path = getattr(args, "encoder_weights", None)
+    return {} if path is None else {"encoder_weights": str(Path(path).expanduser().resolve())}
+
+
+def encoder_from_weights(path, architecture=None, image_size=None):
+    """The encoder ``finetune --encoder-weights`` starts from: a ``.keras`` encoder as saved, or a
+    checkpoint imported now (at ``image_size``, default 224)."""
     path = Path(path).expanduser()
     if path.suffix == ".keras":
-        from zoobot_tf.models.get_model import load_model
+        from zoobot_tf.saving import load_model
 
         if not path.is_file():
             raise FileNotFoundError(f"encoder weights {path} do not exist")
         return load_model(path, compile=False)
+    from zoobot_tf.models.pretrained.encoders import DEFAULT_IMAGE_SIZE, import_encoder
+
     return import_encoder(path, architecture=architecture, image_size=image_size or DEFAULT_IMAGE_SIZE)
