@@ -25,6 +25,8 @@ VERBS = {
     "train": ("zoobot_tf.training.command", "shards -> trained model (MirroredStrategy; resumes after a kill)"),
     "predict": ("zoobot_tf.predictions.command", "model + catalog -> HDF5 of MC-dropout Dirichlet concentrations"),
     "summarise": ("zoobot_tf.predictions.summarise_command", "HDF5 predictions -> vote fractions, intervals, P(asked)"),
+    "import-encoder": ("zoobot_tf.training.encoder_command",
+                       "timm / zoobot checkpoint (model.safetensors) -> Keras encoder (.keras)"),
     "finetune": ("zoobot_tf.finetune.command", "adapt a trained model to a new survey with few labels"),
     "evaluate": ("zoobot_tf.evaluation.report", "predictions vs volunteer / true fractions, with baseline, PNG plots"),
     "detect": ("zoobot_tf.detection.command", "FITS fields + Mask R-CNN -> source catalog (bbox, class, flux, RA/Dec)"),

@@ -21,6 +21,7 @@ KERAS_OBJECT_MODULES = (
     "zoobot_tf.models.layers",  # MCDropout, DirichletConcentration
     "zoobot_tf.models.dat.layers",
     "zoobot_tf.models.linformer.layers",
+    "zoobot_tf.models.convnext.layers",  # LayerScale
     "zoobot_tf.classification.losses",  # class-weighted / MixUp losses
     "zoobot_tf.classification.schedules",  # warm-up + cosine schedule
     "zoobot_tf.kaggle.model",  # RMSE loss

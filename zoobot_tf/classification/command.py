@@ -9,6 +9,7 @@ import argparse
 import json
 
 from zoobot_tf.classification.options import IMBALANCE_STRATEGIES, OPTIMIZERS
+from zoobot_tf.training.encoder_command import add_encoder_weights_argument, encoder_weights_kwargs
 
 __all__ = ["add_arguments", "run"]
 
@@ -20,6 +21,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("--label-set", default=None, help="label set, e.g. hubble_sequence (default: the shards')")
     parser.add_argument("--architecture", default="dat_tiny",
                         help="backbone: dat_tiny (default), dat_small, dat_base, linformer_vit, efficientnet_b0, ...")
+    add_encoder_weights_argument(parser)
     parser.add_argument("--imbalance", default="none", choices=IMBALANCE_STRATEGIES,
                         help="class-imbalance strategy (default none)")
     parser.add_argument("--mixup-alpha", type=float, default=0.2, help="MixUp lambda ~ Beta(alpha, alpha) (default 0.2)")
@@ -69,6 +71,7 @@ def run(args: argparse.Namespace) -> int:
         strategy=args.strategy,
         augment=not args.no_augment,
         overwrite=args.overwrite,
+        **encoder_weights_kwargs(args),
     )
     n_epochs = len(history.get("epoch", []))
     print(f"trained {n_epochs} epochs; model: {args.out}/model.keras")

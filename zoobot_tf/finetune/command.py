@@ -8,6 +8,8 @@ from __future__ import annotations
 import argparse
 import json
 
+from zoobot_tf.training.encoder_command import add_encoder_weights_argument, encoder_from_weights
+
 __all__ = ["add_arguments", "run"]
 
 
@@ -25,7 +27,12 @@ def _parse_weights(text):
 
 def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """Add the :func:`~zoobot_tf.finetune.finetune` options to ``parser`` (returns it)."""
-    parser.add_argument("--model", required=True, help="trained model (.keras file or run directory)")
+    start = parser.add_mutually_exclusive_group(required=True)
+    start.add_argument("--model", help="trained model (.keras file or run directory) or an imported encoder (.keras)")
+    add_encoder_weights_argument(start)
+    parser.add_argument(
+        "--architecture", default=None, help="with --encoder-weights CHECKPOINT: convnext_nano, ... (default: config.json)"
+    )
     parser.add_argument("--out", required=True, help="output directory (model.keras, metrics.json, plots)")
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--catalog", help="CSV/parquet with id_str, file_loc and the label column(s)")
@@ -72,8 +79,11 @@ def run(args: argparse.Namespace) -> int:
     label_set = args.label_set
     if label_set is not None and label_set not in LABEL_SETS:
         label_set = _split_list(label_set)
+    model = args.model
+    if model is None:
+        model = encoder_from_weights(args.encoder_weights, args.architecture, args.image_size)
     result = finetune(
-        args.model,
+        model,
         args.out,
         head=args.head,
         catalog=args.catalog,

@@ -53,6 +53,7 @@ def get_model(
     head="dirichlet",
     concentration_range=(1.0, 101.0),
     name=None,
+    encoder_weights=None,
     **backbone_kwargs,
 ):
     """Build an encoder + head model for images of ``input_shape``.
@@ -78,6 +79,10 @@ def get_model(
         Bounds of the Dirichlet concentrations (default Zoobot's ``1 + 100 * sigmoid``).
     name : str, optional
         Model name (default ``zoobot_<architecture>``).
+    encoder_weights : path, optional
+        Pretrained encoder: a timm / zoobot checkpoint (``model.safetensors``, or a Hugging Face
+        snapshot folder) for a ConvNeXt / ResNet architecture, or a ``.keras`` encoder from
+        ``zoobot-tf import-encoder`` (:func:`zoobot_tf.models.pretrained.load_encoder_weights`).
     **backbone_kwargs
         Passed to the backbone builder (e.g. ``pooling='max'`` for EfficientNet).
 
@@ -91,6 +96,10 @@ def get_model(
     output_dim = output_dim_for(schema_or_output_dim)
     input_shape = validate_input_shape(input_shape)
     encoder = get_backbone(architecture, input_shape, name=ENCODER_NAME, **backbone_kwargs)
+    if encoder_weights is not None:
+        from zoobot_tf.models.pretrained import load_encoder_weights
+
+        load_encoder_weights(encoder, encoder_weights, architecture=architecture)
     head_model = build_head(
         head,
         input_dim=encoder.output.shape[-1],
@@ -138,7 +147,12 @@ def _get_part(model, part):
 
 
 def get_encoder(model):
-    """The encoder of a model from :func:`get_model`: images -> pooled features ``(batch, D)``."""
+    """The encoder of a model from :func:`get_model`: images -> pooled features ``(batch, D)``.
+
+    A bare encoder (named ``'encoder'``, as ``zoobot-tf import-encoder`` writes) is its own encoder.
+    """
+    if model.name == ENCODER_NAME and ENCODER_NAME not in {layer.name for layer in model.layers}:
+        return model
     return _get_part(model, ENCODER_NAME)
 
 

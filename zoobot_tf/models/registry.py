@@ -18,6 +18,8 @@ _BUILTIN_MODULES = (
     "zoobot_tf.models.small_cnn",
     "zoobot_tf.models.dat",
     "zoobot_tf.models.linformer",
+    "zoobot_tf.models.convnext",
+    "zoobot_tf.models.resnet",
 )
 _ARCHITECTURES = {}
 

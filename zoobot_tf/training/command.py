@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import argparse
 
+from zoobot_tf.training.encoder_command import add_encoder_weights_argument, encoder_weights_kwargs
+
 __all__ = ["add_arguments", "run"]
 
 
@@ -20,6 +22,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
         help="decision-tree schema or label set (default: the one the shards were written with)",
     )
     parser.add_argument("--architecture", default="efficientnet_b0", help="backbone (default efficientnet_b0)")
+    add_encoder_weights_argument(parser)
     parser.add_argument("--epochs", type=int, default=100, help="maximum epochs (default 100)")
     parser.add_argument("--batch-size", type=int, default=128, help="global batch size (default 128)")
     parser.add_argument("--image-size", type=int, default=None, help="model input side in pixels (default: stored)")
@@ -51,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
     """Train as described by parsed ``args``; print where the model is; return 0."""
     from zoobot_tf.training.trainer import train
 
-    backbone_kwargs = {}
+    backbone_kwargs = encoder_weights_kwargs(args)
     if args.batchnorm_momentum is not None:
         backbone_kwargs["batchnorm_momentum"] = args.batchnorm_momentum
     _, history = train(
