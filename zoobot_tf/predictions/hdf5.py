@@ -47,6 +47,8 @@ __all__ = [
 ]
 
 STR = h5py.string_dtype("utf-8")
+#: file name endings of HDF5 files
+HDF5_SUFFIXES = (".h5", ".hdf5", ".hdf")
 #: Target uncompressed size of one predictions chunk (HDF5 works best with chunks well under 1 MiB).
 CHUNK_BYTES = 1 << 19
 
@@ -520,6 +522,12 @@ def load_predictions(path) -> tuple[np.ndarray, list[str], np.ndarray]:
     with _open_predictions(path) as f:
         n = _n_rows(f)
         return _strings(f["id_str"], n), [str(c) for c in f["label_cols"].asstr()[:]], f["predictions"][:n]
+
+
+def load_label_cols(path) -> list[str]:
+    """The ``label_cols`` of a prediction file (without reading its predictions)."""
+    with _open_predictions(path) as f:
+        return [str(c) for c in f["label_cols"].asstr()[:]]
 
 
 def load_representations(path) -> tuple[np.ndarray, np.ndarray]:

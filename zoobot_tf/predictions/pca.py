@@ -40,6 +40,8 @@ class PCA:
     components: np.ndarray  # (K, D), rows orthonormal, by decreasing variance
     explained_variance_ratio: np.ndarray  # (K,)
     n_fitted: int
+    #: how the features were made (model file, image options, tta): to embed a new image alike
+    embedding_attrs: dict | None = None
 
     @property
     def n_components(self) -> int:
@@ -55,13 +57,14 @@ class PCA:
         return json.dumps({
             "mean": self.mean.tolist(), "components": self.components.tolist(),
             "explained_variance_ratio": self.explained_variance_ratio.tolist(), "n_fitted": self.n_fitted,
+            "embedding_attrs": self.embedding_attrs or {},
         })
 
     @classmethod
     def from_json(cls, text) -> "PCA":
         d = json.loads(text)
         return cls(np.asarray(d["mean"]), np.asarray(d["components"]), np.asarray(d["explained_variance_ratio"]),
-                   int(d["n_fitted"]))
+                   int(d["n_fitted"]), d.get("embedding_attrs") or None)
 
 
 def fit_pca(embeddings, n_components: int, sample: int = DEFAULT_SAMPLE, seed: int = 0, rows: int = 8192) -> PCA:
@@ -86,7 +89,10 @@ def fit_pca(embeddings, n_components: int, sample: int = DEFAULT_SAMPLE, seed: i
     mean = x.mean(axis=0)
     _, s, vt = np.linalg.svd(x - mean, full_matrices=False)
     variance = s**2
-    return PCA(mean, vt[:k], variance[:k] / max(variance.sum(), 1e-300), len(x))
+    attrs = read_attrs(embeddings)
+    keep = ("model_file", "image_size", "image_channels", "image_scaling", "image_crop_scale", "tta")
+    return PCA(mean, vt[:k], variance[:k] / max(variance.sum(), 1e-300), len(x),
+               {key: attrs[key] for key in keep if key in attrs})
 
 
 def apply_pca(embeddings, out, pca: PCA, rows: int = 65536) -> Path:
