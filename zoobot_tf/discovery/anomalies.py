@@ -1,7 +1,9 @@
 """`zoobot-tf anomalies`: how unlike every other galaxy each galaxy is.
 
-Score = mean cosine distance to the ``k`` nearest other galaxies in PCA feature space (a
-k-nearest-neighbour density score: oddities sit where the features are sparse). It needs no
+Score = mean Euclidean distance to the ``k`` nearest other galaxies in PCA feature space (a
+k-nearest-neighbour density score: oddities sit where the features are sparse). Euclidean, not
+the cosine of ``similar``: an oddity often differs from everything by the *size* of its
+features along a common direction, which cosine distance cannot see. It needs no
 training, scales with the faiss index (one query per galaxy), and ranks rare kinds -- artifacts,
 mergers, lenses, classes the encoder never saw -- at the top, as long as there are fewer of a
 kind than ``k``.
@@ -20,7 +22,7 @@ __all__ = ["add_arguments", "anomaly_scores", "run"]
 
 
 def anomaly_scores(ids, features, k: int = 10, batch: int = 65536) -> pd.DataFrame:
-    """Per galaxy the mean cosine distance to its ``k`` nearest neighbours (itself excluded).
+    """Per galaxy the mean Euclidean distance to its ``k`` nearest neighbours (itself excluded).
 
     Returns
     -------
@@ -33,7 +35,7 @@ def anomaly_scores(ids, features, k: int = 10, batch: int = 65536) -> pd.DataFra
     if len(x) < 2:
         raise ValueError(f"anomaly scores need at least 2 galaxies, got {len(x)}")
     k = max(1, min(int(k), len(x) - 1))
-    index = FeatureIndex(x)
+    index = FeatureIndex(x, metric="euclidean")
     scores = np.empty(len(x))
     for start in range(0, len(x), batch):
         distances, rows = index.search(x[start : start + batch], k + 1)

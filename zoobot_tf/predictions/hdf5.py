@@ -565,9 +565,8 @@ def read_errors(path) -> pd.DataFrame:
         return pd.DataFrame({name: _strings(g[name], m) for name in ("id_str", "file_loc", "reason")})
 
 
-def _layout(path) -> tuple[str, tuple]:
-    """``(data name, writer arguments that fix the row shape)`` of an existing file."""
-    data = _data_name(path)
+def _layout(path, data) -> tuple[str, tuple]:
+    """``(data name, writer arguments that fix the row shape)`` of an existing file of kind ``data``."""
     with _open(path, data) as f:
         if data == "representations":
             return data, (int(f[data].shape[1]),)
@@ -575,7 +574,17 @@ def _layout(path) -> tuple[str, tuple]:
 
 
 def merge_predictions(paths: Sequence, out, rows: int = 4096) -> Path:
-    """Concatenate complete prediction (or embedding) files, e.g. one per worker, into ``out``.
+    """Concatenate complete prediction files, e.g. one per worker, into ``out`` (see :func:`_merge`)."""
+    return _merge(paths, out, rows, "predictions")
+
+
+def merge_embeddings(paths: Sequence, out, rows: int = 4096) -> Path:
+    """Concatenate complete embedding files, e.g. one per worker, into ``out`` (see :func:`_merge`)."""
+    return _merge(paths, out, rows, "representations")
+
+
+def _merge(paths: Sequence, out, rows: int, data: str) -> Path:
+    """Concatenate complete files of one kind (``data``: their dataset), e.g. one per worker, into ``out``.
 
     Checks that every input is complete and that they share their row layout (``label_cols``
     and ``n_samples``; or the number of features), and that no id appears twice (within or
@@ -597,13 +606,13 @@ def merge_predictions(paths: Sequence, out, rows: int = 4096) -> Path:
         raise ValueError(f"{out}: the output is also an input")
 
     first = read_attrs(paths[0])
-    data, layout = _layout(paths[0])
+    data, layout = _layout(paths[0], data)
     seen: set[str] = set()
     for path in paths:
         attrs = read_attrs(path)
         if not bool(attrs.get("complete", False)):
             raise ValueError(f"{path}: not complete (a worker still running or killed?); rerun it to finish first")
-        if _layout(path) != (data, layout):
+        if _layout(path, data) != (data, layout):
             what = "label_cols/n_samples" if data == "predictions" else "kind of file/number of features"
             raise ValueError(f"{path}: {what} differ from {paths[0]}")
         ids = list(_all_ids(path, data))
@@ -630,9 +639,6 @@ def merge_predictions(paths: Sequence, out, rows: int = 4096) -> Path:
         writer.finish()
     return out
 
-
-#: the same function: it reads the kind of file from the first input
-merge_embeddings = merge_predictions
 
 
 def _all_ids(path, data="predictions") -> Iterator[str]:
