@@ -243,14 +243,16 @@ def _csv(catalog, tmp_path):
     return path
 
 
-def test_hnsw_index_agrees_with_exact_search():
+@pytest.mark.parametrize("kind", ["hnsw", "ivf"])
+def test_approximate_indexes_agree_with_exact_search(kind):
     rng = np.random.default_rng(0)
     x = rng.normal(size=(3000, 16)).astype(np.float32)
-    exact, approx = FeatureIndex(x, exact=True), FeatureIndex(x, exact=False)
+    exact, approx = FeatureIndex(x, kind="flat"), FeatureIndex(x, kind=kind)
     d_exact, r_exact = exact.search(x[:200], 10)
     d_approx, r_approx = approx.search(x[:200], 10)
     recall = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(r_exact, r_approx)])
-    assert recall > 0.95 and (r_exact[:, 0] == np.arange(200)).all()
+    print(f"{kind} recall@10 on 3000 random 16-d vectors: {recall:.3f}")
+    assert recall > 0.9 and (r_exact[:, 0] == np.arange(200)).all()
     brute = 1 - (x[:200] / np.linalg.norm(x[:200], axis=1, keepdims=True)) @ (x / np.linalg.norm(x, axis=1, keepdims=True)).T
     np.testing.assert_allclose(d_exact, np.sort(brute, axis=1)[:, :10], atol=1e-5)
 
