@@ -5,7 +5,9 @@ EfficientNet-B0, Dirichlet head, MC dropout) unless ``--reuse`` points at a fini
 folder, then predicts the held-out galaxies with ``--tta 1`` (MC dropout alone) and each
 ``--tta-views`` setting (the same MC samples for each rotation/flip) and reports, per setting,
 how often the volunteer fraction (and the true fraction) falls inside the predicted 50% / 90%
-intervals (:mod:`zoobot_tf.evaluation.calibration`) and the RMSE of the expected fractions::
+intervals (:mod:`zoobot_tf.evaluation.calibration`), the RMSE of the expected fractions, and
+the Spearman rank correlation between each galaxy's mutual information on the first question
+(:func:`zoobot_tf.discovery.acquisition_scores`) and how close its true fraction is to 0.5::
 
     python benchmarks/interval_coverage.py --out /tmp/coverage            # demo scale (2000, 20 epochs)
     python benchmarks/interval_coverage.py --out /tmp/coverage --n 600 --epochs 8   # reduced
@@ -31,9 +33,12 @@ def main(argv=None) -> None:
     parser.add_argument("--tta-views", type=int, nargs="+", default=[4, 8], help="TTA settings to compare (default 4 8)")
     args = parser.parse_args(argv)
 
+    import numpy as np
     import pandas as pd
+    from scipy import stats
 
     from zoobot_tf.demo import run_demo
+    from zoobot_tf.discovery import acquisition_scores
     from zoobot_tf.evaluation import evaluate_files
     from zoobot_tf.shards import iter_records
 
@@ -58,14 +63,20 @@ def main(argv=None) -> None:
         seconds = time.perf_counter() - t
         result = evaluate_files(path, test, train_catalog=train, out_dir=out / f"coverage_tta{tta}")
         cal, table = result["calibration"].loc["overall"], result["table"].loc["overall"]
+        scores = acquisition_scores(path).set_index("id_str")
+        truth = test.set_index("id_str").loc[scores.index, "smooth-or-featured_smooth_true_fraction"]
+        ambiguity = -np.abs(truth.to_numpy() - 0.5)
+        rho_mi = stats.spearmanr(scores["smooth-or-featured_mutual_information"], ambiguity).statistic
+        rho_h = stats.spearmanr(scores["smooth-or-featured_predictive_entropy"], ambiguity).statistic
         rows.append({"tta": tta, "samples": args.n_samples * tta, "coverage_50": cal["coverage_50"],
                      "coverage_90": cal["coverage_90"], "truth_coverage_50": cal.get("truth_coverage_50"),
                      "truth_coverage_90": cal.get("truth_coverage_90"),
                      "rmse_volunteers": table["rmse_volunteers"], "rmse_truth": table.get("rmse_truth"),
-                     "predict_s": seconds})
+                     "spearman_mi": rho_mi, "spearman_entropy": rho_h, "predict_s": seconds})
         print(result["text"].split("interval coverage")[-1])
     summary = pd.DataFrame(rows).set_index("tta")
-    print(f"\n{len(test)} held-out galaxies; overall coverage (calibrated: 0.50 / 0.90) and RMSE:")
+    print(f"\n{len(test)} held-out galaxies; overall coverage (calibrated: 0.50 / 0.90), RMSE, and Spearman of "
+          "smooth-or-featured mutual information / predictive entropy with -|true smooth fraction - 0.5|:")
     print(summary.to_string(float_format=lambda v: f"{v:.3f}"))
     summary.to_csv(out / "coverage_summary.csv")
 
