@@ -420,7 +420,7 @@ def test_gallery_figure_does_not_touch_pyplot(tmp_path):
 
 def test_bad_input_gets_one_line_errors(pca_file, catalog, model_file, tmp_path, capsys):
     def error(argv):
-        assert cli.main(argv) == 2
+        assert cli.main(argv) == cli.EXIT_DATA_ERROR
         message = capsys.readouterr().err.strip()
         assert "\n" not in message and "Traceback" not in message
         return message

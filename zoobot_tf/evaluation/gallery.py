@@ -11,20 +11,9 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure
 
-__all__ = ["displayable", "gallery_figure", "save_figure"]
+from zoobot_tf.evaluation.plots import _displayable
 
-
-def displayable(image) -> np.ndarray:
-    """An (H, W[, C]) array as imshow shows it: the first 3 channels (or 1, as grey), scaled to
-    [0, 1] only when it is outside that range."""
-    image = np.asarray(image, dtype=np.float32)
-    if image.ndim == 2:
-        image = image[..., None]
-    image = image[..., :3] if image.shape[-1] >= 3 else image[..., :1]
-    lo, hi = np.nanmin(image), np.nanmax(image)
-    if lo < 0 or hi > 1:
-        image = (image - lo) / max(hi - lo, 1e-12)
-    return image[..., 0] if image.shape[-1] == 1 else image
+__all__ = ["gallery_figure", "save_figure"]
 
 
 def gallery_figure(images, titles=None, n_columns: int = 6, title: str | None = None, panel: float = 1.9,
@@ -57,7 +46,7 @@ def gallery_figure(images, titles=None, n_columns: int = 6, title: str | None = 
         if i >= n:
             ax.axis("off")
             continue
-        ax.imshow(displayable(images[i]), cmap="gray", vmin=0, vmax=1)
+        ax.imshow(_displayable(images[i]), cmap="gray", vmin=0, vmax=1)
         if titles is not None:
             ax.set_xlabel(str(titles[i]), fontsize=7)
         colour, width = ("red", 2.5) if i in set(highlight) else ("0.6", 0.5)
