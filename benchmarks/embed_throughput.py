@@ -70,7 +70,7 @@ def embed_vs_predict(args) -> None:
     for name in jobs:
         print(f"  {name:22}{args.n / wall[name]:12.1f}{args.n / cpu[name]:16.1f}")
     first, second = list(jobs)
-    print(f"  {'embed / predict':22}{wall[first] / wall[second]:11.2f}x{cpu[first] / cpu[second]:15.2f}x")
+    print(f"  {'speed embed / predict':22}{wall[first] / wall[second]:11.2f}x{cpu[first] / cpu[second]:15.2f}x")
 
 
 def brute_force(x_unit, queries, k, batch=64):
