@@ -5,7 +5,8 @@ EfficientNet-B0, Dirichlet head, MC dropout) unless ``--reuse`` points at a fini
 folder, then predicts the held-out galaxies with ``--tta 1`` (MC dropout alone) and each
 ``--tta-views`` setting (the same MC samples for each rotation/flip) and reports, per setting,
 how often the volunteer fraction (and the true fraction) falls inside the predicted 50% / 90%
-intervals (:mod:`zoobot_tf.evaluation.calibration`), the RMSE of the expected fractions, and
+intervals (:mod:`zoobot_tf.evaluation.calibration`), the same after one concentration scale
+fitted on the validation split (:func:`~zoobot_tf.evaluation.calibration.fit_concentration_scale`), the RMSE of the expected fractions, and
 the Spearman rank correlation between each galaxy's mutual information on the first question
 (:func:`zoobot_tf.discovery.acquisition_scores`) and how close its true fraction is to 0.5::
 
@@ -53,8 +54,13 @@ def main(argv=None) -> None:
     train_ids = [r["id_str"] for r in iter_records(out / "shards", "train")]
     train = catalog.set_index("id_str").loc[train_ids].reset_index()
 
-    from zoobot_tf.predictions import predict
+    from zoobot_tf.evaluation.calibration import coverage, fit_concentration_scale
+    from zoobot_tf.predictions import load_predictions, predict
+    from zoobot_tf.schemas import get_schema
 
+    schema = get_schema("decals_dr5")
+    val_ids = [r["id_str"] for r in iter_records(out / "shards", "val")]
+    val = catalog.set_index("id_str").loc[val_ids].reset_index()
     rows = []
     for tta in [1, *args.tta_views]:
         t = time.perf_counter()
@@ -72,8 +78,20 @@ def main(argv=None) -> None:
                      "coverage_90": cal["coverage_90"], "truth_coverage_50": cal.get("truth_coverage_50"),
                      "truth_coverage_90": cal.get("truth_coverage_90"),
                      "rmse_volunteers": table["rmse_volunteers"], "rmse_truth": table.get("rmse_truth"),
+                     "scale": scale, "scaled_coverage_50": scaled["coverage_50"],
+                     "scaled_coverage_90": scaled["coverage_90"], "scaled_truth_coverage_90": scaled["truth_coverage_90"],
                      "spearman_mi": rho_mi, "spearman_entropy": rho_h, "predict_s": seconds})
         print(result["text"].split("interval coverage")[-1])
+        # one concentration scale fitted on the validation split (temperature scaling)
+        val_path = predict(val, out / "run", n_samples=args.n_samples, tta=tta,
+                           save_loc=out / f"coverage_val_tta{tta}.hdf5", progress=False)
+        v_ids, _, v_alpha = load_predictions(val_path)
+        scale, _ = fit_concentration_scale(v_alpha, val.set_index("id_str").loc[v_ids, schema.label_cols], schema)
+        t_ids, _, t_alpha = load_predictions(path)
+        by_id = test.set_index("id_str").loc[t_ids]
+        scaled = coverage(scale * t_alpha, by_id[schema.label_cols], schema,
+                          true_fractions=by_id[[f"{c}_true_fraction" for c in schema.label_cols]].to_numpy())
+        scaled = scaled.loc["overall"]
     summary = pd.DataFrame(rows).set_index("tta")
     print(f"\n{len(test)} held-out galaxies; overall coverage (calibrated: 0.50 / 0.90), RMSE, and Spearman of "
           "smooth-or-featured mutual information / predictive entropy with -|true smooth fraction - 0.5|:")

@@ -386,6 +386,20 @@ def test_coverage_of_the_generating_model_is_nominal():
     assert len(figure.axes) == 2
 
 
+def test_concentration_scale_fitted_on_held_out_votes_repairs_overconfidence():
+    from zoobot_tf.evaluation.calibration import fit_concentration_scale
+
+    rng = np.random.default_rng(1)
+    truth = make_synthetic_fractions(rng, 500)
+    votes = draw_votes(truth, SCHEMA, rng, n_volunteers=40, concentration=25.0)
+    alpha = np.repeat((25.0 * np.clip(truth, 1e-3, None))[:, :, None], 2, axis=2)
+    scale, nll = fit_concentration_scale(alpha * 10, votes, SCHEMA)
+    assert 0.06 <= scale <= 0.16 and nll.idxmin() == scale  # the generating model is x10 away
+    fixed = coverage(alpha * 10 * scale, votes, SCHEMA).loc["overall", "coverage_90"]
+    print(f"fitted concentration scale {scale:.3f} (ideal 0.1); 90% coverage after it {fixed:.3f}")
+    assert 0.86 <= fixed <= 0.94
+
+
 def make_synthetic_fractions(rng, n):
     from zoobot_tf.synthetic import sample_morphology, true_fractions
 

@@ -28,7 +28,7 @@ from math import comb
 
 import numpy as np
 import pandas as pd
-from scipy.special import gammaln, logsumexp
+from scipy.special import logsumexp
 
 from zoobot_tf.discovery.common import catalog_locations, gallery_images, gallery_path, write_table
 
@@ -50,10 +50,10 @@ def _outcomes(n: int, k: int) -> np.ndarray:
 
 
 def _dm_logpmf(counts, alpha, n) -> np.ndarray:
-    """log Dirichlet-multinomial pmf; ``counts`` (..., K), ``alpha`` broadcastable (..., K)."""
-    a0 = alpha.sum(axis=-1)
-    return (gammaln(n + 1.0) + gammaln(a0) - gammaln(n + a0)
-            + (gammaln(counts + alpha) - gammaln(alpha) - gammaln(counts + 1.0)).sum(axis=-1))
+    """log Dirichlet-multinomial pmf of ``counts`` (..., K) summing to ``n``."""
+    from zoobot_tf.evaluation.calibration import dirichlet_multinomial_logpmf
+
+    return dirichlet_multinomial_logpmf(counts, alpha)
 
 
 def question_information(alpha, n_volunteers: int = TYPICAL_VOLUNTEERS, n_draws: int = 200,
