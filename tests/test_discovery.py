@@ -164,6 +164,7 @@ _KILLED_CHILD = textwrap.dedent(
 )
 
 
+@pytest.mark.slow
 def test_killed_embed_resumes_losing_nothing(catalog, model_file, embeddings, tmp_path):
     catalog_csv, out = tmp_path / "catalog.csv", tmp_path / "embeddings.hdf5"
     catalog.to_csv(catalog_csv, index=False)
@@ -260,6 +261,7 @@ def test_approximate_indexes_agree_with_exact_search(kind):
 # --- anomalies ------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_injected_oddities_rank_at_the_top(model_file, tmp_path):
     """300 synthetic images (11 of them the synthetic set's own artifacts: satellite trails, bad
     columns, saturated stars) + 3 injected oddities (a bright trail across an empty frame, a

@@ -109,14 +109,14 @@ def acquisition_scores(predictions, schema=None, n_volunteers: int = TYPICAL_VOL
         mutual information, with ``rank``.
     """
     from zoobot_tf.evaluation.metrics import expected_fractions
-    from zoobot_tf.predictions.hdf5 import iter_prediction_blocks, load_label_cols, read_attrs
+    from zoobot_tf.predictions.hdf5 import iter_prediction_blocks, read_label_cols, read_attrs
     from zoobot_tf.predictions.summary import _schema_for
 
     attrs = read_attrs(predictions)
     if int(attrs.get("n_samples", 1)) < 2:
         raise ValueError(f"{predictions}: {attrs.get('n_samples', 1)} sample per galaxy; mutual information needs "
                          "MC samples (predict with --n-samples 5 or more on a model with MC dropout)")
-    schema = _schema_for(predictions, schema, load_label_cols(predictions))
+    schema = _schema_for(predictions, schema, read_label_cols(predictions))
     rng = np.random.default_rng(seed)
     blocks = []
     for ids, alpha in iter_prediction_blocks(predictions, rows):

@@ -112,9 +112,9 @@ def coverage_of_file(path, votes: pd.DataFrame, schema, *, true_fractions: pd.Da
     if int(read_attrs(path).get("n_samples", 1)) < 2:
         raise ValueError(f"{path}: 1 MC sample per galaxy; interval coverage needs n_samples >= 2 "
                          "(predict with --n-samples 5)")
-    from zoobot_tf.predictions.hdf5 import load_label_cols
+    from zoobot_tf.predictions.hdf5 import read_label_cols
 
-    label_cols = load_label_cols(path)
+    label_cols = read_label_cols(path)
     order = [label_cols.index(c) for c in schema.label_cols]
     counter = CoverageCounter(schema, **kwargs)
     for ids, block in iter_prediction_blocks(path, rows):

@@ -524,12 +524,6 @@ def load_predictions(path) -> tuple[np.ndarray, list[str], np.ndarray]:
         return _strings(f["id_str"], n), [str(c) for c in f["label_cols"].asstr()[:]], f["predictions"][:n]
 
 
-def load_label_cols(path) -> list[str]:
-    """The ``label_cols`` of a prediction file (without reading its predictions)."""
-    with _open_predictions(path) as f:
-        return [str(c) for c in f["label_cols"].asstr()[:]]
-
-
 def load_representations(path) -> tuple[np.ndarray, np.ndarray]:
     """Read a whole embedding file: ``(id_str (N,), representations float32 (N, D))``."""
     with _open(path, "representations") as f:
