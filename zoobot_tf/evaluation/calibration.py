@@ -242,7 +242,7 @@ def format_coverage(table: pd.DataFrame) -> str:
 
 def coverage_figure(table: pd.DataFrame, title: str | None = None) -> Figure:
     """Observed vs nominal coverage, one line per question (overall in black); the diagonal is perfect."""
-    fig = Figure(figsize=(9.5, 4.2))
+    fig = Figure(figsize=(11.5, 4.2))
     prefixes = [("", "volunteer fractions")] + ([("truth_", "true fractions")] if "n_truth" in table else [])
     axes = fig.subplots(1, len(prefixes), squeeze=False).ravel()
     for ax, (prefix, what) in zip(axes, prefixes):
@@ -261,7 +261,7 @@ def coverage_figure(table: pd.DataFrame, title: str | None = None) -> Figure:
         ax.set_xlabel("nominal coverage of the predicted interval")
         ax.set_ylabel(f"fraction of {what} inside")
         ax.set_title(what, fontsize=9)
-    axes[-1].legend(fontsize=6, loc="lower right")
+    axes[-1].legend(fontsize=6, loc="upper left", bbox_to_anchor=(1.02, 1.0))
     if title:
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()
