@@ -74,13 +74,6 @@ def main(argv=None) -> None:
         ambiguity = -np.abs(truth.to_numpy() - 0.5)
         rho_mi = stats.spearmanr(scores["smooth-or-featured_mutual_information"], ambiguity).statistic
         rho_h = stats.spearmanr(scores["smooth-or-featured_predictive_entropy"], ambiguity).statistic
-        rows.append({"tta": tta, "samples": args.n_samples * tta, "coverage_50": cal["coverage_50"],
-                     "coverage_90": cal["coverage_90"], "truth_coverage_50": cal.get("truth_coverage_50"),
-                     "truth_coverage_90": cal.get("truth_coverage_90"),
-                     "rmse_volunteers": table["rmse_volunteers"], "rmse_truth": table.get("rmse_truth"),
-                     "scale": scale, "scaled_coverage_50": scaled["coverage_50"],
-                     "scaled_coverage_90": scaled["coverage_90"], "scaled_truth_coverage_90": scaled["truth_coverage_90"],
-                     "spearman_mi": rho_mi, "spearman_entropy": rho_h, "predict_s": seconds})
         print(result["text"].split("interval coverage")[-1])
         # one concentration scale fitted on the validation split (temperature scaling)
         val_path = predict(val, out / "run", n_samples=args.n_samples, tta=tta,
@@ -92,6 +85,13 @@ def main(argv=None) -> None:
         scaled = coverage(scale * t_alpha, by_id[schema.label_cols], schema,
                           true_fractions=by_id[[f"{c}_true_fraction" for c in schema.label_cols]].to_numpy())
         scaled = scaled.loc["overall"]
+        rows.append({"tta": tta, "samples": args.n_samples * tta, "coverage_50": cal["coverage_50"],
+                     "coverage_90": cal["coverage_90"], "truth_coverage_50": cal.get("truth_coverage_50"),
+                     "truth_coverage_90": cal.get("truth_coverage_90"),
+                     "rmse_volunteers": table["rmse_volunteers"], "rmse_truth": table.get("rmse_truth"),
+                     "scale": scale, "scaled_coverage_50": scaled["coverage_50"],
+                     "scaled_coverage_90": scaled["coverage_90"], "scaled_truth_coverage_90": scaled["truth_coverage_90"],
+                     "spearman_mi": rho_mi, "spearman_entropy": rho_h, "predict_s": seconds})
     summary = pd.DataFrame(rows).set_index("tta")
     print(f"\n{len(test)} held-out galaxies; overall coverage (calibrated: 0.50 / 0.90), RMSE, and Spearman of "
           "smooth-or-featured mutual information / predictive entropy with -|true smooth fraction - 0.5|:")
