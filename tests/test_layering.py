@@ -24,7 +24,7 @@ LAYERS = {
     "data": {"images", "catalogs", "shards", "data", "synthetic"},
     "models": {"models", "losses"},
     "engine": {"training", "finetune", "predictions", "evaluation"},
-    "applications": {"classification", "kaggle", "detection", "demo"},
+    "applications": {"classification", "kaggle", "detection", "discovery", "demo"},
     "command line": {"cli", "__main__"},
 }
 ORDER = list(LAYERS)

@@ -7,10 +7,12 @@ per-class recall, accuracy by galaxy size. What fraction of a survey are mergers
 ``metrics`` holds the vote-fraction numbers (plain arrays in, DataFrames out), ``classification``
 the classifier / regressor / fine-tuning numbers, ``plots`` every figure (matplotlib ``Figure``,
 no global backend), ``compare`` the comparison table (:func:`evaluate`), ``predict_split`` model
-outputs over a shard split, ``merger_fraction`` the merger fraction of a survey, ``report`` the
-files-in CLI verb ``zoobot-tf evaluate``. Importing this package does not import TensorFlow.
+outputs over a shard split, ``merger_fraction`` the merger fraction of a survey, ``calibration``
+the coverage of the predicted intervals, ``gallery`` the galaxy galleries of
+:mod:`zoobot_tf.discovery`, ``report`` the files-in CLI verb ``zoobot-tf evaluate``. Importing this package does not import TensorFlow.
 """
 
+from zoobot_tf.evaluation.calibration import coverage, coverage_figure, coverage_of_file
 from zoobot_tf.evaluation.compare import comparison_table, evaluate, format_comparison
 from zoobot_tf.evaluation.metrics import (
     OVERALL,
@@ -34,6 +36,7 @@ from zoobot_tf.evaluation.classification import (
     top_k_accuracy,
     top_k_accuracy_by_bin,
 )
+from zoobot_tf.evaluation.gallery import gallery_figure, save_figure
 from zoobot_tf.evaluation.plots import (
     plot_accuracy_by_size,
     plot_confusion_matrices,
@@ -69,10 +72,14 @@ __all__ = [
     "top_k_accuracy_by_bin",
     "confusion_matrices",
     "confusion_matrix",
+    "coverage",
+    "coverage_figure",
+    "coverage_of_file",
     "evaluate",
     "evaluate_files",
     "expected_fractions",
     "format_comparison",
+    "gallery_figure",
     "majority_answer_accuracy",
     "majority_answers",
     "mean_fractions",
@@ -87,6 +94,7 @@ __all__ = [
     "read_summary_predictions",
     "read_training_log",
     "run",
+    "save_figure",
     "true_asked_weights",
     "vote_fraction_rmse",
 ]

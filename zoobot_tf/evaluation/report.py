@@ -234,9 +234,35 @@ def evaluate_files(
         text=format_comparison(result["table"], title=title), schema=schema, n_predicted=len(fractions),
         n_catalog=len(table), baseline_source=baseline_source,
     )
+    _add_calibration(result, predictions, votes, truth, schema, out_dir, min_votes)
     if out_dir is not None:
         Path(result["files"]["comparison_text"]).write_text(result["text"] + "\n")
     return result
+
+
+def _add_calibration(result, predictions, votes, truth, schema, out_dir, min_votes) -> None:
+    """Interval coverage (:mod:`zoobot_tf.evaluation.calibration`) for an HDF5 file with MC samples."""
+    from zoobot_tf.evaluation import calibration
+    from zoobot_tf.evaluation.gallery import save_figure
+
+    result["calibration"] = None
+    if not (isinstance(predictions, (str, os.PathLike)) and os.fspath(predictions).lower().endswith(HDF5_EXTS)):
+        return
+    from zoobot_tf.predictions.hdf5 import read_attrs
+
+    if int(read_attrs(predictions).get("n_samples", 1)) < 2:
+        result["text"] += "\n\ninterval coverage: skipped (1 sample per galaxy; predict with --n-samples >= 2)"
+        return
+    table = calibration.coverage_of_file(predictions, votes, schema, true_fractions=truth, min_votes=min_votes)
+    result["calibration"] = table
+    result["text"] += "\n\n" + calibration.format_coverage(table)
+    if out_dir is not None:
+        out = Path(out_dir)
+        result["files"]["calibration"] = str(out / "calibration.csv")
+        table.to_csv(result["files"]["calibration"])
+        n_samples = read_attrs(predictions).get("n_samples")
+        figure = calibration.coverage_figure(table, title=f"interval coverage, {n_samples} samples per galaxy")
+        result["files"]["calibration_plot"] = save_figure(figure, out / "calibration.png")
 
 
 # --- CLI -----------------------------------------------------------------------------------

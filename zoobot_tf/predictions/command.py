@@ -28,6 +28,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("--no-fast-path", action="store_true",
                         help="run n full forward passes even when only the head is stochastic")
     parser.add_argument("--retry-errors", action="store_true", help="retry images recorded as unreadable")
+    parser.add_argument("--tta", type=int, default=1,
+                        help="test-time views (1 = off .. 8 rotations/flips), each adding n-samples samples")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     return parser
 
@@ -53,6 +55,7 @@ def run(args: argparse.Namespace) -> int:
         schema=args.schema,
         progress=not args.no_progress,
         retry_errors=args.retry_errors,
+        tta=args.tta,
     )
     attrs = read_attrs(path)
     print(f"wrote {path}: {attrs['n_rows']} galaxies x {attrs['n_samples']} samples, "

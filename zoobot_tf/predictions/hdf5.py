@@ -14,6 +14,10 @@ so no file space is freed and reused under the feet of the last flushed metadata
 predictions, then the ids, then a flush, and only then the ``n_written`` attribute (and another
 flush). A process killed anywhere in between leaves ``n_written`` at the last complete block; on
 reopening, everything past it is cut off, so no id can appear twice or without its predictions.
+
+Embedding files (:class:`EmbeddingWriter`, written by :func:`zoobot_tf.predictions.embed`) are the
+same file with ``representations (N, D)`` float32 encoder features in place of ``label_cols`` and
+``predictions``: one writer (:class:`RowWriter`), one resume rule, one merge for both.
 """
 
 from __future__ import annotations
@@ -28,7 +32,12 @@ import numpy as np
 import pandas as pd
 
 __all__ = [
+    "EmbeddingWriter",
     "PredictionWriter",
+    "RowWriter",
+    "iter_representation_blocks",
+    "load_representations",
+    "merge_embeddings",
     "iter_prediction_blocks",
     "load_predictions",
     "merge_predictions",
@@ -38,6 +47,8 @@ __all__ = [
 ]
 
 STR = h5py.string_dtype("utf-8")
+#: file name endings of HDF5 files
+HDF5_SUFFIXES = (".h5", ".hdf5", ".hdf")
 #: Target uncompressed size of one predictions chunk (HDF5 works best with chunks well under 1 MiB).
 CHUNK_BYTES = 1 << 19
 
@@ -74,7 +85,7 @@ def chunk_rows_for(n_answers: int, n_samples: int, batch_size: int) -> int:
 
 
 def _check_compatible(f, path, label_cols, n_samples, attrs, check_attrs) -> None:
-    """Raise ValueError unless the open file ``f`` can take rows of this shape and options."""
+    """Raise ValueError unless the open prediction file ``f`` can take rows of this shape and options."""
     missing = [k for k in ("predictions", "id_str", "label_cols", "errors") if k not in f]
     if missing or "n_written" not in f.attrs:
         raise ValueError(f"{path}: not a zoobot_tf prediction file (missing {missing or 'n_written'})")
@@ -91,58 +102,50 @@ def _check_compatible(f, path, label_cols, n_samples, attrs, check_attrs) -> Non
         raise ValueError(
             f"{path}: existing file has other label_cols than asked ({diff}); use another save_loc or delete the file"
         )
+    _check_attrs(f, path, attrs, check_attrs)
+
+
+def _check_attrs(f, path, attrs, check_attrs) -> None:
     for key in check_attrs:
         want, have = attrs.get(key), f.attrs.get(key)
         if have is not None and want is not None and not np.array_equal(np.asarray(have), np.asarray(want)):
             raise ValueError(f"{path}: existing file has {key}={have!r} but {want!r} was asked")
 
 
-def existing_state(path, label_cols, n_samples, attrs=None, check_attrs=()):
-    """Read-only look at an existing file: ``(complete, ids done)`` where done = predicted or
-    recorded as unreadable. Raises ValueError like :class:`PredictionWriter` on a mismatch."""
+def _state(path, check, data) -> tuple[bool, np.ndarray]:
     try:
         f = h5py.File(path, "r")
     except OSError as err:
-        raise ValueError(
-            f"{path}: cannot open the existing prediction file ({err}); move it aside or delete it"
-        ) from err
+        raise ValueError(f"{path}: cannot open the existing file ({err}); move it aside or delete it") from err
     with f:
-        _check_compatible(f, path, [str(c) for c in label_cols], n_samples, dict(attrs or {}), check_attrs)
-        n, m = _n_rows(f), int(f["errors"].attrs.get("n_written", 0))
+        check(f)
+        n, m = _n_rows(f, data), int(f["errors"].attrs.get("n_written", 0))
         done = np.concatenate([_strings(f["id_str"], n), _strings(f["errors/id_str"], m)])
         return bool(f.attrs["complete"]), done
 
 
-class PredictionWriter:
-    """Create or reopen a prediction file and append rows to it (see the module docstring).
+def existing_state(path, label_cols, n_samples, attrs=None, check_attrs=()):
+    """Read-only look at an existing prediction file: ``(complete, ids done)`` where done =
+    predicted or recorded as unreadable. Raises ValueError like :class:`PredictionWriter` on a mismatch."""
+    label_cols = [str(c) for c in label_cols]
+    return _state(path, lambda f: _check_compatible(f, path, label_cols, n_samples, dict(attrs or {}), check_attrs),
+                  "predictions")
 
-    Parameters
-    ----------
-    path : str or Path
-        The HDF5 file; created with its parent directory if missing.
-    label_cols : list of str
-        One name per model output (answer).
-    n_samples : int
-        MC samples per galaxy.
-    attrs : dict
-        Attributes written on creation (schema, model_file, image options, ...). When reopening,
-        ``check_attrs`` lists those that must agree with the file (ValueError otherwise).
-    chunk_rows : int
-        Rows per chunk for a new file (an existing file keeps its own).
-    check_attrs : sequence of str
-        Attribute names that must match an existing file.
 
-    Raises
-    ------
-    ValueError
-        The existing file has other ``n_samples``/``label_cols``/checked attributes, or is not a
-        prediction file.
+class RowWriter:
+    """Create or reopen a file of per-galaxy rows keyed by ``id_str`` and append to it.
+
+    The machinery shared by prediction and embedding files (see the module docstring): atomic
+    creation, whole-chunk commits behind ``n_written``, truncation of uncommitted rows on reopen,
+    the ``errors`` group. A subclass names its data set (:attr:`DATA`), the shape of one row,
+    the extra datasets it creates and how an existing file is checked.
     """
 
-    def __init__(self, path, label_cols, n_samples, attrs=None, chunk_rows=64, check_attrs=()):
+    #: name of the ``(N, *row_shape)`` float32 dataset
+    DATA = ""
+
+    def __init__(self, path, attrs=None, chunk_rows=64, check_attrs=()):
         self.path = Path(path)
-        self.label_cols = [str(c) for c in label_cols]
-        self.n_samples = int(n_samples)
         attrs = dict(attrs or {})
         if self.path.exists():
             self._file = self._reopen(attrs, check_attrs)
@@ -150,27 +153,42 @@ class PredictionWriter:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._file = self._create(attrs, int(chunk_rows))
         f = self._file
-        self._preds, self._ids = f["predictions"], f["id_str"]
+        self._preds, self._ids = f[self.DATA], f["id_str"]
         self._errors = f["errors"]
         self.chunk_rows = int(self._preds.chunks[0])
         self._buffer_ids: list[str] = []
         self._buffer_preds: list[np.ndarray] = []
         self._buffered = 0
 
+    # --- what a subclass defines -------------------------------------------------------
+    @property
+    def row_shape(self) -> tuple[int, ...]:
+        raise NotImplementedError
+
+    def _layout_attrs(self) -> dict:
+        """Attributes fixed by the row shape (e.g. ``n_samples``)."""
+        return {}
+
+    def _create_extra(self, f) -> None:
+        """Datasets beside ``id_str``, the data and ``errors``."""
+
+    def _check(self, f, attrs, check_attrs) -> None:
+        """Raise ValueError unless the open file ``f`` can take these rows."""
+        raise NotImplementedError
+
     # --- opening -----------------------------------------------------------------------
     def _create(self, attrs, chunk_rows):
         tmp = self.path.with_name(self.path.name + ".creating")
         f = h5py.File(tmp, "w")
         try:
-            n_answers = len(self.label_cols)
-            f.create_dataset("label_cols", data=np.array(self.label_cols, dtype=object), dtype=STR)
+            self._create_extra(f)
             _resizable_strings(f, "id_str", chunk_rows)
             f.create_dataset(
-                "predictions",
-                shape=(0, n_answers, self.n_samples),
-                maxshape=(None, n_answers, self.n_samples),
+                self.DATA,
+                shape=(0, *self.row_shape),
+                maxshape=(None, *self.row_shape),
                 dtype="float32",
-                chunks=(chunk_rows, n_answers, self.n_samples),
+                chunks=(chunk_rows, *self.row_shape),
                 compression="gzip",
                 compression_opts=4,
                 shuffle=True,
@@ -181,7 +199,7 @@ class PredictionWriter:
             errors.attrs["n_written"] = 0
             f.attrs.update({k: v for k, v in attrs.items() if v is not None})
             f.attrs.update(
-                n_samples=self.n_samples,
+                **self._layout_attrs(),
                 n_written=0,
                 complete=False,
                 created=_now(),
@@ -192,7 +210,7 @@ class PredictionWriter:
             f.close()
             tmp.unlink(missing_ok=True)
             raise
-        os.replace(tmp, self.path)  # a file under the final name is always a valid prediction file
+        os.replace(tmp, self.path)  # a file under the final name is always a valid file
         return h5py.File(self.path, "r+")
 
     def _reopen(self, attrs, check_attrs):
@@ -200,23 +218,22 @@ class PredictionWriter:
             f = h5py.File(self.path, "r+")
         except OSError as err:
             raise ValueError(
-                f"{self.path}: cannot reopen the existing prediction file to resume ({err}); "
+                f"{self.path}: cannot reopen the existing file to resume ({err}); "
                 "move it aside or delete it to start again"
             ) from err
         try:
-            _check_compatible(f, self.path, self.label_cols, self.n_samples, attrs, check_attrs)
+            self._check(f, attrs, check_attrs)
             self._truncate(f)
         except BaseException:
             f.close()
             raise
         return f
 
-    @staticmethod
-    def _truncate(f):
+    def _truncate(self, f):
         """Cut rows past the last committed block (left by a killed run)."""
         n = int(f.attrs["n_written"])
         changed = False
-        for name in ("predictions", "id_str"):
+        for name in (self.DATA, "id_str"):
             if f[name].shape[0] < n:
                 raise ValueError(f"{f.filename}: {name} has {f[name].shape[0]} rows but n_written={n}; corrupt file")
             if f[name].shape[0] != n:
@@ -252,9 +269,9 @@ class PredictionWriter:
     def add(self, ids: Sequence[str], predictions: np.ndarray) -> None:
         """Queue rows; whole chunks are written (and committed) as soon as they are complete."""
         predictions = np.asarray(predictions, dtype=np.float32)
-        expected = (len(ids), len(self.label_cols), self.n_samples)
+        expected = (len(ids), *self.row_shape)
         if predictions.shape != expected:
-            raise ValueError(f"predictions of shape {predictions.shape} do not match {expected}")
+            raise ValueError(f"{self.DATA} of shape {predictions.shape} do not match {expected}")
         if not len(ids):
             return
         if self.complete:
@@ -299,7 +316,7 @@ class PredictionWriter:
 
     def _commit(self, ids, preds) -> None:
         start = self.n_written
-        # a killed run may have left uncommitted rows: PredictionWriter._truncate cut them on open
+        # a killed run may have left uncommitted rows: RowWriter._truncate cut them on open
         _append(self._preds, preds)
         _append(self._ids, np.array(ids, dtype=object))
         self._file.flush()
@@ -332,31 +349,141 @@ class PredictionWriter:
         self.close()
 
 
+class PredictionWriter(RowWriter):
+    """Create or reopen a prediction file and append rows to it (see the module docstring).
+
+    Parameters
+    ----------
+    path : str or Path
+        The HDF5 file; created with its parent directory if missing.
+    label_cols : list of str
+        One name per model output (answer).
+    n_samples : int
+        MC samples per galaxy.
+    attrs : dict
+        Attributes written on creation (schema, model_file, image options, ...). When reopening,
+        ``check_attrs`` lists those that must agree with the file (ValueError otherwise).
+    chunk_rows : int
+        Rows per chunk for a new file (an existing file keeps its own).
+    check_attrs : sequence of str
+        Attribute names that must match an existing file.
+
+    Raises
+    ------
+    ValueError
+        The existing file has other ``n_samples``/``label_cols``/checked attributes, or is not a
+        prediction file.
+    """
+
+    DATA = "predictions"
+
+    def __init__(self, path, label_cols, n_samples, attrs=None, chunk_rows=64, check_attrs=()):
+        self.label_cols = [str(c) for c in label_cols]
+        self.n_samples = int(n_samples)
+        super().__init__(path, attrs, chunk_rows, check_attrs)
+
+    @property
+    def row_shape(self):
+        return (len(self.label_cols), self.n_samples)
+
+    def _layout_attrs(self):
+        return {"n_samples": self.n_samples}
+
+    def _create_extra(self, f):
+        f.create_dataset("label_cols", data=np.array(self.label_cols, dtype=object), dtype=STR)
+
+    def _check(self, f, attrs, check_attrs):
+        _check_compatible(f, self.path, self.label_cols, self.n_samples, attrs, check_attrs)
+
+
+class EmbeddingWriter(RowWriter):
+    """Create or reopen an embedding file: ``representations (N, n_features)`` encoder features.
+
+    Parameters as :class:`PredictionWriter`, with ``n_features`` (the encoder's output width)
+    in place of ``label_cols`` and ``n_samples``.
+    """
+
+    DATA = "representations"
+
+    def __init__(self, path, n_features, attrs=None, chunk_rows=64, check_attrs=()):
+        self.n_features = int(n_features)
+        super().__init__(path, attrs, chunk_rows, check_attrs)
+
+    @property
+    def row_shape(self):
+        return (self.n_features,)
+
+    def _layout_attrs(self):
+        return {"n_features": self.n_features}
+
+    def _check(self, f, attrs, check_attrs):
+        check_embedding_file(f, self.path, self.n_features, attrs, check_attrs)
+
+    @classmethod
+    def existing_state(cls, path, n_features, attrs=None, check_attrs=()):
+        """``(complete, ids done)`` of an existing embedding file, read-only."""
+        return _state(path, lambda f: check_embedding_file(f, path, n_features, dict(attrs or {}), check_attrs),
+                      cls.DATA)
+
+
+def check_embedding_file(f, path, n_features, attrs, check_attrs) -> None:
+    """Raise ValueError unless the open file ``f`` is an embedding file of ``n_features`` columns."""
+    missing = [k for k in ("representations", "id_str", "errors") if k not in f]
+    if missing or "n_written" not in f.attrs:
+        raise ValueError(f"{path}: not a zoobot_tf embedding file (missing {missing or 'n_written'})")
+    have = int(f["representations"].shape[1])
+    if have != int(n_features):
+        raise ValueError(f"{path}: existing file has {have} features per galaxy but the encoder gives "
+                         f"{n_features}; use another save_loc or delete the file")
+    _check_attrs(f, path, attrs, check_attrs)
+
+
 # ----------------------------------------------------------------------------------------
 # Reading
 # ----------------------------------------------------------------------------------------
 
 
-def _open_predictions(path) -> h5py.File:
+#: what a file of each kind must hold: (kind in messages, required datasets)
+_KINDS = {
+    "predictions": ("prediction", ("id_str", "label_cols", "predictions")),
+    "representations": ("embedding", ("id_str", "representations")),
+}
+
+
+def _open(path, data="predictions") -> h5py.File:
+    kind, required = _KINDS[data]
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such prediction file")
+        raise FileNotFoundError(f"{path}: no such {kind} file")
     try:
         f = h5py.File(path, "r")
     except OSError as err:
         raise ValueError(f"{path}: cannot open as HDF5 ({err})") from err
-    missing = [k for k in ("id_str", "label_cols", "predictions") if k not in f]
+    missing = [k for k in required if k not in f]
     if missing:
         f.close()
-        raise ValueError(f"{path}: not a prediction file: lacks dataset(s) {missing}; "
-                         "expected id_str, label_cols, predictions")
+        article = "an" if kind[0] in "aeiou" else "a"
+        raise ValueError(f"{path}: not {article} {kind} file: lacks dataset(s) {missing}; expected {', '.join(required)}")
     return f
 
 
-def _n_rows(f) -> int:
+def _open_predictions(path) -> h5py.File:
+    return _open(path, "predictions")
+
+
+def _data_name(path) -> str:
+    """``'representations'`` for an embedding file, else ``'predictions'``."""
+    try:
+        with h5py.File(path, "r") as f:
+            return "representations" if "representations" in f else "predictions"
+    except OSError:
+        return "predictions"  # _open raises the message naming the file
+
+
+def _n_rows(f, data="predictions") -> int:
     # files from other tools (Zoobot) have no n_written attribute: all rows count
     n = int(f.attrs.get("n_written", f["id_str"].shape[0]))
-    return min(n, f["id_str"].shape[0], f["predictions"].shape[0])
+    return min(n, f["id_str"].shape[0], f[data].shape[0])
 
 
 def _plain(value):
@@ -368,10 +495,12 @@ def _plain(value):
 
 
 def read_attrs(path) -> dict:
-    """File attributes as plain Python values (plus ``n_rows``, the committed row count)."""
-    with _open_predictions(path) as f:
+    """File attributes as plain Python values (plus ``n_rows``, the committed row count);
+    prediction or embedding file."""
+    data = _data_name(path)
+    with _open(path, data) as f:
         out = {k: _plain(v) for k, v in f.attrs.items()}
-        out["n_rows"] = _n_rows(f)
+        out["n_rows"] = _n_rows(f, data)
     return out
 
 
@@ -395,18 +524,34 @@ def load_predictions(path) -> tuple[np.ndarray, list[str], np.ndarray]:
         return _strings(f["id_str"], n), [str(c) for c in f["label_cols"].asstr()[:]], f["predictions"][:n]
 
 
-def iter_prediction_blocks(path, rows: int = 4096) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """Yield ``(id_str, predictions)`` blocks of at most ``rows`` galaxies: bounded memory."""
-    with _open_predictions(path) as f:
-        n = _n_rows(f)
+def load_representations(path) -> tuple[np.ndarray, np.ndarray]:
+    """Read a whole embedding file: ``(id_str (N,), representations float32 (N, D))``."""
+    with _open(path, "representations") as f:
+        n = _n_rows(f, "representations")
+        return _strings(f["id_str"], n), f["representations"][:n]
+
+
+def _iter_blocks(path, data, rows) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    with _open(path, data) as f:
+        n = _n_rows(f, data)
         for start in range(0, n, int(rows)):
             stop = min(start + int(rows), n)
-            yield f["id_str"].asstr()[start:stop].astype(object), f["predictions"][start:stop]
+            yield f["id_str"].asstr()[start:stop].astype(object), f[data][start:stop]
+
+
+def iter_prediction_blocks(path, rows: int = 4096) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Yield ``(id_str, predictions)`` blocks of at most ``rows`` galaxies: bounded memory."""
+    return _iter_blocks(path, "predictions", rows)
+
+
+def iter_representation_blocks(path, rows: int = 4096) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Yield ``(id_str, representations)`` blocks of at most ``rows`` galaxies: bounded memory."""
+    return _iter_blocks(path, "representations", rows)
 
 
 def read_errors(path) -> pd.DataFrame:
-    """The unreadable images recorded in a prediction file: ``id_str``, ``file_loc``, ``reason``."""
-    with _open_predictions(path) as f:
+    """The unreadable images recorded in a prediction or embedding file: ``id_str``, ``file_loc``, ``reason``."""
+    with _open(path, _data_name(path)) as f:
         if "errors" not in f:
             return pd.DataFrame({"id_str": [], "file_loc": [], "reason": []}, dtype=object)
         g = f["errors"]
@@ -414,12 +559,31 @@ def read_errors(path) -> pd.DataFrame:
         return pd.DataFrame({name: _strings(g[name], m) for name in ("id_str", "file_loc", "reason")})
 
 
-def merge_predictions(paths: Sequence, out, rows: int = 4096) -> Path:
-    """Concatenate complete prediction files (e.g. one per worker) into ``out``.
+def _layout(path, data) -> tuple[str, tuple]:
+    """``(data name, writer arguments that fix the row shape)`` of an existing file of kind ``data``."""
+    with _open(path, data) as f:
+        if data == "representations":
+            return data, (int(f[data].shape[1]),)
+        return data, ([str(c) for c in f["label_cols"].asstr()[:]], int(f[data].shape[2]))
 
-    Checks that every input is complete and that they share ``label_cols`` and ``n_samples``,
-    and that no id appears twice (within or across files, predictions or errors). Copies in
-    blocks of ``rows`` galaxies, so memory stays bounded (apart from the set of ids).
+
+def merge_predictions(paths: Sequence, out, rows: int = 4096) -> Path:
+    """Concatenate complete prediction files, e.g. one per worker, into ``out`` (see :func:`_merge`)."""
+    return _merge(paths, out, rows, "predictions")
+
+
+def merge_embeddings(paths: Sequence, out, rows: int = 4096) -> Path:
+    """Concatenate complete embedding files, e.g. one per worker, into ``out`` (see :func:`_merge`)."""
+    return _merge(paths, out, rows, "representations")
+
+
+def _merge(paths: Sequence, out, rows: int, data: str) -> Path:
+    """Concatenate complete files of one kind (``data``: their dataset), e.g. one per worker, into ``out``.
+
+    Checks that every input is complete and that they share their row layout (``label_cols``
+    and ``n_samples``; or the number of features), and that no id appears twice (within or
+    across files, rows or errors). Copies in blocks of ``rows`` galaxies, so memory stays
+    bounded (apart from the set of ids).
 
     Returns
     -------
@@ -429,26 +593,23 @@ def merge_predictions(paths: Sequence, out, rows: int = 4096) -> Path:
     paths = [Path(p) for p in paths]
     out = Path(out)
     if not paths:
-        raise ValueError("merge_predictions needs at least one input file")
+        raise ValueError("merge needs at least one input file")
     if out.exists():
-        raise FileExistsError(f"{out}: already exists; merge_predictions does not overwrite")
+        raise FileExistsError(f"{out}: already exists; merge does not overwrite")
     if out.resolve() in {p.resolve() for p in paths}:
         raise ValueError(f"{out}: the output is also an input")
 
     first = read_attrs(paths[0])
-    with _open_predictions(paths[0]) as f:
-        label_cols = [str(c) for c in f["label_cols"].asstr()[:]]
+    data, layout = _layout(paths[0], data)
     seen: set[str] = set()
     for path in paths:
         attrs = read_attrs(path)
         if not bool(attrs.get("complete", False)):
             raise ValueError(f"{path}: not complete (a worker still running or killed?); rerun it to finish first")
-        with _open_predictions(path) as f:
-            cols = [str(c) for c in f["label_cols"].asstr()[:]]
-            n_samples = f["predictions"].shape[2]
-        if cols != label_cols or n_samples != int(first["n_samples"]):
-            raise ValueError(f"{path}: label_cols/n_samples differ from {paths[0]}")
-        ids = list(_all_ids(path))
+        if _layout(path, data) != (data, layout):
+            what = "label_cols/n_samples" if data == "predictions" else "kind of file/number of features"
+            raise ValueError(f"{path}: {what} differ from {paths[0]}")
+        ids = list(_all_ids(path, data))
         dupes = [i for i in ids if i in seen]
         if len(set(ids)) != len(ids):
             dupes += [i for i, c in pd.Series(ids).value_counts().items() if c > 1]
@@ -456,23 +617,25 @@ def merge_predictions(paths: Sequence, out, rows: int = 4096) -> Path:
             raise ValueError(f"{path}: {len(dupes)} id(s) already seen, e.g. {dupes[:5]}")
         seen.update(ids)
 
-    keep = ("schema", "model_file", "image_size", "image_channels", "image_scaling", "image_crop_scale")
+    keep = ("schema", "model_file", "image_size", "image_channels", "image_scaling", "image_crop_scale", "tta")
     attrs = {k: first[k] for k in keep if k in first}
     attrs["merged_from"] = [str(p) for p in paths]
-    n_samples = int(first["n_samples"])
-    writer = PredictionWriter(out, label_cols, n_samples, attrs=attrs,
-                              chunk_rows=chunk_rows_for(len(label_cols), n_samples, rows))
+    if data == "representations":
+        writer = EmbeddingWriter(out, *layout, attrs=attrs, chunk_rows=chunk_rows_for(layout[0], 1, rows))
+    else:
+        writer = PredictionWriter(out, *layout, attrs=attrs, chunk_rows=chunk_rows_for(len(layout[0]), layout[1], rows))
     with writer:
         for path in paths:
-            for ids, preds in iter_prediction_blocks(path, rows):
-                writer.add(ids, preds)
+            for ids, block in _iter_blocks(path, data, rows):
+                writer.add(ids, block)
             errors = read_errors(path)
             writer.add_errors(errors["id_str"], errors["file_loc"], errors["reason"])
         writer.finish()
     return out
 
 
-def _all_ids(path) -> Iterator[str]:
-    for ids, _ in iter_prediction_blocks(path):
+
+def _all_ids(path, data="predictions") -> Iterator[str]:
+    for ids, _ in _iter_blocks(path, data, 4096):
         yield from ids
     yield from read_errors(path)["id_str"]

@@ -23,8 +23,9 @@ from zoobot_tf.images import ImageReadError
 from zoobot_tf.predictions.hdf5 import PredictionWriter, chunk_rows_for, existing_state
 from zoobot_tf.predictions.images_dataset import ImageOptions, image_dataset
 from zoobot_tf.predictions.sampling import Sampler, resolve_fast_path
+from zoobot_tf.predictions.tta import TTASampler, check_views
 
-__all__ = ["predict", "worker_file", "worker_of"]
+__all__ = ["fill_file", "predict", "prepare_rows", "worker_file", "worker_of"]
 
 logger = logging.getLogger(__name__)
 #: A fresh run whose first this-many images (or all, if fewer) are unreadable stops with an error.
@@ -154,6 +155,7 @@ def predict(
     progress: bool = True,
     decoder: str = "auto",
     retry_errors: bool = False,
+    tta: int = 1,
 ) -> Path:
     """Predict every galaxy of a catalog ``n_samples`` times (MC dropout) into an HDF5 file.
 
@@ -199,6 +201,10 @@ def predict(
         Image decoding (see :mod:`zoobot_tf.predictions.images_dataset`).
     retry_errors : bool
         When resuming, try again the images recorded as unreadable (default: they count as done).
+    tta : int
+        Test-time views per galaxy (1 = off, up to 8 rotations/flips, see
+        :func:`zoobot_tf.predictions.tta.dihedral_views`): each view adds its ``n_samples`` MC
+        samples, so the file holds ``n_samples * tta`` samples (attribute ``tta``).
 
     Returns
     -------
@@ -213,13 +219,8 @@ def predict(
         file, or no readable image among the first :data:`SYSTEMATIC_FAILURES` of a fresh run
         (a systematic problem such as a wrong image directory; nothing is recorded then).
     """
-    n_samples, batch_size = int(n_samples), int(batch_size)
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    if not 0 <= int(worker_index) < int(num_workers):
-        raise ValueError(f"worker_index must be in [0, num_workers={num_workers}), got {worker_index}")
-    name = str(catalog) if not isinstance(catalog, pd.DataFrame) else "<DataFrame>"
-    rows = _check_catalog(read_catalog(catalog), name)
+    n_samples, batch_size, tta = int(n_samples), int(batch_size), check_views(tta)
+    rows = prepare_rows(catalog, batch_size, num_workers, worker_index)
     defaults = _run_defaults(model)
     schema = defaults.get("schema") if schema is None and label_cols is None else schema
     scaling = defaults.get("scaling") if scaling is None else scaling
@@ -230,26 +231,58 @@ def predict(
     options = _image_options(model, image_size, channels, scaling, crop_scale)
     use_fast = resolve_fast_path(model, fast_path)
     sampler = Sampler(model, n_samples, use_fast)
+    if tta > 1:
+        sampler = TTASampler(sampler, tta)
 
-    if int(num_workers) > 1:
-        rows = rows[worker_of(rows["id_str"], num_workers) == int(worker_index)].reset_index(drop=True)
     save_loc = worker_file(save_loc, num_workers, worker_index)
     attrs = {
         "schema": schema_name,
         "model_file": model_file,
         "num_workers": int(num_workers),
         "worker_index": int(worker_index),
+        "tta": tta,
         **options.as_attrs(),
     }
-    check = ("num_workers", "worker_index")
+    check = ("num_workers", "worker_index", "tta")
+    total = sampler.n_samples
+    chunk_rows = chunk_rows_for(len(label_cols), total, batch_size)
+    return fill_file(
+        save_loc, rows, sampler, options,
+        open_writer=lambda: PredictionWriter(save_loc, label_cols, total, attrs=attrs, chunk_rows=chunk_rows,
+                                             check_attrs=check),
+        read_state=lambda: existing_state(save_loc, label_cols, total, attrs, check),
+        batch_size=batch_size, decoder=decoder, progress=progress, retry_errors=retry_errors,
+        finish_attrs={"fast_path": bool(use_fast)}, desc="predict",
+    )
+
+
+def prepare_rows(catalog, batch_size: int, num_workers: int, worker_index: int) -> pd.DataFrame:
+    """The checked ``id_str``/``file_loc`` rows of a catalog that this worker handles."""
+    if int(batch_size) < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    if not 0 <= int(worker_index) < int(num_workers):
+        raise ValueError(f"worker_index must be in [0, num_workers={num_workers}), got {worker_index}")
+    name = str(catalog) if not isinstance(catalog, pd.DataFrame) else "<DataFrame>"
+    rows = _check_catalog(read_catalog(catalog), name)
+    if int(num_workers) > 1:
+        rows = rows[worker_of(rows["id_str"], num_workers) == int(worker_index)].reset_index(drop=True)
+    return rows
+
+
+def fill_file(save_loc, rows, transform, options, *, open_writer, read_state, batch_size, decoder, progress,
+              retry_errors, finish_attrs, desc) -> Path:
+    """The resumable loop shared by :func:`predict` and :func:`~zoobot_tf.predictions.embed`.
+
+    Skips the ids already in ``save_loc`` (rows or recorded errors), streams the others' images
+    through ``transform`` (images -> rows) into the writer that ``open_writer()`` returns, and
+    marks the file complete. A complete file holding every id is left untouched.
+    """
     if save_loc.is_file() and not retry_errors:
-        complete, done = existing_state(save_loc, label_cols, n_samples, attrs, check)
+        complete, done = read_state()
         if complete and rows["id_str"].isin(pd.Index(done)).all():
             logger.info("%s: complete, nothing to do", save_loc)
             return save_loc  # leave the file untouched
-    chunk_rows = chunk_rows_for(len(label_cols), n_samples, batch_size)
-    with PredictionWriter(save_loc, label_cols, n_samples, attrs=attrs, chunk_rows=chunk_rows,
-                          check_attrs=check) as writer:
+    with open_writer() as writer:
         if retry_errors:
             writer.clear_errors()
         done = pd.Index(np.concatenate([writer.written_ids(), writer.error_ids()]))
@@ -257,8 +290,8 @@ def predict(
         if len(done):
             logger.info("%s: resuming, %d ids already done, %d to go", save_loc, len(done), len(todo))
         if len(todo):
-            _run(todo, options, sampler, writer, batch_size, decoder, progress)
-        writer.finish(fast_path=bool(use_fast), n_errors=len(writer.error_ids()))
+            _run(todo, options, transform, writer, batch_size, decoder, progress, desc)
+        writer.finish(n_errors=len(writer.error_ids()), **finish_attrs)
     return save_loc
 
 
@@ -297,7 +330,7 @@ class _Errors:
         self._write()
 
 
-def _run(todo: pd.DataFrame, options, sampler, writer, batch_size, decoder, progress) -> None:
+def _run(todo: pd.DataFrame, options, sampler, writer, batch_size, decoder, progress, desc="predict") -> None:
     ids = todo["id_str"].to_numpy(dtype=object)
     paths = todo["file_loc"].tolist()
     dataset = image_dataset(paths, options, batch_size, decoder=decoder)
@@ -305,7 +338,7 @@ def _run(todo: pd.DataFrame, options, sampler, writer, batch_size, decoder, prog
     fresh = writer.n_written == 0 and len(writer.error_ids()) == 0
     errors = _Errors(writer, threshold=min(SYSTEMATIC_FAILURES, len(todo)) if fresh else None)
     next_index = 0  # every row below this one was predicted or recorded as an error
-    with tqdm(total=len(todo), disable=None if progress else True, desc="predict", unit="galaxy") as bar:
+    with tqdm(total=len(todo), disable=None if progress else True, desc=desc, unit="galaxy") as bar:
         for indices, images in dataset:
             indices = indices.numpy()
             writer.add(ids[indices], sampler(images))

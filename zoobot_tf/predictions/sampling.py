@@ -15,7 +15,7 @@ import tensorflow as tf
 
 from zoobot_tf.models import encoder_is_deterministic, get_encoder, get_head
 
-__all__ = ["Sampler", "resolve_fast_path"]
+__all__ = ["Sampler", "compiled_encoder", "resolve_fast_path"]
 
 # compiled step functions per model, so repeated predict() calls (benchmarks, workers in one
 # process, resumed runs in a notebook) do not trace the model again
@@ -54,6 +54,13 @@ def _compiled(model, key, build):
     return cache[key]
 
 
+def compiled_encoder(model):
+    """The model's encoder as a traced function ``images -> (B, D)`` (inference mode), cached per model."""
+    encoder = get_encoder(model)
+    spec = tf.TensorSpec([None, *model.input_shape[1:]], tf.float32)
+    return _compiled(model, "encoder", lambda: tf.function(lambda x: encoder(x, training=False), input_signature=[spec]))
+
+
 class Sampler:
     """``sampler(images) -> (B, A, n_samples)`` float32 numpy array of model outputs.
 
@@ -77,9 +84,7 @@ class Sampler:
         spec = tf.TensorSpec([None, *model.input_shape[1:]], tf.float32)
         if self.fast_path:
             encoder, head = get_encoder(model), get_head(model)
-            self._encode = _compiled(
-                model, "encoder", lambda: tf.function(lambda x: encoder(x, training=False), input_signature=[spec])
-            )
+            self._encode = compiled_encoder(model)
             n = self.n_samples
 
             def heads(features):

@@ -1,0 +1,118 @@
+"""`zoobot-tf similar`: the galaxies that look most like one galaxy (or a new image).
+
+Cosine distance on the PCA features of ``zoobot-tf embed --pca`` through a faiss index
+(:class:`~zoobot_tf.discovery.index.FeatureIndex`); a new image is embedded with the model and
+image options recorded in the features file, then projected with its PCA.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+import pandas as pd
+
+from zoobot_tf.discovery.common import catalog_locations, gallery_images, gallery_path, load_features, write_table
+
+__all__ = ["add_arguments", "embed_image", "find_similar", "run", "similar_gallery"]
+
+
+def embed_image(image, pca, model=None) -> np.ndarray:
+    """PCA features ``(1, K)`` of a new image file, embedded like the catalog was."""
+    from zoobot_tf.predictions.embedding import Embedder
+    from zoobot_tf.predictions.images_dataset import ImageOptions
+    from zoobot_tf.predictions.predict_on_catalog import _load_model
+
+    attrs = (pca.embedding_attrs or {}) if pca is not None else {}
+    if pca is None or not attrs:
+        raise ValueError("querying by image needs a PCA parquet from zoobot-tf embed --pca (it records the PCA "
+                         "and how the features were made)")
+    model = model or attrs.get("model_file")
+    if not model or str(model).startswith("<"):
+        raise ValueError("the features were made with an in-memory model; pass model= (--model) to embed the image")
+    model, _ = _load_model(model)
+    scaling = attrs.get("image_scaling")
+    options = ImageOptions(tuple(attrs["image_size"]), int(attrs["image_channels"]),
+                           None if scaling in (None, "none") else scaling, float(attrs.get("image_crop_scale", 1.0)))
+    pixels = options.load(image)[None]
+    return pca.transform(Embedder(model, int(attrs.get("tta", 1)))(pixels))
+
+
+def find_similar(features, query_id=None, image=None, k: int = 8, model=None) -> pd.DataFrame:
+    """The ``k`` galaxies nearest a query.
+
+    Parameters
+    ----------
+    features : str or Path
+        PCA parquet from ``zoobot-tf embed --pca`` (or an embedding HDF5).
+    query_id : str, optional
+        A galaxy of ``features`` (itself excluded from the answer).
+    image : str or Path, optional
+        A new image file instead (needs the PCA parquet; ``model`` default: the one recorded).
+    k : int
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``rank`` (1 = nearest), ``id_str``, ``distance`` (cosine distance, 0 = same direction).
+    """
+    if (query_id is None) == (image is None):
+        raise ValueError("give exactly one of a query id_str or a query image")
+    ids, x, pca = load_features(features)
+    from zoobot_tf.discovery.index import FeatureIndex
+
+    index = FeatureIndex(x)
+    if query_id is not None:
+        where = np.flatnonzero(ids == str(query_id))
+        if not where.size:
+            raise ValueError(f"id_str {query_id!r} is not in {features} ({len(ids)} galaxies)")
+        query = x[where]
+    else:
+        query = embed_image(image, pca, model)
+    distances, rows = index.search(query, int(k) + (query_id is not None))
+    keep = rows[0] >= 0
+    found = pd.DataFrame({"id_str": ids[rows[0][keep]], "distance": distances[0][keep]})
+    if query_id is not None:
+        found = found[found["id_str"] != str(query_id)]
+    found = found.head(int(k)).reset_index(drop=True)
+    found.insert(0, "rank", np.arange(1, len(found) + 1))
+    return found
+
+
+def similar_gallery(found: pd.DataFrame, catalog, query_label: str, query_file, source: str, n_columns: int = 5):
+    """Gallery figure: the query (framed) then its neighbours with ids and distances."""
+    from zoobot_tf.evaluation.gallery import gallery_figure
+
+    locations = catalog_locations(catalog, found["id_str"], source)
+    images = gallery_images([query_file] + list(locations))
+    titles = [f"query\n{query_label}"] + [f"{i}\nd={d:.3f}" for i, d in zip(found["id_str"], found["distance"])]
+    return gallery_figure(images, titles, n_columns=n_columns, highlight=[0],
+                          title=f"{len(found)} nearest galaxies by cosine distance")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    parser.add_argument("--features", required=True, help="PCA parquet from zoobot-tf embed --pca")
+    query = parser.add_mutually_exclusive_group(required=True)
+    query.add_argument("--id", dest="query_id", help="id_str of the query galaxy")
+    query.add_argument("--image", help="a new image file as the query")
+    parser.add_argument("--k", type=int, default=8, help="neighbours to return (default 8)")
+    parser.add_argument("--catalog", default=None, help="catalog (id_str, file_loc) for the gallery PNG")
+    parser.add_argument("--model", default=None, help="model for --image (default: the one the features record)")
+    parser.add_argument("--out", required=True, help="neighbours CSV; the gallery goes beside it as .png")
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    found = find_similar(args.features, query_id=args.query_id, image=args.image, k=args.k, model=args.model)
+    print(found.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+    print(f"wrote {write_table(found, args.out)}")
+    if args.catalog:
+        from zoobot_tf.evaluation.gallery import save_figure
+
+        if args.query_id is not None:
+            query_file = catalog_locations(args.catalog, [args.query_id], args.features).iloc[0]
+        else:
+            query_file = args.image
+        figure = similar_gallery(found, args.catalog, args.query_id or str(args.image), query_file, args.features)
+        print(f"wrote {save_figure(figure, gallery_path(args.out))}")
+    return 0
