@@ -24,6 +24,8 @@ VERBS = {
     "make-shards": ("zoobot_tf.shards.command", "catalog CSV -> train/val/test TFRecord shards + manifest.json"),
     "train": ("zoobot_tf.training.command", "shards -> trained model (MirroredStrategy; resumes after a kill)"),
     "predict": ("zoobot_tf.predictions.command", "model + catalog -> HDF5 of MC-dropout Dirichlet concentrations"),
+    "merge-predictions": ("zoobot_tf.predictions.merge_command",
+                          "complete worker HDF5 files -> one HDF5 (checks every worker is there)"),
     "summarise": ("zoobot_tf.predictions.summarise_command", "HDF5 predictions -> vote fractions, intervals, P(asked)"),
     "finetune": ("zoobot_tf.finetune.command", "adapt a trained model to a new survey with few labels"),
     "evaluate": ("zoobot_tf.evaluation.report", "predictions vs volunteer / true fractions, with baseline, PNG plots"),

@@ -28,6 +28,8 @@ _EXPORTS = {
     "resolve_fast_path": "sampling",
     "summarise": "summary",
     "summary_columns": "summary",
+    "write_summary": "summary",
+    "iter_summary_blocks": "summary",
     "friendly_summary": "summary",
 }
 

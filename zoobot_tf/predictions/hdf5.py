@@ -414,12 +414,14 @@ def read_errors(path) -> pd.DataFrame:
         return pd.DataFrame({name: _strings(g[name], m) for name in ("id_str", "file_loc", "reason")})
 
 
-def merge_predictions(paths: Sequence, out, rows: int = 4096) -> Path:
+def merge_predictions(paths: Sequence, out, rows: int = 4096, require_all_workers: bool = True) -> Path:
     """Concatenate complete prediction files (e.g. one per worker) into ``out``.
 
     Checks that every input is complete and that they share ``label_cols`` and ``n_samples``,
     and that no id appears twice (within or across files, predictions or errors). Copies in
-    blocks of ``rows`` galaxies, so memory stays bounded (apart from the set of ids).
+    blocks of ``rows`` galaxies, so memory stays bounded (apart from the set of ids). With
+    ``require_all_workers``, inputs written by workers of a split run (``num_workers > 1``) must
+    include every worker's file, so a file missing from a glob cannot silently drop galaxies.
 
     Returns
     -------
@@ -438,6 +440,8 @@ def merge_predictions(paths: Sequence, out, rows: int = 4096) -> Path:
     first = read_attrs(paths[0])
     with _open_predictions(paths[0]) as f:
         label_cols = [str(c) for c in f["label_cols"].asstr()[:]]
+    if require_all_workers:
+        _check_all_workers(paths)
     seen: set[str] = set()
     for path in paths:
         attrs = read_attrs(path)
@@ -470,6 +474,22 @@ def merge_predictions(paths: Sequence, out, rows: int = 4096) -> Path:
             writer.add_errors(errors["id_str"], errors["file_loc"], errors["reason"])
         writer.finish()
     return out
+
+
+def _check_all_workers(paths: Sequence[Path]) -> None:
+    shares = {}
+    for path in paths:
+        attrs = read_attrs(path)
+        count = int(attrs.get("num_workers", 1))
+        if count > 1:
+            shares.setdefault(count, set()).add(int(attrs.get("worker_index", 0)))
+    for count, indices in shares.items():
+        missing = sorted(set(range(count)) - indices)
+        if missing:
+            raise ValueError(
+                f"the inputs hold {len(indices)} of the {count} worker files of a split run; missing worker "
+                f"index {missing[:20]} (finish those workers, or pass --allow-partial to merge anyway)"
+            )
 
 
 def _all_ids(path) -> Iterator[str]:
