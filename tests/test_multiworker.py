@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 JOB = Path(__file__).with_name("multiworker_job.py")
 REPO = JOB.parents[1]
@@ -34,6 +35,7 @@ def _env(tf_config=None) -> dict:
     return env
 
 
+@pytest.mark.slow  # three TensorFlow processes start
 def test_two_workers_match_one_process_on_the_same_global_batch(tmp_path):
     workers = [f"localhost:{p}" for p in _free_ports(2)]
     procs = []
@@ -72,5 +74,5 @@ def test_mixed_precision_and_xla_only_where_a_gpu_helps():
     else:
         assert not uses_gpu() and not has_tensor_cores() and resolve_mixed_precision("auto") is False
     assert resolve_mixed_precision(True) is True and resolve_mixed_precision(False) is False
-    with np.testing.assert_raises(ValueError):
+    with pytest.raises(ValueError, match="True, False or 'auto'"):
         resolve_mixed_precision("fp16")
