@@ -123,15 +123,17 @@ def _check_catalog(catalog: pd.DataFrame, labels: _Labels) -> pd.DataFrame:
         raise ValueError(f"catalog is missing columns {missing[:10]}{' ...' if len(missing) > 10 else ''}")
     if len(catalog) == 0:
         raise ValueError("catalog has no rows")
-    catalog = catalog[required].reset_index(drop=True).copy()
+    catalog = catalog[required]  # one copy of the needed columns; no further full copies
+    catalog.index = pd.RangeIndex(len(catalog))
     for col in ("id_str", "file_loc"):
-        empty = catalog[col].isna() | (catalog[col].astype(str).str.strip() == "")
+        missing = catalog[col].isna().to_numpy()
+        values = catalog[col].astype(str)
+        empty = missing | (values.str.len() == 0).to_numpy() | values.str.isspace().to_numpy(dtype=bool)
         if empty.any():
-            rows = np.flatnonzero(empty.to_numpy())[:10].tolist()
+            rows = np.flatnonzero(empty)[:10].tolist()
             raise ValueError(f"catalog column {col!r} is empty at rows {rows}")
-    catalog["id_str"] = catalog["id_str"].astype(str)
-    catalog["file_loc"] = catalog["file_loc"].astype(str)
-    check_unique_ids(catalog["id_str"].tolist())
+        catalog[col] = values
+    check_unique_ids(catalog["id_str"])
     return catalog
 
 
