@@ -6,6 +6,8 @@ resize) and prefetch; the only difference is where the pixels come from:
 
 * shards:   ``get_dataset`` -> TFRecord -> ``decode_raw`` (no codec)
 * PNG:      ``tf.io.read_file`` + ``tf.io.decode_png`` on every step
+* zoobot 2.9: its loader re-enacted (``benchmarks/zoobot_baseline.py``): PIL decode, rotate,
+  flips and random resized crop per image in ``--zoobot-workers`` Python processes
 
 Synthetic 424x424 RGB galaxies (exponential discs + bulges + noise, like GZ DECaLS cut-outs) are
 rendered into a temporary directory, so the script needs no data. Prints images/s of both and
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -97,7 +100,11 @@ def main(argv=None) -> None:
     parser.add_argument("--rounds", type=int, default=2, help="alternating timing rounds, best kept (default 2)")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="shard-writing processes")
     parser.add_argument("--dir", default=None, help="work directory (default: a temporary one, deleted)")
+    parser.add_argument("--zoobot-workers", type=int, default=os.cpu_count() or 1,
+                        help="zoobot baseline's DataLoader worker processes (default: CPU count)")
     args = parser.parse_args(argv)
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import zoobot_baseline
 
     import tensorflow as tf
 
@@ -124,10 +131,13 @@ def main(argv=None) -> None:
         labels = catalog[get_schema("decals_dr5").label_cols].to_numpy(np.float32)
         pngs = png_dataset(catalog["file_loc"].tolist(), labels, args.batch_size, args.size, seed=0)
         # alternate the two and keep each one's best round: other load on the machine hits both alike
-        shard_rate = png_rate = 0.0
+        shard_rate = png_rate = zoobot_rate = 0.0
+        paths = catalog["file_loc"].tolist()
         for _ in range(args.rounds):
             shard_rate = max(shard_rate, images_per_second(shards, args.batch_size, n_images))
             png_rate = max(png_rate, images_per_second(pngs, args.batch_size, n_images))
+            zoobot_rate = max(zoobot_rate, zoobot_baseline.loader_images_per_second(
+                paths, args.batch_size, args.size, n_images, workers=args.zoobot_workers))
 
     devices = ", ".join(d.device_type for d in tf.config.list_logical_devices())
     print(f"pipeline throughput: {args.n} galaxies {args.image_size}px PNG -> shards at {stored}px uint8, "
@@ -137,7 +147,9 @@ def main(argv=None) -> None:
     print(f"  best of {args.rounds} alternating rounds of {n_images} images each:")
     print(f"  shards (get_dataset, augment on): {shard_rate:8.1f} images/s")
     print(f"  PNG decode each step (same aug.):  {png_rate:8.1f} images/s")
+    print(f"  zoobot 2.9 loader ({args.zoobot_workers} workers):     {zoobot_rate:8.1f} images/s")
     print(f"  ratio shards / PNG:                {shard_rate / png_rate:8.2f}x")
+    print(f"  ratio shards / zoobot 2.9:         {shard_rate / zoobot_rate:8.2f}x")
 
 
 if __name__ == "__main__":

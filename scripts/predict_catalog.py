@@ -12,14 +12,16 @@ One GPU / one machine::
 Many workers (e.g. a SLURM job array of 8 tasks): each process takes the galaxies whose
 ``crc32(id_str) % num_workers == worker_index`` and writes ``<out stem>_worker{i}of{n}.hdf5``.
 The index and count come from ``--worker-index``/``--num-workers`` or, when not given, from
-``ZOOBOT_WORKER_INDEX``/``ZOOBOT_NUM_WORKERS`` or ``SLURM_ARRAY_TASK_ID``/``SLURM_ARRAY_TASK_COUNT``::
+``ZOOBOT_WORKER_INDEX``/``ZOOBOT_NUM_WORKERS`` or the SLURM array (index
+``SLURM_ARRAY_TASK_ID - SLURM_ARRAY_TASK_MIN``, count ``SLURM_ARRAY_TASK_COUNT``; see
+:mod:`zoobot_tf.workers`), so ``--array=0-7`` and ``--array=1-8`` both work::
 
-    #SBATCH --array=0-7
+    #SBATCH --array=1-8
     python scripts/predict_catalog.py --catalog catalog.csv --model model.keras --out preds/decals.hdf5
 
-then merge the complete worker files and summarise::
+then merge the complete worker files (all 8 must be there) and summarise::
 
-    python scripts/predict_catalog.py --merge preds/decals_worker*of8.hdf5 --out preds/decals.hdf5
+    zoobot-tf merge-predictions preds/decals_worker*of8.hdf5 --out preds/decals.hdf5
     zoobot-tf summarise --predictions preds/decals.hdf5 --out preds/decals_summary
 
 Defaults are the full-size ones: 5 samples, batch 128, the model's own input size and channels.
@@ -35,20 +37,9 @@ import sys
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
-def _env_int(*names):
-    for name in names:
-        value = os.environ.get(name)
-        if value not in (None, ""):
-            try:
-                return int(value)
-            except ValueError:
-                raise SystemExit(f"environment variable {name}={value!r} is not an integer") from None
-    return None
-
-
 def main(argv=None) -> int:
-    """``zoobot-tf predict`` with full-size defaults and worker settings from the environment;
-    ``--merge FILES... --out OUT`` merges complete worker files instead."""
+    """``zoobot-tf predict`` with full-size defaults (worker share from flags or the SLURM array);
+    ``--merge FILES... --out OUT`` is ``zoobot-tf merge-predictions``."""
     from zoobot_tf.predictions import merge_command
     from zoobot_tf.predictions.command import add_arguments, run
 
@@ -58,11 +49,7 @@ def main(argv=None) -> int:
         parser = merge_command.add_arguments(argparse.ArgumentParser(description="merge complete worker files"))
         return merge_command.run(parser.parse_args(argv[1:]))
     parser = add_arguments(argparse.ArgumentParser(description=__doc__.splitlines()[0]))
-    parser.set_defaults(
-        batch_size=128,
-        num_workers=_env_int("ZOOBOT_NUM_WORKERS", "SLURM_ARRAY_TASK_COUNT") or 1,
-        worker_index=_env_int("ZOOBOT_WORKER_INDEX", "SLURM_ARRAY_TASK_ID") or 0,
-    )
+    parser.set_defaults(batch_size=128)
     return run(parser.parse_args(argv))
 
 

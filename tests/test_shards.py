@@ -319,3 +319,50 @@ def test_sigkill_then_resume_is_byte_identical(png_catalog, tmp_path):
     assert {k: v for k, v in written.items()} == {k: _shard_bytes(out)[k] for k in written}
     assert _manifest_without_time(out) == _manifest_without_time(tmp_path / "reference")
     assert sorted(p.name for p in (out / "train").iterdir()) == sorted(load_manifest(out).splits["train"].files)
+
+
+# --- split writing over several jobs -----------------------------------------------------------
+
+
+def test_split_writing_gives_single_writer_shards(png_catalog, tmp_path):
+    """Three jobs writing their shares + a final step == one writer, byte for byte; the final
+    step refuses while a share is missing; a rerun share resumes."""
+    kwargs = dict(schema="decals_dr5", size=8, shard_size=3, progress=False)
+    single = write_shards(png_catalog, tmp_path / "one", **kwargs)
+    split_dir = tmp_path / "split"
+    for index in (2, 0):
+        assert write_shards(png_catalog, split_dir, num_workers=3, worker_index=index, **kwargs) is None
+    with pytest.raises(ValueError, match=r"1 of 3 shares are not finished \(worker index 1\)"):
+        write_shards(png_catalog, split_dir, num_workers=3, **kwargs)
+    assert not (split_dir / "manifest.json").exists()
+    written_by_0 = sorted(p.name for p in split_dir.glob("*/*.tfrecord"))
+    assert write_shards(png_catalog, split_dir, num_workers=3, worker_index=1, **kwargs) is None
+    assert write_shards(png_catalog, split_dir, num_workers=3, worker_index=0, **kwargs) is None  # rerun: no-op
+    assert len(written_by_0) < len(list(split_dir.glob("*/*.tfrecord")))
+    merged = write_shards(png_catalog, split_dir, num_workers=3, **kwargs)
+    assert _shard_bytes(split_dir) == _shard_bytes(tmp_path / "one")
+    assert _manifest_without_time(split_dir) == _manifest_without_time(tmp_path / "one")
+    assert merged.splits == single.splits
+    assert sorted(p.name for p in split_dir.iterdir()) == ["manifest.json", "test", "train", "val"]
+
+
+def test_split_writing_cli_reads_slurm_array(png_catalog, tmp_path, monkeypatch):
+    """`make-shards` in a job array numbered 1-2 (SLURM ids 1 and 2) writes shares 0 and 1."""
+    from zoobot_tf.cli import main
+
+    catalog = tmp_path / "catalog.csv"
+    png_catalog.to_csv(catalog, index=False)
+    args = ["make-shards", "--catalog", str(catalog), "--out", str(tmp_path / "s"), "--schema", "decals_dr5",
+            "--size", "8", "--shard-size", "5", "--no-progress"]
+    for task in ("1", "2"):
+        monkeypatch.setenv("SLURM_ARRAY_TASK_ID", task)
+        monkeypatch.setenv("SLURM_ARRAY_TASK_MIN", "1")
+        monkeypatch.setenv("SLURM_ARRAY_TASK_COUNT", "2")
+        assert main(args) == 0
+    for name in ("SLURM_ARRAY_TASK_ID", "SLURM_ARRAY_TASK_MIN", "SLURM_ARRAY_TASK_COUNT"):
+        monkeypatch.delenv(name)
+    assert main([*args, "--num-workers", "2", "--finalize"]) == 0
+    assert load_manifest(tmp_path / "s").n_records("train") + load_manifest(tmp_path / "s").n_records("val") \
+        + load_manifest(tmp_path / "s").n_records("test") == len(png_catalog)
+    write_shards(catalog, tmp_path / "one", schema="decals_dr5", size=8, shard_size=5, progress=False)
+    assert _shard_bytes(tmp_path / "s") == _shard_bytes(tmp_path / "one")

@@ -25,6 +25,8 @@ VERBS = {
     "train": ("zoobot_tf.training.command", "shards -> trained model (MirroredStrategy; resumes after a kill)"),
     "predict": ("zoobot_tf.predictions.command", "model + catalog -> HDF5 of MC-dropout Dirichlet concentrations"),
     "embed": ("zoobot_tf.predictions.embed_command", "model + catalog -> HDF5 of encoder features (+ --pca K parquet)"),
+    "merge-predictions": ("zoobot_tf.predictions.merge_command",
+                          "complete worker HDF5 files -> one HDF5 (checks every worker is there)"),
     "summarise": ("zoobot_tf.predictions.summarise_command", "HDF5 predictions -> vote fractions, intervals, P(asked)"),
     "import-encoder": ("zoobot_tf.training.encoder_command",
                        "timm / zoobot checkpoint (model.safetensors) -> Keras encoder (.keras)"),

@@ -84,7 +84,7 @@ def run_demo(
                                batch_size=64, progress=progress)
 
     _step(5, total, "summarising: expected vote fractions, 90% intervals, probability each question is asked")
-    summary = summarise(predictions_path, out=out_dir / "summary")
+    summary = summarise(predictions_path, out=out_dir / "summary", csv=True)
     print(f"  {len(summary)} galaxies x {summary.shape[1] - 1} columns -> {out_dir / 'summary.parquet'} (+ .csv)")
 
     _step(6, total, "comparing with volunteers and with the true fractions")

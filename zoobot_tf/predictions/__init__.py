@@ -41,6 +41,8 @@ _EXPORTS = {
     "resolve_fast_path": "sampling",
     "summarise": "summary",
     "summary_columns": "summary",
+    "write_summary": "summary",
+    "iter_summary_blocks": "summary",
     "friendly_summary": "summary",
     "TTASampler": "tta",
     "dihedral_views": "tta",

@@ -23,8 +23,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("--crop-scale", type=float, default=None,
                         help="centre crop keeping this area fraction before resizing (0.75 = training's eval crop)")
     parser.add_argument("--scaling", default=None, help="image scaling for FITS (see zoobot_tf.images)")
-    parser.add_argument("--num-workers", type=int, default=1, help="split the catalog over this many workers")
-    parser.add_argument("--worker-index", type=int, default=0, help="which share this process predicts (0-based)")
+    parser.add_argument("--num-workers", type=int, default=None,
+                        help="split the catalog over this many jobs (default: SLURM_ARRAY_TASK_COUNT, else 1)")
+    parser.add_argument("--worker-index", type=int, default=None,
+                        help="which share this job predicts, 0-based "
+                        "(default: SLURM_ARRAY_TASK_ID - SLURM_ARRAY_TASK_MIN, else 0)")
     parser.add_argument("--no-fast-path", action="store_true",
                         help="run n full forward passes even when only the head is stochastic")
     parser.add_argument("--retry-errors", action="store_true", help="retry images recorded as unreadable")
@@ -38,7 +41,9 @@ def run(args: argparse.Namespace) -> int:
     """Run ``zoobot-tf predict``; prints where the file is and what it holds."""
     from zoobot_tf.predictions.hdf5 import read_attrs
     from zoobot_tf.predictions.predict_on_catalog import predict
+    from zoobot_tf.workers import resolve_worker
 
+    worker_index, num_workers = resolve_worker(args.worker_index, args.num_workers)
     label_cols = [c.strip() for c in args.label_cols.split(",")] if args.label_cols else None
     path = predict(
         args.catalog,
@@ -50,8 +55,8 @@ def run(args: argparse.Namespace) -> int:
         scaling=args.scaling,
         crop_scale=args.crop_scale,
         fast_path=False if args.no_fast_path else "auto",
-        num_workers=args.num_workers,
-        worker_index=args.worker_index,
+        num_workers=num_workers,
+        worker_index=worker_index,
         schema=args.schema,
         progress=not args.no_progress,
         retry_errors=args.retry_errors,

@@ -567,23 +567,25 @@ def _layout(path, data) -> tuple[str, tuple]:
         return data, ([str(c) for c in f["label_cols"].asstr()[:]], int(f[data].shape[2]))
 
 
-def merge_predictions(paths: Sequence, out, rows: int = 4096) -> Path:
+def merge_predictions(paths: Sequence, out, rows: int = 4096, require_all_workers: bool = True) -> Path:
     """Concatenate complete prediction files, e.g. one per worker, into ``out`` (see :func:`_merge`)."""
-    return _merge(paths, out, rows, "predictions")
+    return _merge(paths, out, rows, "predictions", require_all_workers)
 
 
-def merge_embeddings(paths: Sequence, out, rows: int = 4096) -> Path:
+def merge_embeddings(paths: Sequence, out, rows: int = 4096, require_all_workers: bool = True) -> Path:
     """Concatenate complete embedding files, e.g. one per worker, into ``out`` (see :func:`_merge`)."""
-    return _merge(paths, out, rows, "representations")
+    return _merge(paths, out, rows, "representations", require_all_workers)
 
 
-def _merge(paths: Sequence, out, rows: int, data: str) -> Path:
+def _merge(paths: Sequence, out, rows: int, data: str, require_all_workers: bool = True) -> Path:
     """Concatenate complete files of one kind (``data``: their dataset), e.g. one per worker, into ``out``.
 
     Checks that every input is complete and that they share their row layout (``label_cols``
     and ``n_samples``; or the number of features), and that no id appears twice (within or
     across files, rows or errors). Copies in blocks of ``rows`` galaxies, so memory stays
-    bounded (apart from the set of ids).
+    bounded (apart from the set of ids). With ``require_all_workers``, inputs written by workers
+    of a split run (``num_workers > 1``) must include every worker's file, so a file missing from
+    a glob cannot silently drop galaxies.
 
     Returns
     -------
@@ -601,6 +603,8 @@ def _merge(paths: Sequence, out, rows: int, data: str) -> Path:
 
     first = read_attrs(paths[0])
     data, layout = _layout(paths[0], data)
+    if require_all_workers:
+        _check_all_workers(paths)
     seen: set[str] = set()
     for path in paths:
         attrs = read_attrs(path)
@@ -633,6 +637,21 @@ def _merge(paths: Sequence, out, rows: int, data: str) -> Path:
         writer.finish()
     return out
 
+
+def _check_all_workers(paths: Sequence[Path]) -> None:
+    shares = {}
+    for path in paths:
+        attrs = read_attrs(path)
+        count = int(attrs.get("num_workers", 1))
+        if count > 1:
+            shares.setdefault(count, set()).add(int(attrs.get("worker_index", 0)))
+    for count, indices in shares.items():
+        missing = sorted(set(range(count)) - indices)
+        if missing:
+            raise ValueError(
+                f"the inputs hold {len(indices)} of the {count} worker files of a split run; missing worker "
+                f"index {missing[:20]} (finish those workers, or pass --allow-partial to merge anyway)"
+            )
 
 
 def _all_ids(path, data="predictions") -> Iterator[str]:

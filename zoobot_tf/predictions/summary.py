@@ -15,6 +15,7 @@ fractions, NaN where the question is asked of fewer than half of such galaxies.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +23,8 @@ import pandas as pd
 
 from zoobot_tf.predictions.hdf5 import iter_prediction_blocks, read_attrs
 
-__all__ = ["FRIENDLY_MIN_ASKED", "friendly_summary", "summarise", "summary_columns"]
+__all__ = ["FRIENDLY_MIN_ASKED", "friendly_summary", "iter_summary_blocks", "summarise", "summary_columns",
+           "write_summary"]
 
 #: Dirichlet draws per MC sample for the interval; with 5 samples, 1000 draws per galaxy.
 N_DRAWS = 200
@@ -98,8 +100,82 @@ def _block_summary(ids, concentrations, schema, rng, n_draws) -> pd.DataFrame:
     return pd.DataFrame(data)
 
 
-def summarise(hdf5_path, schema=None, out=None, n_draws: int = N_DRAWS, seed: int = 0) -> pd.DataFrame:
-    """Summarise a prediction file, one row per galaxy.
+def iter_summary_blocks(hdf5_path, schema=None, n_draws: int = N_DRAWS, seed: int = 0):
+    """Yield the summary (see :func:`summarise`) block by block, at most 8192 galaxies each, so
+    that memory stays flat whatever the number of galaxies."""
+    from zoobot_tf.predictions.hdf5 import read_label_cols
+
+    schema = _schema_for(hdf5_path, schema, read_label_cols(hdf5_path))
+    rng = np.random.default_rng(seed)
+    n_samples = int(read_attrs(hdf5_path).get("n_samples", 1))
+    # block size keeping the (N, K, S, D) draw arrays near 50 MB and the block table small
+    max_k = max(e - s + 1 for s, e in schema.question_index_groups)
+    rows = min(8192, max(1, int(6e6 // (max_k * n_samples * int(n_draws)))))
+    columns = summary_columns(schema)
+    empty = True
+    for ids, preds in iter_prediction_blocks(hdf5_path, rows=rows):
+        empty = False
+        yield _block_summary(ids, preds, schema, rng, int(n_draws))[columns]
+    if empty:
+        yield pd.DataFrame({c: pd.Series(dtype=object if c == "id_str" else float) for c in columns})
+
+
+def write_summary(hdf5_path, out, schema=None, csv: bool = False, n_draws: int = N_DRAWS, seed: int = 0) -> Path:
+    """Stream the summary of a prediction file into ``<out>.parquet`` and the friendly table
+    (:func:`friendly_summary`) into ``<out>_friendly.parquet``, one parquet row group per block,
+    so memory stays flat for 10^8 galaxies; ``csv=True`` adds ``<out>.csv`` / ``<out>_friendly.csv``.
+
+    Each file is written under a temporary name and renamed when complete. Returns the parquet
+    path of the full table. Same arguments as :func:`summarise`; same file and seed, same table.
+    """
+    from zoobot_tf.predictions.hdf5 import read_label_cols
+
+    schema = _schema_for(hdf5_path, schema, read_label_cols(hdf5_path))
+    return _write(iter_summary_blocks(hdf5_path, schema, n_draws, seed), out, schema, csv, keep=None)
+
+
+def _write(blocks, out, schema, csv: bool, keep: list | None) -> Path:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    base = Path(out)
+    if base.suffix.lower() in (".parquet", ".csv"):
+        base = base.with_suffix("")
+    base.parent.mkdir(parents=True, exist_ok=True)
+    names = (base.name, base.name + "_friendly")
+    suffixes = (".parquet", ".csv") if csv else (".parquet",)
+    targets = {(k, sfx): base.with_name(name + sfx) for k, name in enumerate(names) for sfx in suffixes}
+    temps = {key: path.with_name(f".{path.name}.tmp-{os.getpid()}") for key, path in targets.items()}
+    writers: dict = {}
+    try:
+        for n, block in enumerate(blocks):
+            for k, frame in enumerate((block, friendly_summary(block, schema))):
+                table = pa.Table.from_pandas(frame, preserve_index=False)
+                if k not in writers:
+                    writers[k] = pq.ParquetWriter(temps[(k, ".parquet")], table.schema)
+                writers[k].write_table(table)
+                if csv:
+                    frame.to_csv(temps[(k, ".csv")], mode="w" if n == 0 else "a", header=n == 0, index=False)
+            if keep is not None:
+                keep.append(block)
+        for writer in writers.values():
+            writer.close()
+        writers = {}
+        for key, target in targets.items():
+            temps[key].replace(target)
+    finally:
+        for writer in writers.values():
+            writer.close()
+        for temp in temps.values():
+            temp.unlink(missing_ok=True)
+    return targets[(0, ".parquet")]
+
+
+def summarise(hdf5_path, schema=None, out=None, n_draws: int = N_DRAWS, seed: int = 0, csv: bool = False) -> pd.DataFrame:
+    """Summarise a prediction file, one row per galaxy, as a DataFrame in memory.
+
+    For survey-size files use :func:`write_summary` (or ``zoobot-tf summarise``), which streams
+    to parquet without holding the table.
 
     Parameters
     ----------
@@ -108,8 +184,9 @@ def summarise(hdf5_path, schema=None, out=None, n_draws: int = N_DRAWS, seed: in
     schema : str or Schema, optional
         The decision tree; default: the ``schema`` attribute of the file.
     out : str or Path, optional
-        Also write ``<out>.parquet`` and ``<out>.csv`` (a ``.parquet``/``.csv`` suffix is dropped),
-        and the friendly table (:func:`friendly_summary`) as ``<out>_friendly.parquet`` / ``.csv``.
+        Also write ``<out>.parquet`` and the friendly table (:func:`friendly_summary`) as
+        ``<out>_friendly.parquet`` (a ``.parquet``/``.csv`` suffix is dropped); ``csv=True`` adds
+        a CSV of each.
     n_draws : int
         Dirichlet draws per MC sample for the intervals.
     seed : int
@@ -126,37 +203,11 @@ def summarise(hdf5_path, schema=None, out=None, n_draws: int = N_DRAWS, seed: in
     from zoobot_tf.predictions.hdf5 import read_label_cols
 
     schema = _schema_for(hdf5_path, schema, read_label_cols(hdf5_path))
-    rng = np.random.default_rng(seed)
-    n_samples = int(read_attrs(hdf5_path).get("n_samples", 1))
-    # block size keeping the (N, K, S, D) draw arrays near 50 MB
-    max_k = max(e - s + 1 for s, e in schema.question_index_groups)
-    rows = max(1, int(6e6 // (max_k * n_samples * int(n_draws))))
-    blocks = [
-        _block_summary(ids, preds, schema, rng, int(n_draws))
-        for ids, preds in iter_prediction_blocks(hdf5_path, rows=rows)
-    ]
-    table = pd.concat(blocks, ignore_index=True) if blocks else pd.DataFrame(columns=summary_columns(schema))
-    table = table[summary_columns(schema)]
-    if out is not None:
-        base = Path(out)
-        if base.suffix.lower() in (".parquet", ".csv"):
-            base = base.with_suffix("")
-        base.parent.mkdir(parents=True, exist_ok=True)
-        friendly = friendly_summary(table, schema)
-        for name, frame in ((base.name, table), (base.name + "_friendly", friendly)):
-            _write_atomically(frame, base.with_name(name + ".parquet"))
-            _write_atomically(frame, base.with_name(name + ".csv"))
-    return table
-
-
-def _write_atomically(frame: pd.DataFrame, path: Path) -> None:
-    """Parquet or CSV by suffix, via a temporary file renamed into place (never half-written)."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        if path.suffix == ".parquet":
-            frame.to_parquet(tmp, index=False)
-        else:
-            frame.to_csv(tmp, index=False)
-        tmp.replace(path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    blocks = iter_summary_blocks(hdf5_path, schema, n_draws, seed)
+    if out is None:
+        blocks = list(blocks)
+    else:
+        kept: list = []
+        _write(blocks, out, schema, csv, keep=kept)
+        blocks = kept
+    return pd.concat(blocks, ignore_index=True)

@@ -32,6 +32,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("--workers", type=int, default=1, help="image-preparing processes (default 1)")
     parser.add_argument("--unlabelled", action="store_true", help="write ids + images only (a 'predict' split)")
     parser.add_argument("--overwrite", action="store_true", help="replace shards made from another catalog/options")
+    parser.add_argument("--num-workers", type=int, default=None,
+                        help="split the writing over this many jobs sharing --out (default: from a SLURM "
+                        "array, else 1); each writes its share, then one --finalize writes the manifest")
+    parser.add_argument("--worker-index", type=int, default=None,
+                        help="which share this job writes, 0-based (default: SLURM_ARRAY_TASK_ID - "
+                        "SLURM_ARRAY_TASK_MIN)")
+    parser.add_argument("--finalize", action="store_true",
+                        help="after every share of --num-workers finished: check them and write manifest.json")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     return parser
 
@@ -39,9 +47,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     """Write shards as described by parsed ``args``; print a one-line summary; return 0."""
     from zoobot_tf.shards.writer import write_shards
+    from zoobot_tf.workers import resolve_worker, worker_from_env
 
     if not args.unlabelled and args.schema is None:
         raise SystemExit("--schema is required for labelled shards (or pass --unlabelled)")
+    if args.num_workers not in (None, 1) and args.worker_index is None and not args.finalize and not worker_from_env():
+        raise ValueError("--num-workers N needs --worker-index I (this job's share) or --finalize")
+    worker_index, num_workers = resolve_worker(None if args.finalize else args.worker_index, args.num_workers)
+    if args.finalize and num_workers < 2:
+        raise ValueError("--finalize needs --num-workers N (N > 1), the number of shares written")
     manifest = write_shards(
         args.catalog,
         args.out,
@@ -60,7 +74,13 @@ def run(args: argparse.Namespace) -> int:
         labelled=not args.unlabelled,
         progress=not args.no_progress,
         overwrite=args.overwrite,
+        num_workers=num_workers,
+        worker_index=None if args.finalize else worker_index,
     )
+    if manifest is None:
+        print(f"wrote share {worker_index} of {num_workers} into {args.out}; when all shares are done, "
+              "rerun with the same arguments and --finalize instead of --worker-index")
+        return 0
     counts = ", ".join(f"{name} {info.n_records}" for name, info in manifest.splits.items())
     print(f"wrote {args.out}: {counts} records; image {manifest.image_shape} {manifest.dtype}")
     return 0

@@ -27,15 +27,40 @@ def split_key(id_str: str, seed: int) -> float:
 
 def check_unique_ids(ids: Sequence[str]) -> None:
     """Raise ValueError listing every duplicated ``id_str`` and the catalog rows holding it."""
-    ids = [str(i) for i in ids]
+    import pandas as pd
+
+    series = pd.Series(np.asarray(ids, dtype=object)).astype(str)
+    repeated = series.duplicated(keep=False).to_numpy()  # hash table in C: cheap at 10^8 ids
+    if not repeated.any():
+        return
     positions: dict[str, list[int]] = {}
-    for row, id_str in enumerate(ids):
-        positions.setdefault(id_str, []).append(row)
-    duplicated = {k: v for k, v in positions.items() if len(v) > 1}
-    if duplicated:
-        shown = "; ".join(f"{k!r} at rows {v}" for k, v in list(duplicated.items())[:20])
-        more = f" (and {len(duplicated) - 20} more)" if len(duplicated) > 20 else ""
-        raise ValueError(f"catalog has {len(duplicated)} duplicated id_str values: {shown}{more}")
+    for row in np.flatnonzero(repeated):
+        positions.setdefault(series.iat[row], []).append(int(row))
+    shown = "; ".join(f"{k!r} at rows {v}" for k, v in list(positions.items())[:20])
+    more = f" (and {len(positions) - 20} more)" if len(positions) > 20 else ""
+    raise ValueError(f"catalog has {len(positions)} duplicated id_str values: {shown}{more}")
+
+
+def hash_order(ids: Sequence[str], seed: int) -> np.ndarray:
+    """Positions of ``ids`` sorted by ``(split_key(id, seed), id)``, as an int64 array.
+
+    The keys live in one float64 array (not a tuple per id), so ordering 10^8 ids costs about
+    1.6 GB less than sorting Python tuples; equal keys (possible among 10^8 ids) are ordered by id.
+    """
+    keys = np.fromiter((split_key(str(i), seed) for i in ids), dtype=np.float64, count=len(ids))
+    order = np.argsort(keys, kind="stable")
+    ranked = keys[order]
+    ties = np.flatnonzero(ranked[1:] == ranked[:-1])
+    start = 0
+    for t in ties:  # runs of equal keys: sort each run by id
+        if t < start:
+            continue
+        end = t + 1
+        while end + 1 < len(ranked) and ranked[end + 1] == ranked[t]:
+            end += 1
+        order[t : end + 1] = sorted(order[t : end + 1], key=lambda k: str(ids[k]))
+        start = end + 1
+    return order
 
 
 def split_counts(n: int, val_fraction: float, test_fraction: float) -> dict[str, int]:
@@ -69,16 +94,20 @@ def assign_splits(ids: Sequence[str], *, val_fraction: float, test_fraction: flo
     """
     ids = [str(i) for i in ids]
     check_unique_ids(ids)
-    counts = split_counts(len(ids), val_fraction, test_fraction)
-    ranked = sorted(ids, key=lambda i: (split_key(i, seed), i))
-    n_test, n_val = counts["test"], counts["val"]
-    test, val, train = ranked[:n_test], ranked[n_test : n_test + n_val], ranked[n_test + n_val :]
+    rows = split_rows(hash_order(ids, seed), val_fraction, test_fraction)
     # each split keeps hash order, so records inside a split are deterministic too
-    return {"train": train, "val": val, "test": test}
+    return {split: [ids[k] for k in index] for split, index in rows.items()}
+
+
+def split_rows(order: np.ndarray, val_fraction: float, test_fraction: float) -> dict[str, np.ndarray]:
+    """Cut a :func:`hash_order` into ``{'train', 'val', 'test'}`` position arrays (test first)."""
+    counts = split_counts(len(order), val_fraction, test_fraction)
+    n_test, n_val = counts["test"], counts["val"]
+    return {"train": order[n_test + n_val :], "val": order[n_test : n_test + n_val], "test": order[:n_test]}
 
 
 def order_ids(ids: Sequence[str], *, seed: int) -> list[str]:
     """All ids in deterministic hash order (the single 'predict' split of unlabelled shards)."""
     ids = [str(i) for i in ids]
     check_unique_ids(ids)
-    return sorted(ids, key=lambda i: (split_key(i, seed), i))
+    return [ids[k] for k in hash_order(ids, seed)]

@@ -24,7 +24,7 @@ import os
 import time
 from collections import deque
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -44,9 +44,11 @@ from zoobot_tf.shards.manifest import (
     SplitInfo,
     load_manifest,
 )
-from zoobot_tf.shards.split import PREDICT_SPLIT, SPLITS, assign_splits, check_unique_ids, order_ids
+from zoobot_tf.shards.split import PREDICT_SPLIT, SPLITS, check_unique_ids, hash_order, split_rows
 
 PLAN_NAME = "shard_plan.json"
+#: one per finished share of a split write (``num_workers > 1``); the final step reads them
+RECEIPT_GLOB = "share-*-of-*.json"
 SHARD_SUFFIX = ".tfrecord"
 TEMP_MARK = ".tmp-"
 #: test hook: seconds to sleep after each completed shard (makes kill-and-resume tests reliable)
@@ -98,7 +100,7 @@ def _label_array(catalog: pd.DataFrame, labels: _Labels) -> np.ndarray | None:
             )
         return np.array([index[v] for v in values], dtype=np.int64)
     try:
-        values = catalog[labels.cols].to_numpy(dtype=np.float64)
+        values = catalog[labels.cols].to_numpy(dtype=np.float32)
     except (TypeError, ValueError) as err:
         raise ValueError(f"label columns of schema {labels.name!r} must be numeric: {err}") from None
     bad_rows = np.flatnonzero(~np.isfinite(values).all(axis=1))
@@ -108,7 +110,7 @@ def _label_array(catalog: pd.DataFrame, labels: _Labels) -> np.ndarray | None:
             for r in bad_rows[:10]
         )
         raise ValueError(f"{bad_rows.size} catalog rows have NaN/inf labels: {shown}")
-    return values.astype(np.float32)
+    return values
 
 
 # ----------------------------------------------------------------------------------------
@@ -121,24 +123,34 @@ def _check_catalog(catalog: pd.DataFrame, labels: _Labels) -> pd.DataFrame:
         raise ValueError(f"catalog is missing columns {missing[:10]}{' ...' if len(missing) > 10 else ''}")
     if len(catalog) == 0:
         raise ValueError("catalog has no rows")
-    catalog = catalog[required].reset_index(drop=True).copy()
+    catalog = catalog[required]  # one copy of the needed columns; no further full copies
+    catalog.index = pd.RangeIndex(len(catalog))
     for col in ("id_str", "file_loc"):
-        empty = catalog[col].isna() | (catalog[col].astype(str).str.strip() == "")
+        missing = catalog[col].isna().to_numpy()
+        values = catalog[col].astype(str)
+        empty = missing | (values.str.len() == 0).to_numpy() | values.str.isspace().to_numpy(dtype=bool)
         if empty.any():
-            rows = np.flatnonzero(empty.to_numpy())[:10].tolist()
+            rows = np.flatnonzero(empty)[:10].tolist()
             raise ValueError(f"catalog column {col!r} is empty at rows {rows}")
-    catalog["id_str"] = catalog["id_str"].astype(str)
-    catalog["file_loc"] = catalog["file_loc"].astype(str)
-    check_unique_ids(catalog["id_str"].tolist())
+        catalog[col] = values
+    check_unique_ids(catalog["id_str"])
     return catalog
 
 
-def catalog_sha256(catalog: pd.DataFrame, columns: list[str]) -> str:
-    """SHA-256 of the canonical columns as CSV, rows sorted by ``id_str`` (row order is irrelevant)."""
-    frame = catalog[columns].copy()
-    frame["id_str"] = frame["id_str"].astype(str)
-    frame = frame.sort_values("id_str", kind="stable")
-    return hashlib.sha256(frame.to_csv(index=False, lineterminator="\n").encode("utf-8")).hexdigest()
+def catalog_sha256(catalog: pd.DataFrame, columns: list[str], rows_per_block: int = 65536) -> str:
+    """SHA-256 of the canonical columns as CSV, rows sorted by ``id_str`` (row order is irrelevant).
+
+    Hashed block by block: the digest equals that of the whole table's CSV, without ever holding
+    that CSV (gigabytes for a survey catalog) as one string.
+    """
+    order = np.argsort(catalog["id_str"].astype(str).to_numpy(), kind="stable")
+    digest = hashlib.sha256()
+    digest.update((",".join(columns) + "\n").encode("utf-8"))
+    for start in range(0, len(order), rows_per_block):
+        block = catalog.iloc[order[start : start + rows_per_block]][columns]  # rows first: copy one block
+        block = block.assign(id_str=block["id_str"].astype(str))
+        digest.update(block.to_csv(index=False, header=False, lineterminator="\n").encode("utf-8"))
+    return digest.hexdigest()
 
 
 # ----------------------------------------------------------------------------------------
@@ -160,8 +172,9 @@ def _iter_loaded(shards, prepare_kwargs: dict, workers: int):
     """Yield ``(shard, image, row)`` in order; workers run one shard ahead of the writer."""
     if workers <= 1:
         for shard in shards:
-            for start in range(0, len(shard.rows), _CHUNK):
-                rows = shard.rows[start : start + _CHUNK]
+            shard_rows = shard.rows
+            for start in range(0, len(shard_rows), _CHUNK):
+                rows = shard_rows[start : start + _CHUNK]
                 images = _load_chunk([(r[0], r[1]) for r in rows], prepare_kwargs)
                 yield from ((shard, img, row) for img, row in zip(images, rows))
         return
@@ -173,7 +186,8 @@ def _iter_loaded(shards, prepare_kwargs: dict, workers: int):
         def submit_next() -> None:
             shard = next(queue, None)
             if shard is not None:
-                chunks = [shard.rows[i : i + _CHUNK] for i in range(0, len(shard.rows), _CHUNK)]
+                shard_rows = shard.rows
+                chunks = [shard_rows[i : i + _CHUNK] for i in range(0, len(shard_rows), _CHUNK)]
                 futures = [pool.submit(_load_chunk, [(r[0], r[1]) for r in c], prepare_kwargs) for c in chunks]
                 pending.append((shard, chunks, futures))
 
@@ -248,23 +262,33 @@ def _ids_in_file(path: Path) -> list[str] | None:
 class _Shard:
     split: str
     name: str
-    rows: list  # (id_str, file_loc, catalog row index)
+    index: np.ndarray  # catalog rows of its records, in record order
+    catalog_ids: np.ndarray = field(repr=False)
+    catalog_locs: np.ndarray = field(repr=False)
+    mine: bool = True  # written by this worker (shard number % num_workers == worker_index)
+
+    @property
+    def rows(self) -> list:
+        """``(id_str, file_loc, catalog row)`` of each record, built when the shard is written."""
+        return [(self.catalog_ids[r], self.catalog_locs[r], int(r)) for r in self.index]
 
     @property
     def ids(self) -> list[str]:
-        return [r[0] for r in self.rows]
+        return [self.catalog_ids[r] for r in self.index]
+
+    def __len__(self) -> int:
+        return len(self.index)
 
 
-def _plan_shards(catalog: pd.DataFrame, order: dict[str, list[str]], shard_size: int) -> list[_Shard]:
-    row_of = {id_str: i for i, id_str in enumerate(catalog["id_str"])}
-    file_locs = catalog["file_loc"].tolist()
+def _plan_shards(catalog: pd.DataFrame, order: dict[str, np.ndarray], shard_size: int) -> list[_Shard]:
+    """Cut each split's row order into shard files of ``shard_size`` records (views, not copies)."""
+    ids, locs = catalog["id_str"].to_numpy(dtype=object), catalog["file_loc"].to_numpy(dtype=object)
     shards = []
-    for split, ids in order.items():
-        n_files = -(-len(ids) // shard_size)
+    for split, index in order.items():
+        n_files = -(-len(index) // shard_size)
         for k in range(n_files):
-            chunk = ids[k * shard_size : (k + 1) * shard_size]
-            rows = [(i, file_locs[row_of[i]], row_of[i]) for i in chunk]
-            shards.append(_Shard(split, f"{split}-{k:05d}-of-{n_files:05d}{SHARD_SUFFIX}", rows))
+            chunk = index[k * shard_size : (k + 1) * shard_size]
+            shards.append(_Shard(split, f"{split}-{k:05d}-of-{n_files:05d}{SHARD_SUFFIX}", chunk, ids, locs))
     return shards
 
 
@@ -278,7 +302,7 @@ def _split_dirs(out_dir: Path) -> list[Path]:
 def _our_files(out_dir: Path) -> list[Path]:
     files = [p for d in _split_dirs(out_dir) for p in d.iterdir() if p.name.endswith(SHARD_SUFFIX) or TEMP_MARK in p.name]
     files += [p for p in (out_dir / MANIFEST_NAME, out_dir / PLAN_NAME) if p.exists()]
-    return files
+    return files + sorted(out_dir.glob(RECEIPT_GLOB))
 
 
 def _clear(out_dir: Path) -> None:
@@ -327,16 +351,18 @@ def _shards_to_write(out_dir: Path, shards: list[_Shard]) -> list[_Shard]:
     """Make split dirs, drop a killed run's temp files, keep verified complete shards; return the rest."""
     for split in dict.fromkeys(s.split for s in shards):
         (out_dir / split).mkdir(exist_ok=True)
+    mine = {(s.split, s.name) for s in shards if s.mine}
     for directory in _split_dirs(out_dir):
         for path in directory.iterdir():
-            if TEMP_MARK in path.name:
+            # a killed run's temp files; other workers' are theirs to clean
+            if TEMP_MARK in path.name and (directory.name, path.name[1:].split(TEMP_MARK)[0]) in mine:
                 path.unlink()
     planned = {(s.split, s.name) for s in shards}
     strays = [p for d in _split_dirs(out_dir) for p in d.glob(f"*{SHARD_SUFFIX}") if (d.name, p.name) not in planned]
     if strays:
         raise ValueError(f"{out_dir} holds shard files this run would not write: {[str(p) for p in strays[:5]]}")
     todo = []
-    for shard in shards:
+    for shard in (s for s in shards if s.mine):
         path = out_dir / shard.split / shard.name
         if path.exists():
             if _ids_in_file(path) == shard.ids:
@@ -360,7 +386,7 @@ def _write_missing(todo, out_dir: Path, prepare_kwargs: dict, workers: int, labe
         label = None if label_values is None else label_values[row]
         records.append(serialize_example(id_str, image, label, label_kind))
         bar.update(1)
-        if len(records) == len(shard.rows):
+        if len(records) == len(shard):
             _write_file_atomically(out_dir / shard.split / shard.name, records)
             records = []
             if delay:
@@ -370,6 +396,66 @@ def _write_missing(todo, out_dir: Path, prepare_kwargs: dict, workers: int, labe
 # ----------------------------------------------------------------------------------------
 # public
 # ----------------------------------------------------------------------------------------
+@dataclass
+class _Job:
+    """What :func:`plan_shards` works out from the catalog and options (before any image)."""
+
+    catalog: pd.DataFrame
+    labels: _Labels
+    label_values: np.ndarray | None
+    order: dict
+    image_options: dict
+    prepare_kwargs: dict
+    shard_options: dict
+    sha: str
+    identity: dict
+    fingerprint: str
+
+
+def plan_shards(
+    catalog, *, schema=None, size: int = 64, channels: int = 3, dtype: str = "uint8", scaling=None,
+    nan_mask: bool = False, galaxy_mask: bool = False, val_fraction: float = 0.1, test_fraction: float = 0.1,
+    shard_size: int = 256, seed: int = 42, labelled: bool = True,
+) -> tuple[list[_Shard], _Job]:
+    """Read and check the catalog, split it, hash it and plan every shard file (no image read).
+
+    Every job of a split write computes the same plan, which is what makes their files agree.
+    Arguments as :func:`write_shards`; returns the planned shards and the job description.
+    """
+    labels = _resolve_labels(schema, labelled)
+    catalog = _check_catalog(read_catalog(catalog), labels)
+    label_values = _label_array(catalog, labels)
+    ranked = hash_order(catalog["id_str"].to_numpy(dtype=object), seed)  # ids checked unique above
+    if labelled:
+        order = split_rows(ranked, val_fraction, test_fraction)
+        split_options = {"val_fraction": float(val_fraction), "test_fraction": float(test_fraction)}
+    else:
+        order = {PREDICT_SPLIT: ranked}
+        split_options = {"val_fraction": 0.0, "test_fraction": 0.0}
+    del ranked
+
+    image_options = json.loads(
+        json.dumps(
+            {"size": int(size), "channels": int(channels), "scaling": scaling, "nan_mask": bool(nan_mask),
+             "galaxy_mask": bool(galaxy_mask)},
+            default=str,
+        )
+    )
+    prepare_kwargs = {**image_options, "scaling": scaling, "dtype": dtype}
+    shard_options = {**split_options, "shard_size": int(shard_size), "labelled": bool(labelled)}
+    sha = catalog_sha256(catalog, ["id_str", "file_loc", *labels.catalog_cols])
+    identity = {
+        "catalog_sha256": sha, "label_kind": labels.kind, "label_cols": labels.cols, "schema": labels.name,
+        "image_options": image_options, "dtype": dtype, "shard_options": shard_options, "seed": int(seed),
+        "package_version": __version__, "format_version": FORMAT_VERSION,
+    }
+    fingerprint = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
+
+    return _plan_shards(catalog, order, int(shard_size)), _Job(
+        catalog, labels, label_values, order, image_options, prepare_kwargs, shard_options, sha, identity, fingerprint
+    )
+
+
 def write_shards(
     catalog,
     out_dir,
@@ -389,7 +475,9 @@ def write_shards(
     labelled: bool = True,
     progress: bool = True,
     overwrite: bool = False,
-) -> Manifest:
+    num_workers: int = 1,
+    worker_index: int | None = None,
+) -> Manifest | None:
     """Write a canonical catalog and its images as TFRecord shards plus ``manifest.json``.
 
     Parameters
@@ -413,7 +501,7 @@ def write_shards(
     seed : int
         Split seed: same seed, same split, whatever the catalog's row order.
     workers : int
-        Processes preparing images (1: in this process).
+        Processes preparing images on this machine (1: in this process).
     labelled : bool
         False writes one ``predict`` split with ids and images only.
     progress : bool
@@ -421,17 +509,25 @@ def write_shards(
     overwrite : bool
         Replace shards in ``out_dir`` that came from a different catalog or options (otherwise
         that is an error).
+    num_workers, worker_index : int
+        Split the writing over ``num_workers`` independent jobs (machines, array tasks) sharing
+        ``out_dir``: job ``worker_index`` writes shard files ``k`` with
+        ``k % num_workers == worker_index`` and a receipt, and returns None. Then one call with
+        the same arguments and ``worker_index=None`` (CLI: ``--finalize``) checks every share is
+        done and writes the manifest. Every job plans the same shards, so the files are
+        byte-identical to a single writer's.
 
     Returns
     -------
-    Manifest
-        The manifest of the finished shard directory.
+    Manifest or None
+        The manifest of the finished shard directory (None from a share of a split write).
 
     Raises
     ------
     ValueError
         Missing columns, duplicate ``id_str`` (naming the rows), NaN labels, unknown classes,
-        an unreadable image (naming ``id_str`` and file), or an ``out_dir`` holding other shards.
+        an unreadable image (naming ``id_str`` and file), an ``out_dir`` holding other shards,
+        or a final step before every share finished (naming the missing shares).
     """
     import tensorflow  # noqa: F401 - pay the import before the progress bar starts timing
 
@@ -441,33 +537,20 @@ def write_shards(
         raise ValueError(f"shard_size must be >= 1, got {shard_size}")
     if int(workers) < 1:
         raise ValueError(f"workers must be >= 1, got {workers}")
-    labels = _resolve_labels(schema, labelled)
-    catalog = _check_catalog(read_catalog(catalog), labels)
-    label_values = _label_array(catalog, labels)
-    ids = catalog["id_str"].tolist()
-    if labelled:
-        order = assign_splits(ids, val_fraction=val_fraction, test_fraction=test_fraction, seed=seed)
-        split_options = {"val_fraction": float(val_fraction), "test_fraction": float(test_fraction)}
-    else:
-        order = {PREDICT_SPLIT: order_ids(ids, seed=seed)}
-        split_options = {"val_fraction": 0.0, "test_fraction": 0.0}
-
-    image_options = json.loads(
-        json.dumps(
-            {"size": int(size), "channels": int(channels), "scaling": scaling, "nan_mask": bool(nan_mask),
-             "galaxy_mask": bool(galaxy_mask)},
-            default=str,
-        )
+    num_workers = int(num_workers)
+    if num_workers < 1 or (worker_index is not None and not 0 <= int(worker_index) < num_workers):
+        raise ValueError(f"worker_index must be in [0, num_workers={num_workers}), got {worker_index}")
+    share = num_workers > 1 and worker_index is not None
+    if share and overwrite:
+        raise ValueError("overwrite=True would delete other workers' shards; clear the directory once before starting them")
+    shards, job = plan_shards(
+        catalog, schema=schema, size=size, channels=channels, dtype=dtype, scaling=scaling, nan_mask=nan_mask,
+        galaxy_mask=galaxy_mask, val_fraction=val_fraction, test_fraction=test_fraction, shard_size=shard_size,
+        seed=seed, labelled=labelled,
     )
-    prepare_kwargs = {**image_options, "scaling": scaling, "dtype": dtype}
-    shard_options = {**split_options, "shard_size": int(shard_size), "labelled": bool(labelled)}
-    sha = catalog_sha256(catalog, ["id_str", "file_loc", *labels.catalog_cols])
-    identity = {
-        "catalog_sha256": sha, "label_kind": labels.kind, "label_cols": labels.cols, "schema": labels.name,
-        "image_options": image_options, "dtype": dtype, "shard_options": shard_options, "seed": int(seed),
-        "package_version": __version__, "format_version": FORMAT_VERSION,
-    }
-    fingerprint = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
+    labels, order, fingerprint, identity, sha = job.labels, job.order, job.fingerprint, job.identity, job.sha
+    prepare_kwargs, image_options, shard_options = job.prepare_kwargs, job.image_options, job.shard_options
+    label_values, catalog = job.label_values, job.catalog
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -475,21 +558,33 @@ def write_shards(
     if done is not None:
         return done
 
-    shards = _plan_shards(catalog, order, int(shard_size))
-    atomic_write_text(out_dir / PLAN_NAME, json.dumps({"fingerprint": fingerprint, **identity}, indent=2) + "\n")
-    todo = _shards_to_write(out_dir, shards)
-    # the stored image shape comes from the first galaxy; every other image must match it
-    first = shards[0].rows[0]
-    image_shape = list(_load_chunk([(first[0], first[1])], prepare_kwargs)[0].shape)
-    bar = tqdm(total=len(catalog), unit="img", desc=f"shards -> {out_dir.name}", disable=None if progress else True)
-    bar.update(len(catalog) - sum(len(s.rows) for s in todo))
-    with bar:
-        _write_missing(todo, out_dir, prepare_kwargs, int(workers), label_values, labels.kind, image_shape, bar)
+    if num_workers > 1:
+        for k, shard in enumerate(shards):
+            shard.mine = worker_index is not None and k % num_workers == int(worker_index)
+    if num_workers > 1 and not share:
+        image_shape = _shares_done(out_dir, shards, fingerprint, num_workers)
+    else:
+        atomic_write_text(out_dir / PLAN_NAME, json.dumps({"fingerprint": fingerprint, **identity}, indent=2) + "\n")
+        todo = _shards_to_write(out_dir, shards)
+        # the stored image shape comes from the first galaxy; every other image must match it
+        first = shards[0].rows[0]
+        image_shape = list(_load_chunk([(first[0], first[1])], prepare_kwargs)[0].shape)
+        n_mine = sum(len(s) for s in shards if s.mine)
+        desc = f"shards -> {out_dir.name}" + (f" (share {worker_index}/{num_workers})" if share else "")
+        bar = tqdm(total=n_mine, unit="img", desc=desc, disable=None if progress else True)
+        bar.update(n_mine - sum(len(s) for s in todo))
+        with bar:
+            _write_missing(todo, out_dir, prepare_kwargs, int(workers), label_values, labels.kind, image_shape, bar)
+        if share:
+            receipt = {"fingerprint": fingerprint, "image_shape": image_shape,
+                       "files": [f"{s.split}/{s.name}" for s in shards if s.mine]}
+            atomic_write_text(out_dir / _receipt_name(int(worker_index), num_workers), json.dumps(receipt) + "\n")
+            return None
 
     splits = {}
     for split, ids_in_split in order.items():
-        mine = [s for s in shards if s.split == split]
-        splits[split] = SplitInfo(len(ids_in_split), [s.name for s in mine], [len(s.rows) for s in mine])
+        in_split = [s for s in shards if s.split == split]
+        splits[split] = SplitInfo(len(ids_in_split), [s.name for s in in_split], [len(s) for s in in_split])
     manifest = Manifest(
         label_kind=labels.kind,
         label_cols=labels.cols,
@@ -506,5 +601,34 @@ def write_shards(
         fingerprint=fingerprint,
     )
     manifest.save(out_dir)
-    (out_dir / PLAN_NAME).unlink()
+    for path in [out_dir / PLAN_NAME, *out_dir.glob(RECEIPT_GLOB)]:
+        path.unlink()
     return manifest
+
+
+def _receipt_name(worker_index: int, num_workers: int) -> str:
+    return RECEIPT_GLOB.replace("*-of-*", f"{worker_index:05d}-of-{num_workers:05d}")
+
+
+def _shares_done(out_dir: Path, shards: list[_Shard], fingerprint: str, num_workers: int) -> list[int]:
+    """Final step of a split write: every share's receipt and file present; the image shape."""
+    missing, shapes = [], set()
+    for index in range(num_workers):
+        path = out_dir / _receipt_name(index, num_workers)
+        receipt = json.loads(path.read_text()) if path.is_file() else None
+        if receipt is None or receipt.get("fingerprint") != fingerprint:
+            missing.append(index)
+        else:
+            shapes.add(tuple(receipt["image_shape"]))
+    if missing:
+        shown = ", ".join(map(str, missing[:20])) + (" ..." if len(missing) > 20 else "")
+        raise ValueError(
+            f"{out_dir}: {len(missing)} of {num_workers} shares are not finished (worker index {shown}); "
+            "run (or rerun) `make-shards --num-workers N --worker-index I` for them, with the same arguments"
+        )
+    absent = [f"{s.split}/{s.name}" for s in shards if not (out_dir / s.split / s.name).is_file()]
+    if absent:
+        raise ValueError(f"{out_dir}: shard files missing although every share finished: {absent[:5]}")
+    if len(shapes) != 1:
+        raise ValueError(f"{out_dir}: shares stored different image shapes {sorted(shapes)}")
+    return list(shapes.pop())

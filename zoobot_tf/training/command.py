@@ -29,7 +29,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("--patience", type=int, default=8, help="early-stopping patience in epochs (default 8)")
     parser.add_argument("--learning-rate", type=float, default=1e-3, help="Adam learning rate (default 1e-3)")
     parser.add_argument("--dropout-rate", type=float, default=0.2, help="head (MC) dropout rate (default 0.2)")
-    parser.add_argument("--mixed-precision", action="store_true", help="float16 compute (GPUs with tensor cores)")
+    parser.add_argument("--mixed-precision", action=argparse.BooleanOptionalAction, default=None,
+                        help="float16 compute (default: on with a tensor-core GPU, off on CPU)")
     parser.add_argument(
         "--strategy",
         default="mirrored",
@@ -66,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
         epochs=args.epochs,
         patience=args.patience,
         learning_rate=args.learning_rate,
-        mixed_precision=args.mixed_precision,
+        mixed_precision="auto" if args.mixed_precision is None else args.mixed_precision,
         strategy=args.strategy,
         seed=args.seed,
         image_size=args.image_size,

@@ -15,7 +15,7 @@ import os
 
 import tensorflow as tf
 
-__all__ = ["STRATEGY_NAMES", "get_strategy", "is_chief", "uses_gpu"]
+__all__ = ["STRATEGY_NAMES", "get_strategy", "has_tensor_cores", "is_chief", "resolve_mixed_precision", "uses_gpu"]
 
 logger = logging.getLogger(__name__)
 
@@ -25,6 +25,25 @@ STRATEGY_NAMES = ("mirrored", "multiworker", "default")
 def uses_gpu() -> bool:
     """True when TensorFlow sees at least one GPU (decides e.g. whether XLA is used)."""
     return bool(tf.config.list_logical_devices("GPU"))
+
+
+def has_tensor_cores() -> bool:
+    """True when a visible GPU has compute capability >= 7.0 (Volta and later: float16 tensor cores)."""
+    for gpu in tf.config.list_physical_devices("GPU"):
+        capability = tf.config.experimental.get_device_details(gpu).get("compute_capability")
+        if capability is not None and tuple(capability) >= (7, 0):
+            return True
+    return False
+
+
+def resolve_mixed_precision(mixed_precision="auto") -> bool:
+    """``'auto'``/None -> :func:`has_tensor_cores`; a bool is kept. Float16 compute halves memory
+    traffic and uses tensor cores on such GPUs; on CPUs it is emulated and slower, so off there."""
+    if mixed_precision is None or mixed_precision == "auto":
+        return has_tensor_cores()
+    if not isinstance(mixed_precision, (bool, int)):
+        raise ValueError(f"mixed_precision must be True, False or 'auto', got {mixed_precision!r}")
+    return bool(mixed_precision)
 
 
 def _local_devices() -> list[str]:
@@ -71,7 +90,58 @@ def get_strategy(strategy="mirrored") -> tf.distribute.Strategy:
     else:
         logger.warning("strategy='multiworker' without TF_CONFIG: running as a single worker")
     resolver = tf.distribute.cluster_resolver.TFConfigClusterResolver()
-    return tf.distribute.MultiWorkerMirroredStrategy(cluster_resolver=resolver)
+    strategy = tf.distribute.MultiWorkerMirroredStrategy(cluster_resolver=resolver)
+    _let_keras_fit_run_multiworker()
+    return strategy
+
+
+def _in_multi_worker_mode(strategy) -> bool:
+    return isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) and strategy.extended._in_multi_worker_mode()
+
+
+def _let_keras_fit_run_multiworker() -> None:
+    """Mend the two places where Keras 3's ``Model.fit`` breaks under MultiWorkerMirroredStrategy
+    (keras-team/keras#20585, still open in Keras 3.15; tests/test_multiworker.py fails without this):
+
+    * its symbolic build reduces a whole ``(x, y)`` batch with ``strategy.reduce``, which the
+      multi-worker strategy refuses for nested values: it only needs shapes, so hand it this
+      worker's first replica's batch;
+    * it averages the step's scalar metrics with ``strategy.reduce('MEAN', v, axis=0)``, an
+      invalid axis for scalars: average them across workers with ``axis=None``.
+
+    Both are no-ops outside multi-worker mode; the patch is applied once per process.
+    """
+    from keras import tree
+    from keras.src.backend.tensorflow import trainer as tf_trainer
+
+    if getattr(tf_trainer, "_zoobot_tf_multiworker_fix", False):
+        return
+    original_reduce = tf_trainer.reduce_per_replica
+    original_build = tf_trainer.TensorFlowTrainer._maybe_symbolic_build
+
+    def reduce_per_replica(values, strategy, reduction):
+        if reduction in ("auto", "mean") and _in_multi_worker_mode(strategy):
+            def mean(v):
+                scalar = not isinstance(v, tf.distribute.DistributedValues) and v.shape.rank == 0
+                is_scalar_values = scalar or all(x.shape.rank == 0 for x in strategy.experimental_local_results(v))
+                return strategy.reduce("MEAN", v, axis=None) if is_scalar_values else original_reduce(v, strategy, reduction)
+
+            return tree.map_structure(mean, values)
+        return original_reduce(values, strategy, reduction)
+
+    def maybe_symbolic_build(self, iterator=None, data_batch=None):
+        if iterator is not None and _in_multi_worker_mode(self.distribute_strategy):
+            for _, _, it in iterator:
+                batch = next(it)
+                data_batch = tree.map_structure(
+                    lambda v: self.distribute_strategy.experimental_local_results(v)[0], batch)
+                break
+            iterator = None
+        return original_build(self, iterator=iterator, data_batch=data_batch)
+
+    tf_trainer.reduce_per_replica = reduce_per_replica
+    tf_trainer.TensorFlowTrainer._maybe_symbolic_build = maybe_symbolic_build
+    tf_trainer._zoobot_tf_multiworker_fix = True
 
 
 def is_chief(strategy: tf.distribute.Strategy) -> bool:

@@ -43,7 +43,7 @@ from zoobot_tf.runs import (
     save_config,
     software_versions,
 )
-from zoobot_tf.training.strategy import get_strategy, is_chief, uses_gpu
+from zoobot_tf.training.strategy import get_strategy, is_chief, resolve_mixed_precision, uses_gpu
 
 __all__ = ["RunExistsError", "TrainingTask", "resolve_training_task", "train"]
 
@@ -159,11 +159,14 @@ def _prepare_run_dir(save_dir: Path, config: dict, overwrite: bool) -> dict | No
 
 
 def _distribute_options(dataset, strategy, n_files: int):
-    """Multi-worker: shard by file when every worker gets a file, else by element."""
-    workers = strategy.extended._num_workers
+    """Multi-worker: shard by element (each worker keeps its part of every global batch).
+
+    Not by file: the pipeline zips the records with a ``Dataset.random`` stream of augmentation
+    seeds, which has no file source, so TensorFlow's FILE policy refuses it at the first step.
+    """
+    del strategy, n_files
     options = tf.data.Options()
-    policy = tf.data.experimental.AutoShardPolicy
-    options.experimental_distribute.auto_shard_policy = policy.FILE if n_files >= workers else policy.DATA
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
     return dataset.with_options(options)
 
 
@@ -176,7 +179,7 @@ def train(
     epochs=100,
     patience=8,
     learning_rate=1e-3,
-    mixed_precision=False,
+    mixed_precision="auto",
     strategy="mirrored",
     seed=42,
     image_size=None,
@@ -212,9 +215,11 @@ def train(
         model has the weights of the best epoch.
     learning_rate : float
         Adam learning rate.
-    mixed_precision : bool
+    mixed_precision : bool or 'auto'
         Compute in float16 (``'mixed_float16'`` policy, loss scaling); variables and the head's
-        outputs stay float32. Worth it on GPUs with tensor cores only.
+        outputs stay float32. ``'auto'`` (default): on when a GPU with tensor cores (compute
+        capability >= 7.0) is present, off on CPUs, where float16 only slows things down.
+        XLA (``jit_compile``) is likewise used on GPUs only.
     strategy : {'mirrored', 'multiworker', 'default'} or tf.distribute.Strategy
         See :func:`zoobot_tf.training.get_strategy`.
     seed : int
@@ -268,6 +273,7 @@ def train(
 
     strategy_name = strategy if isinstance(strategy, str) else type(strategy).__name__
     strategy = get_strategy(strategy)  # first: MultiWorkerMirroredStrategy must precede other ops
+    mixed_precision = resolve_mixed_precision(mixed_precision)
     save_dir = Path(save_dir).expanduser().resolve()
     shard_dir = Path(shard_dir).expanduser().resolve()
     manifest = load_manifest(shard_dir)
