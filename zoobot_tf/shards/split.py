@@ -17,6 +17,8 @@ import numpy as np
 
 SPLITS = ("train", "val", "test")
 PREDICT_SPLIT = "predict"
+#: a catalog column naming each galaxy's split (a predefined split, e.g. a benchmark's test set)
+SPLIT_COLUMN = "split"
 
 
 def split_key(id_str: str, seed: int) -> float:
@@ -82,3 +84,25 @@ def order_ids(ids: Sequence[str], *, seed: int) -> list[str]:
     ids = [str(i) for i in ids]
     check_unique_ids(ids)
     return sorted(ids, key=lambda i: (split_key(i, seed), i))
+
+
+def splits_from_column(ids: Sequence[str], values: Sequence, *, seed: int) -> dict[str, list[str]]:
+    """A predefined split: ``{'train', 'val', 'test'}`` lists from a catalog's ``split`` column.
+
+    Each value must be ``train``, ``val`` or ``test`` (surrounding spaces and case ignored);
+    anything else, an empty value included, is an error naming the row. Inside each split ids
+    keep the hash order of :func:`assign_splits`, so records are ordered deterministically.
+    """
+    ids = [str(i) for i in ids]
+    check_unique_ids(ids)
+    if len(values) != len(ids):
+        raise ValueError(f"{len(values)} split values for {len(ids)} ids")
+    out: dict[str, list[str]] = {name: [] for name in SPLITS}
+    for row, (id_str, value) in enumerate(zip(ids, values)):
+        name = value.strip().lower() if isinstance(value, str) else value
+        if name not in out:
+            raise ValueError(
+                f"catalog row {row} (id_str {id_str!r}): {SPLIT_COLUMN} {value!r} is not one of {', '.join(SPLITS)}"
+            )
+        out[name].append(id_str)
+    return {name: sorted(members, key=lambda i: (split_key(i, seed), i)) for name, members in out.items()}

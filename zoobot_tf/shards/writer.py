@@ -44,7 +44,15 @@ from zoobot_tf.shards.manifest import (
     SplitInfo,
     load_manifest,
 )
-from zoobot_tf.shards.split import PREDICT_SPLIT, SPLITS, assign_splits, check_unique_ids, order_ids
+from zoobot_tf.shards.split import (
+    PREDICT_SPLIT,
+    SPLIT_COLUMN,
+    SPLITS,
+    assign_splits,
+    check_unique_ids,
+    order_ids,
+    splits_from_column,
+)
 
 PLAN_NAME = "shard_plan.json"
 SHARD_SUFFIX = ".tfrecord"
@@ -121,7 +129,8 @@ def _check_catalog(catalog: pd.DataFrame, labels: _Labels) -> pd.DataFrame:
         raise ValueError(f"catalog is missing columns {missing[:10]}{' ...' if len(missing) > 10 else ''}")
     if len(catalog) == 0:
         raise ValueError("catalog has no rows")
-    catalog = catalog[required].reset_index(drop=True).copy()
+    kept = required + ([SPLIT_COLUMN] if labels.kind is not None and SPLIT_COLUMN in catalog.columns else [])
+    catalog = catalog[kept].reset_index(drop=True).copy()
     for col in ("id_str", "file_loc"):
         empty = catalog[col].isna() | (catalog[col].astype(str).str.strip() == "")
         if empty.any():
@@ -407,7 +416,9 @@ def write_shards(
         Image options passed to :func:`zoobot_tf.images.load_image`; ``dtype`` is the stored
         pixel type ('uint8', 'float16' or 'float32').
     val_fraction, test_fraction : float
-        Fractions of galaxies for validation and test (ignored when unlabelled).
+        Fractions of galaxies for validation and test (ignored when unlabelled, and when the
+        catalog has a ``split`` column: then each galaxy goes to the split it names, ``train``,
+        ``val`` or ``test``; any other value is an error naming the row).
     shard_size : int
         Records per shard file.
     seed : int
@@ -445,7 +456,13 @@ def write_shards(
     catalog = _check_catalog(read_catalog(catalog), labels)
     label_values = _label_array(catalog, labels)
     ids = catalog["id_str"].tolist()
-    if labelled:
+    predefined = labelled and SPLIT_COLUMN in catalog.columns
+    if predefined:
+        order = splits_from_column(ids, catalog[SPLIT_COLUMN].tolist(), seed=seed)
+        counts = {name: len(members) for name, members in order.items()}
+        split_options = {"split_column": SPLIT_COLUMN,
+                         "val_fraction": counts["val"] / len(ids), "test_fraction": counts["test"] / len(ids)}
+    elif labelled:
         order = assign_splits(ids, val_fraction=val_fraction, test_fraction=test_fraction, seed=seed)
         split_options = {"val_fraction": float(val_fraction), "test_fraction": float(test_fraction)}
     else:
@@ -461,7 +478,7 @@ def write_shards(
     )
     prepare_kwargs = {**image_options, "scaling": scaling, "dtype": dtype}
     shard_options = {**split_options, "shard_size": int(shard_size), "labelled": bool(labelled)}
-    sha = catalog_sha256(catalog, ["id_str", "file_loc", *labels.catalog_cols])
+    sha = catalog_sha256(catalog, ["id_str", "file_loc", *labels.catalog_cols, *([SPLIT_COLUMN] if predefined else [])])
     identity = {
         "catalog_sha256": sha, "label_kind": labels.kind, "label_cols": labels.cols, "schema": labels.name,
         "image_options": image_options, "dtype": dtype, "shard_options": shard_options, "seed": int(seed),
