@@ -184,7 +184,7 @@ def test_split_column_is_honoured_by_finetune(shifted, pretrained, tmp_path):
         finetune(pretrained, tmp_path / "bad", catalog=catalog, epochs=1, warmup_epochs=0, progress=False)
 
 
-def test_split_column_is_honoured_by_make_shards(shifted, tmp_path, capsys):
+def test_split_column_is_honoured_by_make_shards(shifted, pretrained, tmp_path, capsys):
     from zoobot_tf.shards import iter_records, write_shards
     from zoobot_tf.shards.command import main
 
@@ -194,6 +194,11 @@ def test_split_column_is_honoured_by_make_shards(shifted, tmp_path, capsys):
     assert {s: manifest.n_records(s) for s in ("train", "val", "test")} == {"train": 13, "val": 3, "test": 4}
     assert {r["id_str"] for r in iter_records(tmp_path / "shards", "test")} == set(catalog["id_str"][:4])
     assert manifest.shard_options["split_column"] == "split"
+    # fine-tuning streams the shards and keeps their split: a Dirichlet head on the vote columns
+    result = finetune(pretrained, tmp_path / "from_shards", shard_dir=tmp_path / "shards", head="decals_dr5",
+                      epochs=1, warmup_epochs=0, batch_size=8, progress=False)
+    predictions = pd.read_csv(tmp_path / "from_shards" / "predictions.csv", dtype={"id_str": str})
+    assert set(predictions["id_str"]) == set(catalog["id_str"][:4]) and result.metrics["n_train"] == 13
     catalog.loc[catalog.index[5], "split"] = np.nan
     path = tmp_path / "bad.csv"
     catalog.to_csv(path, index=False)
