@@ -153,6 +153,7 @@ def pretrained(tmp_path_factory):
     return result.model
 
 
+@pytest.mark.slow
 def test_batchnorm_adapts_to_the_new_survey_unless_frozen(shifted, pretrained, tmp_path):
     source = {w.path: w.numpy() for w in get_encoder(pretrained).weights if "moving" in w.path}
     options = dict(catalog=shifted, epochs=1, warmup_epochs=0, n_blocks=0, batch_size=16, progress=False)
@@ -166,6 +167,7 @@ def test_batchnorm_adapts_to_the_new_survey_unless_frozen(shifted, pretrained, t
     assert adapted.metrics["trained_layers"] == 0
 
 
+@pytest.mark.slow
 def test_split_column_is_honoured_by_finetune(shifted, pretrained, tmp_path):
     catalog = shifted.copy()
     catalog["split"] = np.where(np.arange(len(catalog)) < 30, "test", np.where(np.arange(len(catalog)) < 60, "val",
@@ -208,6 +210,7 @@ def test_split_column_is_honoured_by_make_shards(shifted, pretrained, tmp_path, 
     assert "\n" not in error and "catalog row 5 (id_str 'synthetic_000005'): split nan is not one of" in error
 
 
+@pytest.mark.slow
 def test_a_tiny_finetune_across_the_shift_beats_chance_clearly(shifted, pretrained, tmp_path):
     # defaults but for the budget; 84 held-out galaxies of which 64% are late types (0.76 measured)
     result = finetune(pretrained, tmp_path / "out", catalog=shifted, epochs=12, patience=12, batch_size=16,
