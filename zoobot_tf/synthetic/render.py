@@ -344,7 +344,6 @@ def lupton_rgb(image: np.ndarray, bands, noise: float = 1.0) -> np.ndarray:
     return make_lupton_rgb(z * 0.75, r * 1.0, g * 1.3, minimum=0.0, stretch=6.0 * noise, Q=6.0)
 
 
-<<<<<<< HEAD
 # --- sources at sub-pixel positions in large fields (detection scenes) -------------------
 
 
@@ -410,7 +409,8 @@ def star_stamp(params: dict, bands, psf_fwhm: np.ndarray):
     for c in range(len(bands)):
         stamp[..., c] = P.star_psf(x, y, 0.0, 0.0, psf_fwhm[c]) * params["fluxes"][c]
     return stamp, x0, y0
-=======
+
+
 def asinh_grey(image: np.ndarray, noise: float = 1.0) -> np.ndarray:
     """(H, W, 1) flux of one band -> (H, W) uint8 with the same fixed asinh scaling as :func:`lupton_rgb`."""
     from astropy.visualization import make_lupton_rgb
@@ -435,4 +435,3 @@ def rescale_pixels(params, pixel_scale: float):
     for column in ("radius", "x_offset", "y_offset", "companion_separation"):
         params[column] = params[column] / pixel_scale
     return params
->>>>>>> c8e3280 (Fine-tuning that learns on a new survey: one phase with per-block lr decay (LayerDecayAdamW: AdamW, no decay on norms/biases/position tables, kept through from_config), BatchNorm re-estimated and trained on the new images, warm-up + cosine, early stopping with best checkpoint, label smoothing, mixed precision, strategy, streamed images; predefined split column in make-shards and finetune; synthetic renderer: one band, pixel scale (DOMAIN_SHIFT); finetune_curve benchmark; tests; README)
