@@ -22,7 +22,7 @@ from zoobot_tf.synthetic.render import (
     BAND_NOISE,
     FITS_BANDS,
     PNG_BANDS,
-    _check_bands,
+    check_bands,
     add_noise,
     asinh_grey,
     lupton_rgb,
@@ -108,7 +108,7 @@ def make_synthetic_dataset(
     image_dir.mkdir(parents=True, exist_ok=True)
 
     # independent streams so that e.g. changing the vote model leaves the images untouched
-    bands = _check_bands(bands if bands is not None else (FITS_BANDS if fits else PNG_BANDS))
+    bands = check_bands(bands if bands is not None else (FITS_BANDS if fits else PNG_BANDS))
     if not fits and len(bands) != 1 and sorted(bands) != sorted(PNG_BANDS):
         raise ValueError(f"PNG images take bands g, r, z (colour) or exactly one band (greyscale), got {bands}")
     extra = dict(p_star=0.0, p_artifact=0.0) if fits else {}
