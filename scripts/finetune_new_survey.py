@@ -1,8 +1,9 @@
 """Fine-tune a trained Zoobot model on a new survey with a few hundred labels.
 
-A new head on the trained encoder: first with the encoder frozen, then with its top blocks
-unfrozen at a 10x lower learning rate (BatchNorm stays frozen throughout). Reports accuracy and
-a confusion matrix (classifier) or RMSE (regressor) on a held-out split.
+A new head on the trained encoder, everything trained with per-block learning-rate decay,
+BatchNorm re-estimated on the new images, early stopping on the validation loss (the defaults of
+``zoobot-tf finetune``, with a longer budget). Reports accuracy and a confusion matrix
+(classifier) or RMSE (regressor) on a held-out split.
 
     python scripts/finetune_new_survey.py --model runs/decals_b0 \
         --catalog new_survey_labels.csv --head classifier --label-set star_galaxy --out runs/new_survey
@@ -15,7 +16,7 @@ import sys
 
 from zoobot_tf.finetune.command import add_arguments, run
 
-FULL_SIZE = dict(epochs_frozen=30, epochs_unfrozen=30, batch_size=64, n_blocks_unfrozen=2)
+FULL_SIZE = dict(epochs=100, patience=15, batch_size=64)
 
 
 def main(argv=None):

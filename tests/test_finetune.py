@@ -1,4 +1,4 @@
-"""zoobot_tf.finetune: new head on a copied encoder, frozen then top blocks, BatchNorm frozen."""
+"""zoobot_tf.finetune: new head on a copied encoder, one phase, outputs, heads, CLI."""
 
 from __future__ import annotations
 
@@ -39,8 +39,8 @@ def source(tiny_run):
 @pytest.fixture(scope="module")
 def classifier(catalog, source, tmp_path_factory):
     out = tmp_path_factory.mktemp("classifier") / "out"
-    result = finetune(source, out, catalog=catalog, epochs_frozen=2, epochs_unfrozen=2, n_blocks_unfrozen=1,
-                      learning_rate=1e-2, unfrozen_learning_rate=1e-2, batch_size=8, progress=False)
+    result = finetune(source, out, catalog=catalog, epochs=3, patience=3, n_blocks=1, warmup_epochs=0,
+                      learning_rate=1e-2, batch_size=8, progress=False)
     return out, result
 
 
@@ -48,32 +48,31 @@ def _encoder_weights(model):
     return {w.path: np.array(w.numpy()) for w in get_encoder(model).weights}
 
 
-def test_both_phases_ran(classifier):
+def test_epochs_logged_and_best_checkpoint_kept(classifier):
     out, result = classifier
-    assert set(result.history) == {"frozen", "unfrozen"}
-    assert len(result.history["frozen"]["loss"]) == 2 and len(result.history["unfrozen"]["loss"]) == 2
+    assert len(result.history["loss"]) == 3 and result.metrics["epochs_run"] == 3
     log = pd.read_csv(out / "finetune_log.csv")
-    assert log["epoch"].tolist() == [0, 1, 2, 3] and np.isfinite(log["loss"]).all()
-    assert result.metrics["unfrozen_layers"] == ["block2_conv"]
+    assert log["epoch"].tolist() == [0, 1, 2] and np.isfinite(log["loss"]).all()
+    best = int(np.argmin(log["val_loss"]))
+    assert result.metrics["best_epoch"] == best
+    # early stopping restored the best epoch: the returned model scores the best val_loss again
+    best_model = load_model(out / "best.keras")
+    assert type(best_model.optimizer).__name__ == "LayerDecayAdamW"
+    ids = set(pd.read_csv(out / "predictions.csv", dtype={"id_str": str})["id_str"])
+    assert len(ids) == result.metrics["n"]
 
 
-def test_phase_one_leaves_the_encoder_unchanged(classifier, source):
-    out, _ = classifier
-    before = _encoder_weights(load_model(source, compile=False))
-    after_phase_one = _encoder_weights(load_model(out / "frozen.keras", compile=False))
-    assert before.keys() == after_phase_one.keys()
-    changed = [k for k in before if not np.array_equal(before[k], after_phase_one[k])]
-    assert changed == []
-
-
-def test_phase_two_trains_only_the_top_block_and_never_batchnorm(classifier, source):
+def test_only_the_top_block_trains_with_n_blocks_1(classifier, source):
     _, result = classifier
     before = _encoder_weights(load_model(source, compile=False))
     after = _encoder_weights(result.model)
     changed = {k for k in before if not np.array_equal(before[k], after[k])}
-    assert changed == {"block2_conv/kernel"}  # BN gamma/beta/moving stats, blocks 0-1: untouched
-    batchnorms = [k for k in before if "_bn/" in k]
-    assert len(batchnorms) == 12 and not changed & set(batchnorms)
+    # block 2 trains (its BatchNorm too); every BatchNorm was re-estimated on the new images
+    trained = {"block2_conv/kernel", "block2_bn/gamma", "block2_bn/beta"}
+    assert trained <= changed
+    assert {k for k in changed if not k.endswith(("moving_mean", "moving_variance"))} == trained
+    assert {k for k in before if k.startswith(("block0_bn/moving", "block1_bn/moving"))} <= changed
+    assert not any(k.startswith(("block0_conv", "block1_conv")) for k in changed)
 
 
 def test_metrics_confusion_matrix_and_predictions(classifier):
@@ -105,9 +104,9 @@ def test_finetuned_model_saves_and_loads_safely(classifier, catalog):
 
 def test_regressor_from_a_catalog(catalog, source, tmp_path):
     result = finetune(source, tmp_path / "reg", head="regressor", catalog=catalog, label_cols=["bulge_fraction"],
-                      epochs_frozen=1, epochs_unfrozen=0, batch_size=16, progress=False, image_size=40)
+                      epochs=1, warmup_epochs=0, batch_size=16, progress=False, image_size=40)
     assert result.model.input.shape[1:] == (40, 40, 3)  # encoder rebuilt for the new size
-    assert set(result.history) == {"frozen"} and result.metrics["n"] == 12
+    assert len(result.history["loss"]) == 1 and result.metrics["n"] == 12
     assert set(result.metrics["rmse_per_column"]) == {"bulge_fraction"} and np.isfinite(result.metrics["rmse"])
 
 
@@ -120,8 +119,13 @@ def test_bad_labels_name_the_row(catalog, source, tmp_path):
     with pytest.raises(ValueError, match="exactly one"):
         finetune(source, tmp_path / "b", progress=False)
     bad.loc[3, "file_loc"] = str(tmp_path / "missing.png")
-    with pytest.raises(ValueError, match=r"row 3 \(id_str 'synthetic_000003'\): cannot read image"):
+    with pytest.raises(FileNotFoundError, match=r"1 catalog images do not exist: row 3 \(id_str 'synthetic_000003'\)"):
         finetune(source, tmp_path / "c", catalog=bad, progress=False)
+    broken = catalog.copy()
+    (tmp_path / "broken.png").write_bytes(b"not a png")
+    broken.loc[:, "file_loc"] = str(tmp_path / "broken.png")
+    with pytest.raises(ValueError, match=r"^train galaxy 'synthetic_\d+': cannot read image '[^\n]*broken.png'[^\n]*$"):
+        finetune(source, tmp_path / "d", catalog=broken, epochs=1, warmup_epochs=0, progress=False)
 
 
 def test_balanced_class_weights():
@@ -129,16 +133,18 @@ def test_balanced_class_weights():
     assert weights == pytest.approx({0: 4 / (2 * 3), 1: 4 / (2 * 1), 2: 1.0})
 
 
-def test_efficientnet_top_blocks_and_batchnorm():
+def test_efficientnet_blocks_and_batchnorm():
     encoder = get_encoder(get_model("decals_dr5", (32, 32, 3), architecture="efficientnet_b0"))
-    assert [name for name, _ in encoder_blocks(encoder)] == [f"block{i}" for i in range(1, 8)] + ["top"]
-    trained = unfreeze_top_blocks(encoder, 2)
+    assert [name for name, _ in encoder_blocks(encoder)] == ["stem"] + [f"block{i}" for i in range(1, 8)] + ["top"]
+    trained = unfreeze_top_blocks(encoder, 2, train_batchnorm=False)
     assert "top_conv" in trained and "block7a_project_conv" in trained and "block6d_se_reduce" in trained
     assert not any(name.startswith(("block5", "stem")) for name in trained)
     batchnorms = [layer for layer in encoder.layers if isinstance(layer, keras.layers.BatchNormalization)]
     assert len(batchnorms) > 40 and not any(layer.trainable for layer in batchnorms)
     trainable = {w.path.split("/")[0] for w in encoder.trainable_weights}
     assert trainable == set(trained)
+    everything = unfreeze_top_blocks(encoder, None)
+    assert "stem_conv" in everything and "stem_bn" in everything and "top_bn" in everything
 
 
 def test_finetune_cli_arguments(monkeypatch, tmp_path):
@@ -155,11 +161,16 @@ def test_finetune_cli_arguments(monkeypatch, tmp_path):
     monkeypatch.setattr("zoobot_tf.finetune.finetuning.finetune", fake)
     parser = command.add_arguments(argparse.ArgumentParser())
     args = parser.parse_args(["--model", "m.keras", "--out", "o", "--catalog", "c.csv", "--label-set", "a,b",
-                              "--class-weight", '{"a": 2}', "--epochs-frozen", "3", "--n-blocks-unfrozen", "1"])
+                              "--class-weight", '{"a": 2}', "--epochs", "3", "--n-blocks", "1", "--lr-decay", "0.5",
+                              "--label-smoothing", "0.1", "--batchnorm", "frozen"])
     assert command.run(args) == 0
     assert calls["label_set"] == ["a", "b"] and calls["class_weight"] == {"a": 2}
-    assert calls["catalog"] == "c.csv" and calls["shard_dir"] is None and calls["epochs_frozen"] == 3
-    assert calls["head"] == "classifier" and calls["n_blocks_unfrozen"] == 1
+    assert calls["catalog"] == "c.csv" and calls["shard_dir"] is None and calls["epochs"] == 3
+    assert calls["head"] == "classifier" and calls["n_blocks"] == 1 and calls["lr_decay"] == 0.5
+    assert calls["label_smoothing"] == 0.1 and calls["batchnorm"] == "frozen"
+    defaults = parser.parse_args(["--model", "m", "--out", "o", "--catalog", "c.csv"])
+    assert command.run(defaults) == 0
+    assert calls["class_weight"] is None and calls["n_blocks"] is None and calls["batchnorm"] == "adapt"
 
 
 def test_head_names_resolve_to_tasks(catalog):

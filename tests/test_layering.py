@@ -22,7 +22,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "zoobot_tf"
 LAYERS = {
     "ground": {"", "_lazy", "atomic", "native_logs", "schemas", "runs", "saving", "workers"},
     "data": {"images", "catalogs", "shards", "data", "synthetic"},
-    "models": {"models", "losses"},
+    "models": {"models", "losses", "optimizers"},
     "engine": {"training", "finetune", "predictions", "evaluation"},
     "applications": {"classification", "kaggle", "detection", "discovery", "demo"},
     "command line": {"cli", "__main__"},

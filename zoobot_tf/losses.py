@@ -24,6 +24,7 @@ import tensorflow_probability as tfp
 
 __all__ = [
     "DirichletMultinomialLoss",
+    "SmoothedSparseCrossentropy",
     "average_over_global_batch",
     "dirichlet_loss",
     "dirichlet_loss_per_question",
@@ -181,3 +182,29 @@ class DirichletMultinomialLoss(keras.losses.Loss):
         config = super().get_config()
         config["question_index_groups"] = [list(group) for group in self.question_index_groups]
         return config
+
+
+@keras.saving.register_keras_serializable(package="zoobot_tf")
+class SmoothedSparseCrossentropy(keras.losses.Loss):
+    """Cross-entropy of softmax probabilities against integer labels with label smoothing.
+
+    Keras' ``SparseCategoricalCrossentropy`` has no ``label_smoothing``; this one-hots the
+    labels and uses ``CategoricalCrossentropy(label_smoothing=...)`` (the target puts
+    ``1 - s + s/K`` on the true class and ``s/K`` on each other).
+    """
+
+    def __init__(self, label_smoothing=0.0, name="smoothed_sparse_crossentropy", **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.label_smoothing = float(label_smoothing)
+        if not 0.0 <= self.label_smoothing < 1.0:
+            raise ValueError(f"label_smoothing must be in [0, 1), got {label_smoothing}")
+        self._crossentropy = keras.losses.CategoricalCrossentropy(label_smoothing=self.label_smoothing,
+                                                                   reduction=None)
+
+    def call(self, y_true, y_pred):
+        n_classes = tf.shape(y_pred)[-1]
+        one_hot = tf.one_hot(tf.cast(tf.reshape(y_true, [-1]), tf.int32), n_classes, dtype=y_pred.dtype)
+        return self._crossentropy(one_hot, y_pred)
+
+    def get_config(self):
+        return {**super().get_config(), "label_smoothing": self.label_smoothing}

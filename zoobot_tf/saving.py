@@ -17,7 +17,8 @@ __all__ = ["KERAS_OBJECT_MODULES", "OPTIONAL_KERAS_OBJECT_MODULES", "load_model"
 
 #: modules whose Keras objects any saved morphology / classification model may reference
 KERAS_OBJECT_MODULES = (
-    "zoobot_tf.losses",  # DirichletMultinomialLoss
+    "zoobot_tf.losses",  # DirichletMultinomialLoss, SmoothedSparseCrossentropy
+    "zoobot_tf.optimizers",  # LayerDecayAdamW (fine-tuning)
     "zoobot_tf.models.layers",  # MCDropout, DirichletConcentration
     "zoobot_tf.models.dat.layers",
     "zoobot_tf.models.linformer.layers",

@@ -1,9 +1,10 @@
 """Fine-tuning: a trained model + a few labels from a new survey -> a new classifier, regressor or
-decision-tree head; encoder frozen first, then its top blocks (BatchNorm always frozen).
+decision-tree head; the encoder trains with per-block learning-rate decay, BatchNorm adapted to
+the new images (zoobot 2.x's ``FinetuneableZoobot*`` recipe).
 
-- :func:`finetune` (:mod:`.finetuning`): the two phases, held-out metrics and a run directory.
-- :mod:`.data`: labelled catalogs / shards -> splits and tf.data datasets; head names -> tasks.
-- :mod:`.freezing`: which encoder blocks train in which phase.
+- :func:`finetune` (:mod:`.finetuning`): one phase, early stopping, held-out metrics, a run directory.
+- :mod:`.data`: labelled catalogs / shards (``split`` column honoured) -> streamed tf.data; head names -> tasks.
+- :mod:`.freezing`: encoder blocks, their learning rates, BatchNorm re-estimation.
 - :mod:`.command`: ``zoobot-tf finetune``.
 
 Names are loaded lazily, so that the command-line parser is built without waiting for TensorFlow.
@@ -18,6 +19,7 @@ _EXPORTS = {
     "copy_encoder": "finetuning",
     "finetune_log": "finetuning",
     "load_source_model": "finetuning",
+    "learning_rate_schedule": "finetuning",
     "FINETUNE_HEADS": "data",
     "FinetuneTask": "data",
     "resolve_finetune_task": "data",
@@ -25,6 +27,10 @@ _EXPORTS = {
     "freeze_batchnorm": "freezing",
     "freeze_encoder": "freezing",
     "unfreeze_top_blocks": "freezing",
+    "block_learning_rates": "freezing",
+    "recalibrate_batchnorm": "freezing",
+    "register_block_pattern": "freezing",
+    "set_batchnorm_momentum": "freezing",
     "add_arguments": "command",
     "run": "command",
 }

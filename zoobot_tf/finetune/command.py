@@ -48,18 +48,32 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
         "--label-set", default=None, help="classifier classes: a label-set name or comma-separated names"
     )
     parser.add_argument("--label-cols", default=None, help="comma-separated label columns (regressor; classifier: one)")
-    parser.add_argument("--class-weight", default="balanced", help="'balanced' (default), 'none' or JSON {class: w}")
+    parser.add_argument("--class-weight", default="none", help="'none' (default), 'balanced' or JSON {class: w}")
     parser.add_argument("--image-size", type=int, default=None, help="input side in pixels (default: the model's)")
-    parser.add_argument("--epochs-frozen", type=int, default=10, help="epochs with the encoder frozen (default 10)")
+    parser.add_argument("--epochs", type=int, default=40, help="maximum epochs (default 40)")
+    parser.add_argument("--patience", type=int, default=8, help="early-stopping patience in epochs (default 8)")
+    parser.add_argument("--learning-rate", type=float, default=1e-3, help="peak AdamW rate of head and top block (default 1e-3)")
     parser.add_argument(
-        "--epochs-unfrozen", type=int, default=10, help="epochs with the top blocks unfrozen (default 10)"
+        "--n-blocks", type=int, default=None, help="encoder blocks trained, from the top (default all; 0: head only)"
     )
-    parser.add_argument("--learning-rate", type=float, default=1e-3, help="learning rate, frozen phase (default 1e-3)")
+    parser.add_argument("--lr-decay", type=float, default=0.75, help="rate factor per block down (default 0.75)")
+    parser.add_argument("--weight-decay", type=float, default=0.05, help="AdamW weight decay (default 0.05)")
+    parser.add_argument("--warmup-epochs", type=int, default=1, help="linear warm-up before cosine decay (default 1)")
+    parser.add_argument("--label-smoothing", type=float, default=0.0, help="classifier label smoothing (default 0)")
     parser.add_argument(
-        "--unfrozen-learning-rate", type=float, default=1e-4, help="learning rate, unfrozen phase (default 1e-4)"
+        "--batchnorm", default="adapt", choices=["adapt", "train", "frozen"],
+        help="BatchNorm on the new images: re-estimate then train (adapt, default), train, or keep the source's (frozen)",
     )
-    parser.add_argument("--n-blocks-unfrozen", type=int, default=2, help="encoder blocks unfrozen (default 2)")
-    parser.add_argument("--val-fraction", type=float, default=0.2, help="catalog: validation fraction (default 0.2)")
+    parser.add_argument("--no-augment", action="store_true", help="no random rotation/flip/crop")
+    parser.add_argument("--mixed-precision", action="store_true", help="float16 compute (GPUs with tensor cores)")
+    parser.add_argument(
+        "--strategy", default="mirrored", choices=["mirrored", "multiworker", "default"],
+        help="tf.distribute strategy (default mirrored: all local GPUs)",
+    )
+    parser.add_argument(
+        "--val-fraction", type=float, default=0.2,
+        help="catalog: validation fraction (default 0.2; a catalog column 'split' = train/val/test overrides)",
+    )
     parser.add_argument("--test-fraction", type=float, default=0.2, help="catalog: test fraction (default 0.2)")
     parser.add_argument("--batch-size", type=int, default=32, help="batch size (default 32)")
     parser.add_argument("--seed", type=int, default=42, help="split and training seed (default 42)")
@@ -92,11 +106,18 @@ def run(args: argparse.Namespace) -> int:
         label_cols=_split_list(args.label_cols),
         class_weight=_parse_weights(args.class_weight),
         image_size=args.image_size,
-        epochs_frozen=args.epochs_frozen,
-        epochs_unfrozen=args.epochs_unfrozen,
+        epochs=args.epochs,
+        patience=args.patience,
         learning_rate=args.learning_rate,
-        unfrozen_learning_rate=args.unfrozen_learning_rate,
-        n_blocks_unfrozen=args.n_blocks_unfrozen,
+        n_blocks=args.n_blocks,
+        lr_decay=args.lr_decay,
+        weight_decay=args.weight_decay,
+        warmup_epochs=args.warmup_epochs,
+        label_smoothing=args.label_smoothing,
+        batchnorm=args.batchnorm,
+        augment=not args.no_augment,
+        mixed_precision=args.mixed_precision,
+        strategy=args.strategy,
         val_fraction=args.val_fraction,
         test_fraction=args.test_fraction,
         batch_size=args.batch_size,

@@ -1,13 +1,16 @@
-"""Labelled data for fine-tuning: what the new head predicts, and train/val/test splits in memory.
+"""Labelled data for fine-tuning: what the new head predicts, and the train/val/test splits.
 
-Why in memory: fine-tuning is for the few hundred to few thousand labels of a new survey, which
-fit in memory several times over; holding them as arrays lets a catalog of image files and a
-shard directory feed the same training code, and keeps every epoch free of image decoding.
-Images are held as read (``uint8`` shards stay ``uint8``) and become float32 in [0, 1] per batch.
+Ids and labels are held in memory (they are small); images are streamed, read from their files
+(a catalog) or TFRecord shards as each batch is drawn, so a fine-tuning set of any size fits.
+A catalog with a ``split`` column (train/val/test, as many benchmark sets ship) keeps that split;
+otherwise galaxies are split by hashing ``(seed, id_str)`` as for shards. Images are read in
+their stored dtype (``uint8`` stays ``uint8``) and become float32 in [0, 1] per batch.
 """
 
 from __future__ import annotations
 
+import re
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +26,7 @@ __all__ = [
     "FINETUNE_HEADS",
     "FinetuneTask",
     "Split",
+    "image_read_errors",
     "make_dataset",
     "resolve_finetune_task",
     "splits_from_catalog",
@@ -57,14 +61,29 @@ class FinetuneTask:
 
 @dataclass
 class Split:
-    """One split held in memory: ``ids`` (N,), ``images`` (N, H, W, C), ``labels`` (N,) or (N, A)."""
+    """One split: ids and labels in memory (small), images streamed from their files or shards.
 
+    ``file_locs`` + ``image_options`` (a catalog: :func:`zoobot_tf.images.load_image` reads each
+    image when its batch is drawn) or ``shard_dir`` (TFRecords; ``label_columns`` picks the
+    stored label columns a vote/fraction head needs).
+    """
+
+    name: str
     ids: np.ndarray
-    images: np.ndarray
     labels: np.ndarray
+    file_locs: np.ndarray | None = None
+    image_options: dict | None = None
+    shard_dir: str | None = None
+    label_columns: list | None = None
 
     def __len__(self) -> int:
         return len(self.ids)
+
+    def records(self, *, shuffle: bool, seed: int) -> tf.data.Dataset:
+        """Unbatched ``(image, label)`` pairs in the stored dtype; in id order unless ``shuffle``."""
+        if self.shard_dir is not None:
+            return _shard_records(self, shuffle=shuffle, seed=seed)
+        return _catalog_records(self, shuffle=shuffle, seed=seed)
 
 
 def _classes(label_set) -> list | None:
@@ -226,97 +245,172 @@ def splits_from_catalog(
     test_fraction: float,
     seed: int,
     image_kwargs: dict | None = None,
-    progress: bool = True,
 ) -> dict:
-    """Read every image of ``catalog`` and split train/val/test by hashing ``(seed, id_str)``.
+    """Split a catalog train/val/test: by its ``split`` column when it has one, else by hashing ``(seed, id_str)``.
 
-    The split of a galaxy depends only on its id and the seed (as for shards), so reruns and
-    growing catalogs keep their earlier assignments as far as possible.
+    Images are not read here (a missing file is reported now, naming its row); each is read
+    when its batch is drawn.
 
     Returns
     -------
     dict of str -> Split
         Only the non-empty splits.
     """
-    from zoobot_tf.images import is_fits, load_image
-    from zoobot_tf.shards.split import assign_splits
+    from zoobot_tf.images import is_fits
+    from zoobot_tf.shards.split import SPLIT_COLUMN, assign_splits, splits_from_column
 
     labels = _catalog_labels(catalog, task)
-    # 8-bit PNG/JPG stay uint8 in memory (4x smaller; scaled to [0, 1] per batch); FITS are float
-    rasters = not (image_kwargs or {}).get("scaling") and not any(is_fits(f) for f in catalog["file_loc"])
+    files = catalog["file_loc"].astype(str).to_numpy()
+    ids = catalog["id_str"].tolist()
+    absent = [r for r, f in enumerate(files) if not Path(f).expanduser().is_file()]
+    if absent:
+        shown = "; ".join(f"row {r} (id_str {ids[r]!r}): {files[r]!r}" for r in absent[:5])
+        raise FileNotFoundError(f"{len(absent)} catalog images do not exist: {shown}")
+    # 8-bit PNG/JPG stay uint8 until batched (scaled to [0, 1] per batch); FITS are float
+    rasters = not (image_kwargs or {}).get("scaling") and not any(is_fits(f) for f in files)
     options = {"dtype": "uint8" if rasters else "float32", **(image_kwargs or {}),
                "size": int(image_size), "channels": int(channels)}
-    ids = catalog["id_str"].tolist()
+    if SPLIT_COLUMN in catalog.columns:
+        assignment = splits_from_column(ids, catalog[SPLIT_COLUMN].tolist(), seed=seed)
+    else:
+        assignment = assign_splits(ids, val_fraction=val_fraction, test_fraction=test_fraction, seed=seed)
     row_of = {id_str: row for row, id_str in enumerate(ids)}
-    assignment = assign_splits(ids, val_fraction=val_fraction, test_fraction=test_fraction, seed=seed)
-    total = sum(len(v) for v in assignment.values())
     splits = {}
-    with tqdm(total=total, disable=None if progress else True, desc="fine-tuning images", unit="img") as bar:
-        for name, split_ids in assignment.items():
-            if not split_ids:
-                continue
-            rows = [row_of[i] for i in split_ids]
-            images = []
-            for row in rows:
-                file_loc = catalog.at[row, "file_loc"]
-                try:
-                    images.append(load_image(file_loc, **options))
-                except Exception as err:  # noqa: BLE001 - re-raised naming the row
-                    raise ValueError(
-                        f"catalog row {row} (id_str {ids[row]!r}): cannot read image {file_loc!r}: {err}"
-                    ) from err
-                bar.update(1)
-            splits[name] = Split(np.array(split_ids), np.stack(images), labels[rows])
+    for name, split_ids in assignment.items():
+        if split_ids:
+            rows = np.array([row_of[i] for i in split_ids])
+            splits[name] = Split(name, np.array(split_ids), labels[rows], file_locs=files[rows], image_options=options)
     return splits
+
+
+def _catalog_records(split: Split, *, shuffle: bool, seed: int) -> tf.data.Dataset:
+    from zoobot_tf.images import load_image
+
+    options = dict(split.image_options)
+    dtype = tf.uint8 if options["dtype"] == "uint8" else tf.float32
+    size, channels = options["size"], options["channels"]
+    ids = split.ids
+
+    def read(index):
+        index = int(index)
+        try:
+            return load_image(split.file_locs[index], **options)
+        except Exception as err:  # noqa: BLE001 - re-raised naming the galaxy
+            raise ValueError(
+                f"{split.name} galaxy {str(ids[index])!r}: cannot read image {str(split.file_locs[index])!r}: {err}"
+            ) from err
+
+    def load(index, label):
+        image = tf.numpy_function(read, [index], dtype, stateful=False)
+        image.set_shape((size, size, channels))  # load_image always returns this shape or raises
+        return image, label
+
+    ds = tf.data.Dataset.from_tensor_slices((np.arange(len(split)), split.labels))
+    if shuffle:  # shuffling indices is cheap: the whole split in one buffer
+        ds = ds.shuffle(len(split), seed=seed, reshuffle_each_iteration=True)
+    return ds.map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+
+
+_READ_ERROR = re.compile(r"(\w+ galaxy '[^']*': cannot read image [^\n]*)")
+
+
+@contextmanager
+def image_read_errors():
+    """Turn an image that fails to load inside tf.data (a long multi-line TF error) into a one-line ValueError."""
+    try:
+        yield
+    except tf.errors.OpError as err:
+        found = _READ_ERROR.search(str(err))
+        if found is None:
+            raise
+        raise ValueError(found.group(1)) from None
 
 
 # ----------------------------------------------------------------------------------------
 # shards
 # ----------------------------------------------------------------------------------------
 def splits_from_shards(shard_dir, task: FinetuneTask, *, progress: bool = True) -> dict:
-    """Read the labelled splits of a shard directory into memory (images in their stored dtype)."""
-    from zoobot_tf.shards import iter_records, load_manifest
+    """The labelled splits of a shard directory: ids and labels read once, images streamed later."""
+    from zoobot_tf.shards import load_manifest
+    from zoobot_tf.shards.reader import parse_record
 
     manifest = load_manifest(shard_dir)
     _check_manifest(task, manifest)
     columns = None if task.kind == "classifier" else [manifest.label_cols.index(c) for c in task.outputs]
     splits = {}
     total = sum(manifest.n_records(s) for s in manifest.splits)
-    with tqdm(total=total, disable=None if progress else True, desc="fine-tuning shards", unit="img") as bar:
+    with tqdm(total=total, disable=None if progress else True, desc="fine-tuning labels", unit="img") as bar:
         for name in manifest.splits:
             if manifest.n_records(name) == 0:
                 continue
-            ids, images, labels = [], [], []
-            for record in iter_records(shard_dir, name):
-                ids.append(record["id_str"])
-                images.append(record["image"])
-                labels.append(record["label"] if columns is None else record["labels"][columns])
+            key = "label" if columns is None else "labels"
+
+            def id_and_label(serialized, key=key):
+                record = parse_record(serialized, manifest)
+                return record["id_str"], record[key]
+
+            records = tf.data.TFRecordDataset(manifest.files(name)).map(id_and_label)
+            ids, labels = [], []
+            for id_str, label in records.as_numpy_iterator():
+                ids.append(id_str.decode())
+                labels.append(label if columns is None else label[columns])
                 bar.update(1)
             dtype = np.int32 if columns is None else np.float32
-            splits[name] = Split(np.array(ids), np.stack(images), np.asarray(labels, dtype=dtype))
+            splits[name] = Split(name, np.array(ids), np.asarray(labels, dtype=dtype), shard_dir=str(shard_dir),
+                                 label_columns=columns)
     return splits
+
+
+def _shard_records(split: Split, *, shuffle: bool, seed: int) -> tf.data.Dataset:
+    from zoobot_tf.shards import load_manifest
+    from zoobot_tf.shards.reader import parse_record
+
+    manifest = load_manifest(split.shard_dir)
+    files = manifest.files(split.name)
+    if shuffle:
+        files_ds = tf.data.Dataset.from_tensor_slices(files).shuffle(len(files), seed=seed)
+        records = files_ds.interleave(tf.data.TFRecordDataset, cycle_length=min(len(files), 16),
+                                      num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    else:
+        records = tf.data.TFRecordDataset(files)
+    columns = split.label_columns
+
+    def parse(serialized):
+        record = parse_record(serialized, manifest)
+        if columns is None:
+            return record["image"], tf.cast(record["label"], tf.int32)
+        return record["image"], tf.gather(record["labels"], columns)
+
+    ds = records.map(parse, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    return ds.shuffle(min(len(split), 2048), seed=seed, reshuffle_each_iteration=True) if shuffle else ds
 
 
 # ----------------------------------------------------------------------------------------
 # tf.data
 # ----------------------------------------------------------------------------------------
-def make_dataset(split: Split, batch_size: int, *, training: bool, image_size: int, channels: int, seed: int):
-    """Batches of ``(images, labels)``: float32 in [0, 1], random (training) or centre crop."""
-    if split.images.shape[-1] != channels and channels != 1:
-        raise ValueError(
-            f"the model takes {channels}-channel images but the data has {split.images.shape[-1]} channels"
-        )
-    greyscale = channels == 1 and split.images.shape[-1] != 1
-    ds = tf.data.Dataset.from_tensor_slices((split.images, split.labels))
-    if training:
-        ds = ds.shuffle(len(split), seed=seed, reshuffle_each_iteration=True)
-    ds = ds.batch(int(batch_size))
+def make_dataset(split: Split, batch_size: int, *, training: bool, image_size: int, channels: int, seed: int,
+                 augment: bool = True):
+    """Batches of ``(images, labels)``: float32 in [0, 1], random (training + augment) or centre crop.
+
+    Images stream from ``split`` (files or shards); only the batches in flight are in memory.
+    """
+    stored = split.image_options["channels"] if split.image_options else None
+    if stored is None:
+        from zoobot_tf.shards import load_manifest
+
+        stored = int(load_manifest(split.shard_dir).image_shape[-1])
+    if stored != channels and (channels, stored) not in ((1, 3), (3, 1)):
+        raise ValueError(f"the model takes {channels}-channel images but the {split.name} data has {stored} channels")
+    ds = split.records(shuffle=training, seed=seed).batch(int(batch_size))
+    random_crops = training and augment
 
     def prepare(images, labels, batch_seed=None):
         images = aug.to_float32(images)
-        if greyscale:
+        if channels == 1 and stored == 3:
             images = aug.to_greyscale(images)
-        if training:
+        elif channels == 3 and stored == 1:
+            images = tf.repeat(images, 3, axis=-1)
+        if random_crops:
             images = aug.augment_images(
                 images, batch_seed, output_size=image_size, crop_scale=CROP_SCALE, crop_ratio=CROP_RATIO
             )
@@ -324,7 +418,7 @@ def make_dataset(split: Split, batch_size: int, *, training: bool, image_size: i
             images = aug.centre_crop_images(images, output_size=image_size, crop_scale=CROP_SCALE)
         return images, labels
 
-    if training:
+    if random_crops:
         seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
         ds = tf.data.Dataset.zip(ds, seeds).map(lambda b, s: prepare(*b, s), num_parallel_calls=tf.data.AUTOTUNE)
     else:

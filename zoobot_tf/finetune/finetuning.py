@@ -1,17 +1,20 @@
-"""Fine-tune a trained model on a new survey with few labels: new head, then the top blocks.
+"""Fine-tune a trained model on a new survey with few labels, in one phase, as zoobot 2.x does.
 
-Phase 1 trains only a new head on the frozen encoder (its features are kept as they are, so a
-randomly initialised head cannot wreck them with large early gradients). Phase 2 also trains the
-top ``n_blocks_unfrozen`` encoder blocks at a lower learning rate, adapting the most specific
-features to the new images. BatchNorm stays frozen throughout (see
-:mod:`zoobot_tf.finetune.freezing`).
+A new head goes on a copy of the trained encoder and everything trains together: the head at
+``learning_rate``, each encoder block below the top at ``lr_decay`` times the rate of the block
+above (``n_blocks`` limits how many blocks train), with AdamW (weight decay off for norms,
+biases and position tables), a linear warm-up then cosine decay, and early stopping that keeps
+the best weights (also saved as ``best.keras``). BatchNorm adapts to the new images: its
+statistics are re-estimated on them before training and keep training with the blocks that
+train (see :mod:`zoobot_tf.finetune.freezing` for why frozen statistics stalled fine-tuning on
+a new survey). Images stream from files or shards; a catalog's ``split`` column is honoured.
 
 Output directory::
 
-    config.json            what was fine-tuned, on what, the outputs and the input shape
-    model.keras            the fine-tuned model (safe_mode loadable; ``load_run`` reads both)
-    frozen.keras           the model after phase 1 (new head on the untouched encoder)
-    finetune_log.csv       one row per epoch of both phases (epochs continue across phases)
+    config.json            what was fine-tuned, on what, with which options
+    model.keras            the fine-tuned model, best epoch (safe_mode loadable; ``load_run`` reads both)
+    best.keras             checkpoint of the best validation epoch, written during training
+    finetune_log.csv       one row per epoch (loss, metrics, learning rate of the head)
     metrics.json           held-out metrics (accuracy + confusion matrix, RMSE, ...)
     confusion_matrix.png   classifier only
     predictions.csv        held-out ids, labels and predictions
@@ -30,27 +33,43 @@ import numpy as np
 import pandas as pd
 
 from zoobot_tf.data.crops import CROP_RATIO, CROP_SCALE
-from zoobot_tf.models import assemble_model, build_head, get_encoder
-from zoobot_tf.runs import MODEL_NAME, ImageRecipe, load_config, load_run, now_iso, save_config, software_versions
-from zoobot_tf.saving import load_model
-from zoobot_tf.training.callbacks import TqdmProgress, read_log
+from zoobot_tf.evaluation.classification import classifier_metrics, dirichlet_metrics, regressor_metrics
+from zoobot_tf.evaluation.plots import plot_confusion_matrix
 from zoobot_tf.finetune.data import (
     catalog_path,
+    image_read_errors,
     make_dataset,
     read_labelled_catalog,
     resolve_finetune_task,
     splits_from_catalog,
     splits_from_shards,
 )
-from zoobot_tf.evaluation.classification import classifier_metrics, dirichlet_metrics, regressor_metrics
-from zoobot_tf.evaluation.plots import plot_confusion_matrix
-from zoobot_tf.finetune.freezing import freeze_batchnorm, freeze_encoder, unfreeze_top_blocks
+from zoobot_tf.finetune.freezing import (
+    BATCHNORM_MODES,
+    block_learning_rates,
+    recalibrate_batchnorm,
+    set_batchnorm_momentum,
+    unfreeze_top_blocks,
+)
+from zoobot_tf.models import assemble_model, build_head, get_encoder
+from zoobot_tf.optimizers import LayerDecayAdamW, no_decay_names
+from zoobot_tf.runs import MODEL_NAME, ImageRecipe, load_config, load_run, now_iso, save_config, software_versions
+from zoobot_tf.saving import load_model
+from zoobot_tf.shards.split import SPLIT_COLUMN
+from zoobot_tf.training.callbacks import TqdmProgress, read_log
 
-__all__ = ["FinetuneResult", "balanced_class_weights", "copy_encoder", "finetune", "load_source_model"]
+__all__ = [
+    "FinetuneResult",
+    "balanced_class_weights",
+    "copy_encoder",
+    "finetune",
+    "learning_rate_schedule",
+    "load_source_model",
+]
 
 logger = logging.getLogger(__name__)
 
-FROZEN_MODEL = "frozen.keras"
+BEST_MODEL = "best.keras"
 LOG_NAME = "finetune_log.csv"
 
 
@@ -63,7 +82,7 @@ class FinetuneResult:
     model : keras.Model
         The fine-tuned model (encoder + new head).
     history : dict
-        ``{'frozen': {...}, 'unfrozen': {...}}``, each ``{metric: [value per epoch]}``.
+        ``{metric: [value per epoch]}`` as Keras' ``History`` (all epochs run, incl. after the best).
     metrics : dict
         Held-out metrics, as written to ``metrics.json``.
     paths : dict
@@ -89,23 +108,31 @@ def load_source_model(model_or_path):
     return load_model(path, compile=False), str(path.resolve())
 
 
-def copy_encoder(encoder, input_shape):
+def copy_encoder(encoder, input_shape, dtype_policy=None, weights=None):
     """An independent copy of ``encoder`` (same weights) for images of ``input_shape``.
 
     Copying keeps the caller's model untouched by fine-tuning; a different input size rebuilds
     the graph on a new input (convolutional encoders with global pooling accept any size).
+    ``dtype_policy`` (e.g. ``'mixed_float16'``) replaces every layer's compute policy.
+    ``weights`` (``encoder.get_weights()``, read before entering another distribution strategy's
+    scope, where the encoder's own variables cannot be read) default to the encoder's.
     """
     input_shape = tuple(int(d) for d in input_shape)
-    if tuple(encoder.input.shape[1:]) == input_shape:
-        clone = keras.models.clone_model(encoder)
-    else:
-        if encoder.input.shape[-1] != input_shape[-1]:
-            raise ValueError(
-                f"the encoder takes {encoder.input.shape[-1]}-channel images, not {input_shape[-1]}"
-            )
-        clone = keras.models.clone_model(encoder, input_tensors=keras.Input(shape=input_shape, name="image"))
-    clone.set_weights(encoder.get_weights())
-    return clone
+    if encoder.input.shape[-1] != input_shape[-1]:
+        raise ValueError(f"the encoder takes {encoder.input.shape[-1]}-channel images, not {input_shape[-1]}")
+
+    def clone(layer):
+        config = layer.get_config()
+        if dtype_policy is not None and "dtype" in config:
+            config["dtype"] = dtype_policy
+        return layer.__class__.from_config(config)
+
+    options = {"clone_function": clone} if dtype_policy is not None else {}
+    if tuple(encoder.input.shape[1:]) != input_shape:
+        options["input_tensors"] = keras.Input(shape=input_shape, name="image")
+    copy = keras.models.clone_model(encoder, **options)
+    copy.set_weights(encoder.get_weights() if weights is None else weights)
+    return copy
 
 
 def balanced_class_weights(labels, n_classes: int) -> dict:
@@ -145,19 +172,20 @@ def _class_weights(class_weight, task, train_labels) -> dict | None:
     return weights
 
 
-def _loss_and_metrics(task):
+def _loss_and_metrics(task, label_smoothing=0.0):
     if task.kind == "classifier":
+        if label_smoothing:
+            from zoobot_tf.losses import SmoothedSparseCrossentropy
+
+            return SmoothedSparseCrossentropy(label_smoothing), ["accuracy"]
         return keras.losses.SparseCategoricalCrossentropy(), ["accuracy"]
+    if label_smoothing:
+        raise ValueError(f"label_smoothing applies to classifiers only, not a {task.kind} head")
     if task.kind == "regressor":
         return keras.losses.MeanSquaredError(), [keras.metrics.RootMeanSquaredError(name="rmse")]
     from zoobot_tf.losses import DirichletMultinomialLoss
 
     return DirichletMultinomialLoss(task.schema.question_index_groups), []
-
-
-def _compile(model, task, learning_rate):
-    loss, metrics = _loss_and_metrics(task)
-    model.compile(optimizer=keras.optimizers.Adam(float(learning_rate)), loss=loss, metrics=metrics, jit_compile=False)
 
 
 def _held_out(splits):
@@ -170,6 +198,32 @@ def _held_out(splits):
     )
 
 
+def _check_options(epochs, patience, batch_size, warmup_epochs, batchnorm, learning_rate, weight_decay):
+    if int(epochs) < 1:
+        raise ValueError(f"epochs must be >= 1, got {epochs}")
+    if int(patience) < 1:
+        raise ValueError(f"patience must be >= 1, got {patience}")
+    if int(batch_size) < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    if not 0 <= int(warmup_epochs) < int(epochs):
+        raise ValueError(f"warmup_epochs must be in [0, epochs), got {warmup_epochs} with epochs={epochs}")
+    if batchnorm not in BATCHNORM_MODES:
+        raise ValueError(f"batchnorm must be one of {BATCHNORM_MODES}, got {batchnorm!r}")
+    if not float(learning_rate) > 0 or float(weight_decay) < 0:
+        raise ValueError(f"need learning_rate > 0 and weight_decay >= 0, got {learning_rate} and {weight_decay}")
+
+
+def learning_rate_schedule(learning_rate, *, steps_per_epoch, epochs, warmup_epochs, final_fraction=0.01):
+    """Linear warm-up from 0 over ``warmup_epochs``, then cosine decay to ``final_fraction * learning_rate``."""
+    warmup_steps = int(warmup_epochs) * int(steps_per_epoch)
+    decay_steps = max((int(epochs) - int(warmup_epochs)) * int(steps_per_epoch), 1)
+    if warmup_steps == 0:
+        return keras.optimizers.schedules.CosineDecay(float(learning_rate), decay_steps, alpha=final_fraction)
+    return keras.optimizers.schedules.CosineDecay(
+        0.0, decay_steps, alpha=final_fraction, warmup_target=float(learning_rate), warmup_steps=warmup_steps
+    )
+
+
 def finetune(
     model_or_path,
     save_dir,
@@ -179,22 +233,30 @@ def finetune(
     shard_dir=None,
     label_set=None,
     label_cols=None,
-    class_weight="balanced",
+    class_weight=None,
     image_size=None,
-    epochs_frozen=10,
-    epochs_unfrozen=10,
+    epochs=40,
+    patience=8,
     learning_rate=1e-3,
-    unfrozen_learning_rate=1e-4,
-    n_blocks_unfrozen=2,
+    n_blocks=None,
+    lr_decay=0.75,
+    weight_decay=0.05,
+    warmup_epochs=1,
+    label_smoothing=0.0,
+    batchnorm="adapt",
+    batchnorm_momentum=0.9,
     val_fraction=0.2,
     test_fraction=0.2,
     batch_size=32,
+    augment=True,
     seed=42,
+    mixed_precision=False,
+    strategy="mirrored",
     progress=True,
     dropout_rate=0.2,
     image_kwargs=None,
 ) -> FinetuneResult:
-    """Adapt a trained model to new labels: a new head, then the top encoder blocks.
+    """Adapt a trained model to new labels: a new head, the encoder trained with per-block learning rates.
 
     Parameters
     ----------
@@ -204,37 +266,61 @@ def finetune(
     save_dir : path
         Output directory (see the module docstring).
     head : {'classifier', 'regressor'}, schema name / Schema, or label-set name / LabelSet
-        ``'classifier'`` (or a label set): softmax over classes, cross-entropy with ``class_weight``.
+        ``'classifier'`` (or a label set): softmax over classes, cross-entropy.
         ``'regressor'``: linear outputs, mean squared error. A decision-tree schema: Dirichlet
         head with :class:`~zoobot_tf.losses.DirichletMultinomialLoss` on its vote columns.
     catalog : DataFrame or path, optional
         ``id_str``, ``file_loc`` and the labels: column ``label`` (or ``label_cols[0]``) with
         class names for a classifier, numeric ``label_cols`` for a regressor, the schema's vote
-        columns for a Dirichlet head. Split train/val/test by hashing ``(seed, id_str)``.
+        columns for a Dirichlet head. An optional ``split`` column (train/val/test) fixes the
+        split; otherwise galaxies are split by hashing ``(seed, id_str)``.
     shard_dir : path, optional
         Labelled shards instead of a catalog (their own train/val/test splits).
     label_set : str, LabelSet or list of str, optional
         Classifier classes in index order (default: the distinct catalog labels, sorted).
     label_cols : list of str, optional
         Regressor targets; for a classifier, the one column holding the class.
-    class_weight : 'balanced', None or dict
-        Classifier loss weights; 'balanced' = ``n / (n_classes * count)`` from the training
-        split; a dict maps class names (or indices) to weights (others 1).
+    class_weight : None, 'balanced' or dict
+        Classifier loss weights (default none: the loss matches plain accuracy on data with the
+        training split's class mix); 'balanced' = ``n / (n_classes * count)``; a dict maps class
+        names (or indices) to weights (others 1).
     image_size : int, optional
-        Input side (default: the model's). Catalog images are read at this size; all images
-        are then cropped (randomly in training, centrally for evaluation) and resized to it, as
-        in training from shards.
-    epochs_frozen, epochs_unfrozen : int
-        Epochs of phase 1 (encoder frozen) and phase 2 (top blocks trainable; 0 skips it).
-    learning_rate, unfrozen_learning_rate : float
-        Adam learning rates of the two phases.
-    n_blocks_unfrozen : int
-        Encoder blocks trained in phase 2 (see :func:`~zoobot_tf.finetune.freezing.unfreeze_top_blocks`).
+        Input side (default: the model's). Images are read at this size, then cropped (randomly
+        in training, centrally for evaluation) and resized to it, as in training from shards.
+    epochs, patience : int
+        Maximum epochs; stop after ``patience`` epochs without a lower validation loss and keep
+        the best epoch's weights.
+    learning_rate : float
+        Peak AdamW learning rate of the head and the top encoder block.
+    n_blocks : int or None
+        Encoder blocks that train, counted from the top (None: all; 0: the head alone).
+    lr_decay : float
+        Each block down trains at ``lr_decay`` times the rate of the block above (1: no decay).
+    weight_decay : float
+        Decoupled AdamW weight decay, off for norms, biases and position tables.
+    warmup_epochs : int
+        Linear warm-up of the learning rate, then cosine decay to 1% over the remaining epochs.
+    label_smoothing : float
+        Classifier label smoothing.
+    batchnorm : {'adapt', 'train', 'frozen'}
+        'adapt': re-estimate BatchNorm statistics on the training images first, then train the
+        BatchNorm of the training blocks. 'train': the latter only. 'frozen': keep the source
+        model's statistics (only for images like the pretraining images).
+    batchnorm_momentum : float
+        Momentum of the BatchNorm moving averages while fine-tuning (0.9: a few hundred steps
+        suffice to follow the new images; Keras' 0.99 needs thousands).
     val_fraction, test_fraction : float
-        Catalog split fractions.
+        Catalog split fractions (ignored with a ``split`` column).
     batch_size : int
+    augment : bool
+        Random rotation, flips and crops of training images.
     seed : int
         Split, initialisation, shuffling and augmentation seed.
+    mixed_precision : bool
+        Compute in float16 (GPUs with tensor cores); variables and outputs stay float32.
+    strategy : {'mirrored', 'multiworker', 'default'} or tf.distribute.Strategy
+        Distribution strategy (see :func:`zoobot_tf.training.get_strategy`); 'mirrored' uses every
+        local GPU.
     progress : bool
         Show tqdm bars.
     dropout_rate : float
@@ -249,10 +335,7 @@ def finetune(
     """
     if (catalog is None) == (shard_dir is None):
         raise ValueError("give exactly one of catalog= (images + labels) or shard_dir= (labelled shards)")
-    if int(epochs_frozen) < 0 or int(epochs_unfrozen) < 0 or int(epochs_frozen) + int(epochs_unfrozen) < 1:
-        raise ValueError(f"epochs must be >= 0 with at least one in total, got {epochs_frozen} + {epochs_unfrozen}")
-    if int(batch_size) < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    _check_options(epochs, patience, batch_size, warmup_epochs, batchnorm, learning_rate, weight_decay)
     save_dir = Path(save_dir).expanduser().resolve()
     save_dir.mkdir(parents=True, exist_ok=True)
     source, source_name = load_source_model(model_or_path)
@@ -266,100 +349,117 @@ def finetune(
         task = resolve_finetune_task(head, label_set=label_set, label_cols=label_cols, catalog=frame)
         splits = splits_from_catalog(
             frame, task, image_size=image_size, channels=channels, val_fraction=val_fraction,
-            test_fraction=test_fraction, seed=seed, image_kwargs=image_kwargs, progress=progress,
+            test_fraction=test_fraction, seed=seed, image_kwargs=image_kwargs,
         )
     else:
         from zoobot_tf.shards import load_manifest
 
-        task = resolve_finetune_task(head, label_set=label_set, label_cols=label_cols, manifest=load_manifest(shard_dir))
+        frame = None
+        task = resolve_finetune_task(head, label_set=label_set, label_cols=label_cols,
+                                     manifest=load_manifest(shard_dir))
         splits = splits_from_shards(shard_dir, task, progress=progress)
     if "train" not in splits:
         raise ValueError(f"no training galaxies (splits: { {k: len(v) for k, v in splits.items()} })")
     eval_split = _held_out(splits)
     weights = _class_weights(class_weight, task, splits["train"].labels)
 
-    keras.utils.set_random_seed(int(seed))
-    model, encoder = _new_head_on_copied_encoder(source_encoder, input_shape, task, dropout_rate)
     data = dict(image_size=image_size, channels=channels, seed=int(seed))
-    log_path = save_dir / LOG_NAME
-    history, unfrozen_layers = _two_phases(
-        model, encoder, task, splits, data, save_dir, batch_size=batch_size, class_weight=weights,
-        epochs_frozen=int(epochs_frozen), epochs_unfrozen=int(epochs_unfrozen), learning_rate=learning_rate,
-        unfrozen_learning_rate=unfrozen_learning_rate, n_blocks_unfrozen=n_blocks_unfrozen, progress=progress,
+    steps = -(-len(splits["train"]) // int(batch_size))
+    keras.utils.set_random_seed(int(seed))
+    model, encoder, trained_layers, multipliers, strategy_name = _compiled_model(
+        source_encoder, input_shape, task, steps, strategy=strategy, mixed_precision=mixed_precision,
+        dropout_rate=dropout_rate, batchnorm=batchnorm, batchnorm_momentum=batchnorm_momentum, n_blocks=n_blocks,
+        lr_decay=lr_decay, learning_rate=learning_rate, epochs=epochs, warmup_epochs=warmup_epochs,
+        weight_decay=weight_decay, label_smoothing=label_smoothing,
     )
-    paths = {"model": save_dir / MODEL_NAME, "frozen_model": save_dir / FROZEN_MODEL, "log": log_path}
+    recalibrated = 0
+    if batchnorm == "adapt":
+        with image_read_errors():
+            recalibrated = recalibrate_batchnorm(encoder, make_dataset(splits["train"], batch_size, training=False,
+                                                                       **data))
+    logger.info("fine-tuning %d encoder layers (lr_decay %s); BatchNorm %s (%d batches re-estimated)",
+                len(trained_layers), lr_decay, batchnorm, recalibrated)
+    history = _fit(model, splits, data, save_dir, batch_size=batch_size, augment=augment, epochs=epochs,
+                   patience=patience, class_weight=weights, steps=steps, progress=progress)
+    best_epoch = int(np.argmin(history["val_loss"])) if "val_loss" in history else len(history["loss"]) - 1
+
+    paths = {"model": save_dir / MODEL_NAME, "log": save_dir / LOG_NAME}
+    if (save_dir / BEST_MODEL).is_file():
+        paths["best_checkpoint"] = save_dir / BEST_MODEL
     metrics = _evaluate_held_out(model, task, splits, eval_split, data, batch_size, save_dir, paths)
-    metrics.update(unfrozen_layers=unfrozen_layers)
+    metrics.update(epochs_run=len(history["loss"]), best_epoch=best_epoch, trained_layers=len(trained_layers))
     paths["metrics"].write_text(json.dumps(metrics, indent=2) + "\n")
 
     model.save(paths["model"])
-    config = _finetune_config(
-        source_name=source_name, model_or_path=model_or_path, save_dir=save_dir, catalog=catalog,
-        shard_dir=shard_dir, task=task, weights=weights, input_shape=input_shape, image_size=image_size,
-        channels=channels, image_kwargs=image_kwargs, splits=splits, unfrozen_layers=unfrozen_layers,
-        epochs_frozen=epochs_frozen, epochs_unfrozen=epochs_unfrozen, learning_rate=learning_rate,
-        unfrozen_learning_rate=unfrozen_learning_rate, n_blocks_unfrozen=n_blocks_unfrozen,
-        val_fraction=val_fraction, test_fraction=test_fraction, batch_size=batch_size, seed=seed,
-        dropout_rate=dropout_rate,
-    )
+    config = _finetune_config(locals())
     paths["config"] = save_config(save_dir, config)
     if task.kind == "classifier":
         logger.info("fine-tuned classifier: %s accuracy %.3f", eval_split, metrics["accuracy"])
     return FinetuneResult(model=model, history=history, metrics=metrics, paths=paths)
 
 
-# --- the phases of fine-tuning ------------------------------------------------------------
+# --- the steps of fine-tuning -------------------------------------------------------------
 
 
-def _new_head_on_copied_encoder(source_encoder, input_shape, task, dropout_rate):
-    """``(model, encoder)``: a copy of the source encoder with a new head for ``task``, BatchNorm frozen."""
-    encoder = copy_encoder(source_encoder, input_shape)
-    new_head = build_head(
-        task.head,
-        input_dim=encoder.output.shape[-1],
-        output_dim=len(task.outputs),
-        dropout_rate=dropout_rate,
-        test_time_dropout=task.kind == "dirichlet",
-    )
-    model = assemble_model(encoder, new_head, name=f"zoobot_finetuned_{task.kind}")
-    freeze_batchnorm(model)
-    return model, encoder
+def _compiled_model(source_encoder, input_shape, task, steps, *, strategy, mixed_precision, dropout_rate, batchnorm,
+                    batchnorm_momentum, n_blocks, lr_decay, learning_rate, epochs, warmup_epochs, weight_decay,
+                    label_smoothing):
+    """A new head on a copy of the source encoder, blocks set trainable, compiled with LayerDecayAdamW
+    under ``strategy``: ``(model, encoder, trained layer names, lr multipliers, strategy name)``."""
+    from zoobot_tf.training.strategy import get_strategy
+
+    source_weights = source_encoder.get_weights()  # here, outside the scope of the strategy below
+    strategy = get_strategy(strategy)
+    previous_policy = keras.config.dtype_policy()
+    try:
+        if mixed_precision:
+            keras.config.set_dtype_policy("mixed_float16")
+        with strategy.scope():
+            encoder = copy_encoder(source_encoder, input_shape, weights=source_weights,
+                                   dtype_policy="mixed_float16" if mixed_precision else None)
+            new_head = build_head(
+                task.head,
+                input_dim=encoder.output.shape[-1],
+                output_dim=len(task.outputs),
+                dropout_rate=dropout_rate,
+                test_time_dropout=task.kind == "dirichlet",
+            )
+            model = assemble_model(encoder, new_head, name=f"zoobot_finetuned_{task.kind}")
+            encoder = get_encoder(model)
+            if batchnorm != "frozen":
+                set_batchnorm_momentum(encoder, batchnorm_momentum)
+            trained_layers = unfreeze_top_blocks(encoder, n_blocks, train_batchnorm=batchnorm != "frozen")
+            multipliers = block_learning_rates(encoder, n_blocks, lr_decay)
+            schedule = learning_rate_schedule(learning_rate, steps_per_epoch=steps, epochs=epochs,
+                                              warmup_epochs=warmup_epochs)
+            optimizer = LayerDecayAdamW(schedule, weight_decay=float(weight_decay), lr_multipliers=multipliers,
+                                        exclude_names=no_decay_names(model))
+            loss, metrics = _loss_and_metrics(task, label_smoothing)
+            model.compile(optimizer=optimizer, loss=loss, metrics=metrics, jit_compile=False)
+    finally:
+        keras.config.set_dtype_policy(previous_policy)
+    return model, encoder, trained_layers, multipliers, type(strategy).__name__
 
 
-def _two_phases(model, encoder, task, splits, data, save_dir, *, batch_size, class_weight, epochs_frozen,
-                epochs_unfrozen, learning_rate, unfrozen_learning_rate, n_blocks_unfrozen, progress):
-    """Phase 1 trains the head on a frozen encoder (saved as ``frozen.keras``); phase 2 also the
-    top ``n_blocks_unfrozen`` encoder blocks. Returns ``(history per phase, unfrozen layer names)``."""
-    train_ds = make_dataset(splits["train"], batch_size, training=True, **data)
+def _fit(model, splits, data, save_dir, *, batch_size, augment, epochs, patience, class_weight, steps, progress):
+    """Train with early stopping on the validation loss (best weights restored, ``best.keras`` kept)."""
+    train_ds = make_dataset(splits["train"], batch_size, training=True, augment=augment, **data)
     val_ds = make_dataset(splits["val"], batch_size, training=False, **data) if "val" in splits else None
     log_path = save_dir / LOG_NAME
     log_path.unlink(missing_ok=True)
-    n_steps = -(-len(splits["train"]) // int(batch_size))
-    total_epochs = epochs_frozen + epochs_unfrozen
-
-    def fit(initial_epoch, epochs):
-        callbacks = [keras.callbacks.CSVLogger(str(log_path), append=True)]
-        if progress:
-            callbacks.append(TqdmProgress(total_epochs, n_steps))
-        return model.fit(
-            train_ds, validation_data=val_ds, initial_epoch=initial_epoch, epochs=epochs,
-            class_weight=class_weight, callbacks=callbacks, verbose=0, shuffle=False,
-        ).history
-
-    history = {}
-    freeze_encoder(encoder)
-    _compile(model, task, learning_rate)
-    if epochs_frozen:
-        history["frozen"] = fit(0, epochs_frozen)
-    model.save(save_dir / FROZEN_MODEL)
-    unfrozen_layers = []
-    if epochs_unfrozen:
-        unfrozen_layers = unfreeze_top_blocks(encoder, n_blocks_unfrozen)
-        if not unfrozen_layers:
-            logger.warning("n_blocks_unfrozen=%s leaves the encoder frozen in phase 2", n_blocks_unfrozen)
-        _compile(model, task, unfrozen_learning_rate)
-        history["unfrozen"] = fit(epochs_frozen, total_epochs)
-    return history, unfrozen_layers
+    callbacks = [keras.callbacks.CSVLogger(str(log_path))]
+    if val_ds is not None:
+        callbacks += [
+            keras.callbacks.EarlyStopping(monitor="val_loss", patience=int(patience), restore_best_weights=True),
+            keras.callbacks.ModelCheckpoint(str(save_dir / BEST_MODEL), monitor="val_loss", save_best_only=True),
+        ]
+    else:
+        logger.warning("no validation split: no early stopping, the last epoch is kept")
+    if progress:
+        callbacks.append(TqdmProgress(int(epochs), steps))
+    with image_read_errors():
+        return model.fit(train_ds, validation_data=val_ds, epochs=int(epochs), class_weight=class_weight,
+                         callbacks=callbacks, verbose=0, shuffle=False).history
 
 
 def _evaluate_held_out(model, task, splits, eval_split, data, batch_size, save_dir, paths) -> dict:
@@ -367,7 +467,8 @@ def _evaluate_held_out(model, task, splits, eval_split, data, batch_size, save_d
     adds the files to ``paths`` (``metrics`` is where the caller writes the returned numbers)."""
     held_out = splits[eval_split]
     eval_ds = make_dataset(held_out, batch_size, training=False, **data)
-    predictions = model.predict(eval_ds, verbose=0)
+    with image_read_errors():
+        predictions = np.asarray(model.predict(eval_ds, verbose=0), dtype=np.float32)
     if task.kind == "classifier":
         metrics = classifier_metrics(held_out.labels, predictions, task.outputs)
         paths["confusion_matrix"] = plot_confusion_matrix(
@@ -392,18 +493,19 @@ def _evaluate_held_out(model, task, splits, eval_split, data, batch_size, save_d
     return metrics
 
 
-def _finetune_config(*, source_name, model_or_path, save_dir, catalog, shard_dir, task, weights, input_shape,
-                     image_size, channels, image_kwargs, splits, unfrozen_layers, epochs_frozen, epochs_unfrozen,
-                     learning_rate, unfrozen_learning_rate, n_blocks_unfrozen, val_fraction, test_fraction,
-                     batch_size, seed, dropout_rate) -> dict:
-    """The run directory's ``config.json`` of a fine-tuning run (read back by :mod:`zoobot_tf.runs`)."""
+def _finetune_config(run: dict) -> dict:
+    """The run directory's ``config.json`` of a fine-tuning run (read back by :mod:`zoobot_tf.runs`),
+    from the local variables ``run`` of :func:`finetune`."""
+    task, splits, catalog, shard_dir = run["task"], run["splits"], run["catalog"], run["shard_dir"]
+    predefined = catalog is not None and SPLIT_COLUMN in run["frame"].columns
     return {
         "kind": "finetune",
-        "source_model": source_name,
-        "source_config": _source_config(model_or_path),
-        "save_dir": save_dir,
+        "source_model": run["source_name"],
+        "source_config": _source_config(run["model_or_path"]),
+        "save_dir": run["save_dir"],
         "catalog": catalog_path(catalog),
         "shard_dir": None if shard_dir is None else Path(shard_dir).resolve(),
+        "split": "split column" if predefined else ("shards" if shard_dir is not None else "hash"),
         "head": task.head,
         "task": task.kind,
         "schema": task.schema.name if task.schema is not None else None,
@@ -411,35 +513,45 @@ def _finetune_config(*, source_name, model_or_path, save_dir, catalog, shard_dir
         "label_cols": task.outputs,
         "label_column": task.label_column,
         "question_index_groups": getattr(task.schema, "question_index_groups", None),
-        "class_weight": weights,
-        "input_shape": list(input_shape),
-        "image_size": image_size,
+        "class_weight": run["weights"],
+        "input_shape": list(run["input_shape"]),
+        "image_size": run["image_size"],
         "image_options": ImageRecipe(
-            image_size=image_size,
-            greyscale=channels == 1,
+            image_size=run["image_size"],
+            greyscale=run["channels"] == 1,
             crop_scale=CROP_SCALE,
             crop_ratio=CROP_RATIO,
-            load_image_kwargs=image_kwargs or {},
+            load_image_kwargs=run["image_kwargs"] or {},
         ).to_dict(),
         "n_records": {k: len(v) for k, v in splits.items()},
-        "epochs_frozen": int(epochs_frozen),
-        "epochs_unfrozen": int(epochs_unfrozen),
-        "learning_rate": float(learning_rate),
-        "unfrozen_learning_rate": float(unfrozen_learning_rate),
-        "n_blocks_unfrozen": int(n_blocks_unfrozen),
-        "unfrozen_layers": unfrozen_layers,
-        "val_fraction": float(val_fraction),
-        "test_fraction": float(test_fraction),
-        "batch_size": int(batch_size),
-        "seed": int(seed),
-        "dropout_rate": float(dropout_rate),
+        "epochs": int(run["epochs"]),
+        "epochs_run": len(run["history"]["loss"]),
+        "best_epoch": run["best_epoch"],
+        "patience": int(run["patience"]),
+        "learning_rate": float(run["learning_rate"]),
+        "n_blocks": None if run["n_blocks"] is None else int(run["n_blocks"]),
+        "lr_decay": float(run["lr_decay"]),
+        "lr_multipliers": run["multipliers"],
+        "weight_decay": float(run["weight_decay"]),
+        "warmup_epochs": int(run["warmup_epochs"]),
+        "label_smoothing": float(run["label_smoothing"]),
+        "batchnorm": run["batchnorm"],
+        "batchnorm_momentum": float(run["batchnorm_momentum"]),
+        "batchnorm_batches_recalibrated": run["recalibrated"],
+        "augment": bool(run["augment"]),
+        "mixed_precision": bool(run["mixed_precision"]),
+        "strategy": run["strategy_name"],
+        "val_fraction": float(run["val_fraction"]),
+        "test_fraction": float(run["test_fraction"]),
+        "batch_size": int(run["batch_size"]),
+        "seed": int(run["seed"]),
+        "dropout_rate": float(run["dropout_rate"]),
         "model_file": MODEL_NAME,
         "metrics_file": "metrics.json",
         "created": now_iso(),
         "status": "finished",
         "versions": software_versions(),
     }
-
 
 def _source_config(model_or_path):
     if isinstance(model_or_path, keras.Model):
@@ -456,5 +568,5 @@ def _source_config(model_or_path):
 
 
 def finetune_log(save_dir) -> list[dict]:
-    """Rows of ``finetune_log.csv`` (both phases)."""
+    """Rows of ``finetune_log.csv``."""
     return read_log(Path(save_dir) / LOG_NAME)

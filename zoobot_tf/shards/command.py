@@ -25,7 +25,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("--scaling", default=None, help="image scaling (see zoobot_tf.images), default none")
     parser.add_argument("--nan-mask", action="store_true", help="add a NaN-mask channel (FITS)")
     parser.add_argument("--galaxy-mask", action="store_true", help="add a galaxy-mask channel")
-    parser.add_argument("--val-fraction", type=float, default=0.1, help="validation fraction (default 0.1)")
+    parser.add_argument(
+        "--val-fraction", type=float, default=0.1,
+        help="validation fraction (default 0.1; a catalog column 'split' = train/val/test overrides both fractions)",
+    )
     parser.add_argument("--test-fraction", type=float, default=0.1, help="test fraction (default 0.1)")
     parser.add_argument("--shard-size", type=int, default=256, help="records per shard file (default 256)")
     parser.add_argument("--seed", type=int, default=42, help="split seed (default 42)")

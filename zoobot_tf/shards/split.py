@@ -17,6 +17,8 @@ import numpy as np
 
 SPLITS = ("train", "val", "test")
 PREDICT_SPLIT = "predict"
+#: a catalog column naming each galaxy's split (a predefined split, e.g. a benchmark's test set)
+SPLIT_COLUMN = "split"
 
 
 def split_key(id_str: str, seed: int) -> float:
@@ -111,3 +113,32 @@ def order_ids(ids: Sequence[str], *, seed: int) -> list[str]:
     ids = [str(i) for i in ids]
     check_unique_ids(ids)
     return [ids[k] for k in hash_order(ids, seed)]
+
+
+def splits_from_column(ids: Sequence[str], values: Sequence, *, seed: int) -> dict[str, list[str]]:
+    """A predefined split: ``{'train', 'val', 'test'}`` id lists from a catalog's ``split`` column.
+
+    Each value must be ``train``, ``val`` or ``test`` (surrounding spaces and case ignored);
+    anything else, an empty value included, is an error naming the row. Inside each split ids
+    keep the hash order of :func:`assign_splits`, so records are ordered deterministically.
+    """
+    ids = [str(i) for i in ids]
+    check_unique_ids(ids)
+    rows = split_rows_from_column(hash_order(ids, seed), values, ids)
+    return {name: [ids[k] for k in index] for name, index in rows.items()}
+
+
+def split_rows_from_column(order: np.ndarray, values: Sequence, ids: Sequence[str]) -> dict[str, np.ndarray]:
+    """Cut a :func:`hash_order` into split position arrays by a catalog's ``split`` column values."""
+    if len(values) != len(ids):
+        raise ValueError(f"{len(values)} split values for {len(ids)} ids")
+    names = np.empty(len(values), dtype=object)
+    for row, value in enumerate(values):
+        name = value.strip().lower() if isinstance(value, str) else value
+        if name not in SPLITS:
+            raise ValueError(
+                f"catalog row {row} (id_str {ids[row]!r}): {SPLIT_COLUMN} {value!r} is not one of {', '.join(SPLITS)}"
+            )
+        names[row] = name
+    ranked = names[np.asarray(order)]
+    return {name: np.asarray(order)[ranked == name] for name in SPLITS}

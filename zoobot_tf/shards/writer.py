@@ -44,7 +44,15 @@ from zoobot_tf.shards.manifest import (
     SplitInfo,
     load_manifest,
 )
-from zoobot_tf.shards.split import PREDICT_SPLIT, SPLITS, check_unique_ids, hash_order, split_rows
+from zoobot_tf.shards.split import (
+    PREDICT_SPLIT,
+    SPLIT_COLUMN,
+    SPLITS,
+    check_unique_ids,
+    hash_order,
+    split_rows,
+    split_rows_from_column,
+)
 
 PLAN_NAME = "shard_plan.json"
 #: one per finished share of a split write (``num_workers > 1``); the final step reads them
@@ -123,7 +131,8 @@ def _check_catalog(catalog: pd.DataFrame, labels: _Labels) -> pd.DataFrame:
         raise ValueError(f"catalog is missing columns {missing[:10]}{' ...' if len(missing) > 10 else ''}")
     if len(catalog) == 0:
         raise ValueError("catalog has no rows")
-    catalog = catalog[required]  # one copy of the needed columns; no further full copies
+    kept = required + ([SPLIT_COLUMN] if labels.kind is not None and SPLIT_COLUMN in catalog.columns else [])
+    catalog = catalog[kept]  # one copy of the needed columns; no further full copies
     catalog.index = pd.RangeIndex(len(catalog))
     for col in ("id_str", "file_loc"):
         missing = catalog[col].isna().to_numpy()
@@ -426,7 +435,13 @@ def plan_shards(
     catalog = _check_catalog(read_catalog(catalog), labels)
     label_values = _label_array(catalog, labels)
     ranked = hash_order(catalog["id_str"].to_numpy(dtype=object), seed)  # ids checked unique above
-    if labelled:
+    predefined = labelled and SPLIT_COLUMN in catalog.columns
+    if predefined:  # the catalog's own train/val/test column wins over the hash split
+        order = split_rows_from_column(ranked, catalog[SPLIT_COLUMN].tolist(), catalog["id_str"].tolist())
+        counts = {name: len(rows) for name, rows in order.items()}
+        split_options = {"split_column": SPLIT_COLUMN,
+                         "val_fraction": counts["val"] / len(ranked), "test_fraction": counts["test"] / len(ranked)}
+    elif labelled:
         order = split_rows(ranked, val_fraction, test_fraction)
         split_options = {"val_fraction": float(val_fraction), "test_fraction": float(test_fraction)}
     else:
@@ -443,7 +458,7 @@ def plan_shards(
     )
     prepare_kwargs = {**image_options, "scaling": scaling, "dtype": dtype}
     shard_options = {**split_options, "shard_size": int(shard_size), "labelled": bool(labelled)}
-    sha = catalog_sha256(catalog, ["id_str", "file_loc", *labels.catalog_cols])
+    sha = catalog_sha256(catalog, ["id_str", "file_loc", *labels.catalog_cols, *([SPLIT_COLUMN] if predefined else [])])
     identity = {
         "catalog_sha256": sha, "label_kind": labels.kind, "label_cols": labels.cols, "schema": labels.name,
         "image_options": image_options, "dtype": dtype, "shard_options": shard_options, "seed": int(seed),
@@ -495,7 +510,9 @@ def write_shards(
         Image options passed to :func:`zoobot_tf.images.load_image`; ``dtype`` is the stored
         pixel type ('uint8', 'float16' or 'float32').
     val_fraction, test_fraction : float
-        Fractions of galaxies for validation and test (ignored when unlabelled).
+        Fractions of galaxies for validation and test (ignored when unlabelled, and when the
+        catalog has a ``split`` column: then each galaxy goes to the split it names, ``train``,
+        ``val`` or ``test``; any other value is an error naming the row).
     shard_size : int
         Records per shard file.
     seed : int

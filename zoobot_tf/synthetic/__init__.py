@@ -8,13 +8,14 @@ writes images + ``catalog.csv``; ``python -m zoobot_tf.synthetic`` does the same
 """
 
 from zoobot_tf.synthetic.command import add_arguments, run
-from zoobot_tf.synthetic.dataset import make_synthetic_dataset
+from zoobot_tf.synthetic.dataset import DOMAIN_SHIFT, make_synthetic_dataset
 from zoobot_tf.synthetic.fractions import SUPPORTED_SCHEMAS, true_fraction_columns, true_fractions
 from zoobot_tf.synthetic.morphology import HUBBLE_TYPES, sample_morphology
 from zoobot_tf.synthetic.render import FITS_BANDS, PNG_BANDS, add_noise, lupton_rgb, render_galaxy, render_scene
 from zoobot_tf.synthetic.votes import draw_votes
 
 __all__ = [
+    "DOMAIN_SHIFT",
     "FITS_BANDS",
     "HUBBLE_TYPES",
     "PNG_BANDS",

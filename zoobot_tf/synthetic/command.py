@@ -15,6 +15,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("--size", type=int, default=96, help="image size in pixels (default 96)")
     parser.add_argument("--fits", action="store_true", help="5-band FITS with NaN pixels and object masks instead of PNG")
     parser.add_argument("--seed", type=int, default=0, help="random seed; same seed, same files")
+    parser.add_argument("--bands", default=None, help="comma-separated bands, e.g. 'i' for greyscale PNGs (default g,r,z)")
+    parser.add_argument("--noise", type=float, default=1.0, help="r-band sky sigma per pixel (default 1)")
+    parser.add_argument("--psf-fwhm", type=float, default=None, help="PSF FWHM in pixels (default 1.5 px at 96 px)")
+    parser.add_argument("--pixel-scale", type=float, default=1.0, help="pixel size relative to the default (2: galaxies half as wide)")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     return parser
 
@@ -30,6 +34,10 @@ def run(args: argparse.Namespace) -> int:
         size=args.size,
         fits=args.fits,
         seed=args.seed,
+        bands=None if args.bands is None else [b.strip() for b in args.bands.split(",") if b.strip()],
+        noise=args.noise,
+        psf_fwhm=args.psf_fwhm,
+        pixel_scale=args.pixel_scale,
         progress=not getattr(args, "no_progress", False),
     )
     out = catalog["file_loc"].iloc[0].rsplit("/images/", 1)[0]

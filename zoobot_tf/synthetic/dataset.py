@@ -18,9 +18,22 @@ from tqdm.auto import tqdm
 from zoobot_tf.synthetic import fits as fits_io
 from zoobot_tf.synthetic.fractions import check_schema, true_fraction_columns, true_fractions
 from zoobot_tf.synthetic.morphology import HUBBLE_TYPES, sample_morphology
-from zoobot_tf.synthetic.render import BAND_NOISE, FITS_BANDS, PNG_BANDS, add_noise, lupton_rgb, render_scene
+from zoobot_tf.synthetic.render import (
+    BAND_NOISE,
+    FITS_BANDS,
+    PNG_BANDS,
+    check_bands,
+    add_noise,
+    asinh_grey,
+    lupton_rgb,
+    render_scene,
+    rescale_pixels,
+)
 from zoobot_tf.synthetic.votes import draw_votes
 
+#: a second "survey" unlike the default one, for domain-shift experiments (fine-tuning): one band
+#: (greyscale), a PSF twice as broad at 64 px, 1.5x the sky noise, pixels 1.25x larger
+DOMAIN_SHIFT = {"bands": ("i",), "noise": 1.5, "psf_fwhm": 2.0, "pixel_scale": 1.25}
 DEFAULT_N_VOLUNTEERS = 40
 DEFAULT_CONCENTRATION = 25.0
 
@@ -42,6 +55,8 @@ def make_synthetic_dataset(
     concentration: float = DEFAULT_CONCENTRATION,
     noise: float = 1.0,
     psf_fwhm: float | None = None,
+    bands=None,
+    pixel_scale: float = 1.0,
 ) -> pd.DataFrame:
     """Render ``n`` synthetic galaxies with votes into ``out_dir``.
 
@@ -67,6 +82,13 @@ def make_synthetic_dataset(
         Vote model, see :func:`draw_votes`.
     noise, psf_fwhm : float
         r-band sky sigma per pixel, PSF FWHM in pixels (see :func:`render_scene`).
+    bands : sequence of str, optional
+        Bands to render (default g, r, z for PNG, g, r, i, z, y for FITS). A PNG takes g, r, z
+        (colour, Lupton) or exactly one band (greyscale, same asinh scaling).
+    pixel_scale : float
+        Pixel size relative to the default survey: 2 renders the same galaxies half as many
+        pixels across (:func:`~zoobot_tf.synthetic.render.rescale_pixels`). With ``bands``,
+        ``noise`` and ``psf_fwhm`` this builds a second "survey" for domain-shift experiments.
 
     Returns
     -------
@@ -86,13 +108,17 @@ def make_synthetic_dataset(
     image_dir.mkdir(parents=True, exist_ok=True)
 
     # independent streams so that e.g. changing the vote model leaves the images untouched
+    bands = check_bands(bands if bands is not None else (FITS_BANDS if fits else PNG_BANDS))
+    if not fits and len(bands) != 1 and sorted(bands) != sorted(PNG_BANDS):
+        raise ValueError(f"PNG images take bands g, r, z (colour) or exactly one band (greyscale), got {bands}")
     extra = dict(p_star=0.0, p_artifact=0.0) if fits else {}
     params = sample_morphology(n, np.random.default_rng([seed, 0]), **extra)
     fractions = true_fractions(params, schema)
+    if float(pixel_scale) != 1.0:
+        params = rescale_pixels(params, pixel_scale)
     vote_rng = np.random.default_rng([seed, 1])
     votes = draw_votes(fractions, schema, vote_rng, n_volunteers=n_volunteers, concentration=concentration)
 
-    bands = FITS_BANDS if fits else PNG_BANDS
     ids = [image_id(i) for i in range(n)]
     suffix = ".fits" if fits else ".png"
     paths = [image_dir / f"{i}{suffix}" for i in ids]
@@ -116,6 +142,8 @@ def make_synthetic_dataset(
                 bands,
                 header,
             )
+        elif len(bands) == 1:
+            Image.fromarray(asinh_grey(image, noise=noise)).save(paths[i], compress_level=3)
         else:
             Image.fromarray(lupton_rgb(image, bands, noise=noise)).save(paths[i], compress_level=3)
 
@@ -135,7 +163,8 @@ def make_synthetic_dataset(
     catalog.to_csv(out_dir / "catalog.csv", index=False)
     (out_dir / "README.txt").write_text(
         _readme(catalog, schema, n=n, size=size, fits=fits, seed=seed, bands=bands, n_volunteers=n_volunteers,
-                concentration=concentration, noise=noise, psf_fwhm=psf_fwhm)
+                concentration=concentration, noise=noise, psf_fwhm=psf_fwhm,
+                pixel_scale=pixel_scale)
     )
     return catalog
 
@@ -144,7 +173,8 @@ def _counts(series) -> str:
     return ", ".join(f"{k}: {v}" for k, v in series.value_counts().sort_index().items())
 
 
-def _readme(catalog, schema, *, n, size, fits, seed, bands, n_volunteers, concentration, noise, psf_fwhm) -> str:
+def _readme(catalog, schema, *, n, size, fits, seed, bands, n_volunteers, concentration, noise, psf_fwhm,
+            pixel_scale) -> str:
     hubble = catalog["hubble_type"].value_counts().reindex(HUBBLE_TYPES, fill_value=0)
     psf = f"{psf_fwhm} px" if psf_fwhm is not None else f"{max(1.0, 1.5 * size / 96):.2f} px (default: 1.5 px at 96 px)"
     image_text = (
@@ -153,12 +183,15 @@ def _readme(catalog, schema, *, n, size, fits, seed, bands, n_volunteers, concen
         "  extension 'OBJMASK': uint8 true footprint of the target galaxy (noiseless model > 1.5 sigma)."
         if fits
         else f"images/<id_str>.png: {size}x{size} RGB uint8, z/r/g -> R/G/B with astropy make_lupton_rgb (fixed asinh scaling)."
+        if len(bands) > 1
+        else f"images/<id_str>.png: {size}x{size} greyscale uint8, band {bands[0]}, fixed asinh scaling."
     )
     return f"""zoobot_tf synthetic galaxies
 ============================
 
 Generated by zoobot_tf.synthetic.make_synthetic_dataset(n={n}, schema={schema.name!r}, size={size},
-fits={fits}, seed={seed}, n_volunteers={n_volunteers}, concentration={concentration}, noise={noise}).
+fits={fits}, seed={seed}, n_volunteers={n_volunteers}, concentration={concentration}, noise={noise},
+bands={','.join(bands)!r}, pixel_scale={pixel_scale}).
 Re-running with the same arguments reproduces every file byte for byte.
 
 Files

@@ -409,3 +409,29 @@ def star_stamp(params: dict, bands, psf_fwhm: np.ndarray):
     for c in range(len(bands)):
         stamp[..., c] = P.star_psf(x, y, 0.0, 0.0, psf_fwhm[c]) * params["fluxes"][c]
     return stamp, x0, y0
+
+
+def asinh_grey(image: np.ndarray, noise: float = 1.0) -> np.ndarray:
+    """(H, W, 1) flux of one band -> (H, W) uint8 with the same fixed asinh scaling as :func:`lupton_rgb`."""
+    from astropy.visualization import make_lupton_rgb
+
+    image = np.asarray(image)
+    if image.ndim != 3 or image.shape[-1] != 1:
+        raise ValueError(f"asinh_grey needs one band (H, W, 1), got shape {image.shape}")
+    band = np.nan_to_num(image[..., 0].astype(np.float64))
+    return make_lupton_rgb(band, band, band, minimum=0.0, stretch=6.0 * noise, Q=6.0)[..., 0]
+
+
+def rescale_pixels(params, pixel_scale: float):
+    """The morphology table seen with pixels ``pixel_scale`` times larger (a coarser survey).
+
+    Sizes and offsets are fractions of the image width, so a coarser pixel scale shrinks them
+    by ``pixel_scale``: the same galaxies, fewer pixels across, more flux per pixel.
+    """
+    pixel_scale = float(pixel_scale)
+    if not pixel_scale > 0:
+        raise ValueError(f"pixel_scale must be > 0, got {pixel_scale}")
+    params = params.copy()
+    for column in ("radius", "x_offset", "y_offset", "companion_separation"):
+        params[column] = params[column] / pixel_scale
+    return params
