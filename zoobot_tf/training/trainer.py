@@ -342,7 +342,7 @@ def train(
     model = _compiled_model(config, task, strategy, build_model=build_model, optimizer=optimizer, loss=loss,
                             metrics=metrics)
     run_callbacks = make_callbacks(run_dir, patience=patience, resume=resume, epochs=epochs,
-                               steps_per_epoch=counts["train"] // batch_size, progress=progress)
+                                   steps_per_epoch=counts["train"] // batch_size, progress=progress)
     # after a kill between the last epoch's backup and the final save this runs no epoch: the
     # callbacks still restore the backup, then the best weights, and remove the backup
     model.fit(train_ds, validation_data=val_ds, epochs=epochs, callbacks=run_callbacks + list(callbacks or []),
