@@ -1,11 +1,12 @@
 """Time from the start of each epoch to its first training step: one-replica MirroredStrategy vs none.
 
-``make demo`` used to stall 15-40 s before the first batch of some epochs. The cause is the
-one-replica ``MirroredStrategy`` that ``strategy='mirrored'`` built on a machine with one device:
-Keras rebuilds its distributed input iterator at every epoch. ``get_strategy('mirrored')`` now
-returns the default strategy when there is a single device; this script trains the same small
-model both ways in one process and prints, per epoch, the seconds from ``on_epoch_begin`` to the
-start of the first batch (iterator creation + first element), the first step, and the epoch::
+``make demo`` stalled 15-19 s before the first batch of some epochs. The wait lies between
+``on_epoch_begin`` and the first batch, i.e. in creating that epoch's input iterator (Keras makes
+a new one every epoch; the first element is fetched inside the first step). ``strategy='mirrored'``
+used to build a one-replica ``MirroredStrategy`` on a one-device machine, which wraps that in a
+distributed iterator; ``get_strategy('mirrored')`` now returns the default strategy there. This
+script trains the same small model both ways in one process and prints, per epoch, the seconds
+from ``on_epoch_begin`` to the first batch, the first step (incl. its first element) and the epoch::
 
     python benchmarks/epoch_start.py --n 600 --epochs 5
 """

@@ -11,8 +11,8 @@ from zoobot_tf.training import train
 
 
 def test_mirrored_on_one_device_is_the_default_strategy(monkeypatch):
-    # a one-replica MirroredStrategy rebuilds its distributed iterator every epoch (15-40 s
-    # stalls at the start of epochs on a CPU) and computes nothing more than the default one
+    # a one-replica MirroredStrategy computes nothing more than the default one, and adds a
+    # distributed input iterator rebuilt at every epoch
     monkeypatch.setattr(strategy_module, "_local_devices", lambda: ["/job:localhost/replica:0/task:0/device:CPU:0"])
     chosen = strategy_module.get_strategy("mirrored")
     assert not isinstance(chosen, tf.distribute.MirroredStrategy)

@@ -43,9 +43,9 @@ def get_strategy(strategy="mirrored") -> tf.distribute.Strategy:
     strategy : {'mirrored', 'multiworker', 'default'} or tf.distribute.Strategy
         ``'mirrored'``: one replica per local GPU, or per logical CPU device when there is no GPU
         (normally one). With a single local device this is the default strategy instead:
-        a one-replica ``MirroredStrategy`` computes exactly the same thing, but rebuilds its
-        distributed input iterator at the start of every epoch, which on a CPU stalls the first
-        batch of some epochs for 15-40 s (measured in ``make demo``). ``'multiworker'``: :class:`tf.distribute.MultiWorkerMirroredStrategy`
+        a one-replica ``MirroredStrategy`` computes exactly the same thing, with a distributed
+        input iterator rebuilt at the start of every epoch on top (see
+        ``benchmarks/epoch_start.py``). ``'multiworker'``: :class:`tf.distribute.MultiWorkerMirroredStrategy`
         with the cluster read from the ``TF_CONFIG`` environment variable
         (:class:`tf.distribute.cluster_resolver.TFConfigClusterResolver`); without ``TF_CONFIG``
         it runs as a single worker. It must be created before any other TensorFlow operation in
