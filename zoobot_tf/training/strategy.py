@@ -3,7 +3,8 @@
 Why a function: the three names a user types (``mirrored``, ``multiworker``, ``default``) each
 need a little care that ``tf.distribute`` does not give for free. ``MirroredStrategy()`` with no
 GPU silently uses only ``/cpu:0`` even when several logical CPU devices exist (tests, CPU
-clusters), and ``MultiWorkerMirroredStrategy`` must read the cluster from ``TF_CONFIG`` and be
+clusters); with a single device it is pure overhead (see ``get_strategy``); and
+``MultiWorkerMirroredStrategy`` must read the cluster from ``TF_CONFIG`` and be
 created before any other TensorFlow op runs in the process.
 """
 
@@ -60,7 +61,10 @@ def get_strategy(strategy="mirrored") -> tf.distribute.Strategy:
     ----------
     strategy : {'mirrored', 'multiworker', 'default'} or tf.distribute.Strategy
         ``'mirrored'``: one replica per local GPU, or per logical CPU device when there is no GPU
-        (normally one). ``'multiworker'``: :class:`tf.distribute.MultiWorkerMirroredStrategy`
+        (normally one). With a single local device this is the default strategy instead:
+        a one-replica ``MirroredStrategy`` computes exactly the same thing, with a distributed
+        input iterator rebuilt at the start of every epoch on top (see
+        ``benchmarks/epoch_start.py``). ``'multiworker'``: :class:`tf.distribute.MultiWorkerMirroredStrategy`
         with the cluster read from the ``TF_CONFIG`` environment variable
         (:class:`tf.distribute.cluster_resolver.TFConfigClusterResolver`); without ``TF_CONFIG``
         it runs as a single worker. It must be created before any other TensorFlow operation in
@@ -79,6 +83,9 @@ def get_strategy(strategy="mirrored") -> tf.distribute.Strategy:
         return tf.distribute.get_strategy()
     if strategy == "mirrored":
         devices = _local_devices()
+        if len(devices) == 1:
+            logger.info("one device (%s): default strategy instead of a one-replica MirroredStrategy", devices[0])
+            return tf.distribute.get_strategy()
         logger.info("MirroredStrategy over %s", devices)
         return tf.distribute.MirroredStrategy(devices=devices)
     config = os.environ.get("TF_CONFIG")

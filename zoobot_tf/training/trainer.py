@@ -193,6 +193,7 @@ def train(
     metrics=None,
     build_model=None,
     train_transform=None,
+    callbacks=None,
     **backbone_kwargs,
 ):
     """Train a model on a shard directory; rerun the same call to resume after a kill.
@@ -253,6 +254,9 @@ def train(
         ``dataset -> dataset`` applied to the batched, augmented training batches (class-balanced
         resampling, MixUp, ...). It must keep ``n_train // batch_size`` batches per epoch.
         Recorded by its ``get_config()`` when it has one, else by its qualified name.
+    callbacks : list of keras.callbacks.Callback, optional
+        Extra callbacks, run after the run's own (log, checkpoint, early stopping, backup), e.g.
+        to score a test set after every epoch. Not recorded in ``config.json``.
     **backbone_kwargs
         Passed to the backbone builder (e.g. ``batchnorm_momentum=0.9``).
 
@@ -343,11 +347,12 @@ def train(
     train_ds, val_ds = _datasets(config, manifest, strategy, train_transform)
     model = _compiled_model(config, task, strategy, build_model=build_model, optimizer=optimizer, loss=loss,
                             metrics=metrics)
-    callbacks = make_callbacks(run_dir, patience=patience, resume=resume, epochs=epochs,
-                               steps_per_epoch=counts["train"] // batch_size, progress=progress)
+    run_callbacks = make_callbacks(run_dir, patience=patience, resume=resume, epochs=epochs,
+                                   steps_per_epoch=counts["train"] // batch_size, progress=progress)
     # after a kill between the last epoch's backup and the final save this runs no epoch: the
     # callbacks still restore the backup, then the best weights, and remove the backup
-    model.fit(train_ds, validation_data=val_ds, epochs=epochs, callbacks=callbacks, verbose=0, shuffle=False)
+    model.fit(train_ds, validation_data=val_ds, epochs=epochs, callbacks=run_callbacks + list(callbacks or []),
+              verbose=0, shuffle=False)
     rows = _finish_session(run_dir, model, config, session, resume)
     if not chief:
         shutil.rmtree(run_dir, ignore_errors=True)
