@@ -1,7 +1,7 @@
 """Backbone and feature pyramid of the detector: keras-cv ResNets from explicit configs.
 
-keras-cv's named presets (``from_preset("resnet50")``) download from a model hub and fail
-offline, so the ResNets are built from their ``stackwise_*`` arguments here. The backbone is
+keras-cv's named presets need a model-hub download, which this package never makes, so the
+ResNets are built from their ``stackwise_*`` arguments here (nothing here touches the network). The backbone is
 randomly initialised; pass ``backbone_weights`` to :func:`~zoobot_tf.detection.build_mask_rcnn`
 to start from a saved one. Notes from probing keras-cv 0.9 under Keras 3: ``ResNetBackbone`` with
 ``block_type="basic_block"`` needs 64 filters in its first stack (its first stack has no
