@@ -341,3 +341,22 @@ def test_command_line_flags(tmp_path, capsys):
     assert summary_lines(capsys) == [f"{out}: 3 galaxies kept, 0 rejected -> {out}.rejected.csv"]
     assert read_catalog(out)["id_str"].tolist() == ["100008", "100023", "100053"]
     assert os.path.exists(f"{out}.rejected.csv")
+
+
+def test_parquet_catalog_read_by_column_equals_pandas(tmp_path):
+    """read_catalog reads parquet one column at a time (memory); the result must be pandas' own."""
+    rng = np.random.default_rng(1)
+    frame = pd.DataFrame({
+        "id_str": [f"{10**17 + i}" for i in range(40)],  # 18-digit ids stay exact strings
+        "file_loc": [f"/imgs/{i}.png" for i in range(40)],
+        "votes": rng.integers(0, 40, 40),
+        "fraction": np.where(np.arange(40) % 7 == 0, np.nan, rng.random(40)).astype("float32"),
+        "survey": pd.Categorical(rng.choice(["decals", "gz2"], 40)),
+    }, index=pd.Index(np.arange(40) * 3, name=None))  # a non-range index is not a column
+    path = tmp_path / "catalog.parquet"
+    frame.to_parquet(path)
+    read = read_catalog(path)
+    pd.testing.assert_frame_equal(read, pd.read_parquet(path).reset_index(drop=True))
+    wanted = read_catalog(path, columns=["id_str", "votes", "not_there"])
+    assert wanted.columns.tolist() == ["id_str", "votes"]
+    assert wanted["id_str"].tolist() == frame["id_str"].tolist()

@@ -80,3 +80,20 @@ def test_verbosity_sets_the_log_level():
     assert cli.configure_logging(0, 1) == logging.WARNING
     assert cli.configure_logging(0, 2) == logging.ERROR
     logging.getLogger().setLevel(logging.WARNING)
+
+
+def test_log_messages_follow_a_swapped_stderr(monkeypatch):
+    """A notebook or test harness replaces (and closes) sys.stderr after logging was configured:
+    later messages go to the new stream instead of failing with 'I/O operation on closed file'."""
+    import io
+
+    first = io.StringIO()
+    monkeypatch.setattr("sys.stderr", first)
+    cli.configure_logging(0, 0)
+    logging.getLogger("zoobot_tf.test").info("to the first stream")
+    first.close()
+    second = io.StringIO()
+    monkeypatch.setattr("sys.stderr", second)
+    logging.getLogger("zoobot_tf.test").info("resuming, 3 done")
+    assert second.getvalue() == "INFO zoobot_tf.test: resuming, 3 done\n"
+    logging.getLogger().setLevel(logging.WARNING)

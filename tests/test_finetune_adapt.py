@@ -204,6 +204,7 @@ def test_split_column_is_honoured_by_make_shards(shifted, pretrained, tmp_path, 
     catalog.loc[catalog.index[5], "split"] = np.nan
     path = tmp_path / "bad.csv"
     catalog.to_csv(path, index=False)
+    capsys.readouterr()  # only what the failing command prints (earlier log lines are not its error)
     assert main(["--catalog", str(path), "--out", str(tmp_path / "bad"), "--schema", "decals_dr5", "--size", "16",
                  "--no-progress"]) == 1
     error = capsys.readouterr().err.strip()

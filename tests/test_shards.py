@@ -366,3 +366,33 @@ def test_split_writing_cli_reads_slurm_array(png_catalog, tmp_path, monkeypatch)
         + load_manifest(tmp_path / "s").n_records("test") == len(png_catalog)
     write_shards(catalog, tmp_path / "one", schema="decals_dr5", size=8, shard_size=5, progress=False)
     assert _shard_bytes(tmp_path / "s") == _shard_bytes(tmp_path / "one")
+
+
+def test_catalog_hash_is_the_whole_sorted_csv_whatever_the_block_size(tmp_path):
+    """Hashing block by block (memory) gives the digest of the whole id-sorted CSV at once."""
+    import hashlib
+
+    from zoobot_tf.catalogs import read_catalog
+    from zoobot_tf.shards.writer import catalog_sha256
+
+    rng = np.random.default_rng(3)
+    frame = pd.DataFrame({"id_str": [f"gal_{i:04d}" for i in rng.permutation(50)],
+                          "file_loc": [f"/x/{i}.png" for i in range(50)],
+                          "votes": rng.integers(0, 30, 50).astype("float32")})
+    frame.to_parquet(tmp_path / "c.parquet")
+    whole = frame.sort_values("id_str").to_csv(index=False, lineterminator="\n")
+    expected = hashlib.sha256(whole.encode()).hexdigest()
+    columns = ["id_str", "file_loc", "votes"]
+    assert catalog_sha256(frame, columns) == expected
+    assert catalog_sha256(read_catalog(tmp_path / "c.parquet"), columns, rows_per_block=7) == expected
+
+
+def test_hash_order_names_repeated_ids_with_their_rows():
+    from zoobot_tf.shards.split import check_unique_ids, hash_order
+
+    ids = ["a", "b", "c", "b", "d", "a", "b"]
+    with pytest.raises(ValueError, match=r"2 duplicated id_str values: 'a' at rows \[0, 5\]; 'b' at rows \[1, 3, 6\]"):
+        hash_order(ids, 42, check_unique=True)
+    with pytest.raises(ValueError, match=r"2 duplicated id_str values: 'a' at rows \[0, 5\]; 'b' at rows \[1, 3, 6\]"):
+        check_unique_ids(ids)
+    assert sorted(hash_order(ids[:3], 42, check_unique=True)) == [0, 1, 2]

@@ -71,13 +71,31 @@ def build_parser(argv=None) -> argparse.ArgumentParser:
     return parser
 
 
+class _CurrentStderr(logging.StreamHandler):
+    """A handler writing to whatever ``sys.stderr`` is when a message comes, not the stream that
+    was current when logging was configured (a notebook, pytest or a wrapper may swap it and
+    close the old one: then every later message would fail with "I/O operation on closed file")."""
+
+    def __init__(self):
+        super().__init__(sys.stderr)
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value):  # StreamHandler.__init__ and setStream assign it; the property wins
+        pass
+
+
 def configure_logging(verbose: int = 0, quiet: int = 0) -> int:
     """The package's log level from ``-v`` / ``-q`` (INFO by default, so "resuming from epoch 3"
     is seen); other libraries log warnings only, unless ``-vv`` asks for all their messages."""
     level = logging.INFO - 10 * verbose + 10 * quiet
     level = min(max(level, logging.DEBUG), logging.CRITICAL)
     others = logging.DEBUG if verbose >= 2 else max(level, logging.WARNING)
-    logging.basicConfig(level=others, format="%(levelname)s %(name)s: %(message)s", force=True)
+    logging.basicConfig(level=others, format="%(levelname)s %(name)s: %(message)s", force=True,
+                        handlers=[_CurrentStderr()])
     logging.getLogger("zoobot_tf").setLevel(level)
     return level
 

@@ -31,28 +31,38 @@ def check_unique_ids(ids: Sequence[str]) -> None:
     """Raise ValueError listing every duplicated ``id_str`` and the catalog rows holding it."""
     import pandas as pd
 
-    series = pd.Series(np.asarray(ids, dtype=object)).astype(str)
+    if isinstance(ids, pd.Series):  # no object copy of a survey's ids (Arrow-backed strings stay so)
+        series = ids.reset_index(drop=True).astype(str)
+    else:
+        series = pd.Series(np.asarray(ids, dtype=object)).astype(str)
     repeated = series.duplicated(keep=False).to_numpy()  # hash table in C: cheap at 10^8 ids
     if not repeated.any():
         return
     positions: dict[str, list[int]] = {}
     for row in np.flatnonzero(repeated):
         positions.setdefault(series.iat[row], []).append(int(row))
+    raise _duplicates_error(positions)
+
+
+def _duplicates_error(positions: dict[str, list[int]]) -> ValueError:
     shown = "; ".join(f"{k!r} at rows {v}" for k, v in list(positions.items())[:20])
     more = f" (and {len(positions) - 20} more)" if len(positions) > 20 else ""
-    raise ValueError(f"catalog has {len(positions)} duplicated id_str values: {shown}{more}")
+    return ValueError(f"catalog has {len(positions)} duplicated id_str values: {shown}{more}")
 
 
-def hash_order(ids: Sequence[str], seed: int) -> np.ndarray:
+def hash_order(ids: Sequence[str], seed: int, *, check_unique: bool = False) -> np.ndarray:
     """Positions of ``ids`` sorted by ``(split_key(id, seed), id)``, as an int64 array.
 
     The keys live in one float64 array (not a tuple per id), so ordering 10^8 ids costs about
     1.6 GB less than sorting Python tuples; equal keys (possible among 10^8 ids) are ordered by id.
+    Equal ids have equal keys, so with ``check_unique`` the same pass finds repeated ids (raising
+    as :func:`check_unique_ids` does) in a few bytes per id instead of a hash table of strings.
     """
     keys = np.fromiter((split_key(str(i), seed) for i in ids), dtype=np.float64, count=len(ids))
     order = np.argsort(keys, kind="stable")
     ranked = keys[order]
     ties = np.flatnonzero(ranked[1:] == ranked[:-1])
+    repeated: dict[str, set[int]] = {}
     start = 0
     for t in ties:  # runs of equal keys: sort each run by id
         if t < start:
@@ -60,8 +70,16 @@ def hash_order(ids: Sequence[str], seed: int) -> np.ndarray:
         end = t + 1
         while end + 1 < len(ranked) and ranked[end + 1] == ranked[t]:
             end += 1
-        order[t : end + 1] = sorted(order[t : end + 1], key=lambda k: str(ids[k]))
+        run = sorted(order[t : end + 1], key=lambda k: str(ids[k]))
+        order[t : end + 1] = run
+        if check_unique:
+            for a, b in zip(run, run[1:]):
+                if str(ids[a]) == str(ids[b]):
+                    repeated.setdefault(str(ids[a]), set()).update((int(a), int(b)))
         start = end + 1
+    if repeated:
+        by_first_row = sorted(repeated.items(), key=lambda item: min(item[1]))
+        raise _duplicates_error({k: sorted(v) for k, v in by_first_row})
     return order
 
 

@@ -18,6 +18,7 @@ Why this shape:
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 import json
 import multiprocessing
 import os
@@ -34,7 +35,7 @@ from tqdm.auto import tqdm
 
 from zoobot_tf import __version__
 from zoobot_tf.atomic import atomic_write_text, fsync_dir
-from zoobot_tf.catalogs.tables import read_catalog
+from zoobot_tf.catalogs.tables import read_catalog, release_arrow_memory
 from zoobot_tf.schemas import LabelSet, Schema, get_schema_or_label_set
 from zoobot_tf.shards.manifest import (
     DTYPES,
@@ -48,7 +49,6 @@ from zoobot_tf.shards.split import (
     PREDICT_SPLIT,
     SPLIT_COLUMN,
     SPLITS,
-    check_unique_ids,
     hash_order,
     split_rows,
     split_rows_from_column,
@@ -92,8 +92,12 @@ def _resolve_labels(schema, labelled: bool) -> _Labels:
 
 
 def _label_array(catalog: pd.DataFrame, labels: _Labels) -> np.ndarray | None:
-    """Catalog label columns -> float32 (N, A) or int64 (N,), refusing NaN or unknown classes."""
-    ids = catalog["id_str"].to_numpy()
+    """Catalog label columns -> float32 (N, A) or int64 (N,), refusing NaN or unknown classes.
+
+    Vote columns are taken out of ``catalog`` (in place) one at a time as they are copied, so a
+    survey catalog's labels are never held twice.
+    """
+    ids = catalog["id_str"].array
     if labels.kind is None:
         return None
     if labels.kind == "class":
@@ -107,11 +111,16 @@ def _label_array(catalog: pd.DataFrame, labels: _Labels) -> np.ndarray | None:
                 f"{labels.cols}: {shown}"
             )
         return np.array([index[v] for v in values], dtype=np.int64)
-    try:
-        values = catalog[labels.cols].to_numpy(dtype=np.float32)
-    except (TypeError, ValueError) as err:
-        raise ValueError(f"label columns of schema {labels.name!r} must be numeric: {err}") from None
-    bad_rows = np.flatnonzero(~np.isfinite(values).all(axis=1))
+    # column-major, so that filling one column touches only that column's pages
+    values = np.empty((len(catalog), len(labels.cols)), dtype=np.float32, order="F")
+    finite = np.ones(len(catalog), dtype=bool)
+    for j, col in enumerate(labels.cols):
+        try:
+            values[:, j] = catalog.pop(col).to_numpy(dtype=np.float32)
+        except (TypeError, ValueError) as err:
+            raise ValueError(f"label column {col!r} of schema {labels.name!r} must be numeric: {err}") from None
+        finite &= np.isfinite(values[:, j])
+    bad_rows = np.flatnonzero(~finite)
     if bad_rows.size:
         shown = "; ".join(
             f"row {r} (id_str {ids[r]!r}): {[labels.cols[c] for c in np.flatnonzero(~np.isfinite(values[r]))][:5]}"
@@ -142,23 +151,24 @@ def _check_catalog(catalog: pd.DataFrame, labels: _Labels) -> pd.DataFrame:
             rows = np.flatnonzero(empty)[:10].tolist()
             raise ValueError(f"catalog column {col!r} is empty at rows {rows}")
         catalog[col] = values
-    check_unique_ids(catalog["id_str"])
-    return catalog
+    return catalog  # ids are checked unique by plan_shards' hash_order (no hash table of strings)
 
 
-def catalog_sha256(catalog: pd.DataFrame, columns: list[str], rows_per_block: int = 65536) -> str:
+def catalog_sha256(catalog: pd.DataFrame, columns: list[str], rows_per_block: int = 16384) -> str:
     """SHA-256 of the canonical columns as CSV, rows sorted by ``id_str`` (row order is irrelevant).
 
     Hashed block by block: the digest equals that of the whole table's CSV, without ever holding
     that CSV (gigabytes for a survey catalog) as one string.
     """
-    order = np.argsort(catalog["id_str"].astype(str).to_numpy(), kind="stable")
+    # sorted in place of the column (Arrow-backed for parquet), not as 10^6 Python strings
+    order = catalog["id_str"].astype(str).argsort(kind="stable").to_numpy()
     digest = hashlib.sha256()
     digest.update((",".join(columns) + "\n").encode("utf-8"))
     for start in range(0, len(order), rows_per_block):
         block = catalog.iloc[order[start : start + rows_per_block]][columns]  # rows first: copy one block
         block = block.assign(id_str=block["id_str"].astype(str))
         digest.update(block.to_csv(index=False, header=False, lineterminator="\n").encode("utf-8"))
+    release_arrow_memory()  # the sorted takes of Arrow-backed columns
     return digest.hexdigest()
 
 
@@ -272,8 +282,8 @@ class _Shard:
     split: str
     name: str
     index: np.ndarray  # catalog rows of its records, in record order
-    catalog_ids: np.ndarray = field(repr=False)
-    catalog_locs: np.ndarray = field(repr=False)
+    catalog_ids: Sequence[str] = field(repr=False)
+    catalog_locs: Sequence[str] = field(repr=False)
     mine: bool = True  # written by this worker (shard number % num_workers == worker_index)
 
     @property
@@ -291,7 +301,9 @@ class _Shard:
 
 def _plan_shards(catalog: pd.DataFrame, order: dict[str, np.ndarray], shard_size: int) -> list[_Shard]:
     """Cut each split's row order into shard files of ``shard_size`` records (views, not copies)."""
-    ids, locs = catalog["id_str"].to_numpy(dtype=object), catalog["file_loc"].to_numpy(dtype=object)
+    # the columns' own arrays (Arrow-backed strings for a parquet catalog), not object arrays:
+    # 10^6 ids and paths as Python strings would cost ~170 MB more
+    ids, locs = catalog["id_str"].array, catalog["file_loc"].array
     shards = []
     for split, index in order.items():
         n_files = -(-len(index) // shard_size)
@@ -432,10 +444,13 @@ def plan_shards(
     Arguments as :func:`write_shards`; returns the planned shards and the job description.
     """
     labels = _resolve_labels(schema, labelled)
-    catalog = _check_catalog(read_catalog(catalog), labels)
-    label_values = _label_array(catalog, labels)
-    ranked = hash_order(catalog["id_str"].to_numpy(dtype=object), seed)  # ids checked unique above
+    wanted = ["id_str", "file_loc", *labels.catalog_cols, SPLIT_COLUMN]
+    catalog = _check_catalog(read_catalog(catalog, columns=wanted), labels)
+    ranked = hash_order(catalog["id_str"].array, seed, check_unique=True)
     predefined = labelled and SPLIT_COLUMN in catalog.columns
+    # hashed before the labels are taken out of the catalog (see _label_array)
+    sha = catalog_sha256(catalog, ["id_str", "file_loc", *labels.catalog_cols, *([SPLIT_COLUMN] if predefined else [])])
+    label_values = _label_array(catalog, labels)
     if predefined:  # the catalog's own train/val/test column wins over the hash split
         order = split_rows_from_column(ranked, catalog[SPLIT_COLUMN].tolist(), catalog["id_str"].tolist())
         counts = {name: len(rows) for name, rows in order.items()}
@@ -458,7 +473,7 @@ def plan_shards(
     )
     prepare_kwargs = {**image_options, "scaling": scaling, "dtype": dtype}
     shard_options = {**split_options, "shard_size": int(shard_size), "labelled": bool(labelled)}
-    sha = catalog_sha256(catalog, ["id_str", "file_loc", *labels.catalog_cols, *([SPLIT_COLUMN] if predefined else [])])
+    catalog = catalog[["id_str", "file_loc"]]  # labels now live in label_values only
     identity = {
         "catalog_sha256": sha, "label_kind": labels.kind, "label_cols": labels.cols, "schema": labels.name,
         "image_options": image_options, "dtype": dtype, "shard_options": shard_options, "seed": int(seed),
