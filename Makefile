@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO_DIR ?= demo_output
 
-.PHONY: demo test install clean bench
+.PHONY: demo test test-slow test-all install clean bench
 
 $(STAMP): setup.cfg pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -18,11 +18,21 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/zoobot-tf demo --out $(DEMO_DIR)
 
-# one pytest worker per core (pytest-xdist); a test file stays on one worker, so its module
-# fixtures are built once. `make test PYTEST_ARGS='-m "not slow"'` skips the end-to-end checks.
+# One pytest worker per core (pytest-xdist); a test file stays on one worker, so its module
+# fixtures are built once. `make test` is the quick tier (every test not marked slow: a few
+# minutes on 2 cores); `make test-slow` runs the end-to-end checks marked slow (the README's
+# examples, multi-process training, models trained to a figure); CI (.ci/run) runs both, and
+# `make test-all` runs everything in one session.
+PYTEST := $(BIN)/python -m pytest -q -n auto --dist loadfile
 PYTEST_ARGS ?=
 test: $(STAMP)
-	$(BIN)/python -m pytest -q -n auto --dist loadfile $(PYTEST_ARGS)
+	$(PYTEST) -m "not slow" $(PYTEST_ARGS)
+
+test-slow: $(STAMP)
+	$(PYTEST) -m slow $(PYTEST_ARGS)
+
+test-all: $(STAMP)
+	$(PYTEST) $(PYTEST_ARGS)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/pipeline_throughput.py

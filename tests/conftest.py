@@ -5,8 +5,9 @@ fine-tuning and prediction tests; building them once per session (not once per f
 is most of what keeps ``make test`` short. Each is realistic data with known answers (the
 synthetic galaxies know their true vote fractions), never a stub.
 
-``@pytest.mark.slow`` marks end-to-end checks over ~20 s: ``make test`` and CI run them;
-``pytest -m "not slow"`` skips them while iterating.
+``@pytest.mark.slow`` marks end-to-end checks (over ~10 s, or whole examples and multi-process
+runs): ``make test`` skips them so it stays a few minutes on two cores, ``make test-slow`` and
+CI run them.
 """
 
 from __future__ import annotations
