@@ -90,10 +90,10 @@ def test_log_messages_follow_a_swapped_stderr(monkeypatch):
     first = io.StringIO()
     monkeypatch.setattr("sys.stderr", first)
     cli.configure_logging(0, 0)
-    logging.getLogger("zoobot_tf.test").info("to the first stream")
+    logging.getLogger("zoobot_tf.cli").info("to the first stream")
     first.close()
     second = io.StringIO()
     monkeypatch.setattr("sys.stderr", second)
-    logging.getLogger("zoobot_tf.test").info("resuming, 3 done")
-    assert second.getvalue() == "INFO zoobot_tf.test: resuming, 3 done\n"
+    logging.getLogger("zoobot_tf.cli").info("resuming, 3 done")
+    assert second.getvalue() == "INFO zoobot_tf.cli: resuming, 3 done\n"
     logging.getLogger().setLevel(logging.WARNING)

@@ -273,10 +273,12 @@ def test_tiny_dat_overfits_16_galaxies(trained):
     assert_overfits(trained[1])
 
 
+@pytest.mark.slow  # uses the model trained by the fixture
 def test_inference_is_deterministic(trained, galaxies):
     assert_deterministic(trained[0], galaxies[0])
 
 
+@pytest.mark.slow  # uses the model trained by the fixture
 def test_keras_round_trip_in_safe_mode_and_attention_maps(trained, galaxies, tmp_path):
     model, _ = trained
     images, _ = galaxies

@@ -186,6 +186,7 @@ def test_split_column_is_honoured_by_finetune(shifted, pretrained, tmp_path):
         finetune(pretrained, tmp_path / "bad", catalog=catalog, epochs=1, warmup_epochs=0, progress=False)
 
 
+@pytest.mark.slow  # fine-tunes a pretrained model end to end
 def test_split_column_is_honoured_by_make_shards(shifted, pretrained, tmp_path, capsys):
     from zoobot_tf.shards import iter_records, write_shards
     from zoobot_tf.shards.command import main

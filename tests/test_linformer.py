@@ -105,10 +105,12 @@ def test_tiny_linformer_overfits_16_galaxies(trained):
     assert_overfits(trained[1])
 
 
+@pytest.mark.slow  # uses the model trained by the fixture
 def test_inference_is_deterministic(trained, galaxies):
     assert_deterministic(trained[0], galaxies[0])
 
 
+@pytest.mark.slow  # uses the model trained by the fixture
 def test_keras_round_trip_in_safe_mode(trained, galaxies, tmp_path):
     # safe_mode=True: the class-token pooling uses no Lambda layer
     assert_safe_round_trip(trained[0], galaxies[0], tmp_path / "linformer.keras")

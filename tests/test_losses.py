@@ -212,6 +212,7 @@ _DISTRIBUTED_SCRIPT = textwrap.dedent(
 )
 
 
+@pytest.mark.slow  # a separate TensorFlow process with two logical CPUs
 def test_mirrored_strategy_matches_single_device():
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "CUDA_VISIBLE_DEVICES": ""}
     proc = subprocess.run(

@@ -35,7 +35,8 @@ def _env(tf_config=None) -> dict:
     return env
 
 
-@pytest.mark.slow  # three TensorFlow processes start
+# In `make test` (not marked slow) although three TensorFlow processes start (~25 s): the
+# multi-worker path is what cluster training depends on, so every change checks it.
 def test_two_workers_match_one_process_on_the_same_global_batch(tmp_path):
     workers = [f"localhost:{p}" for p in _free_ports(2)]
     procs = []

@@ -87,6 +87,7 @@ def test_lower_bound_of_one_biases_small_fractions():
     assert table.loc["merging", "rmse_truth"] > 2 * table.loc["merging", "volunteer_rmse_truth"], _show(table)
 
 
+@pytest.mark.slow  # trains two oracle models
 def test_misaligned_votes_are_caught():
     # the check can fail: votes of other galaxies leave the model at the baseline
     table = oracle_table(n=800, epochs=10, shuffle_labels=True)

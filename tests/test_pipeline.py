@@ -235,6 +235,7 @@ print(json.dumps({"replicas": strategy.num_replicas_in_sync, "per_replica": per_
 """
 
 
+@pytest.mark.slow  # a separate TensorFlow process with two logical CPUs
 def test_mirrored_strategy_on_two_logical_cpus(rgb):
     shard_dir, labels = rgb
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": str(REPO), "CUDA_VISIBLE_DEVICES": ""}

@@ -305,6 +305,7 @@ _SLOW_CHILD = textwrap.dedent(
 )
 
 
+@pytest.mark.slow  # a child process killed mid-run, then resumed
 def test_resume_after_sigkill(catalog, model_file, tmp_path):
     """A subprocess SIGKILLed from outside, at whatever it is doing after two committed blocks."""
     catalog_csv, out = tmp_path / "catalog.csv", tmp_path / "preds.hdf5"

@@ -37,6 +37,7 @@ def shards(tmp_path_factory):
     return root / "shards"
 
 
+@pytest.mark.slow  # trains for several epochs
 def test_extra_callbacks_see_every_epoch(shards, tmp_path):
     class Count(keras.callbacks.Callback):
         epochs = []

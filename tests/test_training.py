@@ -187,6 +187,7 @@ def test_cli_passes_arguments_to_train(monkeypatch, tmp_path):
     assert calls["batchnorm_momentum"] == 0.9 and calls["patience"] == 8
 
 
+@pytest.mark.slow  # trains under mixed precision on CPU (slow there)
 def test_mixed_precision_keeps_concentrations_float32(decals_shards, tmp_path):
     model, history = train(tmp_path / "mp", "decals_dr5", decals_shards, epochs=1, mixed_precision=True,
                            strategy="default", progress=False, **FAST)
