@@ -15,7 +15,7 @@ from zoobot_tf.models import get_encoder, get_model
 from zoobot_tf.saving import load_model
 from zoobot_tf.synthetic import make_synthetic_dataset
 from zoobot_tf.finetune import balanced_class_weights, command, encoder_blocks, finetune, unfreeze_top_blocks
-from zoobot_tf.runs import load_run
+from zoobot_tf.runs import RunConfigMismatch, load_run
 
 SIZE = 32
 EARLY = ("E", "S0")
@@ -186,3 +186,43 @@ def test_head_names_resolve_to_tasks(catalog):
         resolve_task("regressor", catalog=catalog)
     with pytest.raises(ValueError, match="unknown head"):
         resolve_task("segmenter", catalog=catalog)
+
+
+class _CrashAtEpochEnd(keras.callbacks.Callback):
+    """Runs after BackupAndRestore has saved the epoch, then fails like a killed job."""
+
+    def __init__(self, epoch):
+        super().__init__()
+        self.epoch = epoch
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch == self.epoch:
+            raise RuntimeError("killed")
+
+
+@pytest.mark.slow  # three fine-tunes
+def test_killed_finetune_resumes_from_its_last_epoch(catalog, source, tmp_path, monkeypatch):
+    from zoobot_tf.finetune import finetuning
+
+    options = dict(catalog=catalog, epochs=4, patience=4, n_blocks=1, warmup_epochs=1, learning_rate=1e-2,
+                   batch_size=8, progress=False)
+    original = finetuning.make_callbacks
+    monkeypatch.setattr(finetuning, "make_callbacks", lambda *a, **k: original(*a, **k) + [_CrashAtEpochEnd(1)])
+    with pytest.raises(RuntimeError, match="killed"):
+        finetune(source, tmp_path / "ft", **options)
+    before = (tmp_path / "ft" / "finetune_log.csv").read_text().splitlines()
+    assert [line.split(",")[0] for line in before[1:]] == ["0", "1"]
+    assert (tmp_path / "ft" / "backup").is_dir() and not (tmp_path / "ft" / "model.keras").exists()
+
+    with pytest.raises(RunConfigMismatch, match="learning_rate"):  # other settings must not resume this run
+        finetune(source, tmp_path / "ft", **{**options, "learning_rate": 1e-3})
+    monkeypatch.setattr(finetuning, "make_callbacks", original)
+    result = finetune(source, tmp_path / "ft", **options)
+    after = (tmp_path / "ft" / "finetune_log.csv").read_text().splitlines()
+    assert after[:3] == before  # epochs 0-1 untouched, 2-3 appended by the resumed run
+    assert [line.split(",")[0] for line in after[1:]] == ["0", "1", "2", "3"]
+    assert len(result.history["loss"]) == 4 and result.metrics["epochs_run"] == 4
+    assert not (tmp_path / "ft" / "backup").exists() and (tmp_path / "ft" / "model.keras").is_file()
+    # the optimizer (and so the warm-up + cosine schedule) went on where it stopped, not from step 0
+    steps = -(-result.metrics["n_train"] // 8)
+    assert int(result.model.optimizer.iterations.numpy()) == 4 * steps

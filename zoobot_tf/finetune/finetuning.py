@@ -18,12 +18,18 @@ Output directory::
     metrics.json           held-out metrics (accuracy + confusion matrix, RMSE, ...)
     confusion_matrix.png   classifier only
     predictions.csv        held-out ids, labels and predictions
+    backup/                Keras' BackupAndRestore state while the fine-tune is unfinished
+
+Rerunning the same call after a crash or a kill continues from the last finished epoch (the
+learning-rate schedule and early stopping too); changed arguments are refused by name. A rerun
+into a directory holding a finished fine-tune starts afresh.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import shutil
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,10 +59,20 @@ from zoobot_tf.finetune.freezing import (
 )
 from zoobot_tf.models import assemble_model, build_head, get_encoder
 from zoobot_tf.optimizers import LayerDecayAdamW, no_decay_names
-from zoobot_tf.runs import MODEL_NAME, ImageRecipe, load_config, load_run, now_iso, save_config, software_versions
+from zoobot_tf.runs import (
+    CONFIG_NAME,
+    MODEL_NAME,
+    ImageRecipe,
+    check_resume_config,
+    load_config,
+    load_run,
+    now_iso,
+    save_config,
+    software_versions,
+)
 from zoobot_tf.saving import load_model
 from zoobot_tf.shards.split import SPLIT_COLUMN
-from zoobot_tf.training.callbacks import TqdmProgress, read_log
+from zoobot_tf.training.callbacks import BACKUP_DIR, make_callbacks, read_log, resume_state
 
 __all__ = [
     "FinetuneResult",
@@ -365,6 +381,8 @@ def finetune(
 
     data = dict(image_size=image_size, channels=channels, seed=int(seed))
     steps = -(-len(splits["train"]) // int(batch_size))
+    monitor = "val_loss" if "val" in splits else None
+    resume = _start_or_resume(save_dir, _run_options(locals()), monitor)
     keras.utils.set_random_seed(int(seed))
     model, encoder, trained_layers, multipliers, strategy_name = _compiled_model(
         source_encoder, input_shape, task, steps, strategy=strategy, mixed_precision=mixed_precision,
@@ -373,14 +391,15 @@ def finetune(
         weight_decay=weight_decay, label_smoothing=label_smoothing,
     )
     recalibrated = 0
-    if batchnorm == "adapt":
+    if batchnorm == "adapt" and not resume.resuming:  # resuming: the backup holds the statistics
         with image_read_errors():
             recalibrated = recalibrate_batchnorm(encoder, make_dataset(splits["train"], batch_size, training=False,
                                                                        **data))
     logger.info("fine-tuning %d encoder layers (lr_decay %s); BatchNorm %s (%d batches re-estimated)",
                 len(trained_layers), lr_decay, batchnorm, recalibrated)
     history = _fit(model, splits, data, save_dir, batch_size=batch_size, augment=augment, epochs=epochs,
-                   patience=patience, class_weight=weights, steps=steps, progress=progress)
+                   patience=patience, class_weight=weights, steps=steps, progress=progress, resume=resume,
+                   monitor=monitor)
     best_epoch = int(np.argmin(history["val_loss"])) if "val_loss" in history else len(history["loss"]) - 1
 
     paths = {"model": save_dir / MODEL_NAME, "log": save_dir / LOG_NAME}
@@ -441,25 +460,66 @@ def _compiled_model(source_encoder, input_shape, task, steps, *, strategy, mixed
     return model, encoder, trained_layers, multipliers, type(strategy).__name__
 
 
-def _fit(model, splits, data, save_dir, *, batch_size, augment, epochs, patience, class_weight, steps, progress):
-    """Train with early stopping on the validation loss (best weights restored, ``best.keras`` kept)."""
+def _fit(model, splits, data, save_dir, *, batch_size, augment, epochs, patience, class_weight, steps, progress,
+         resume, monitor):
+    """Train with early stopping on the validation loss (best weights restored, ``best.keras`` kept),
+    from ``resume.initial_epoch``; returns ``{metric: [value per epoch]}`` of every epoch, resumed
+    sessions included (read from the CSV log)."""
+    if monitor is None:
+        logger.warning("no validation split: no early stopping, the last epoch is kept")
     train_ds = make_dataset(splits["train"], batch_size, training=True, augment=augment, **data)
     val_ds = make_dataset(splits["val"], batch_size, training=False, **data) if "val" in splits else None
-    log_path = save_dir / LOG_NAME
-    log_path.unlink(missing_ok=True)
-    callbacks = [keras.callbacks.CSVLogger(str(log_path))]
-    if val_ds is not None:
-        callbacks += [
-            keras.callbacks.EarlyStopping(monitor="val_loss", patience=int(patience), restore_best_weights=True),
-            keras.callbacks.ModelCheckpoint(str(save_dir / BEST_MODEL), monitor="val_loss", save_best_only=True),
-        ]
-    else:
-        logger.warning("no validation split: no early stopping, the last epoch is kept")
-    if progress:
-        callbacks.append(TqdmProgress(int(epochs), steps))
+    callbacks = make_callbacks(save_dir, patience=patience, resume=resume, epochs=int(epochs), steps_per_epoch=steps,
+                               progress=progress, monitor=monitor, log_name=LOG_NAME, best_model=BEST_MODEL,
+                               tensorboard=False)
     with image_read_errors():
-        return model.fit(train_ds, validation_data=val_ds, epochs=int(epochs), class_weight=class_weight,
-                         callbacks=callbacks, verbose=0, shuffle=False).history
+        model.fit(train_ds, validation_data=val_ds, epochs=int(epochs), class_weight=class_weight,
+                  callbacks=callbacks, verbose=0, shuffle=False)
+    rows = read_log(save_dir / LOG_NAME)
+    return {key: [row[key] for row in rows] for key in rows[0] if key != "epoch"} if rows else {"loss": []}
+
+
+def _run_options(run: dict) -> dict:
+    """The arguments that define a fine-tune (from :func:`finetune`'s locals): a rerun with other
+    values must not resume from its backup."""
+    return {
+        "source_model": run["source_name"],
+        "catalog": catalog_path(run["catalog"]),
+        "shard_dir": None if run["shard_dir"] is None else Path(run["shard_dir"]).resolve(),
+        "head": run["task"].head,
+        "outputs": list(run["task"].outputs),
+        "class_weight": None if run["weights"] is None else {str(k): float(v) for k, v in run["weights"].items()},
+        "input_shape": list(run["input_shape"]),
+        "n_records": {k: len(v) for k, v in run["splits"].items()},
+        "max_epochs": int(run["epochs"]),  # the cosine schedule spans them: not resumable under another value
+        **{key: run[key] for key in ("patience", "learning_rate", "n_blocks", "lr_decay", "weight_decay",
+                                     "warmup_epochs", "label_smoothing", "batchnorm", "batchnorm_momentum",
+                                     "augment", "mixed_precision", "val_fraction", "test_fraction", "batch_size",
+                                     "seed", "dropout_rate", "image_kwargs")},
+    }
+
+
+def _start_or_resume(save_dir: Path, options: dict, monitor):
+    """Resume the unfinished fine-tune in ``save_dir`` (same options) or start afresh there.
+
+    Returns the :class:`~zoobot_tf.training.callbacks.ResumeState` for ``fit``.
+    """
+    backup = save_dir / BACKUP_DIR
+    if backup.is_dir() and any(backup.iterdir()):
+        try:
+            previous = load_config(save_dir).get("options", {})
+        except FileNotFoundError:
+            previous = {}
+        check_resume_config(previous, options, save_dir)
+    else:  # a fresh start clears what an earlier fine-tune left (a finished one is replaced)
+        shutil.rmtree(backup, ignore_errors=True)
+        for name in (LOG_NAME, BEST_MODEL, MODEL_NAME, CONFIG_NAME, "metrics.json", "predictions.csv"):
+            (save_dir / name).unlink(missing_ok=True)
+        save_config(save_dir, {"kind": "finetune", "status": "running", "created": now_iso(), "options": options})
+    resume = resume_state(save_dir, monitor, log_name=LOG_NAME, best_model=BEST_MODEL)
+    if resume.resuming:
+        logger.info("resuming the fine-tune in %s from epoch %d", save_dir, resume.initial_epoch)
+    return resume
 
 
 def _evaluate_held_out(model, task, splits, eval_split, data, batch_size, save_dir, paths) -> dict:

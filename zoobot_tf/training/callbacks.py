@@ -107,7 +107,8 @@ def _backed_up_epochs(backup_dir: Path) -> int:
     return 0
 
 
-def resume_state(save_dir, monitor: str = "val_loss", min_delta: float = 0.0, load_best: bool = True) -> ResumeState:
+def resume_state(save_dir, monitor: str | None = "val_loss", min_delta: float = 0.0, load_best: bool = True, *,
+                 log_name: str = LOG_NAME, best_model: str = BEST_MODEL) -> ResumeState:
     """Reconcile the backup, the CSV log and the best checkpoint of ``save_dir`` before ``fit``.
 
     Log rows of epochs that were not backed up are removed (they will be run again), and the
@@ -121,10 +122,12 @@ def resume_state(save_dir, monitor: str = "val_loss", min_delta: float = 0.0, lo
         As for ``EarlyStopping``.
     load_best : bool
         Load the best checkpoint's weights for ``restore_best_weights``.
+    log_name, best_model : str
+        The run's CSV log and best checkpoint, relative to ``save_dir`` (fine-tuning names its own).
     """
     save_dir = Path(save_dir)
     initial_epoch = _backed_up_epochs(save_dir / BACKUP_DIR)
-    log_path = save_dir / LOG_NAME
+    log_path = save_dir / log_name
     rows = read_log(log_path)
     kept = [r for r in rows if r["epoch"] < initial_epoch]
     if len(kept) != len(rows):
@@ -136,15 +139,15 @@ def resume_state(save_dir, monitor: str = "val_loss", min_delta: float = 0.0, lo
             "%s has %d rows but the backup is at epoch %d; early stopping uses the rows present",
             log_path, len(kept), initial_epoch,
         )
-    for row in kept:
+    for row in kept if monitor else []:
         value = row.get(monitor)
         if value is None or not math.isfinite(value):
             continue
         state.wait += 1
         if state.best is None or value - min_delta < state.best:
             state.best, state.best_epoch, state.wait = value, row["epoch"], 0
-    best_path = save_dir / BEST_MODEL
-    if initial_epoch and load_best and best_path.is_file():
+    best_path = save_dir / best_model
+    if initial_epoch and load_best and monitor and best_path.is_file():
         from zoobot_tf.saving import load_model
 
         state.best_weights = load_model(best_path, compile=False).get_weights()
@@ -215,7 +218,10 @@ def make_callbacks(
     steps_per_epoch: int | None = None,
     progress: bool = True,
     backup_dir=None,
-    monitor: str = "val_loss",
+    monitor: str | None = "val_loss",
+    log_name: str = LOG_NAME,
+    best_model: str = BEST_MODEL,
+    tensorboard: bool = True,
 ):
     """The callbacks of :func:`zoobot_tf.training.train`, in the order they must run.
 
@@ -237,20 +243,30 @@ def make_callbacks(
         Show tqdm bars.
     backup_dir : path, optional
         Where ``BackupAndRestore`` keeps its state (default ``save_dir/backup``).
+    monitor : str or None
+        The quantity early stopping and the best checkpoint watch; None (no validation data):
+        neither, the last epoch is kept.
+    log_name, best_model : str
+        File names of the CSV log and the best checkpoint inside ``save_dir``.
+    tensorboard : bool
+        Write TensorBoard logs to ``save_dir/tensorboard``.
     """
     save_dir = Path(save_dir)
-    (save_dir / BEST_MODEL).parent.mkdir(parents=True, exist_ok=True)
-    callbacks = [
-        keras.callbacks.CSVLogger(str(save_dir / LOG_NAME), append=True),
-        keras.callbacks.ModelCheckpoint(
-            str(save_dir / BEST_MODEL),
-            monitor=monitor,
-            save_best_only=True,
-            initial_value_threshold=resume.best,
-        ),
-        ResumableEarlyStopping(resume=resume, monitor=monitor, patience=int(patience), restore_best_weights=True),
-    ]
-    if importlib.util.find_spec("tensorboard") is not None:
+    (save_dir / best_model).parent.mkdir(parents=True, exist_ok=True)
+    callbacks = [keras.callbacks.CSVLogger(str(save_dir / log_name), append=True)]
+    if monitor:
+        callbacks += [
+            keras.callbacks.ModelCheckpoint(
+                str(save_dir / best_model),
+                monitor=monitor,
+                save_best_only=True,
+                initial_value_threshold=resume.best,
+            ),
+            ResumableEarlyStopping(resume=resume, monitor=monitor, patience=int(patience), restore_best_weights=True),
+        ]
+    if not tensorboard:
+        pass
+    elif importlib.util.find_spec("tensorboard") is not None:
         callbacks.append(keras.callbacks.TensorBoard(str(save_dir / TENSORBOARD_DIR)))
     else:
         logger.warning("the tensorboard package is not installed: no TensorBoard logs (pip install tensorboard)")
