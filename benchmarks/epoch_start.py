@@ -4,8 +4,11 @@
 ``on_epoch_begin`` and the first batch, i.e. in creating that epoch's input iterator (Keras makes
 a new one every epoch; the first element is fetched inside the first step). ``strategy='mirrored'``
 used to build a one-replica ``MirroredStrategy`` on a one-device machine, which wraps that in a
-distributed iterator; ``get_strategy('mirrored')`` now returns the default strategy there. This
-script trains the same small model both ways in one process and prints, per epoch, the seconds
+distributed iterator; ``get_strategy('mirrored')`` now returns the default strategy there. The
+rest of the wait (3-4 s an epoch without a strategy, more under load) was Keras building that new
+iterator at each epoch's start; ``train`` now repeats the training pipeline and passes
+``steps_per_epoch``, so Keras keeps one iterator for the whole run (the same batches, epoch for
+epoch, as re-iterating). This script trains the same small model both ways in one process and prints, per epoch, the seconds
 from ``on_epoch_begin`` to the first batch, the first step (incl. its first element) and the epoch::
 
     python benchmarks/epoch_start.py --n 600 --epochs 5

@@ -351,8 +351,9 @@ def train(
                                    steps_per_epoch=counts["train"] // batch_size, progress=progress)
     # after a kill between the last epoch's backup and the final save this runs no epoch: the
     # callbacks still restore the backup, then the best weights, and remove the backup
+    repeated = train_ds.cardinality() == tf.data.INFINITE_CARDINALITY
     model.fit(train_ds, validation_data=val_ds, epochs=epochs, callbacks=run_callbacks + list(callbacks or []),
-              verbose=0, shuffle=False)
+              verbose=0, shuffle=False, steps_per_epoch=counts["train"] // batch_size if repeated else None)
     rows = _finish_session(run_dir, model, config, session, resume)
     if not chief:
         shutil.rmtree(run_dir, ignore_errors=True)
@@ -402,6 +403,10 @@ def _datasets(config: dict, manifest, strategy, train_transform=None):
     else:  # known lengths: exact progress bars, no "ran out of data" on the first epoch
         train_ds = train_ds.apply(tf.data.experimental.assert_cardinality(counts["train"] // batch_size))
         val_ds = val_ds.apply(tf.data.experimental.assert_cardinality(-(-counts["val"] // batch_size)))
+        # One endless iterator (fit gets steps_per_epoch): Keras otherwise makes a new one per
+        # epoch, whose shuffle buffer and prefetch start filling only at that epoch's first step.
+        # Repeating the batched pipeline yields the same batches, epoch for epoch, as re-iterating.
+        train_ds = train_ds.repeat()
     return train_ds, val_ds
 
 
