@@ -195,3 +195,32 @@ def test_mixed_precision_keeps_concentrations_float32(decals_shards, tmp_path):
     assert model.get_layer("encoder").get_layer("block0_conv").dtype_policy.name == "mixed_float16"
     assert model.output.dtype == "float32"
     assert keras.config.dtype_policy().name == "float32"  # the global policy is restored
+
+
+def test_training_batches_come_from_one_endless_iterator(decals_shards):
+    """The run repeats its batched training pipeline (fit keeps one iterator: no stall at each epoch's
+    start), and that gives, epoch for epoch, the batches a fresh iterator per epoch would give."""
+    import tensorflow as tf
+
+    from zoobot_tf.shards import load_manifest
+    from zoobot_tf.training import trainer
+
+    manifest = load_manifest(decals_shards)
+    batch_size = 8
+    config = {"batch_size": batch_size, "seed": 3, "n_records": {"train": manifest.n_records("train")},
+              "shard_dir": str(decals_shards), "image_size": 32, "greyscale": False, "augment": True}
+    config["n_records"]["val"] = manifest.n_records("val")
+    train_ds, _ = trainer._datasets(config, manifest, tf.distribute.get_strategy())
+    steps = manifest.n_records("train") // batch_size
+    assert train_ds.cardinality() == tf.data.INFINITE_CARDINALITY
+    repeated = [(images.numpy(), labels.numpy()) for images, labels in train_ds.take(2 * steps)]
+
+    fresh = trainer.get_dataset_for(decals_shards, "train", batch_size, augment=True, drop_remainder=True, seed=3,
+                                    output_size=32)
+    per_epoch = [(images.numpy(), labels.numpy()) for _ in range(2) for images, labels in fresh]
+    assert len(per_epoch) == len(repeated) == 2 * steps
+    for (images, labels), (fresh_images, fresh_labels) in zip(repeated, per_epoch):
+        np.testing.assert_array_equal(images, fresh_images)  # same records, same augmentation
+        np.testing.assert_array_equal(labels, fresh_labels)
+    first, second = (np.concatenate([labels for _, labels in part]) for part in (repeated[:steps], repeated[steps:]))
+    assert not np.array_equal(first, second)  # each epoch reshuffled
