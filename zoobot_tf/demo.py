@@ -11,7 +11,7 @@ Why the demo's training settings (:data:`DEMO_TRAINING`) differ from the library
 
 * ``small_cnn``: EfficientNet-B0 from scratch on 1600 galaxies at 48 px learned little in 20
   epochs (RMSE vs the true fractions 0.275 against 0.326 for the baseline), and an epoch costs
-  several times the CPU of the four-block CNN, which then affords more galaxies (0.209 vs 0.322).
+  several times the CPU of the four-block CNN, which then affords more galaxies (0.207 vs 0.322).
 * ``concentration_range=(0.1, 101)``: with a lower bound of 1 an answer whose true fraction is
   below ~1/25 (the synthetic volunteers' concentration) cannot be predicted, and the head must
   saturate its sigmoids to approach it; see ``tests/test_oracle.py``.
