@@ -181,6 +181,15 @@ def test_softmax_and_regression_heads():
     assert get_encoder(reg).get_layer("block1_bn").momentum == 0.8
 
 
+def test_small_cnn_convs_per_block_deepens_each_block():
+    encoder = get_encoder(get_model(3, (16, 16, 3), architecture="small_cnn", filters=(4, 8), convs_per_block=2))
+    convs = [layer.name for layer in encoder.layers if isinstance(layer, keras.layers.Conv2D)]
+    assert convs == ["block0_conv", "block0_conv_2", "block1_conv", "block1_conv_2"]  # first names unchanged
+    assert encoder.get_layer("block1_conv_2").kernel.shape == (3, 3, 8, 8)
+    with pytest.raises(ValueError, match="convs_per_block"):
+        get_model(3, (16, 16, 3), architecture="small_cnn", convs_per_block=0)
+
+
 def test_mixed_precision_outputs_float32():
     keras.mixed_precision.set_global_policy("mixed_float16")
     try:
