@@ -134,7 +134,7 @@ def read_catalog(catalog, columns=None) -> pd.DataFrame:
     if path.lower().endswith((".parquet", ".pq")):
         df = _read_parquet_by_column(path, columns)
         return df.assign(id_str=df["id_str"].astype(str)) if "id_str" in df else df
-    wanted = None if columns is None else (lambda name: name in set(columns))
+    wanted = None if columns is None else set(columns).__contains__  # read_csv skips the others
     return pd.read_csv(path, dtype={"id_str": str}, keep_default_na=True, low_memory=False, usecols=wanted)
 
 

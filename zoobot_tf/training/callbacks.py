@@ -264,11 +264,9 @@ def make_callbacks(
             ),
             ResumableEarlyStopping(resume=resume, monitor=monitor, patience=int(patience), restore_best_weights=True),
         ]
-    if not tensorboard:
-        pass
-    elif importlib.util.find_spec("tensorboard") is not None:
+    if tensorboard and importlib.util.find_spec("tensorboard") is not None:
         callbacks.append(keras.callbacks.TensorBoard(str(save_dir / TENSORBOARD_DIR)))
-    else:
+    elif tensorboard:
         logger.warning("the tensorboard package is not installed: no TensorBoard logs (pip install tensorboard)")
     callbacks.append(keras.callbacks.BackupAndRestore(str(backup_dir or save_dir / BACKUP_DIR), double_checkpoint=True))
     if progress:
