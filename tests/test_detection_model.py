@@ -27,7 +27,6 @@ from zoobot_tf.detection.model.backbone import RPN_LEVELS  # noqa: E402
 from zoobot_tf.detection.model.boxes import decode_deltas, encode_deltas  # noqa: E402
 from zoobot_tf.detection.model.losses import mask_loss, rcnn_losses, rpn_losses, smooth_l1  # noqa: E402
 from zoobot_tf.detection.model.mask_rcnn import LOSS_NAMES, MaskRCNN  # noqa: E402
-from zoobot_tf.detection.model.paste import drop_duplicate_masks  # noqa: E402
 from zoobot_tf.detection.model.roi_align import assign_levels  # noqa: E402
 from zoobot_tf.detection.model.targets import (  # noqa: E402
     IGNORE,
@@ -248,18 +247,6 @@ def test_mask_targets_and_paste_masks_share_one_convention():
     assert iou > 0.9
 
 
-def test_drop_duplicate_masks_keeps_deblended_neighbours():
-    masks = np.zeros((5, 40, 40), bool)
-    yy, xx = np.mgrid[:40, :40]
-    masks[0] = np.hypot(xx - 10, yy - 10) < 5  # a source
-    masks[1] = np.hypot(xx - 10, yy - 10) < 7  # the same source from a box twice its size (lower score)
-    masks[2] = np.hypot(xx - 19, yy - 10) < 4  # its blended neighbour: touching, hardly overlapping
-    masks[3] = np.hypot(xx - 11, yy - 10) < 3  # a fragment inside the first source
-    np.testing.assert_array_equal(drop_duplicate_masks(masks), [0, 2, 4])  # the empty mask 4 stays
-    np.testing.assert_array_equal(drop_duplicate_masks(masks, overlap=1.0), [0, 1, 2, 3, 4])
-    np.testing.assert_array_equal(drop_duplicate_masks(masks[1:2]), [0])
-
-
 def test_paste_masks_fills_exactly_the_box():
     probs = np.ones((2, 28, 28), np.float32)
     probs[1, :, 14:] = 0.0  # left half only
@@ -377,7 +364,7 @@ def test_loss_decreases_when_training_on_toy_scenes(trained):
 
 def test_predict_scene_output_format(trained):
     image = _toy_scenes(1, seed=9)[0].image[:60, :50]  # not a multiple of 32: padded inside
-    out = trained.model.predict_scene(image, score_threshold=0.0, max_detections=10, mask_overlap=None)
+    out = trained.model.predict_scene(image, score_threshold=0.0, max_detections=10)
     assert set(out) == {"boxes", "classes", "scores", "masks"}
     n = len(out["scores"])
     assert n == 10
@@ -394,11 +381,6 @@ def test_predict_scene_output_format(trained):
         if rows.size:
             assert cols.min() >= np.floor(box[0]) and cols.max() < np.ceil(box[2])
             assert rows.min() >= np.floor(box[1]) and rows.max() < np.ceil(box[3])
-    # by default, detections covering the same pixels as a better one are dropped, in score order
-    deduplicated = trained.model.predict_scene(image, score_threshold=0.0, max_detections=10)
-    kept = [int(np.flatnonzero(out["scores"] == s)[0]) for s in deduplicated["scores"]]
-    np.testing.assert_array_equal(drop_duplicate_masks(out["masks"]), kept)
-    np.testing.assert_array_equal(deduplicated["masks"], out["masks"][kept])
     strict = trained.model.predict_scene(image, score_threshold=0.999, max_detections=10)
     assert len(strict["scores"]) <= n and np.all(strict["scores"] >= 0.999)
     with pytest.raises(ValueError, match="NaN"):

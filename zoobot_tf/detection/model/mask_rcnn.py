@@ -30,7 +30,7 @@ from zoobot_tf.detection.model.backbone import RPN_LEVELS, ROI_LEVELS, build_bac
 from zoobot_tf.detection.model.boxes import clip_boxes, decode_deltas
 from zoobot_tf.detection.model.heads import build_box_head, build_mask_head, build_rpn_head
 from zoobot_tf.detection.model.losses import mask_loss, rcnn_losses, rpn_losses
-from zoobot_tf.detection.model.paste import drop_duplicate_masks, paste_masks
+from zoobot_tf.detection.model.paste import paste_masks
 from zoobot_tf.detection.model.roi_align import roi_align
 from zoobot_tf.detection.model.rpn import build_roi_generator, generate_proposals, rpn_outputs
 from zoobot_tf.detection.model.targets import NEGATIVE, POSITIVE, mask_targets, rcnn_targets, rpn_targets, sample_balanced
@@ -543,13 +543,11 @@ class MaskRCNN(keras.Model):
             )
         return self._predict_fns[key]
 
-    def predict_scene(self, image, score_threshold=0.5, max_detections=200, mask_threshold=0.5, mask_overlap=0.5):
+    def predict_scene(self, image, score_threshold=0.5, max_detections=200, mask_threshold=0.5):
         """Detect every source in one ``(H, W, C)`` image (already scaled like the training images).
 
         The image is zero-padded at the bottom/right to a multiple of 32 and detections are clipped
-        back to it. After box NMS, a detection whose mask lies more than ``mask_overlap`` inside a
-        better-scored detection's mask (or the reverse) is dropped as the same source
-        (:func:`~zoobot_tf.detection.model.paste.drop_duplicate_masks`; None keeps them all).
+        back to it.
 
         Returns
         -------
@@ -569,8 +567,6 @@ class MaskRCNN(keras.Model):
             raise ValueError(f"max_detections must be >= 1, got {max_detections}")
         if not 0.0 <= float(score_threshold) <= 1.0:
             raise ValueError(f"score_threshold must be in [0, 1], got {score_threshold}")
-        if mask_overlap is not None and not 0.0 < float(mask_overlap) <= 1.0:
-            raise ValueError(f"mask_overlap must be in (0, 1] or None, got {mask_overlap}")
         height, width = image.shape[:2]
         padded_h, padded_w = -(-height // 32) * 32, -(-width // 32) * 32
         if self.image_size is not None and [padded_h, padded_w] != self.image_size:
@@ -582,13 +578,11 @@ class MaskRCNN(keras.Model):
         boxes = out["boxes"][0, :n].numpy()
         boxes[:, [0, 2]] = np.clip(boxes[:, [0, 2]], 0, width)
         boxes[:, [1, 3]] = np.clip(boxes[:, [1, 3]], 0, height)
-        masks = paste_masks(out["mask_probs"][0, :n].numpy(), boxes, (height, width), mask_threshold)
-        keep = np.arange(n) if mask_overlap is None else drop_duplicate_masks(masks, float(mask_overlap))
         return {
-            "boxes": boxes[keep].astype(np.float32),
-            "classes": out["classes"][0, :n].numpy()[keep].astype(np.int64),
-            "scores": out["scores"][0, :n].numpy()[keep].astype(np.float32),
-            "masks": masks[keep],
+            "boxes": boxes.astype(np.float32),
+            "classes": out["classes"][0, :n].numpy().astype(np.int64),
+            "scores": out["scores"][0, :n].numpy().astype(np.float32),
+            "masks": paste_masks(out["mask_probs"][0, :n].numpy(), boxes, (height, width), mask_threshold),
         }
 
 

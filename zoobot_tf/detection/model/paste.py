@@ -4,11 +4,6 @@ The mask head predicts an ``m x m`` grid over each box; grid cell ``j`` covers
 ``[x0 + j w / m, x0 + (j + 1) w / m]`` (the convention of the mask targets in
 :func:`~zoobot_tf.detection.model.targets.mask_targets`). Each image pixel inside the box is set from
 a bilinear sample of the grid at the pixel's centre (scipy), then thresholded.
-
-:func:`drop_duplicate_masks` then removes detections that cover the same pixels as a better one.
-Box NMS cannot: a box twice an object's size around it has an IoU of only 0.25 with the tight
-box, while both masks cover the same object. Deblended neighbours have (nearly) disjoint masks,
-so they survive.
 """
 
 from __future__ import annotations
@@ -16,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
-__all__ = ["drop_duplicate_masks", "paste_masks"]
+__all__ = ["paste_masks"]
 
 
 def paste_masks(mask_probs, boxes, image_shape, threshold=0.5):
@@ -50,26 +45,3 @@ def paste_masks(mask_probs, boxes, image_shape, threshold=0.5):
         inside = np.outer((centres_y > y0) & (centres_y < y1), (centres_x > x0) & (centres_x < x1))
         masks[i, row0:row1, col0:col1] = (values >= threshold) & inside
     return masks
-
-
-def drop_duplicate_masks(masks, overlap=0.5):
-    """Indices of the masks to keep, greedily in the given order (best score first).
-
-    A mask is dropped when its intersection with an already kept mask exceeds ``overlap`` of the
-    smaller of the two. Empty masks are kept (nothing to compare). Overlaps come from
-    pycocotools' run-length encoded masks (``iscrowd`` IoU is intersection over one mask's area).
-    """
-    from pycocotools import mask as mask_utils
-
-    masks = np.asarray(masks, dtype=np.uint8)
-    if len(masks) < 2:
-        return np.arange(len(masks))
-    rles = mask_utils.encode(np.asfortranarray(np.moveaxis(masks, 0, -1)))
-    # of_first[i, j] = |i & j| / |i|  (pycocotools: iou(dt, gt, iscrowd=1) = |dt & gt| / |dt|)
-    of_first = np.asarray(mask_utils.iou(rles, rles, [1] * len(rles)), dtype=np.float64).reshape(len(masks), -1)
-    of_smaller = np.maximum(of_first, of_first.T)
-    keep: list[int] = []
-    for i in range(len(masks)):
-        if not keep or not np.any(of_smaller[i, keep] > overlap):
-            keep.append(i)
-    return np.asarray(keep, dtype=np.int64)
