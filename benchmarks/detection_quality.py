@@ -198,7 +198,7 @@ def train_model(args, out: Path):
     model, history = train_detection(
         train, out / "train", epochs_heads=args.epochs_heads, epochs_all=args.epochs_all, backbone=args.backbone,
         scaling=args.scaling, batch_size=args.batch_size, max_seconds=60.0 * args.minutes,
-        model_kwargs=model_kwargs, seed=args.seed, verbose=args.verbose, callbacks=[steps], **kwargs,
+        model_kwargs=model_kwargs, schedule=args.schedule, seed=args.seed, verbose=args.verbose, callbacks=[steps], **kwargs,
     )
     train_s = time.perf_counter() - start
     last = history[-1]
@@ -225,6 +225,8 @@ def main(argv=None) -> None:
     parser.add_argument("--batch-size", type=int, default=2)
     parser.add_argument("--learning-rate", type=float, default=None, help="phase 1 (default: the library's)")
     parser.add_argument("--learning-rate-all", type=float, default=None, help="phase 2 (default: the library's)")
+    parser.add_argument("--schedule", default="cosine", choices=("constant", "cosine"),
+                        help="learning rate: cosine decay to 1%% over the time budget (default) or constant")
     parser.add_argument("--epochs-heads", type=int, default=0,
                         help="phase-1 epochs, backbone frozen (maximum; its share of the time is epochs_heads / "
                              "all epochs; default 0: a random backbone is trained from the start)")

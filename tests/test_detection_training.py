@@ -175,3 +175,28 @@ def test_short_training_with_the_defaults_detects_bright_isolated_sources(tmp_pa
         total, detections = total + len(scene), detections + len(out["boxes"])
     assert found >= 0.5 * total, (found, total, detections)
     assert found >= 0.4 * detections, (found, total, detections)
+
+
+def test_cosine_by_progress_decays_over_steps_or_time(tmp_path):
+    import keras
+
+    from zoobot_tf.detection import train_detection
+    from zoobot_tf.detection.train import CosineByProgress
+
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+    model.compile(keras.optimizers.SGD(0.1), "mse")
+    seen = []
+    record = keras.callbacks.LambdaCallback(
+        on_train_batch_begin=lambda batch, logs: seen.append(float(model.optimizer.learning_rate.numpy())))
+    data = tf.data.Dataset.from_tensor_slices((np.zeros((20, 3)), np.zeros((20, 1)))).batch(2)
+    model.fit(data, epochs=2, callbacks=[CosineByProgress(0.1, total_steps=20), record], verbose=0)
+    expected = 0.1 * (0.01 + 0.99 * 0.5 * (1 + np.cos(np.pi * np.arange(20) / 20)))
+    np.testing.assert_allclose(seen, expected, rtol=1e-5)  # peak first, falling every step
+    # a spent time budget: straight to the floor
+    seen.clear()
+    model.fit(data, epochs=1, callbacks=[CosineByProgress(0.1, seconds=1e-9), record], verbose=0)
+    np.testing.assert_allclose(seen, 0.001, rtol=1e-5)
+    with pytest.raises(ValueError, match="seconds or total_steps"):
+        CosineByProgress(0.1)
+    with pytest.raises(ValueError, match="schedule"):
+        train_detection([], tmp_path, schedule="linear")

@@ -15,9 +15,10 @@ from pathlib import Path
 import keras
 import numpy as np
 
-__all__ = ["Deadline", "plot_history", "scenes_from_coco", "scenes_to_dataset", "train_detection"]
+__all__ = ["CosineByProgress", "Deadline", "plot_history", "scenes_from_coco", "scenes_to_dataset", "train_detection"]
 
 _OPTIMIZERS = ("adam", "sgd")
+_SCHEDULES = ("constant", "cosine")
 
 
 def _ceil32(n):
@@ -217,6 +218,40 @@ class Deadline(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
+class CosineByProgress(keras.callbacks.Callback):
+    """Keras callback: before each batch, set the learning rate to ``peak`` decayed on a half cosine
+    down to ``alpha * peak`` as the phase progresses.
+
+    Progress is the larger of the fraction of ``seconds`` elapsed since training began (when
+    ``seconds`` is given: a wall-clock budget, whose step count is unknown in advance) and the
+    fraction of ``total_steps`` done (when given); the clock starts when the callback is made.
+    Why not a Keras schedule: those are functions of
+    the step, and a time-bounded CPU run does not know how many steps it will get.
+    """
+
+    def __init__(self, peak, *, seconds=None, total_steps=None, alpha=0.01):
+        super().__init__()
+        if seconds is None and total_steps is None:
+            raise ValueError("CosineByProgress needs seconds or total_steps")
+        self.peak, self.seconds, self.total_steps, self.alpha = float(peak), seconds, total_steps, float(alpha)
+        self.start, self.steps = time.monotonic(), 0
+
+    def progress(self):
+        done = 0.0
+        if self.seconds is not None:
+            done = (time.monotonic() - self.start) / float(self.seconds)
+        if self.total_steps:
+            done = max(done, self.steps / float(self.total_steps))
+        return min(max(done, 0.0), 1.0)
+
+    def on_train_batch_begin(self, batch, logs=None):
+        factor = self.alpha + (1.0 - self.alpha) * 0.5 * (1.0 + np.cos(np.pi * self.progress()))
+        self.model.optimizer.learning_rate.assign(self.peak * factor)
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.steps += 1
+
+
 def _optimizer(name, learning_rate, clipnorm):
     import keras
 
@@ -235,6 +270,16 @@ def _as_dataset(scenes, batch_size, max_objects, scaling, shuffle, seed):
                         "max_objects": scenes.element_spec["boxes"].shape[1]}
     return scenes_to_dataset(scenes, batch_size, max_objects=max_objects, scaling=scaling, shuffle=shuffle,
                              seed=seed, progress=True)
+
+
+def _cosine(peak, seconds, epochs, steps_per_epoch, num_scenes, batch_size):
+    """The phase's CosineByProgress: over its time budget, else over its steps."""
+    if seconds is not None:
+        return CosineByProgress(peak, seconds=max(seconds, 1e-3))
+    if steps_per_epoch is None and num_scenes is None:
+        raise ValueError("schedule='cosine' without max_seconds needs steps_per_epoch for a tf.data.Dataset")
+    per_epoch = steps_per_epoch if steps_per_epoch is not None else -(-int(num_scenes) // int(batch_size))
+    return CosineByProgress(peak, total_steps=int(epochs) * int(per_epoch))
 
 
 def plot_history(history_rows, path):
@@ -279,6 +324,7 @@ def train_detection(
     learning_rate_all=None,
     optimizer="adam",
     clipnorm=5.0,
+    schedule="constant",
     max_objects=None,
     steps_per_epoch=None,
     backbone_weights=None,
@@ -317,6 +363,10 @@ def train_detection(
         which trains a randomly initialised backbone from the start).
     optimizer : {'adam', 'sgd'}
         SGD uses momentum 0.9 (as Mask R-CNN); both clip gradients to ``clipnorm``.
+    schedule : {'constant', 'cosine'}
+        'cosine' decays each phase's learning rate on a half cosine to a hundredth of it
+        (:class:`CosineByProgress`), over the phase's share of ``max_seconds`` when that is given,
+        else over its epochs (which then need a known number of steps per epoch).
     max_objects : int, optional
         Padded objects per scene (default: the most in any scene).
     steps_per_epoch : int, optional
@@ -356,6 +406,8 @@ def train_detection(
         raise ValueError(f"need epochs_heads, epochs_all >= 0 and some training, got {epochs_heads}, {epochs_all}")
     if optimizer not in _OPTIMIZERS:
         raise ValueError(f"unknown optimizer {optimizer!r}; choose one of {_OPTIMIZERS}")
+    if schedule not in _SCHEDULES:
+        raise ValueError(f"unknown schedule {schedule!r}; choose one of {_SCHEDULES}")
     if max_seconds is not None and not max_seconds > 0:
         raise ValueError(f"max_seconds must be > 0, got {max_seconds}")
     save_dir = Path(save_dir)
@@ -393,9 +445,14 @@ def train_detection(
         if epochs == 0:
             continue
         phase_callbacks = list(callbacks or [])
+        phase_seconds = None
         if max_seconds is not None:
             share = epochs_heads / (epochs_heads + epochs_all) if phase == "heads" else 1.0
             phase_callbacks.append(Deadline(start + share * float(max_seconds)))
+            phase_seconds = start + share * float(max_seconds) - time.monotonic()
+        if schedule == "cosine":
+            phase_callbacks.append(_cosine(lr, phase_seconds, epochs, steps_per_epoch, info["num_scenes"],
+                                           batch_size))
         model.set_backbone_trainable(backbone_trainable)
         model.compile(optimizer=_optimizer(optimizer, lr, clipnorm), run_eagerly=run_eagerly)
         fitted = model.fit(train_ds, validation_data=val_ds, initial_epoch=epoch, epochs=epoch + epochs,
@@ -423,7 +480,7 @@ def train_detection(
     config = {
         "epochs_heads": epochs_heads, "epochs_all": epochs_all, "batch_size": batch_size,
         "learning_rate": learning_rate, "learning_rate_all": learning_rate_all, "optimizer": optimizer,
-        "clipnorm": clipnorm, "scaling": scaling, "max_seconds": max_seconds,
+        "clipnorm": clipnorm, "schedule": schedule, "scaling": scaling, "max_seconds": max_seconds,
         "train_seconds": round(time.monotonic() - start, 1), "steps": int(model.optimizer.iterations), "seed": seed, "steps_per_epoch": steps_per_epoch,
         "num_scenes": info["num_scenes"], "image_shape": list(info["image_shape"]),
         "max_objects": info["max_objects"], "model": model.get_config(),
