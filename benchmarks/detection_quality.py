@@ -10,6 +10,8 @@ star/galaxy proxy) are scored against the true catalog (every object with a labe
   detections / detections, by the detections' measured magnitude and S/N); the headline is both
   at S/N > 10 (truth S/N: :mod:`zoobot_tf.detection.scenes`' ``snr``; a detection's S/N: the
   band-summed flux in its mask over the sky noise of its pixels);
+* completeness at S/N > 10 split into isolated sources and blended ones (centre inside the mask
+  of a source of higher S/N), where the misses are;
 * close pairs: true objects closer than twice the larger half-light radius (PSF included); a pair
   is split correctly when both are matched, one-to-one, to two detections;
 * star/galaxy accuracy of the matched objects;
@@ -81,6 +83,19 @@ def close_pairs(scene):
     return pairs
 
 
+def under_brighter(scene):
+    """Per labelled truth: does its centre lie inside the mask of a source of higher S/N (a blend)?"""
+    import numpy as np
+
+    truth = scene.truth[scene.truth["labelled"]].sort_values("label_index")
+    height, width = scene.masks.shape[1:]
+    cols = np.clip(truth["x"].to_numpy().astype(int), 0, width - 1)
+    rows = np.clip(truth["y"].to_numpy().astype(int), 0, height - 1)
+    snr = truth["snr"].to_numpy()
+    covers = scene.masks[:, rows, cols]  # covers[j, i]: source j's mask holds source i's centre
+    return np.any(covers & (snr[:, None] > snr[None, :]), axis=0)
+
+
 def score(name, fields, predictions):
     """Every figure of one method on the held-out fields (a JSON-ready dict)."""
     import numpy as np
@@ -98,6 +113,7 @@ def score(name, fields, predictions):
     by_snr = completeness_purity(true_snr, true_matched, pred_snr, pred_matched, SNR_BINS)
     by_snr = by_snr.rename(columns={"mag_lo": "snr_lo", "mag_hi": "snr_hi"})
     bright_t, bright_p = true_snr > SNR_GOAL, pred_snr > SNR_GOAL
+    blended = np.concatenate([under_brighter(f) for f in fields])
 
     split = total = split_bright = total_bright = 0
     for f, m in zip(fields, matches):
@@ -123,6 +139,9 @@ def score(name, fields, predictions):
         "completeness_snr_gt_10": ratio((true_matched & bright_t).sum(), bright_t.sum()),
         "purity_snr_gt_10": ratio((pred_matched & bright_p).sum(), bright_p.sum()),
         "n_truth_snr_gt_10": int(bright_t.sum()), "n_pred_snr_gt_10": int(bright_p.sum()),
+        "completeness_snr_gt_10_isolated": ratio((true_matched & bright_t & ~blended).sum(), (bright_t & ~blended).sum()),
+        "completeness_snr_gt_10_blended": ratio((true_matched & bright_t & blended).sum(), (bright_t & blended).sum()),
+        "n_truth_snr_gt_10_blended": int((bright_t & blended).sum()),
         "completeness_all": ratio(true_matched.sum(), len(true_matched)),
         "purity_all": ratio(pred_matched.sum(), len(pred_matched)),
         "close_pairs": total, "close_pairs_split": split, "close_pairs_split_fraction": ratio(split, total),
@@ -185,7 +204,8 @@ def train_model(args, out: Path):
     if args.model:
         model = load_mask_rcnn(args.model)
         return model, {"model": args.model}
-    scene_kwargs = dict(n_galaxies=args.n_galaxies, n_stars=args.n_stars, crowding=args.crowding)
+    crowding = args.crowding if args.train_crowding is None else args.train_crowding
+    scene_kwargs = dict(n_galaxies=args.n_galaxies, n_stars=args.n_stars, crowding=crowding)
     start = time.perf_counter()
     train = make_scenes(args.train_fields, args.size, seed=args.seed, progress=False, **scene_kwargs)
     render_s = time.perf_counter() - start
@@ -220,6 +240,8 @@ def main(argv=None) -> None:
     parser.add_argument("--n-galaxies", type=_range, default=(4, 12), help="galaxies per field, N or LOW,HIGH")
     parser.add_argument("--n-stars", type=_range, default=(2, 6), help="stars per field, N or LOW,HIGH")
     parser.add_argument("--crowding", type=float, default=0.3, help="blend probability (default 0.3)")
+    parser.add_argument("--train-crowding", type=float, default=None,
+                        help="blend probability of the training fields (default: --crowding)")
     parser.add_argument("--backbone", default="tiny", help="default tiny (the library's resnet18 is GPU-sized)")
     parser.add_argument("--scaling", default="lupton", help="contrast scaling (default lupton)")
     parser.add_argument("--batch-size", type=int, default=2)
@@ -261,7 +283,9 @@ def main(argv=None) -> None:
                        for s in seps]
 
     results = [score("Mask R-CNN", fields, predictions), score("sep", fields, sep_predictions)]
-    keys = ("n_truth", "n_pred", "n_matched", "completeness_snr_gt_10", "purity_snr_gt_10", "completeness_all",
+    keys = ("n_truth", "n_pred", "n_matched", "completeness_snr_gt_10", "purity_snr_gt_10",
+            "n_truth_snr_gt_10_blended", "completeness_snr_gt_10_isolated", "completeness_snr_gt_10_blended",
+            "completeness_all",
             "purity_all", "close_pairs", "close_pairs_split_fraction", "close_pairs_snr_gt_10_split_fraction",
             "star_galaxy_accuracy", "star_galaxy_accuracy_snr_gt_10", "coco_bbox_AP", "coco_bbox_AP50",
             "coco_segm_AP", "coco_segm_AP50", "median_mask_iou")
