@@ -42,11 +42,11 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 SNR_BINS = (3.0, 5.0, 10.0, 20.0, 50.0, 100.0, 1e6)
 MAG_BINS = tuple(float(m) for m in range(17, 28))
 SNR_GOAL = 10.0
-#: CPU-sized widths of the feature pyramid and heads (the library's defaults, 256/1024/256, suit a GPU)
-#: and proposal counts sized for 128 px fields of <= 20 sources (the library's 6000 / 2000 proposals
-#: and 256 sampled RoIs per image are Detectron's, for 800 px COCO images): 1.6 -> 0.44 s per step
-#: of 2 fields on one core, so ~3.6x the steps in the same minutes.
-CPU_MODEL = {"fpn_channels": 64, "box_head_dim": 256, "mask_head_channels": 64,
+#: CPU-sized widths of the feature pyramid and heads (the library's defaults, 256/1024/256 and 4 mask
+#: convs, suit a GPU) and proposal counts sized for 128 px fields of <= 20 sources (the library's
+#: 6000 / 2000 proposals and 256 sampled RoIs per image are Detectron's, for 800 px COCO images):
+#: 1.6 -> 0.44 s per step of 2 fields on one core, so ~3.6x the steps in the same minutes.
+CPU_MODEL = {"fpn_channels": 64, "box_head_dim": 256, "mask_head_channels": 32, "mask_head_convs": 2,
              "rpn_pre_nms_topk_train": 500, "rpn_post_nms_topk_train": 200, "roi_samples_per_image": 64}
 
 
@@ -251,8 +251,8 @@ def main(argv=None) -> None:
     parser.add_argument("--batch-size", type=int, default=2)
     parser.add_argument("--learning-rate", type=float, default=None, help="phase 1 (default: the library's)")
     parser.add_argument("--learning-rate-all", type=float, default=None, help="phase 2 (default: the library's)")
-    parser.add_argument("--schedule", default="cosine", choices=("constant", "cosine"),
-                        help="learning rate: cosine decay to 1%% over the time budget (default) or constant")
+    parser.add_argument("--schedule", default="constant", choices=("constant", "cosine"),
+                        help="learning rate: constant (default) or cosine decay to 1%% over the time budget")
     parser.add_argument("--epochs-heads", type=int, default=0,
                         help="phase-1 epochs, backbone frozen (maximum; its share of the time is epochs_heads / "
                              "all epochs; default 0: a random backbone is trained from the start)")
