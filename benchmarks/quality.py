@@ -15,10 +15,11 @@ validation and test galaxies for every size) and scores the held-out test galaxi
 Prints one per-question table per size and a summary, writes ``quality.json`` and the PNGs
 ``learning_curve.png`` (RMSE vs training-set size, overall and per question, and vs epoch) and
 ``rmse_by_question.png`` (largest size: model, baseline, floor) under ``--out``. The CPU-sized
-default took 62 min on one core with the other core busy (3400 s of CPU; benchmarks/results/quality:
-3.04 / 2.66 / 1.89x the floor at 500 / 1000 / 4000 galaxies), so under an hour on two cores::
+default took 62 min on one core while the other ran another benchmark (3400 s of CPU;
+benchmarks/results/quality: 3.04 / 2.66 / 1.89x the floor at 500 / 1000 / 4000 galaxies); on two
+idle cores it is shorter (not timed)::
 
-    python benchmarks/quality.py --out benchmarks/results
+    python benchmarks/quality.py --out benchmarks/results/quality
     python benchmarks/quality.py --sizes 500 1000 --epochs 10 --out /tmp/quality   # quicker
 
 Why the defaults differ from the library's (EfficientNet-B0 at 224 px for real surveys): on two
