@@ -85,11 +85,16 @@ def detection_snr(image, masks, boxes, sky_sigma):
     return out
 
 
+def labelled_truth(scene):
+    """The truth rows that have a label, in label order (row k is the scene's box/mask k)."""
+    return scene.truth[scene.truth["labelled"]].sort_values("label_index")
+
+
 def close_pairs(scene):
     """Index pairs (into the scene's labels) of true objects closer than twice the larger half-light radius."""
     import numpy as np
 
-    truth = scene.truth[scene.truth["labelled"]].sort_values("label_index")
+    truth = labelled_truth(scene)
     xy = truth[["x", "y"]].to_numpy()
     r50 = truth["r50"].to_numpy()
     snr = truth["snr"].to_numpy()
@@ -105,7 +110,7 @@ def under_brighter(scene):
     """Per labelled truth: does its centre lie inside the mask of a source of higher S/N (a blend)?"""
     import numpy as np
 
-    truth = scene.truth[scene.truth["labelled"]].sort_values("label_index")
+    truth = labelled_truth(scene)
     height, width = scene.masks.shape[1:]
     cols = np.clip(truth["x"].to_numpy().astype(int), 0, width - 1)
     rows = np.clip(truth["y"].to_numpy().astype(int), 0, height - 1)
@@ -122,7 +127,7 @@ def score(name, fields, predictions):
 
     report = evaluate_detections(fields, predictions, magnitude_bins=MAG_BINS)
     matches = [match_detections(f, p) for f, p in zip(fields, predictions)]
-    true_snr = np.concatenate([f.truth[f.truth["labelled"]].sort_values("label_index")["snr"].to_numpy()
+    true_snr = np.concatenate([labelled_truth(f)["snr"].to_numpy()
                                for f in fields])
     true_matched = np.concatenate([m.truth_matched for m in matches])
     pred_snr = np.concatenate([detection_snr(f.image, p["masks"], p["boxes"], f.sky_sigma)
@@ -144,7 +149,7 @@ def score(name, fields, predictions):
 
     true_class = np.concatenate([f.classes[m.truth_index] for f, m in zip(fields, matches)])
     pred_class = np.concatenate([np.asarray(p["classes"])[m.pred_index] for p, m in zip(predictions, matches)])
-    matched_snr = np.concatenate([f.truth[f.truth["labelled"]].sort_values("label_index")["snr"].to_numpy()[m.truth_index]
+    matched_snr = np.concatenate([labelled_truth(f)["snr"].to_numpy()[m.truth_index]
                                for f, m in zip(fields, matches)])
     correct = true_class == pred_class
 

@@ -448,8 +448,9 @@ def train_detection(
         phase_seconds = None
         if max_seconds is not None:
             share = epochs_heads / (epochs_heads + epochs_all) if phase == "heads" else 1.0
-            phase_callbacks.append(Deadline(start + share * float(max_seconds)))
-            phase_seconds = start + share * float(max_seconds) - time.monotonic()
+            deadline = start + share * float(max_seconds)
+            phase_callbacks.append(Deadline(deadline))
+            phase_seconds = deadline - time.monotonic()
         if schedule == "cosine":
             phase_callbacks.append(_cosine(lr, phase_seconds, epochs, steps_per_epoch, info["num_scenes"],
                                            batch_size))

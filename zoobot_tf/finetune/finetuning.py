@@ -229,14 +229,17 @@ def _check_options(epochs, patience, batch_size, warmup_epochs, batchnorm, learn
         raise ValueError(f"need learning_rate > 0 and weight_decay >= 0, got {learning_rate} and {weight_decay}")
 
 
-def learning_rate_schedule(learning_rate, *, steps_per_epoch, epochs, warmup_epochs, final_fraction=0.01):
-    """Linear warm-up from 0 over ``warmup_epochs``, then cosine decay to ``final_fraction * learning_rate``."""
-    warmup_steps = int(warmup_epochs) * int(steps_per_epoch)
-    decay_steps = max((int(epochs) - int(warmup_epochs)) * int(steps_per_epoch), 1)
+def learning_rate_schedule(learning_rate, *, steps_per_epoch, epochs, warmup_epochs, final_fraction=0.01,
+                           warmup_from=0.0):
+    """Linear warm-up from ``warmup_from * learning_rate`` over ``warmup_epochs``, then cosine decay
+    to ``final_fraction * learning_rate``."""
+    warmup_steps = int(round(float(warmup_epochs) * int(steps_per_epoch)))  # fractional epochs allowed
+    decay_steps = max(int(epochs) * int(steps_per_epoch) - warmup_steps, 1)
     if warmup_steps == 0:
         return keras.optimizers.schedules.CosineDecay(float(learning_rate), decay_steps, alpha=final_fraction)
     return keras.optimizers.schedules.CosineDecay(
-        0.0, decay_steps, alpha=final_fraction, warmup_target=float(learning_rate), warmup_steps=warmup_steps
+        float(warmup_from) * float(learning_rate), decay_steps, alpha=final_fraction,
+        warmup_target=float(learning_rate), warmup_steps=warmup_steps,
     )
 
 
