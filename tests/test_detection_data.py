@@ -35,7 +35,7 @@ from zoobot_tf.detection.scenes import (
     write_scene_fits,
 )
 from zoobot_tf.detection.tiling import predict_tiled, tile_grid, tile_origins
-from zoobot_tf.synthetic.render import galaxy_stamp
+from zoobot_tf.synthetic.render import BAND_NOISE, galaxy_stamp
 
 
 @pytest.fixture(scope="module")
@@ -120,6 +120,22 @@ def test_scenes_are_deterministic_and_crowding_blends():
     sparse = make_scene(64, 6, 2, rng=0, crowding=0.0)
     assert (crowded.truth["blend_with"].iloc[1:] >= 0).all()
     assert (sparse.truth["blend_with"] == -1).all()
+
+
+def test_snr_total_counts_the_photon_noise_of_neighbours():
+    """Without photon noise (infinite gain) the all-noise S/N is the sky-limited one. With it, a
+    star alone follows the CCD equation, and on a bright galaxy it keeps a small fraction of that."""
+    kwargs = dict(n_galaxies=1, n_stars=1, crowding=1.0, galaxy_mag_range=(17.5, 17.5), star_mag_range=(22.5, 22.5))
+    no_photons = make_scene(64, rng=1, gain=1e12, **kwargs).truth
+    np.testing.assert_allclose(no_photons["snr_total"], no_photons["snr"], rtol=1e-6)
+    on_galaxy = make_scene(64, rng=1, **kwargs).truth.set_index("class_name").loc["star"]
+    alone = make_scene(64, n_galaxies=0, n_stars=1, rng=4, star_mag_range=(22.5, 22.5)).truth.iloc[0]
+    assert on_galaxy["snr"] > 0.7 * alone["snr"] and on_galaxy["snr_total"] < 0.25 * alone["snr_total"]
+    # alone, the footprint's noise is the sky's plus the star's own photons: the CCD equation
+    sky_variance = sum((0.1 * BAND_NOISE[b]) ** 2 for b in "gri")
+    signal = alone["snr"] * np.sqrt(alone["mask_area"] * sky_variance)
+    expected = signal / np.sqrt(alone["mask_area"] * sky_variance + signal / 10.0)
+    np.testing.assert_allclose(alone["snr_total"], expected, rtol=1e-4)
 
 
 def test_too_faint_objects_stay_in_truth_unlabelled():

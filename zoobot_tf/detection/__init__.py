@@ -22,6 +22,8 @@ _EXPORTS = {
     "paste_masks": "model.paste",
     "roi_align": "model.roi_align",
     "scenes_from_coco": "train",
+    "dihedral_augment": "model.dihedral",
+    "fuse_dihedral": "model.dihedral",
     "scenes_to_dataset": "train",
     "train_detection": "train",
     "detect_field": "catalog",

@@ -14,8 +14,13 @@ An object's instance mask is where its own noiseless flux, summed over bands, ex
 ``mask_nsigma`` times the sky noise of the band sum; objects whose mask has fewer than
 ``min_pixels`` pixels are too faint to label: they stay in ``scene.truth`` (``labelled`` False)
 but get no box. ``truth`` also gives each object's half-light radius ``r50`` (PSF included, bands
-summed) and its sky-limited ``snr``: its own noiseless flux inside its mask over the band-summed sky
-noise of that many pixels (what completeness is binned by). Fluxes are in counts with AB zeropoint 27 (:data:`ZEROPOINT`).
+summed) and two S/N: the sky-limited ``snr``, its own noiseless flux inside its mask over the
+band-summed sky noise of that many pixels, and ``snr_total``, the same flux over all the noise in
+its mask once the field is assembled: sky plus the photon noise of its own light and of its
+neighbours' (the CCD equation). With the default sky (0.1 counts) and gain (10) a source's own
+photons matter even when it is faint (a 25 mag star alone: ``snr`` 17, ``snr_total`` 10), and a
+source on a brighter one keeps a fraction of its ``snr``. Fluxes are in counts with AB zeropoint 27
+(:data:`ZEROPOINT`).
 """
 
 from __future__ import annotations
@@ -45,6 +50,8 @@ from zoobot_tf.synthetic.render import (
 
 #: Default bands (those of the HSC study).
 DEFAULT_BANDS = ("g", "r", "i")
+#: Default sky noise of the r band (counts) and gain (photon noise variance = counts / gain).
+DEFAULT_SKY_SIGMA, DEFAULT_GAIN = 0.1, 10.0
 
 
 def _per_band(value, bands, name) -> np.ndarray:
@@ -141,8 +148,8 @@ def make_scene(
     galaxy_mag_range: tuple[float, float] = (18.0, 25.0),
     star_mag_range: tuple[float, float] = (17.0, 25.0),
     psf_fwhm: float | tuple[float, ...] = 3.0,
-    sky_sigma: float = 0.1,
-    gain: float = 10.0,
+    sky_sigma: float = DEFAULT_SKY_SIGMA,
+    gain: float = DEFAULT_GAIN,
     mask_nsigma: float = 1.0,
     min_pixels: int = 5,
     reference_band: str | None = None,
@@ -199,7 +206,7 @@ def make_scene(
     objects = _sample_objects((height, width), n_galaxies, n_stars, bands, reference, rng, crowding,
                               galaxy_mag_range, star_mag_range, fwhm)
     model = np.zeros((height, width, len(bands)), dtype=np.float32)
-    masks, rows = [], []
+    masks, rows, footprints = [], [], []
     for obj in objects:
         if obj["kind"] == "galaxy":
             stamp, x0, y0 = galaxy_stamp(obj, bands, fwhm)
@@ -214,6 +221,7 @@ def make_scene(
             own = own_flux > mask_threshold
             mask_area = int(own.sum())
             snr = _mask_snr(own_flux[own], sky_variance)
+            footprints.append((len(rows), target, own, own_flux[own]))
             if mask_area >= min_pixels:
                 full = np.zeros((height, width), dtype=bool)
                 full[target] = own
@@ -231,6 +239,14 @@ def make_scene(
                *[f"mag_{b}" for b in bands], "r_disk", "r_bulge", "bulge_fraction", "axis_ratio",
                "position_angle", "blend_with", "r50", "snr", "mask_area", "labelled", "label_index"]
     truth = pd.DataFrame(rows, columns=columns)
+    # All the noise in each footprint (sky + the photon noise of every source's light, its own and
+    # its neighbours'): the S/N a measurement of the object can reach once the field is assembled.
+    variance = sky_variance + np.clip(model, 0.0, None).sum(axis=-1) / gain
+    snr_total = np.zeros(len(rows))
+    for row, target, own, flux in footprints:
+        if flux.size:
+            snr_total[row] = float(flux.sum() / np.sqrt(variance[target][own].sum()))
+    truth.insert(truth.columns.get_loc("snr") + 1, "snr_total", snr_total)
     labelled = truth["labelled"].to_numpy(bool)
     fluxes = truth[[f"flux_{b}" for b in bands]].to_numpy(np.float32)[labelled]
     mags = truth[[f"mag_{b}" for b in bands]].to_numpy(np.float32)[labelled]

@@ -15,6 +15,8 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from zoobot_tf.detection.model.dihedral import dihedral_augment
+
 __all__ = ["CosineByProgress", "Deadline", "plot_history", "scenes_from_coco", "scenes_to_dataset", "train_detection"]
 
 _OPTIMIZERS = ("adam", "sgd")
@@ -50,7 +52,7 @@ def _check_scene(i, scene, channels):
 
 
 def scenes_to_dataset(scenes, batch_size=2, *, max_objects=None, scaling=None, shuffle=True, seed=0,
-                      progress=False):
+                      progress=False, augment=False):
     """A ``tf.data.Dataset`` of the dict batches :class:`~zoobot_tf.detection.MaskRCNN` trains on.
 
     Scenes are padded one at a time (only a batch of full-image masks is ever in memory as
@@ -72,6 +74,8 @@ def scenes_to_dataset(scenes, batch_size=2, *, max_objects=None, scaling=None, s
     seed : int
     progress : bool
         Show a progress bar while scaling.
+    augment : bool
+        Put each scene, every pass, in a random flip / 90-degree rotation (:func:`dihedral_augment`).
 
     Returns
     -------
@@ -99,6 +103,8 @@ def scenes_to_dataset(scenes, batch_size=2, *, max_objects=None, scaling=None, s
             dataset = dataset.shuffle(len(arrays["images"]), seed=seed, reshuffle_each_iteration=True)
         info = {"num_scenes": len(arrays["images"]), "image_shape": tuple(np.shape(arrays["images"])[1:]),
                 "max_objects": int(np.shape(arrays["boxes"])[1])}
+        if augment:
+            dataset = dihedral_augment(dataset, seed)
         return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE), info
 
     from tqdm.auto import tqdm
@@ -154,6 +160,8 @@ def scenes_to_dataset(scenes, batch_size=2, *, max_objects=None, scaling=None, s
     dataset = tf.data.Dataset.from_generator(generate, output_signature=signature)
     dataset = dataset.apply(tf.data.experimental.assert_cardinality(len(scenes)))  # Keras then knows the steps
     info = {"num_scenes": len(scenes), "image_shape": (height, width, channels), "max_objects": int(max_objects)}
+    if augment:
+        dataset = dihedral_augment(dataset, seed)
     return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE), info
 
 
@@ -262,14 +270,14 @@ def _optimizer(name, learning_rate, clipnorm):
     raise ValueError(f"unknown optimizer {name!r}; choose one of {_OPTIMIZERS}")
 
 
-def _as_dataset(scenes, batch_size, max_objects, scaling, shuffle, seed):
+def _as_dataset(scenes, batch_size, max_objects, scaling, shuffle, seed, augment=False):
     import tensorflow as tf
 
     if isinstance(scenes, tf.data.Dataset):
         return scenes, {"num_scenes": None, "image_shape": tuple(scenes.element_spec["images"].shape[1:]),
                         "max_objects": scenes.element_spec["boxes"].shape[1]}
     return scenes_to_dataset(scenes, batch_size, max_objects=max_objects, scaling=scaling, shuffle=shuffle,
-                             seed=seed, progress=True)
+                             seed=seed, progress=True, augment=augment)
 
 
 def _cosine(peak, seconds, epochs, steps_per_epoch, num_scenes, batch_size):
@@ -325,6 +333,7 @@ def train_detection(
     optimizer="adam",
     clipnorm=5.0,
     schedule="constant",
+    augment=True,
     max_objects=None,
     steps_per_epoch=None,
     backbone_weights=None,
@@ -367,6 +376,10 @@ def train_detection(
         'cosine' decays each phase's learning rate on a half cosine to a hundredth of it
         (:class:`CosineByProgress`), over the phase's share of ``max_seconds`` when that is given,
         else over its epochs (which then need a known number of steps per epoch).
+    augment : bool
+        Show each training scene, every epoch, in a random flip / 90-degree rotation
+        (:func:`dihedral_augment`; default True). A ready ``tf.data.Dataset`` is used as given:
+        its pipeline owns augmentation.
     max_objects : int, optional
         Padded objects per scene (default: the most in any scene).
     steps_per_epoch : int, optional
@@ -413,7 +426,7 @@ def train_detection(
     save_dir = Path(save_dir)
     save_dir.mkdir(parents=True, exist_ok=True)
     keras.utils.set_random_seed(seed)
-    train_ds, info = _as_dataset(scenes, batch_size, max_objects, scaling, True, seed)
+    train_ds, info = _as_dataset(scenes, batch_size, max_objects, scaling, True, seed, augment)
     val_ds = None
     if val_scenes is not None:
         val_ds, _ = _as_dataset(val_scenes, batch_size, max_objects, scaling, False, seed)

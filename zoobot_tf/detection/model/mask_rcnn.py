@@ -28,6 +28,7 @@ import tensorflow as tf
 from zoobot_tf.detection.model.anchors import build_anchor_generator, multilevel_anchors
 from zoobot_tf.detection.model.backbone import RPN_LEVELS, ROI_LEVELS, build_backbone, build_fpn, resolve_backbone
 from zoobot_tf.detection.model.boxes import clip_boxes, decode_deltas
+from zoobot_tf.detection.model.dihedral import dihedral_count, dihedral_image, fuse_dihedral, undo_dihedral
 from zoobot_tf.detection.model.heads import build_box_head, build_mask_head, build_rpn_head
 from zoobot_tf.detection.model.losses import mask_loss, rcnn_losses, rpn_losses
 from zoobot_tf.detection.model.paste import paste_masks
@@ -41,6 +42,9 @@ __all__ = ["LOSS_NAMES", "MaskRCNN", "build_mask_rcnn", "load_mask_rcnn"]
 LOSS_NAMES = ("rpn_class_loss", "rpn_box_loss", "rcnn_class_loss", "rcnn_box_loss", "mask_loss")
 _RCNN_BOX_WEIGHTS = (10.0, 10.0, 5.0, 5.0)
 _BOX_POOL, _MASK_POOL = 7, 14
+#: Default score threshold of ``predict_scene(augment=True)``, whose score is a mean over 8 views
+#: (chosen on validation fields of the detection benchmark, not its test fields).
+AUGMENTED_SCORE_THRESHOLD = 0.25
 _MIN_SCORE = 1e-6  # NMS drops candidates below this (those under the caller's threshold are zeroed)
 # The graph code has no tensor-dependent Python control flow; AutoGraph would only spend ~20 s per
 # trace converting keras-cv's source, so the traced methods opt out of it.
@@ -543,11 +547,23 @@ class MaskRCNN(keras.Model):
             )
         return self._predict_fns[key]
 
-    def predict_scene(self, image, score_threshold=0.5, max_detections=200, mask_threshold=0.5):
+    def predict_scene(self, image, score_threshold=None, max_detections=200, mask_threshold=0.5, augment=False):
         """Detect every source in one ``(H, W, C)`` image (already scaled like the training images).
 
         The image is zero-padded at the bottom/right to a multiple of 32 and detections are clipped
         back to it.
+
+        Parameters
+        ----------
+        score_threshold : float, optional
+            Minimum score of a detection: default 0.5, or :data:`AUGMENTED_SCORE_THRESHOLD` with
+            ``augment``.
+        augment : bool
+            Test-time augmentation: run the image's 8 flips / 90-degree rotations (4 flips if not
+            square) as one batch and merge the detections that agree
+            (:func:`~zoobot_tf.detection.model.dihedral.fuse_dihedral`): a detection's score is
+            then the mean of its 8 scores, 0 where a view missed it. 8x the compute; on the
+            synthetic benchmark it finds more blended sources at higher purity.
 
         Returns
         -------
@@ -555,6 +571,8 @@ class MaskRCNN(keras.Model):
         (1 galaxy, 2 star), ``scores`` (N,) float32 (descending), ``masks`` (N, H, W) bool
         full-image masks pasted from the mask head's 28 x 28 output.
         """
+        if score_threshold is None:
+            score_threshold = AUGMENTED_SCORE_THRESHOLD if augment else 0.5
         image = np.asarray(image, dtype=np.float32)
         if image.ndim == 2 and self.num_bands == 1:
             image = image[..., None]
@@ -573,16 +591,35 @@ class MaskRCNN(keras.Model):
             raise ValueError(f"model built for {self.image_size} images, got {height} x {width}")
         padded = np.zeros((padded_h, padded_w, self.num_bands), dtype=np.float32)
         padded[:height, :width] = image
-        out = self._predict_fn(max_detections)(tf.constant(padded[None]), tf.constant(float(score_threshold)))
-        n = int(out["num_detections"][0])
-        boxes = out["boxes"][0, :n].numpy()
+        if augment:
+            views = range(dihedral_count(padded_h, padded_w))
+            batch = np.stack([dihedral_image(padded, k) for k in views])
+            # every view's weak detections too: a source some views score low is still found by the mean
+            threshold = min(float(score_threshold), self.detection_score_threshold)
+        else:
+            views, batch, threshold = [0], padded[None], float(score_threshold)
+        out = self._predict_fn(max_detections)(tf.constant(batch), tf.constant(threshold))
+        found = []
+        for i, k in enumerate(views):
+            n = int(out["num_detections"][i])
+            boxes, grids = undo_dihedral(out["boxes"][i, :n].numpy(), out["mask_probs"][i, :n].numpy(), k,
+                                         padded_h, padded_w)
+            found.append({"boxes": boxes, "grids": grids, "classes": out["classes"][i, :n].numpy(),
+                          "scores": out["scores"][i, :n].numpy()})
+        if augment:
+            found = fuse_dihedral(found)
+            keep = found["scores"] >= float(score_threshold)
+            found = {key: value[keep][:max_detections] for key, value in found.items()}
+        else:
+            found = found[0]
+        boxes = found["boxes"]
         boxes[:, [0, 2]] = np.clip(boxes[:, [0, 2]], 0, width)
         boxes[:, [1, 3]] = np.clip(boxes[:, [1, 3]], 0, height)
         return {
             "boxes": boxes.astype(np.float32),
-            "classes": out["classes"][0, :n].numpy().astype(np.int64),
-            "scores": out["scores"][0, :n].numpy().astype(np.float32),
-            "masks": paste_masks(out["mask_probs"][0, :n].numpy(), boxes, (height, width), mask_threshold),
+            "classes": np.asarray(found["classes"]).astype(np.int64),
+            "scores": np.asarray(found["scores"]).astype(np.float32),
+            "masks": paste_masks(found["grids"], boxes, (height, width), mask_threshold),
         }
 
 
