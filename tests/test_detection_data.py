@@ -53,8 +53,9 @@ class ThresholdDetector:
         self.threshold, self.star_width, self.calls = threshold, star_width, 0
         self.num_bands = None
 
-    def predict_scene(self, image, score_threshold=0.5, max_detections=200):
+    def predict_scene(self, image, score_threshold=0.5, max_detections=200, augment=False):
         self.calls += 1
+        self.augmented = augment
         components, n = ndimage.label(image.mean(axis=-1) > self.threshold)
         masks = np.stack([components == k for k in range(1, n + 1)]) if n else np.zeros((0,) + image.shape[:2], bool)
         boxes = boxes_from_masks(masks)
@@ -426,14 +427,16 @@ def test_detect_command(tmp_path, monkeypatch, capsys):
     scene = Scene(image=image, boxes=boxes_from_masks(masks), classes=[1, 2], masks=masks, image_shape=(96, 96),
                   bands=("g", "r", "i"))
     path = write_scene_fits(scene, tmp_path / "f.fits")
-    monkeypatch.setattr(catalog_module, "_load_detector", lambda model: ThresholdDetector())
+    detector = ThresholdDetector()
+    monkeypatch.setattr(catalog_module, "_load_detector", lambda model: detector)
     parser = add_arguments(argparse.ArgumentParser())
     out = tmp_path / "cat.csv"
-    args = parser.parse_args([str(path), "--model", "m.keras", "--out", str(out), "--scaling", "raw",
-                              "--tile-size", "64", "--overlap", "16", "--no-progress"])
-    assert run(args) == 0
-    assert len(pd.read_csv(out)) == 2
+    options = [str(path), "--model", "m.keras", "--out", str(out), "--scaling", "raw", "--tile-size", "64",
+               "--overlap", "16", "--no-progress"]
+    assert run(parser.parse_args(options)) == 0
+    assert len(pd.read_csv(out)) == 2 and detector.augmented is False
     assert "2 sources (1 galaxy, 1 star)" in capsys.readouterr().out
+    assert run(parser.parse_args(options + ["--augment"])) == 0 and detector.augmented is True
     with pytest.raises(SystemExit):
         parser.parse_args([str(path), "--model", "m", "--out", "o.parquet", "--scaling", "log"])
 

@@ -25,7 +25,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
                         help="tile side in pixels (default: the model's input size, else 256)")
     parser.add_argument("--overlap", type=int, default=32,
                         help="tile overlap in pixels; more than the largest source diameter (default 32)")
-    parser.add_argument("--score-threshold", type=float, default=0.5, help="minimum detection score (default 0.5)")
+    parser.add_argument("--score-threshold", type=float, default=None,
+                        help="minimum detection score (default 0.5; 0.25 with --augment, whose score is a mean of 8)")
+    parser.add_argument("--augment", action="store_true",
+                        help="merge the detections of each tile's 8 flips / 90-degree rotations (8x slower; "
+                             "finds more blended sources)")
     parser.add_argument("--max-detections", type=int, default=200, help="detections per tile (default 200)")
     parser.add_argument("--hdu", default=None, help="FITS HDU (index or name) holding the image (default: auto)")
     parser.add_argument("--bands", default=None, help="comma-separated band names (default: header BANDS/FILTER)")
@@ -50,6 +54,7 @@ def run(args: argparse.Namespace) -> int:
         overlap=args.overlap,
         score_threshold=args.score_threshold,
         max_detections=args.max_detections,
+        augment=args.augment,
         hdu=hdu,
         bands=[b.strip() for b in args.bands.split(",")] if args.bands else None,
         zeropoint=args.zeropoint,

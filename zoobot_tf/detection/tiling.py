@@ -175,8 +175,8 @@ def merge_tile_detections(per_tile: list[list[Detection]], tiles: list[Tile], *,
     return kept + [borderline[i] for i in winners]
 
 
-def predict_tiled(image, detector, *, tile_size: int = 256, overlap: int = 32, score_threshold: float = 0.5,
-                  max_detections: int = 200, dedup_overlap: float = 0.5, progress: bool = False,
+def predict_tiled(image, detector, *, tile_size: int = 256, overlap: int = 32, score_threshold: float | None = None,
+                  max_detections: int = 200, dedup_overlap: float = 0.5, augment: bool = False, progress: bool = False,
                   where: str = "image") -> list[Detection]:
     """Detect over a (scaled) image of any size tile by tile and merge the tiles' detections.
 
@@ -190,7 +190,9 @@ def predict_tiled(image, detector, *, tile_size: int = 256, overlap: int = 32, s
     tile_size, overlap : int
         Tile side and overlap in pixels.
     score_threshold, max_detections
-        Passed to ``predict_scene`` (``max_detections`` per tile).
+        Passed to ``predict_scene`` (``max_detections`` per tile; threshold default: the detector's).
+    augment : bool
+        Ask ``predict_scene`` to merge each tile's 8 flips / rotations (``augment=True``; 8x slower).
     dedup_overlap : float
         Fraction of the smaller box two cross-tile pieces must share to count as one source.
 
@@ -211,7 +213,8 @@ def predict_tiled(image, detector, *, tile_size: int = 256, overlap: int = 32, s
         patch = image[tile.y0 : tile.y1, tile.x0 : tile.x1]
         if patch.shape[0] < tile_size or patch.shape[1] < tile_size:
             patch = np.pad(patch, ((0, tile_size - patch.shape[0]), (0, tile_size - patch.shape[1]), (0, 0)))
-        prediction = detector.predict_scene(patch, score_threshold=score_threshold, max_detections=max_detections)
+        prediction = detector.predict_scene(patch, score_threshold=score_threshold, max_detections=max_detections,
+                                            **({"augment": True} if augment else {}))
         per_tile.append(_tile_detections(prediction, tile, (height, width), f"{where} tile {tile.index}"))
     return merge_tile_detections(per_tile, tiles, dedup_overlap=dedup_overlap)
 
