@@ -82,6 +82,8 @@ def build_parser():
     model.add_argument("--optimizer", default="adam", choices=("adam", "sgd"))
     model.add_argument("--schedule", default="constant", choices=("constant", "cosine"),
                        help="learning rate within each phase: constant, or cosine decay to 1%% (default constant)")
+    model.add_argument("--no-augment", action="store_true",
+                       help="train on the fields as they are (default: each in a random flip / 90-degree rotation)")
     model.add_argument("--max-objects", type=int, default=None, help="padded objects per field (default: most seen)")
     model.add_argument("--steps-per-epoch", type=int, default=None, help="default: one pass over the fields")
     model.add_argument("--seed", type=int, default=0)
@@ -119,7 +121,7 @@ def main(argv=None) -> int:
         train, args.save_dir, args.epochs_heads, args.epochs_all, val_scenes=val, backbone=args.backbone,
         backbone_weights=args.backbone_weights, scaling=args.scaling, batch_size=args.batch_size,
         learning_rate=args.learning_rate, learning_rate_all=args.learning_rate_all, optimizer=args.optimizer,
-        schedule=args.schedule, max_objects=args.max_objects, steps_per_epoch=args.steps_per_epoch, seed=args.seed,
+        schedule=args.schedule, augment=not args.no_augment, max_objects=args.max_objects, steps_per_epoch=args.steps_per_epoch, seed=args.seed,
         model_kwargs={"anchor_sizes": args.anchor_sizes},
     )
     last = history[-1]

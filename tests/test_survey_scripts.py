@@ -56,3 +56,22 @@ def test_full_size_defaults_are_zoobots():
     parser_defaults = _script("scripts/train_decals.py").FULL_SIZE
     assert parser_defaults["image_size"] == 224 and parser_defaults["batch_size"] == 128
     assert parser_defaults["architecture"] == "efficientnet_b0"
+
+
+@pytest.mark.slow
+def test_train_detection_script_on_synthetic_fields(tmp_path, capsys):
+    """scripts/train_detection.py maps its options onto train_detection: a tiny run saves a model
+    that loads, with the history of the epochs asked for (augmentation on and off)."""
+    pytest.importorskip("keras_cv")
+    from zoobot_tf.detection import load_mask_rcnn
+
+    script = _script("scripts/train_detection.py")
+    for name, extra in (("augmented", []), ("plain", ["--no-augment"])):
+        save_dir = tmp_path / name
+        assert script.main(["--save-dir", str(save_dir), "--n-train", "4", "--n-val", "2", "--size", "64",
+                            "--n-galaxies", "2,4", "--n-stars", "1", "--backbone", "tiny", "--epochs-heads", "1",
+                            "--epochs-all", "1", "--batch-size", "2", *extra]) == 0
+        history = json.loads((save_dir / "history.json").read_text())
+        assert [row["phase"] for row in history] == ["heads", "all"] and "val_loss" in history[-1]
+        assert load_mask_rcnn(save_dir / "model.keras").scaling == "lupton"
+    assert "trained" in capsys.readouterr().out

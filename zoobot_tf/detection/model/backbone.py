@@ -23,6 +23,7 @@ ROI_LEVELS = (2, 3, 4, 5)
 #: Named backbone configurations (keras-cv ResNet arguments, strides always ``[1, 2, 2, 2]``).
 BACKBONES = {
     "tiny": {"version": "v1", "filters": [8, 16, 32, 64], "blocks": [1, 1, 1, 1], "block_type": "block"},
+    "small": {"version": "v1", "filters": [32, 64, 128, 256], "blocks": [1, 1, 1, 1], "block_type": "block"},
     "resnet18": {"version": "v1", "filters": [64, 128, 256, 512], "blocks": [2, 2, 2, 2], "block_type": "basic_block"},
     "resnet34": {"version": "v1", "filters": [64, 128, 256, 512], "blocks": [3, 4, 6, 3], "block_type": "basic_block"},
     "resnet50": {"version": "v1", "filters": [64, 128, 256, 512], "blocks": [3, 4, 6, 3], "block_type": "block"},
