@@ -427,6 +427,7 @@ def test_two_phase_schedule_freezes_then_trains_the_backbone(tmp_path):
     model, history = train_detection(
         scenes, tmp_path, epochs_heads=1, epochs_all=1, model=model, scaling=None, batch_size=2,
         steps_per_epoch=1, callbacks=[snapshots], run_eagerly=True, calibration_batches=2, verbose=0,
+        augment=False,  # so the calibration batches are the scenes as given (checked at the end)
     )
     assert [(row["epoch"], row["phase"]) for row in history] == [(1, "heads"), (2, "all")]
     assert history[1]["learning_rate"] == pytest.approx(history[0]["learning_rate"] / 10)
