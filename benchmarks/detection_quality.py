@@ -80,8 +80,6 @@ from zoobot_tf.detection.scenes import DEFAULT_GAIN  # noqa: E402
 SNR_BINS = (3.0, 5.0, 10.0, 20.0, 50.0, 100.0, 1e6)
 MAG_BINS = tuple(float(m) for m in range(17, 28))
 SNR_GOAL = 10.0
-#: Gain of the synthetic fields, for the detections' S/N with photon noise.
-GAIN = DEFAULT_GAIN
 #: CPU-sized widths of the feature pyramid and heads (the library's defaults, 256/1024/256 and 4 mask
 #: convs, suit a GPU) and proposal counts sized for 128 px fields of <= 20 sources (the library's
 #: 6000 / 2000 proposals and 256 sampled RoIs per image are Detectron's, for 800 px COCO images):
@@ -169,12 +167,11 @@ def score(name, fields, predictions):
                                for f, p in zip(fields, predictions)])
     pred_matched = np.concatenate([m.pred_matched for m in matches])
     true_snr_total = np.concatenate([labelled_truth(f)["snr_total"].to_numpy() for f in fields])
-    pred_snr_total = np.concatenate([detection_snr(f.image, p["masks"], p["boxes"], f.sky_sigma, GAIN)
+    pred_snr_total = np.concatenate([detection_snr(f.image, p["masks"], p["boxes"], f.sky_sigma, DEFAULT_GAIN)
                                      for f, p in zip(fields, predictions)])
     by_snr, by_snr_total = (
         completeness_purity(t, true_matched, d, pred_matched, SNR_BINS).rename(columns={"mag_lo": "snr_lo", "mag_hi": "snr_hi"})
         for t, d in ((true_snr, pred_snr), (true_snr_total, pred_snr_total)))
-    bright_t, bright_p = true_snr > SNR_GOAL, pred_snr > SNR_GOAL
     blended = np.concatenate([under_brighter(f) for f in fields])
 
     def at_goal(true_s, pred_s, suffix):

@@ -97,12 +97,11 @@ def fuse_dihedral(views, iou_threshold: float = 0.5) -> dict:
         fused.append((float(scores[members].sum() / n_views), weights @ boxes[members], max(votes, key=votes.get),
                       np.tensordot(weights, grids[members], axes=1)))
     fused.sort(key=lambda item: -item[0])
-    size = grids.shape[1:] if grids.ndim == 3 else (28, 28)
     return {
         "boxes": np.array([f[1] for f in fused], np.float32).reshape(-1, 4),
         "scores": np.array([f[0] for f in fused], np.float32),
         "classes": np.array([f[2] for f in fused], np.int64),
-        "grids": np.array([f[3] for f in fused], np.float32).reshape((-1,) + tuple(size)),
+        "grids": np.array([f[3] for f in fused], np.float32).reshape((-1,) + grids.shape[1:]),
     }
 
 
