@@ -75,6 +75,7 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from zoobot_tf.detection.model.mask_rcnn import AUGMENTED_SCORE_THRESHOLD  # noqa: E402
+from zoobot_tf.detection.scalings import DEFAULT_SCALING  # noqa: E402
 from zoobot_tf.detection.scenes import DEFAULT_GAIN  # noqa: E402
 
 SNR_BINS = (3.0, 5.0, 10.0, 20.0, 50.0, 100.0, 1e6)
@@ -313,7 +314,7 @@ def main(argv=None) -> None:
     parser.add_argument("--no-augment", action="store_true",
                         help="train without the random flips / 90-degree rotations of every field")
     parser.add_argument("--backbone", default="tiny", help="default tiny (the library's resnet18 is GPU-sized)")
-    parser.add_argument("--scaling", default="lupton", help="contrast scaling (default lupton)")
+    parser.add_argument("--scaling", default=DEFAULT_SCALING, help=f"contrast scaling (default {DEFAULT_SCALING})")
     parser.add_argument("--batch-size", type=int, default=2)
     parser.add_argument("--learning-rate", type=float, default=None, help="phase 1 (default: the library's)")
     parser.add_argument("--learning-rate-all", type=float, default=None, help="phase 2 (default: the library's)")

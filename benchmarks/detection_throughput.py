@@ -30,6 +30,8 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+from zoobot_tf.detection.scalings import DEFAULT_SCALING  # noqa: E402
+
 
 def catalog_to_labels(catalog, image_shape, bands):
     """Labels of a detect catalog (box-filled masks; magnitudes from the catalog's mag_<band>)."""
@@ -86,7 +88,7 @@ def main(argv=None) -> None:
     parser.add_argument("--backbone", default="tiny", help="backbone when building a model (default tiny)")
     parser.add_argument("--train-epochs", type=int, default=0, help="epochs per phase to train a built model (default 0)")
     parser.add_argument("--train-scenes", type=int, default=16, help="training scenes when training (default 16)")
-    parser.add_argument("--scaling", default="lupton", help="contrast scaling (default lupton)")
+    parser.add_argument("--scaling", default=DEFAULT_SCALING, help=f"contrast scaling (default {DEFAULT_SCALING})")
     parser.add_argument("--tile-size", type=int, default=256, help="tile side (default 256)")
     parser.add_argument("--overlap", type=int, default=32, help="tile overlap (default 32)")
     parser.add_argument("--score-threshold", type=float, default=0.5)

@@ -329,6 +329,19 @@ def test_resume_after_sigkill(catalog, model_file, tmp_path):
     assert sorted(ids) == sorted(catalog["id_str"]) and preds.shape == (N_GALAXIES, SCHEMA.n_answers, 3)
 
 
+def test_the_same_seed_repeats_the_samples_of_a_freshly_loaded_model(catalog, model_file, tmp_path):
+    """Each load of a .keras file seeds its dropout streams afresh (from Python's ``random``), as a
+    new process does; the prediction's seed must make the samples repeat anyway."""
+    kwargs = dict(n_samples=3, batch_size=8, schema="decals_dr5", progress=False)
+    files = {name: predict(catalog, model_file, save_loc=tmp_path / f"{name}.hdf5", seed=seed, **kwargs)
+             for name, seed in (("a", 0), ("b", 0), ("other", 1))}
+    (ids_a, _, a), (ids_b, _, b), (_, _, other) = (load_predictions(files[k]) for k in ("a", "b", "other"))
+    assert list(ids_a) == list(ids_b)
+    np.testing.assert_array_equal(a, b)
+    assert not np.allclose(a, other)  # another seed, other masks
+    assert not np.allclose(a[..., 0], a[..., 1])  # and the samples of one galaxy still differ
+
+
 # --- the fast path ----------------------------------------------------------------------------
 
 

@@ -127,7 +127,7 @@ def run_demo(
     by_id = catalog.set_index("id_str").copy()  # one block: fast row lookups
     test_catalog = by_id.loc[test_ids].reset_index()
     predictions_path = predict(test_catalog, run_dir, n_samples=n_samples, save_loc=out_dir / "predictions.hdf5",
-                               batch_size=64, progress=progress)
+                               batch_size=64, seed=seed, progress=progress)
 
     _step(5, total, "summarising: expected vote fractions, 90% intervals, probability each question is asked")
     summary = summarise(predictions_path, out=out_dir / "summary", csv=True)

@@ -16,6 +16,7 @@ import keras
 import numpy as np
 
 from zoobot_tf.detection.model.dihedral import dihedral_augment
+from zoobot_tf.detection.scalings import DEFAULT_SCALING
 
 __all__ = ["CosineByProgress", "Deadline", "plot_history", "scenes_from_coco", "scenes_to_dataset", "train_detection"]
 
@@ -326,7 +327,7 @@ def train_detection(
     model=None,
     backbone="resnet18",
     num_classes=2,
-    scaling="lupton",
+    scaling=DEFAULT_SCALING,
     batch_size=2,
     learning_rate=1e-3,
     learning_rate_all=None,
@@ -363,8 +364,9 @@ def train_detection(
     backbone, num_classes, backbone_weights, model_kwargs
         Passed to :func:`~zoobot_tf.detection.build_mask_rcnn` when ``model`` is None.
     scaling : str or None
-        Contrast scaling applied to scene images (recorded in the model for inference); None when
-        the images are already network inputs.
+        Contrast scaling applied to scene images (recorded in the model for inference; default
+        :data:`~zoobot_tf.detection.scalings.DEFAULT_SCALING`); None when the images are already
+        network inputs.
     batch_size : int
     learning_rate : float
         Phase-1 learning rate; ``learning_rate_all`` for phase 2 (default ``learning_rate / 10``

@@ -33,6 +33,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("--retry-errors", action="store_true", help="retry images recorded as unreadable")
     parser.add_argument("--tta", type=int, default=1,
                         help="test-time views (1 = off .. 8 rotations/flips), each adding n-samples samples")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="seed of the MC-dropout samples (default 0: a rerun writes the same samples)")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     return parser
 
@@ -61,6 +63,7 @@ def run(args: argparse.Namespace) -> int:
         progress=not args.no_progress,
         retry_errors=args.retry_errors,
         tta=args.tta,
+        seed=args.seed,
     )
     attrs = read_attrs(path)
     print(f"wrote {path}: {attrs['n_rows']} galaxies x {attrs['n_samples']} samples, "

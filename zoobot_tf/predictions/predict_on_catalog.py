@@ -156,6 +156,7 @@ def predict(
     decoder: str = "auto",
     retry_errors: bool = False,
     tta: int = 1,
+    seed: int = 0,
 ) -> Path:
     """Predict every galaxy of a catalog ``n_samples`` times (MC dropout) into an HDF5 file.
 
@@ -205,6 +206,9 @@ def predict(
         Test-time views per galaxy (1 = off, up to 8 rotations/flips, see
         :func:`zoobot_tf.predictions.tta.dihedral_views`): each view adds its ``n_samples`` MC
         samples, so the file holds ``n_samples * tta`` samples (attribute ``tta``).
+    seed : int
+        Seed of the MC-dropout streams (:func:`zoobot_tf.predictions.sampling.seed_dropout`): a
+        fresh process with the same model, catalog, batch size and seed writes the same samples.
 
     Returns
     -------
@@ -233,7 +237,7 @@ def predict(
     schema_name, label_cols = _resolve_labels(schema, label_cols, n_outputs)
     options = _image_options(model, image_size, channels, scaling, crop_scale)
     use_fast = resolve_fast_path(model, fast_path)
-    sampler = Sampler(model, n_samples, use_fast)
+    sampler = Sampler(model, n_samples, use_fast, seed=seed)
     if tta > 1:
         sampler = TTASampler(sampler, tta)
 

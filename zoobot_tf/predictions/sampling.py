@@ -1,5 +1,10 @@
 """Draw ``n_samples`` MC-dropout forward passes for a batch of images: full passes or the fast path.
 
+Why a seed: Keras gives each dropout layer of a loaded model a random stream seeded from Python's
+global ``random``, so two processes predicting the same catalog drew different MC samples (the
+demo's figures moved in the third decimal). :func:`seed_dropout` starts every stream from the
+caller's seed, so the same model, catalog and seed give the same file in any process.
+
 Why a fast path: in a model from :func:`zoobot_tf.models.get_model` the only always-on dropout
 sits in the head, so the encoder's output is a function of the image alone. Running the encoder
 once and the (cheap) head ``n_samples`` times on copies of the features draws exactly the same
@@ -15,7 +20,7 @@ import tensorflow as tf
 
 from zoobot_tf.models import encoder_is_deterministic, get_encoder, get_head
 
-__all__ = ["Sampler", "compiled_encoder", "resolve_fast_path"]
+__all__ = ["Sampler", "compiled_encoder", "resolve_fast_path", "seed_dropout"]
 
 # compiled step functions per model, so repeated predict() calls (benchmarks, workers in one
 # process, resumed runs in a notebook) do not trace the model again
@@ -47,6 +52,28 @@ def resolve_fast_path(model, fast_path="auto") -> bool:
     return deterministic
 
 
+def _layers(layer):
+    for child in getattr(layer, "layers", ()):
+        yield child
+        yield from _layers(child)
+
+
+def seed_dropout(model, seed: int) -> int:
+    """Restart the random stream of every layer of ``model`` that has one (dropout) from ``seed``.
+
+    Layer ``k`` (in a depth-first walk of the nested models) gets the state ``(seed + k, 0)``.
+    Returns how many streams were set.
+    """
+    n = 0
+    for layer in _layers(model):
+        generator = getattr(layer, "seed_generator", None)
+        if generator is not None:
+            state = generator.state
+            state.assign(np.array([int(seed) + n, 0]).astype(state.dtype))
+            n += 1
+    return n
+
+
 def _compiled(model, key, build):
     cache = _COMPILED.setdefault(model, {})
     if key not in cache:
@@ -73,11 +100,16 @@ class Sampler:
         Forward passes (MC samples) per image.
     fast_path : bool
         Encoder once + head ``n_samples`` times (see :func:`resolve_fast_path`).
+    seed : int, optional
+        Start the model's dropout streams from this seed (:func:`seed_dropout`), so a fresh
+        process repeats the samples; None leaves them where they are.
     """
 
-    def __init__(self, model, n_samples: int, fast_path: bool):
+    def __init__(self, model, n_samples: int, fast_path: bool, seed=None):
         if int(n_samples) < 1:
             raise ValueError(f"n_samples must be >= 1, got {n_samples}")
+        if seed is not None:
+            seed_dropout(model, seed)
         self.model = model
         self.n_samples = int(n_samples)
         self.fast_path = bool(fast_path)
