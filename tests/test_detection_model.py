@@ -571,5 +571,10 @@ def test_predict_scene_with_augment_is_equivariant_under_the_flips_it_averages()
     assert distance.min(axis=1).max() < 1e-3 and distance.min(axis=0).max() < 1e-3
     np.testing.assert_allclose(np.sort(mirrored["scores"]), np.sort(out["scores"]), atol=1e-5)
     assert out["masks"].shape == (len(out["boxes"]), 64, 64)
+    # without a threshold, the model's own operating point (saved in its config) applies
+    model.augmented_score_threshold = float(np.median(out["scores"]))
+    assert MaskRCNN.from_config(model.get_config()).augmented_score_threshold == model.augmented_score_threshold
+    default = model.predict_scene(image, augment=True)
+    np.testing.assert_allclose(default["scores"], out["scores"][out["scores"] >= model.augmented_score_threshold])
     single = model.predict_scene(image, score_threshold=0.0)
     assert single["masks"].shape[1:] == (64, 64)

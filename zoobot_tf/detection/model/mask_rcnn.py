@@ -42,9 +42,10 @@ __all__ = ["LOSS_NAMES", "MaskRCNN", "build_mask_rcnn", "load_mask_rcnn"]
 LOSS_NAMES = ("rpn_class_loss", "rpn_box_loss", "rcnn_class_loss", "rcnn_box_loss", "mask_loss")
 _RCNN_BOX_WEIGHTS = (10.0, 10.0, 5.0, 5.0)
 _BOX_POOL, _MASK_POOL = 7, 14
-#: Default score threshold of ``predict_scene(augment=True)``, whose score is a mean over 8 views:
-#: where min(completeness, purity) at S/N > 10 peaked on the detection benchmark's validation
-#: fields (0.3: 0.914 / 0.900, 0.4: 0.906 / 0.947, 0.5: 0.894 / 0.979), never its test fields.
+#: Default score threshold of ``predict_scene(augment=True)`` (a mean over 8 views) for a model that
+#: carries none of its own (``augmented_score_threshold``): where min(completeness, purity) at
+#: S/N > 10 peaked on the detection benchmark's validation fields for two trained models (0.4 for
+#: both; 0.25 for a third, which is why a model can carry its own), never on its test fields.
 AUGMENTED_SCORE_THRESHOLD = 0.4
 _MIN_SCORE = 1e-6  # NMS drops candidates below this (those under the caller's threshold are zeroed)
 # The graph code has no tensor-dependent Python control flow; AutoGraph would only spend ~20 s per
@@ -103,6 +104,10 @@ class MaskRCNN(keras.Model):
     detection_score_threshold : float
         Default minimum class probability of a detection for ``call`` (``predict_scene`` takes
         its own).
+    augmented_score_threshold : float
+        Default minimum (8-view mean) score of ``predict_scene(augment=True)``: the operating
+        point chosen for this model on validation fields (saved with it, so ``zoobot-tf detect
+        --augment`` uses it); :data:`AUGMENTED_SCORE_THRESHOLD` until then.
     max_detections : int
         Default maximum detections per image for ``call``.
     scaling : str or None
@@ -141,6 +146,7 @@ class MaskRCNN(keras.Model):
         detection_iou=0.5,
         class_agnostic_nms=True,
         detection_score_threshold=0.05,
+        augmented_score_threshold=AUGMENTED_SCORE_THRESHOLD,
         max_detections=300,
         scaling=None,
         backbone_trainable=True,
@@ -185,6 +191,7 @@ class MaskRCNN(keras.Model):
         self.detection_iou = float(detection_iou)
         self.class_agnostic_nms = bool(class_agnostic_nms)
         self.detection_score_threshold = float(detection_score_threshold)
+        self.augmented_score_threshold = float(augmented_score_threshold)
         self.max_detections = int(max_detections)
         self.scaling = scaling
 
@@ -241,6 +248,7 @@ class MaskRCNN(keras.Model):
             "detection_iou": self.detection_iou,
             "class_agnostic_nms": self.class_agnostic_nms,
             "detection_score_threshold": self.detection_score_threshold,
+            "augmented_score_threshold": self.augmented_score_threshold,
             "max_detections": self.max_detections,
             "scaling": self.scaling,
             "backbone_trainable": self.backbone_trainable,
@@ -557,8 +565,8 @@ class MaskRCNN(keras.Model):
         Parameters
         ----------
         score_threshold : float, optional
-            Minimum score of a detection: default 0.5, or :data:`AUGMENTED_SCORE_THRESHOLD` with
-            ``augment``.
+            Minimum score of a detection: default 0.5, or the model's ``augmented_score_threshold``
+            with ``augment``.
         augment : bool
             Test-time augmentation: run the image's 8 flips / 90-degree rotations (4 flips if not
             square) as one batch and merge the detections that agree
@@ -573,7 +581,7 @@ class MaskRCNN(keras.Model):
         full-image masks pasted from the mask head's 28 x 28 output.
         """
         if score_threshold is None:
-            score_threshold = AUGMENTED_SCORE_THRESHOLD if augment else 0.5
+            score_threshold = self.augmented_score_threshold if augment else 0.5
         image = np.asarray(image, dtype=np.float32)
         if image.ndim == 2 and self.num_bands == 1:
             image = image[..., None]
