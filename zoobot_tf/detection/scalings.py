@@ -3,7 +3,8 @@
 Why a separate list: the Mask R-CNN study compared exactly these four ways of turning survey
 flux into network input (z-scale, Lupton, high-contrast Lupton, raw flux), to which this adds
 ``sky_asinh`` (the default, see :data:`DEFAULT_SCALING`); a model only works on images scaled the
-way it was trained, so a trained model records its scaling and inference follows it. :func:`apply_scaling` is the one function both
+way it was trained, so a trained model records its scaling and inference follows it.
+:func:`apply_scaling` is the one function both
 :func:`~zoobot_tf.detection.scenes.scenes_to_batches` and the tiled inference call, built on
 :func:`zoobot_tf.images.scale_image` (astropy). NaN/inf pixels (chip gaps, masked regions) become
 0 after scaling, since networks cannot take NaN; the limits ignore them.

@@ -61,8 +61,8 @@ def _layers(layer):
 def seed_dropout(model, seed: int) -> int:
     """Restart the random stream of every layer of ``model`` that has one (dropout) from ``seed``.
 
-    Layer ``k`` (in a depth-first walk of the nested models) gets the state ``(seed + k, 0)``.
-    Returns how many streams were set.
+    The ``k``-th such layer of a depth-first walk through the nested models gets the state
+    ``(seed + k, 0)``. Returns how many streams were set.
     """
     n = 0
     for layer in _layers(model):
