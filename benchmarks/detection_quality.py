@@ -52,10 +52,10 @@ S/N > 10 against all the noise, then against the sky alone), in order:
    0.89 / 0.80 at purity 0.97, close pairs split 20 of 102 (one view 15, sep 6).
 5. The ``sky_asinh`` scaling (asinh in units of each band's sky noise, now the library's default)
    in place of Lupton's (whose 99.5th percentile saturates bright cores and depends on what else
-   is in the field): loss 0.82 -> 0.78-0.79 at the end, x8 completeness 0.89 -> 0.90-0.92 at
-   purity 0.97-0.98, star/galaxy 0.92 -> 0.96-0.97, close pairs split 20 -> 24-27 (two runs).
-6. The x8 threshold chosen per model on the validation fields (0.4 for one run, 0.25 for the
-   other, whose scores run lower): completeness 0.915 / 0.82-0.83 at purity 0.93-0.97, both runs.
+   is in the field): loss 0.82 -> 0.76-0.79 at the end, x8 completeness 0.888 -> 0.895-0.915 at
+   purity 0.97-0.98, star/galaxy 0.92 -> 0.96-0.97, close pairs split 20 -> 24-27 (x8 at 0.4).
+6. The x8 threshold chosen per model on the validation fields (0.3, 0.25 and 0.4 for three runs):
+   completeness 0.902, 0.915, 0.915 (sky only 0.82-0.83) at purity 0.947, 0.934, 0.974.
 
 Not measurably better, one run each: a wider backbone (``--backbone small``, 4x the filters: the
 same validation curve), a cosine decay of the learning rate (``--schedule cosine``), more crowded
@@ -64,9 +64,9 @@ or on each of the 8: each trades purity for completeness). Tried and dropped: su
 detection whose mask lies inside a better one's (true footprints overlap: real faint sources on
 bright ones went, completeness 0.74 -> 0.63); NMS within each class only (a star no longer
 suppresses a galaxy: completeness +0.01, purity -0.07 from one source reported as both). The
-misses are blends: isolated sources are found at 0.98-0.99, sources whose centre lies in a brighter
-one's mask at 0.73-0.74 with x8 (against the sky-only S/N, which counts faint sources buried in a bright
-one's light, 0.49-0.55: the sky-only headline stays near 0.82).
+misses are blends: isolated sources are found at 0.98-0.99, sources whose centre lies in a
+brighter one's mask at 0.69-0.74 with x8 (against the sky-only S/N, which counts faint sources
+buried in a bright one's light, 0.49-0.55: the sky-only headline stays near 0.82).
 
 Examples (CPU)::
 

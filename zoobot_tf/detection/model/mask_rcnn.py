@@ -45,7 +45,7 @@ _BOX_POOL, _MASK_POOL = 7, 14
 #: Default score threshold of ``predict_scene(augment=True)`` (a mean over 8 views) for a model that
 #: carries none of its own (``augmented_score_threshold``): where min(completeness, purity) at
 #: S/N > 10 peaked on the detection benchmark's validation fields for two trained models (0.4 for
-#: both; 0.25 for a third, which is why a model can carry its own), never on its test fields.
+#: both; 0.25 and 0.3 for two others, which is why a model carries its own), never on its test fields.
 AUGMENTED_SCORE_THRESHOLD = 0.4
 _MIN_SCORE = 1e-6  # NMS drops candidates below this (those under the caller's threshold are zeroed)
 # The graph code has no tensor-dependent Python control flow; AutoGraph would only spend ~20 s per
