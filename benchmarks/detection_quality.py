@@ -28,7 +28,7 @@ given, the run sweeps it on validation fields (another seed, as many as the test
 the one where min(completeness, purity) at S/N > 10 is highest, saves it in the trained model
 (``augmented_score_threshold``, which ``zoobot-tf detect --augment`` then uses) and only then
 scores the test fields with it. Why per model: the mean score of the 8 views is not calibrated
-the same way by every training run (the best threshold was 0.4 for two models, 0.25 for a third).
+the same way by every training run (the best threshold was 0.3, 0.25 and 0.4 for three runs).
 
 Matching: one-to-one, greedy by box IoU > 0.5 (:func:`zoobot_tf.detection.match_detections`).
 Writes ``detection_quality.json``, ``completeness_purity.png`` (the three methods, vs magnitude
@@ -377,7 +377,7 @@ def main(argv=None) -> None:
         kept = [{key: value[p["scores"] >= threshold] for key, value in p.items()} for p in found]
         res = score(f"x8 >= {threshold}", validation, kept)
         c, p = res["completeness_snr_total_gt_10"], res["purity_snr_total_gt_10"]
-        f1 = 2 * c * p / (c + p) if c + p > 0 else 0.0  # nan (no detections) stays nan
+        f1 = 2 * c * p / (c + p) if c + p > 0 else 0.0  # nothing matched (or nothing detected): 0
         sweep.append({"threshold": threshold, "f1_snr_total_gt_10": f1, **{k: res[k] for k in VALIDATION_KEYS}})
         print(f"  {threshold:4.2f}: completeness / purity at S/N > 10, all noise {c:.3f} / {p:.3f} "
               f"(F1 {f1:.3f}); sky noise {res['completeness_snr_gt_10']:.3f} / "
@@ -402,7 +402,8 @@ def main(argv=None) -> None:
 
     names = ("Mask R-CNN", "Mask R-CNN x8", "sep")
     results = [score(names[0], fields, single), score(names[1], fields, eight), score(names[2], fields, sep_predictions)]
-    keys = ("n_truth", "n_pred", "n_matched", *VALIDATION_KEYS, "completeness_all", "purity_all", "close_pairs", "close_pairs_split", "close_pairs_snr_gt_10_split_fraction",
+    keys = ("n_truth", "n_pred", "n_matched", *VALIDATION_KEYS, "completeness_all", "purity_all",
+            "close_pairs", "close_pairs_split", "close_pairs_snr_gt_10_split_fraction",
             "star_galaxy_accuracy", "star_galaxy_accuracy_snr_gt_10", "coco_bbox_AP", "coco_bbox_AP50",
             "coco_segm_AP", "coco_segm_AP50", "median_mask_iou")
     print(f"\n{args.test_fields} held-out fields of {args.size} px; inference {single_s:.1f} s (Mask R-CNN), "

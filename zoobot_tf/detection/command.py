@@ -26,7 +26,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("--overlap", type=int, default=32,
                         help="tile overlap in pixels; more than the largest source diameter (default 32)")
     parser.add_argument("--score-threshold", type=float, default=None,
-                        help="minimum detection score (default 0.5; 0.4 with --augment, whose score is a mean of 8)")
+                        help="minimum detection score (default 0.5; with --augment, whose score is a mean of 8, the "
+                             "model's augmented_score_threshold)")
     parser.add_argument("--augment", action="store_true",
                         help="merge the detections of each tile's 8 flips / 90-degree rotations (8x slower; "
                              "finds more blended sources)")
