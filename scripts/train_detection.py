@@ -49,7 +49,8 @@ def _floats(text):
 
 def build_parser():
     from zoobot_tf.detection.model.backbone import BACKBONES
-    from zoobot_tf.detection.scalings import DEFAULT_SCALING, DETECTION_SCALINGS
+    from zoobot_tf.detection.scalings import DEFAULT_SCALING
+    from zoobot_tf.images.scalings import SCALINGS
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
@@ -71,7 +72,7 @@ def build_parser():
     model = parser.add_argument_group("model and schedule")
     model.add_argument("--backbone", default="resnet50", choices=sorted(BACKBONES), help="default resnet50")
     model.add_argument("--backbone-weights", help="a .weights.h5 of the same backbone to start from")
-    model.add_argument("--scaling", default=DEFAULT_SCALING, choices=tuple(DETECTION_SCALINGS),
+    model.add_argument("--scaling", default=DEFAULT_SCALING, choices=SCALINGS,
                        help=f"default {DEFAULT_SCALING}")
     model.add_argument("--anchor-sizes", type=_floats, default=(8.0, 16.0, 32.0, 64.0, 128.0),
                        help="anchor side in pixels on P2..P6 (default 8,16,32,64,128)")

@@ -170,10 +170,11 @@ def test_cnn_models_are_refused_clearly(cnn_run, data, tmp_path):
         compute_attention_maps(model, np.zeros((1, SIZE, SIZE, 11), "float32"))
     with pytest.raises(ValueError, match="no attention layers"):
         write_attention_maps(save_dir, catalog, tmp_path / "maps", n=1)
-    with pytest.raises(FileNotFoundError, match="config.json"):
-        lone = tmp_path / "lone" / "model.keras"
-        lone.parent.mkdir()
-        lone.write_bytes((save_dir / "model.keras").read_bytes())
+    # a model file alone carries its image recipe: it gets as far as the model's layers
+    lone = tmp_path / "lone" / "model.keras"
+    lone.parent.mkdir()
+    lone.write_bytes((save_dir / "model.keras").read_bytes())
+    with pytest.raises(ValueError, match="no attention layers"):
         write_attention_maps(lone, catalog, tmp_path / "maps", n=1)
 
 

@@ -26,7 +26,8 @@ from zoobot_tf.detection.command import add_arguments, run
 from zoobot_tf.detection.instances import Labels, boxes_from_masks, magnitude_to_flux
 from zoobot_tf.detection.labels_sep import labels_from_sep
 from zoobot_tf.detection.metrics import box_iou
-from zoobot_tf.detection.scalings import DETECTION_SCALINGS, apply_scaling
+from zoobot_tf.detection.scalings import apply_scaling
+from zoobot_tf.images.scalings import SCALINGS
 from zoobot_tf.detection.scenes import (
     make_scene,
     make_scenes,
@@ -196,17 +197,18 @@ def test_scene_fits_round_trip(tmp_path, scene):
 def test_scalings_by_name(scene):
     image = scene.image.copy()
     image[3, 4, 1] = np.nan
-    for name in DETECTION_SCALINGS:
+    for name in SCALINGS:
         out = apply_scaling(image, name)
         assert out.shape == image.shape and out.dtype == np.float32 and np.isfinite(out).all()
-        if name not in ("raw", "sky_asinh"):  # sky_asinh is in units of the noise, unclipped
+        if name not in ("none", "sky_asinh"):  # sky_asinh is in units of the noise, unclipped
             assert out.min() >= 0.0 and out.max() <= 1.0 and out.max() > 0.5
-    np.testing.assert_array_equal(apply_scaling(scene.image, "raw"), scene.image)
+    np.testing.assert_array_equal(apply_scaling(scene.image, "none"), scene.image)
+    np.testing.assert_array_equal(apply_scaling(scene.image, "raw"), scene.image)  # old detectors' name
     assert apply_scaling(image, "raw")[3, 4, 1] == 0.0
     # high-contrast Lupton shows faint pixels brighter than Lupton
     faint = np.abs(scene.image[..., 1]) < 0.3
     assert apply_scaling(scene.image, "lupton_high_contrast")[faint].mean() > apply_scaling(scene.image, "lupton")[faint].mean()
-    with pytest.raises(ValueError, match="unknown detection scaling"):
+    with pytest.raises(ValueError, match="unknown scaling"):
         apply_scaling(image, "asinh_magic")
 
 
@@ -411,7 +413,7 @@ def test_detect_field_rejects_bad_input(tmp_path, scene):
     detector.num_bands = 5
     with pytest.raises(ValueError, match="3 bands but the model takes 5"):
         detect_field(path, detector, progress=False)
-    with pytest.raises(ValueError, match="unknown detection scaling"):
+    with pytest.raises(ValueError, match="unknown scaling"):
         detect_field(path, ThresholdDetector(), scaling="sqrt", progress=False)
     with pytest.raises(FileNotFoundError, match="no such model"):
         detect_field(path, tmp_path / "missing.keras", progress=False)
@@ -431,7 +433,7 @@ def test_detect_command(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(catalog_module, "_load_detector", lambda model: detector)
     parser = add_arguments(argparse.ArgumentParser())
     out = tmp_path / "cat.csv"
-    options = [str(path), "--model", "m.keras", "--out", str(out), "--scaling", "raw", "--tile-size", "64",
+    options = [str(path), "--model", "m.keras", "--out", str(out), "--scaling", "none", "--tile-size", "64",
                "--overlap", "16", "--no-progress"]
     assert run(parser.parse_args(options)) == 0
     assert len(pd.read_csv(out)) == 2 and detector.augmented is False

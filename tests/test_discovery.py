@@ -35,6 +35,8 @@ from zoobot_tf.predictions import (
     read_attrs,
     read_pca_table,
 )
+from zoobot_tf.recipe import ImageRecipe, StoredFormat
+from zoobot_tf.saving import attach_metadata, save_model
 from zoobot_tf.schemas import get_schema
 from zoobot_tf.synthetic import make_synthetic_dataset
 from zoobot_tf.synthetic.votes import draw_votes
@@ -69,8 +71,9 @@ def model_file(tmp_path_factory) -> Path:
     dense = get_head(model).get_layer("head_dense")
     dense.kernel.assign(dense.kernel.numpy() * 20.0)  # dropout visibly moves the concentrations
     path = tmp_path_factory.mktemp("model") / "model.keras"
-    model.save(path)
-    return path
+    # the 48 px PNGs resized to the model's input, whole image (tests of rotation invariance need no crop)
+    recipe = ImageRecipe(StoredFormat(size=SIZE, channels=3), size=SIZE, channels=3, eval_crop=1.0)
+    return save_model(attach_metadata(model, recipe), path)
 
 
 @pytest.fixture(scope="module")

@@ -20,7 +20,8 @@ PACKAGE = Path(__file__).resolve().parents[1] / "zoobot_tf"
 
 #: layer of each top-level module or sub-package, lowest first (a layer may import its own and lower ones)
 LAYERS = {
-    "ground": {"", "_lazy", "allocator", "atomic", "native_logs", "schemas", "runs", "saving", "workers"},
+    "ground": {"", "_lazy", "allocator", "atomic", "native_logs", "options", "recipe", "schemas", "runs", "saving",
+               "workers"},
     "data": {"images", "catalogs", "shards", "data", "synthetic"},
     "models": {"models", "losses", "optimizers"},
     "engine": {"training", "finetune", "predictions", "evaluation"},

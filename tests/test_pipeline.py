@@ -18,6 +18,7 @@ from PIL import Image
 
 from zoobot_tf.data import augment as aug
 from zoobot_tf.data import get_dataset
+from zoobot_tf.recipe import Augmentation, ImageRecipe, RecipeError, StoredFormat
 from zoobot_tf.schemas import get_label_set, get_schema
 from zoobot_tf.shards import iter_records, write_shards
 
@@ -89,7 +90,7 @@ def test_class_labels_and_n_band_float16(nband):
     shard_dir, catalog = nband
     label_set = get_label_set("hubble_sequence")
     ids, stored = _stored(shard_dir, "train")
-    ds = get_dataset(shard_dir, "train", 3, augment=False, shuffle=False, crop_scale=(1.0, 1.0), include_ids=True)
+    ds = get_dataset(shard_dir, "train", 3, augment=False, shuffle=False, eval_crop=1.0, include_ids=True)
     images, labels, out_ids = (np.concatenate(parts) for parts in zip(*[[t.numpy() for t in b] for b in ds]))
     assert images.dtype == np.float32 and images.shape == (len(ids), 16, 16, 11) and labels.dtype == np.int32
     assert [i.decode() for i in out_ids] == ids
@@ -122,7 +123,7 @@ def test_eval_mode_is_deterministic_centre_crop(rgb):
     second = [b[0].numpy() for b in get_dataset(shard_dir, "test", 4, augment=False)]
     np.testing.assert_array_equal(np.concatenate(first), np.concatenate(second))
     # full-area crop at the stored size is the identity: stored uint8 / 255
-    full = get_dataset(shard_dir, "test", 6, augment=False, crop_scale=(1.0, 1.0))
+    full = get_dataset(shard_dir, "test", 6, augment=False, eval_crop=1.0)
     np.testing.assert_allclose(next(iter(full))[0].numpy(), stored / 255.0, atol=1e-6)
     # default crop keeps the central sqrt(0.75) of the side
     side = math.sqrt(0.75) * (SIZE - 1)
@@ -208,7 +209,22 @@ def test_bad_arguments(rgb):
     with pytest.raises(ValueError, match="split 'val' .* has no records"):
         get_dataset(shard_dir, "val", 4)
     with pytest.raises(ValueError, match="crop_scale"):
-        get_dataset(shard_dir, "train", 4, crop_scale=(0.9, 0.5))
+        get_dataset(shard_dir, "train", 4, augmentation=Augmentation(crop_scale=(0.9, 0.5)))
+    # a model's recipe that stores images otherwise than the shards: one line naming both
+    other = ImageRecipe(StoredFormat(size=SIZE * 2, channels=3), size=SIZE, channels=3)
+    with pytest.raises(RecipeError, match=r"stores images as 32 px, 3 band\(s\).*trained on 64 px, 3 band"):
+        get_dataset(shard_dir, "train", 4, recipe=other)
+
+
+def test_quarter_turns_and_no_crop_keep_every_pixel(rgb):
+    """rotation '90' + flips + no crop only permute pixels: each view is a dihedral image of the stored one."""
+    shard_dir, _ = rgb
+    ids, stored = _stored(shard_dir, "test")
+    views = Augmentation(crop_scale=(1.0, 1.0), rotation="90", flip=True)
+    images = next(iter(get_dataset(shard_dir, "test", 6, shuffle=False, seed=5, augmentation=views)))[0].numpy()
+    for image, original in zip(images, stored[:6] / 255.0):
+        dihedral = [np.rot90(o, k, axes=(0, 1)) for k in range(4) for o in (original, original[:, ::-1])]
+        assert min(np.abs(image - d).max() for d in dihedral) < 1e-4
 
 
 # --- distribution ----------------------------------------------------------------------------------

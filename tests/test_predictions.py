@@ -4,6 +4,7 @@ the fast path, worker split + merge, summaries and the command line."""
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import signal
 import subprocess
@@ -24,11 +25,10 @@ from scipy import stats
 import zoobot_tf
 from zoobot_tf.images import load_image
 from zoobot_tf.models import get_encoder, get_head, get_model
+from zoobot_tf.data.inputs import load_model_input
 from zoobot_tf.predictions import (
-    ImageOptions,
     PredictionWriter,
     Sampler,
-    image_dataset,
     load_predictions,
     merge_predictions,
     predict,
@@ -42,6 +42,8 @@ from zoobot_tf.predictions import (
     worker_of,
 )
 from zoobot_tf.predictions import command, summarise_command
+from zoobot_tf.recipe import ImageRecipe, StoredFormat
+from zoobot_tf.saving import attach_metadata, save_model
 from zoobot_tf.schemas import get_schema
 from zoobot_tf.synthetic import make_synthetic_dataset
 
@@ -53,6 +55,13 @@ REPO = Path(__file__).resolve().parents[1]
 SCHEMA = get_schema("decals_dr5")
 SIZE = 32
 N_GALAXIES = 24
+#: the 48 px synthetic PNGs resized to the model's 32 px, whole image
+RECIPE = ImageRecipe(StoredFormat(size=SIZE, channels=3), size=SIZE, channels=3, eval_crop=1.0)
+
+
+def small_model(seed, **kwargs):
+    keras.utils.set_random_seed(seed)
+    return attach_metadata(get_model(SCHEMA, (SIZE, SIZE, 3), architecture="small_cnn", **kwargs), RECIPE)
 
 
 @pytest.fixture(scope="module")
@@ -65,8 +74,7 @@ def catalog(tmp_path_factory) -> pd.DataFrame:
 def model():
     """small_cnn + MC-dropout Dirichlet head; the head kernel is scaled up so that dropout
     visibly moves the concentrations of a randomly initialised model."""
-    keras.utils.set_random_seed(1)
-    model = get_model(SCHEMA, (SIZE, SIZE, 3), architecture="small_cnn", dropout_rate=0.5)
+    model = small_model(1, dropout_rate=0.5)
     dense = get_head(model).get_layer("head_dense")
     dense.kernel.assign(dense.kernel.numpy() * 20.0)
     return model
@@ -75,8 +83,7 @@ def model():
 @pytest.fixture(scope="module")
 def model_file(model, tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("model") / "model.keras"
-    model.save(path)
-    return path
+    return save_model(model, path)
 
 
 @pytest.fixture(scope="module")
@@ -152,51 +159,15 @@ def test_catalog_errors_are_named(catalog, model, tmp_path):
         predict(catalog[["id_str"]], model, save_loc=tmp_path / "b.hdf5", progress=False)
     with pytest.raises(ValueError, match="model has 34 outputs but 2 label_cols"):
         predict(catalog, model, label_cols=["a", "b"], save_loc=tmp_path / "c.hdf5", progress=False)
-    with pytest.raises(ValueError, match="does not match the model input"):
-        predict(catalog, model, image_size=64, save_loc=tmp_path / "d.hdf5", progress=False)
+    with pytest.raises(ValueError, match=r"recipe makes \(64, 64, 3\) inputs but the model takes \(32, 32, 3\)"):
+        big = ImageRecipe(StoredFormat(size=64, channels=3), size=64, channels=3)
+        predict(catalog, model, recipe=big, save_loc=tmp_path / "d.hdf5", progress=False)
+    bare = get_model(SCHEMA, (SIZE, SIZE, 3), architecture="small_cnn")  # no recipe, no run directory
+    with pytest.raises(ValueError, match="carries no image recipe.*--stored-size.*--crop-scale.*--scaling"):
+        predict(catalog, bare, save_loc=tmp_path / "e.hdf5", progress=False)
 
 
 # --- images -----------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    "shape, channels, suffix, size",
-    [
-        ((96, 96, 3), 3, ".png", (32, 32)),  # shrink (antialiased)
-        ((90, 70, 4), 1, ".png", (32, 32)),  # RGBA, non-square, to grey
-        ((48, 48, 1), 3, ".png", (48, 48)),  # greyscale to RGB, no resize: exact
-        ((20, 24, 3), 3, ".png", (32, 32)),  # enlarge
-        ((64, 64, 3), 3, ".jpg", (32, 32)),
-    ],
-)
-def test_tf_decoder_matches_load_image(tmp_path, shape, channels, suffix, size):
-    rng = np.random.default_rng(0)
-    yy, xx = np.mgrid[: shape[0], : shape[1]]
-    smooth = 127 + 100 * np.sin(xx / 5.0) * np.cos(yy / 7.0)
-    pixels = np.clip(smooth[..., None] + rng.normal(0, 20, shape), 0, 255).astype(np.uint8)
-    path = tmp_path / f"img{suffix}"
-    Image.fromarray(pixels[..., 0] if shape[2] == 1 else pixels).save(path)
-    options = ImageOptions(size, channels)
-    (indices, images), = list(image_dataset([str(path)], options, batch_size=4, decoder="tf"))
-    reference = load_image(path, size=size, channels=channels, dtype="float32")
-    diff = np.abs(images.numpy()[0] - reference)
-    assert images.shape == (1, *size, channels) and indices.numpy().tolist() == [0]
-    if size == shape[:2]:
-        assert diff.max() == 0.0
-    else:  # PIL resamples in fixed point: at most one grey level apart, rarely
-        assert diff.max() <= (3 if suffix == ".jpg" else 1) / 255 + 1e-6
-        assert diff.mean() < (1.5 if suffix == ".jpg" else 0.3) / 255
-
-
-def test_centre_crop_same_for_both_decoders(catalog):
-    options = ImageOptions((SIZE, SIZE), 3, crop_scale=0.75)
-    paths = catalog["file_loc"].tolist()[:4]
-    tf_images = next(iter(image_dataset(paths, options, batch_size=4, decoder="tf")))[1].numpy()
-    pil_images = next(iter(image_dataset(paths, options, batch_size=4, decoder="pil")))[1].numpy()
-    assert np.abs(tf_images - pil_images).max() < 1.5 / 255
-    # the crop zooms in: different from the whole image resized
-    whole = ImageOptions((SIZE, SIZE), 3).load(paths[0])
-    assert np.abs(whole - pil_images[0]).mean() > 0.01
 
 
 def test_fits_catalog_with_scaling(tmp_path):
@@ -205,9 +176,10 @@ def test_fits_catalog_with_scaling(tmp_path):
     keras.utils.set_random_seed(4)
     model = get_model(SCHEMA, (16, 16, 5), architecture="small_cnn", dropout_rate=0.0)
     out = predict(fits_catalog, model, n_samples=2, save_loc=tmp_path / "p.hdf5", batch_size=4,
-                  scaling="asinh", schema="decals_dr5", progress=False)
+                  stored_size=16, scaling="asinh", schema="decals_dr5", progress=False)
     ids, _, preds = load_predictions(out)
-    assert list(ids) == list(fits_catalog["id_str"]) and read_attrs(out)["image_scaling"] == "asinh"
+    recorded = ImageRecipe.from_dict(json.loads(read_attrs(out)["image_recipe"]))
+    assert list(ids) == list(fits_catalog["id_str"]) and recorded.stored.scaling == "asinh"
     images = np.stack([load_image(p, size=16, scaling="asinh", dtype="float32") for p in fits_catalog["file_loc"]])
     np.testing.assert_allclose(preds[..., 1], model.predict(images, verbose=0), rtol=1e-5)
 
@@ -346,8 +318,7 @@ def test_the_same_seed_repeats_the_samples_of_a_freshly_loaded_model(catalog, mo
 
 
 def test_fast_path_equals_full_passes_without_dropout(catalog, tmp_path):
-    keras.utils.set_random_seed(2)
-    model = get_model(SCHEMA, (SIZE, SIZE, 3), architecture="small_cnn", dropout_rate=0.0)
+    model = small_model(2, dropout_rate=0.0)
     kwargs = dict(n_samples=3, batch_size=8, schema="decals_dr5", progress=False)
     fast = predict(catalog, model, save_loc=tmp_path / "fast.hdf5", fast_path=True, **kwargs)
     full = predict(catalog, model, save_loc=tmp_path / "full.hdf5", fast_path=False, **kwargs)
@@ -356,10 +327,10 @@ def test_fast_path_equals_full_passes_without_dropout(catalog, tmp_path):
     assert list(ids_a) == list(ids_b)
     np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
     np.testing.assert_array_equal(a[..., 0], a[..., 2])  # no dropout: identical samples
-    # each row is the model's output for the image of its id (up to TF-vs-PIL resize rounding)
-    images = np.stack([ImageOptions((SIZE, SIZE), 3).load(p) for p in catalog["file_loc"]])
+    # each row is the model's output for the image of its id, prepared by the model's recipe
+    images = np.stack([load_model_input(p, RECIPE) for p in catalog["file_loc"]])
     expected = dict(zip(catalog["id_str"], model.predict(images, verbose=0)))
-    np.testing.assert_allclose(a[..., 0], np.stack([expected[i] for i in ids_a]), rtol=2e-3)
+    np.testing.assert_allclose(a[..., 0], np.stack([expected[i] for i in ids_a]), rtol=1e-4)
 
 
 def test_fast_path_draws_the_same_distribution_as_full_passes():

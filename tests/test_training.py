@@ -47,7 +47,8 @@ def test_tiny_run_writes_every_file_and_learns(tiny_run):
     assert config["sessions"][0]["initial_epoch"] == 0
     assert {"zoobot_tf", "tensorflow", "keras"} <= set(config["versions"])
     assert Path(config["manifest"]).is_file() and config["n_records"]["train"] == 45
-    assert config["image_options"]["crop_scale"] == [0.7, 0.8]
+    assert config["recipe"]["augmentation"]["crop_scale"] == [0.7, 0.8] and config["recipe"]["eval_crop"] == 0.75
+    assert load_model(save_dir / "model.keras").zoobot_metadata.recipe.to_dict() == config["recipe"]
 
     # EarlyStopping(restore_best_weights): the final model is the best checkpoint
     best = load_model(save_dir / "checkpoints/best.keras", compile=False)
@@ -202,6 +203,7 @@ def test_training_batches_come_from_one_endless_iterator(decals_shards):
     start), and that gives, epoch for epoch, the batches a fresh iterator per epoch would give."""
     import tensorflow as tf
 
+    from zoobot_tf.data import recipe_for_shards
     from zoobot_tf.shards import load_manifest
     from zoobot_tf.training import trainer
 
@@ -210,13 +212,14 @@ def test_training_batches_come_from_one_endless_iterator(decals_shards):
     config = {"batch_size": batch_size, "seed": 3, "n_records": {"train": manifest.n_records("train")},
               "shard_dir": str(decals_shards), "image_size": 32, "greyscale": False, "augment": True}
     config["n_records"]["val"] = manifest.n_records("val")
-    train_ds, _ = trainer._datasets(config, manifest, tf.distribute.get_strategy())
+    recipe = recipe_for_shards(manifest, size=32)
+    train_ds, _ = trainer._datasets(config, recipe, manifest, tf.distribute.get_strategy())
     steps = manifest.n_records("train") // batch_size
     assert train_ds.cardinality() == tf.data.INFINITE_CARDINALITY
     repeated = [(images.numpy(), labels.numpy()) for images, labels in train_ds.take(2 * steps)]
 
     fresh = trainer.get_dataset_for(decals_shards, "train", batch_size, augment=True, drop_remainder=True, seed=3,
-                                    output_size=32)
+                                    recipe=recipe)
     per_epoch = [(images.numpy(), labels.numpy()) for _ in range(2) for images, labels in fresh]
     assert len(per_epoch) == len(repeated) == 2 * steps
     for (images, labels), (fresh_images, fresh_labels) in zip(repeated, per_epoch):

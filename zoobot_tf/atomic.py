@@ -8,26 +8,41 @@ from __future__ import annotations
 
 import os
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 
-__all__ = ["atomic_write_text", "fsync_dir"]
+__all__ = ["atomic_path", "atomic_write_text", "fsync_dir"]
 
 
-def atomic_write_text(path: str | os.PathLike, text: str) -> None:
-    """Write text so that ``path`` either keeps its old content or has the complete new one."""
+@contextmanager
+def atomic_path(path: str | os.PathLike, suffix: str | None = None):
+    """Yield a temporary path beside ``path`` to write into (all at once or step by step); on a
+    clean exit it is fsynced and renamed to ``path``, on an error or a kill it is removed (or left
+    as a hidden ``.name.*`` file, never under the final name).
+
+    ``suffix`` (default ``path``'s) keeps writers that choose a format by extension happy.
+    """
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix or path.suffix or ".tmp")
+    os.close(fd)
     try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
+        yield Path(tmp)
+        if os.path.isfile(tmp):
+            with open(tmp, "rb") as handle:
+                os.fsync(handle.fileno())
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
     fsync_dir(path.parent)
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> None:
+    """Write text so that ``path`` either keeps its old content or has the complete new one."""
+    with atomic_path(path, suffix=".tmp") as tmp:
+        tmp.write_text(text)
 
 
 def fsync_dir(directory: str | os.PathLike) -> None:

@@ -12,6 +12,7 @@ instead of picking string keys out of the JSON themselves.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import platform
 import sys
@@ -20,11 +21,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from zoobot_tf.atomic import atomic_write_text
+from zoobot_tf.recipe import ImageRecipe
+
+logger = logging.getLogger(__name__)
 
 __all__ = [
     "CONFIG_NAME",
     "MODEL_NAME",
-    "ImageRecipe",
     "RunConfig",
     "RunConfigMismatch",
     "check_resume_config",
@@ -32,8 +35,10 @@ __all__ = [
     "load_run",
     "open_run",
     "now_iso",
+    "recipe_for_model",
     "save_config",
     "software_versions",
+    "task_for_model",
 ]
 
 CONFIG_NAME = "config.json"
@@ -159,82 +164,6 @@ def load_run(save_dir, compile: bool = False):
 
 
 @dataclass(frozen=True)
-class ImageRecipe:
-    """How a run's images were prepared: what prediction and evaluation must repeat.
-
-    Attributes
-    ----------
-    image_size : int or None
-        Side of the model's input (after the crop and resize).
-    greyscale : bool
-        Stored channels averaged into one.
-    crop_scale, crop_ratio : tuple of float
-        The training crops (:mod:`zoobot_tf.data.crops`); evaluation takes the centre crop of
-        area ``mean(crop_scale)``.
-    stored_image_shape, stored_dtype, shard_image_options :
-        How the shards stored the images (``load_image`` options such as ``scaling``); ``None``
-        for runs not trained from shards.
-    load_image_kwargs : dict
-        ``load_image`` options of a catalog-trained (fine-tuned) run.
-    """
-
-    image_size: int | None
-    greyscale: bool
-    crop_scale: tuple
-    crop_ratio: tuple
-    stored_image_shape: tuple | None = None
-    stored_dtype: str | None = None
-    shard_image_options: dict | None = None
-    load_image_kwargs: dict | None = None
-
-    EVAL_TRANSFORM = "centre crop of area mean(crop_scale) of the stored image, resized to image_size"
-
-    def to_dict(self) -> dict:
-        """The ``image_options`` entry of ``config.json`` (keys of absent fields are left out)."""
-        out = {
-            "crop_scale": list(self.crop_scale),
-            "crop_ratio": list(self.crop_ratio),
-            "eval_transform": self.EVAL_TRANSFORM,
-            "greyscale": bool(self.greyscale),
-        }
-        if self.stored_image_shape is not None:
-            out.update(stored_image_shape=list(self.stored_image_shape), stored_dtype=self.stored_dtype,
-                       shard_image_options=self.shard_image_options)
-        if self.load_image_kwargs is not None:
-            out["load_image_kwargs"] = dict(self.load_image_kwargs)
-        return out
-
-    @classmethod
-    def from_config(cls, config: dict) -> "ImageRecipe | None":
-        """The recipe of a run's config (None when the config has no ``image_options``)."""
-        options = config.get("image_options")
-        if not options or "crop_scale" not in options:
-            return None
-        shape = options.get("stored_image_shape")
-        return cls(
-            image_size=config.get("image_size"),
-            greyscale=bool(config.get("greyscale", options.get("greyscale", False))),
-            crop_scale=tuple(options["crop_scale"]),
-            crop_ratio=tuple(options.get("crop_ratio") or ()),
-            stored_image_shape=None if shape is None else tuple(shape),
-            stored_dtype=options.get("stored_dtype"),
-            shard_image_options=options.get("shard_image_options"),
-            load_image_kwargs=options.get("load_image_kwargs"),
-        )
-
-    @property
-    def eval_crop_fraction(self) -> float:
-        """Area fraction of the centre crop used at evaluation / prediction time."""
-        low, high = self.crop_scale
-        return (float(low) + float(high)) / 2.0
-
-    @property
-    def scaling(self):
-        """The stored images' intensity scaling (``'asinh'``, ...), or None."""
-        return (self.shard_image_options or self.load_image_kwargs or {}).get("scaling")
-
-
-@dataclass(frozen=True)
 class RunConfig:
     """A run directory's ``config.json``, read once, with the fields other code needs typed.
 
@@ -299,26 +228,43 @@ class RunConfig:
 
     @property
     def image(self) -> ImageRecipe | None:
-        return ImageRecipe.from_config(self.raw)
+        """The run's image recipe: its ``recipe`` entry, or the one an older config implies."""
+        if self.raw.get("recipe"):
+            return ImageRecipe.from_dict(self.raw["recipe"])
+        return ImageRecipe.from_legacy_config(self.raw)
 
-    def eval_image_options(self) -> dict:
-        """``image_size``, ``greyscale`` and ``crop_scale`` (None: the pipeline's default) of
-        evaluation-time images, as :func:`zoobot_tf.data.get_dataset` takes them."""
-        recipe = self.image
-        return {"image_size": self.image_size, "greyscale": self.greyscale,
-                "crop_scale": None if recipe is None else recipe.crop_scale}
+    @property
+    def task(self) -> dict:
+        """What the outputs mean: ``head``, ``schema`` and ``label_cols`` (as :class:`~zoobot_tf.saving.ModelMetadata`)."""
+        return {"head": self.raw.get("head"), "schema": self.schema, "label_cols": self.label_cols}
 
-    def prediction_defaults(self) -> dict:
-        """What prediction should repeat: ``schema``, the centre ``crop_scale`` and ``scaling``."""
-        defaults = {}
-        if self.schema:
-            defaults["schema"] = self.schema
-        recipe = self.image
-        if recipe is not None:
-            defaults["crop_scale"] = recipe.eval_crop_fraction
-            if recipe.scaling:
-                defaults["scaling"] = recipe.scaling
-        return defaults
+
+def recipe_for_model(model, model_path=None) -> ImageRecipe | None:
+    """The image recipe of a model: the one saved inside it, else (models saved before recipes
+    travelled with them) its run directory's ``config.json``, with a warning; None when neither
+    says. ``model_path`` is the ``.keras`` file or run directory the model came from."""
+    from zoobot_tf.saving import model_metadata
+
+    metadata = model_metadata(model)
+    if metadata is not None and metadata.recipe is not None:
+        return metadata.recipe
+    run = RunConfig.beside(model_path) if model_path is not None else None
+    recipe = run.image if run is not None else None
+    if recipe is not None:
+        logger.warning("%s has no image recipe inside (saved before zoobot_tf 0.2, or by plain model.save): "
+                       "using the one in %s", model_path, run.run_dir / CONFIG_NAME)
+    return recipe
+
+
+def task_for_model(model, model_path=None) -> dict:
+    """``{head, schema, label_cols}`` of a model: saved inside it, else from its run's config ({} if neither)."""
+    from zoobot_tf.saving import model_metadata
+
+    metadata = model_metadata(model)
+    if metadata is not None and metadata.task:
+        return dict(metadata.task)
+    run = RunConfig.beside(model_path) if model_path is not None else None
+    return run.task if run is not None else {}
 
 
 def open_run(run, out_dir=None, shard_dir=None):

@@ -202,46 +202,17 @@ def plot_attention_map(image, maps, index, path, band=1, title=None) -> Path:
     return path
 
 
-def _run_of(model_path):
-    """``(run directory, model file)`` of a run directory or a ``.keras`` file inside one."""
-    path = Path(model_path)
-    if path.is_dir():
-        return path, None
-    if not path.is_file():
-        raise FileNotFoundError(f"model {path} does not exist")
-    for folder in (path.parent, path.parent.parent):
-        if (folder / "config.json").is_file():
-            return folder, path
-    raise FileNotFoundError(
-        f"no config.json beside {path} (or in its parent): attention maps need the run directory's image options"
-    )
+def _model_inputs(paths, ids, recipe):
+    """Images prepared by the model's recipe, evaluation crop: ``(N, S, S, C)`` float32."""
+    from zoobot_tf.data.inputs import load_model_input
 
-
-def _model_inputs(paths, ids, config):
-    """Images prepared as the run's shards were, then the evaluation crop: ``(N, S, S, C)`` float32."""
-    import tensorflow as tf
-
-    from zoobot_tf.data.augment import centre_crop_images, to_float32, to_greyscale
-    from zoobot_tf.images import load_image
-
-    from zoobot_tf.runs import RunConfig
-
-    run = RunConfig.from_dict(config)
-    recipe = run.image
-    if recipe is None or recipe.shard_image_options is None:
-        raise ValueError(f"the run in {run.run_dir} was not trained from shards: its config.json has no stored "
-                         "image options to prepare images with")
-    stored = dict(recipe.shard_image_options)
     arrays = []
     for id_str, path in zip(ids, paths):
         try:
-            arrays.append(load_image(path, **stored, dtype=recipe.stored_dtype))
+            arrays.append(load_model_input(path, recipe))
         except Exception as err:  # noqa: BLE001 - re-raised naming the row
             raise ValueError(f"cannot prepare image of id_str {id_str!r} (file_loc {path!r}): {err}") from err
-    images = to_float32(tf.constant(np.stack(arrays)))
-    if run.greyscale:
-        images = to_greyscale(images)
-    return centre_crop_images(images, output_size=int(run.image_size), crop_scale=recipe.crop_scale).numpy()
+    return np.stack(arrays)
 
 
 def write_attention_maps(model, catalog, out_dir, *, n=8, band=1, block=-1, batch_size=8) -> list[Path]:
@@ -250,7 +221,7 @@ def write_attention_maps(model, catalog, out_dir, *, n=8, band=1, block=-1, batc
     Parameters
     ----------
     model : path
-        A run directory (``model.keras`` + ``config.json``) or a ``.keras`` file inside one.
+        A ``.keras`` file (its image recipe prepares the images) or a run directory.
     catalog : path or pandas.DataFrame
         Columns ``id_str`` and ``file_loc`` (images in the format the run was trained on).
     out_dir : path
@@ -268,14 +239,10 @@ def write_attention_maps(model, catalog, out_dir, *, n=8, band=1, block=-1, batc
         The PNGs written.
     """
     from zoobot_tf.catalogs import read_catalog
-    from zoobot_tf.runs import RunConfig, load_run
-    from zoobot_tf.saving import load_model
+    from zoobot_tf.predictions.predict_on_catalog import _load_model, resolve_recipe
 
-    run_dir, model_file = _run_of(model)
-    if model_file is None:
-        keras_model, config = load_run(run_dir)
-    else:
-        keras_model, config = load_model(model_file, compile=False), RunConfig.read(run_dir).raw
+    keras_model, model_path, _ = _load_model(model)
+    recipe = resolve_recipe(keras_model, model_path)
     table = read_catalog(catalog)
     missing = [c for c in ("id_str", "file_loc") if c not in table.columns]
     if missing:
@@ -284,7 +251,7 @@ def write_attention_maps(model, catalog, out_dir, *, n=8, band=1, block=-1, batc
         raise ValueError(f"n must be >= 1, got {n}")
     rows = table.head(int(n))
     ids = rows["id_str"].astype(str).tolist()
-    images = _model_inputs(rows["file_loc"].astype(str).tolist(), ids, config)
+    images = _model_inputs(rows["file_loc"].astype(str).tolist(), ids, recipe)
     maps = compute_attention_maps(keras_model, images, block=block, batch_size=batch_size)
     out_dir = Path(out_dir)
     written = []

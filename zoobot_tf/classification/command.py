@@ -9,6 +9,7 @@ import argparse
 import json
 
 from zoobot_tf.classification.options import IMBALANCE_STRATEGIES, OPTIMIZERS
+from zoobot_tf.options import add_recipe_arguments, augmentation_from_args
 from zoobot_tf.training.encoder_command import add_encoder_weights_argument, encoder_weights_kwargs
 
 __all__ = ["add_arguments", "run"]
@@ -33,7 +34,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("--epochs", type=int, default=100, help="epochs (default 100)")
     parser.add_argument("--batch-size", type=int, default=18, help="global batch size (default 18, as the DAT study)")
     parser.add_argument("--patience", type=int, default=None, help="early-stopping patience (default: no early stop)")
-    parser.add_argument("--image-size", type=int, default=None, help="model input side in pixels (default: stored)")
     parser.add_argument("--dropout-rate", type=float, default=0.2, help="head dropout rate (default 0.2)")
     parser.add_argument("--mixed-precision", action="store_true", help="float16 compute (GPUs with tensor cores)")
     parser.add_argument("--strategy", default="mirrored", choices=["mirrored", "multiworker", "default"],
@@ -43,6 +43,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("--no-evaluate", action="store_true", help="skip the held-out report on the test split")
     parser.add_argument("--overwrite", action="store_true", help="replace a finished run in --out")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bars")
+    add_recipe_arguments(parser, training=True, files=False)
     return parser
 
 
@@ -66,6 +67,8 @@ def run(args: argparse.Namespace) -> int:
         progress=not args.no_progress,
         seed=args.seed,
         image_size=args.image_size,
+        augmentation=augmentation_from_args(args),
+        eval_crop=args.eval_crop,
         dropout_rate=args.dropout_rate,
         mixed_precision=args.mixed_precision,
         strategy=args.strategy,

@@ -3,8 +3,8 @@ predictions (CSV) and the figures people look at (confusion matrix, top-2 accura
 size, training curves), all in one folder.
 
 Images go through exactly the evaluation transform of training (:func:`zoobot_tf.data.get_dataset`
-with ``augment=False`` and the run's image size and crop), so the numbers describe the model as
-it will be used. The galaxy size of each galaxy is the galaxy-mask area in the image the model
+with ``augment=False`` and the model's image recipe), so the numbers describe the model as it
+will be used. The galaxy size of each galaxy is the galaxy-mask area in the image the model
 sees, when the shards carry a galaxy mask, or a catalog column otherwise.
 """
 
@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from zoobot_tf.evaluation.predict_split import predict_split
-from zoobot_tf.runs import RunConfig, open_run
+from zoobot_tf.runs import open_run, recipe_for_model
 
 __all__ = ["evaluate_classifier"]
 
@@ -80,9 +80,10 @@ def evaluate_classifier(run, out_dir=None, *, shard_dir=None, split="test", batc
     classes = list(config["label_cols"])
     if list(manifest.label_cols) != classes:
         raise ValueError(f"shards in {shard_dir} have classes {manifest.label_cols}, the model {classes}")
-    has_mask = bool((manifest.image_options or {}).get("galaxy_mask")) and not config.get("greyscale")
-    result = predict_split(model, shard_dir, split, batch_size=batch_size, progress=progress,
-                           mask_channel=-1 if has_mask and size_column is None else None, **RunConfig.from_dict(config).eval_image_options())
+    recipe = recipe_for_model(model, config.get("save_dir"))
+    has_mask = recipe.stored.galaxy_mask and recipe.channels == recipe.stored.total_channels
+    result = predict_split(model, shard_dir, split, recipe=recipe, batch_size=batch_size, progress=progress,
+                           mask_channel=-1 if has_mask and size_column is None else None)
     labels, probabilities = result["labels"], result["outputs"]
     report = classification_report(labels, probabilities, classes)
     files = {"confusion_matrix": plot_confusion_matrix(report["confusion_matrix"], classes,

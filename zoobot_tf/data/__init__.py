@@ -1,7 +1,7 @@
-"""tf.data input pipeline from shards: parse, augment (rotate, flip, crop, resize), batch, prefetch.
+"""tf.data input pipelines: shards or image files -> model input through the image recipe.
 
-Names load lazily so that :mod:`zoobot_tf.data.crops` (the crop constants) is importable without
-TensorFlow.
+:mod:`zoobot_tf.data.inputs` owns how a file or a shard record becomes model input;
+:mod:`zoobot_tf.data.pipeline` builds the shard batches for training. Names load lazily.
 """
 
 from zoobot_tf._lazy import lazy_exports
@@ -9,12 +9,15 @@ from zoobot_tf._lazy import lazy_exports
 _EXPORTS = {
     "get_dataset": "pipeline",
     "dataset_info": "pipeline",
+    "recipe_for_shards": "pipeline",
     "augment_images": "augment",
     "centre_crop_images": "augment",
     "to_float32": "augment",
     "to_greyscale": "augment",
-    "CROP_SCALE": "crops",
-    "CROP_RATIO": "crops",
+    "catalog_dataset": "inputs",
+    "load_model_input": "inputs",
+    "load_stored": "inputs",
+    "to_model_input": "inputs",
 }
 
 __all__ = sorted(_EXPORTS)

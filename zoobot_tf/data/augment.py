@@ -1,11 +1,11 @@
 """Batch-wise galaxy augmentation: any-angle rotation, flips, random crop, resize.
 
-Galaxies have no preferred orientation, so training images are rotated by any angle and
-flipped; ``REFLECT`` fill keeps the rotated corners sky-like instead of black (a black corner
-would be a feature the network could learn). A random crop with bounded area and aspect ratio
-then zooms in slightly, and the result is resized to the network's input size. Evaluation uses
-a fixed centre crop of the mean training area, so train and eval images show galaxies at the
-same scale on average.
+Galaxies have no preferred orientation, so training images are rotated and flipped; with
+any-angle rotation ``REFLECT`` fill keeps the rotated corners sky-like instead of black (a black
+corner would be a feature the network could learn). A random crop with bounded area and aspect
+ratio then zooms in slightly, and the result is resized to the network's input size. What is
+drawn is the image recipe's :class:`~zoobot_tf.recipe.Augmentation`; evaluation takes the
+recipe's fixed centre crop instead (:mod:`zoobot_tf.data.inputs` applies one or the other).
 
 Everything works on a whole batch ``[B, H, W, C]`` (any C, e.g. 11 FITS bands) with per-image
 random parameters drawn from stateless RNGs, so a seed makes the augmentation reproducible. The
@@ -18,8 +18,6 @@ from __future__ import annotations
 import math
 
 import tensorflow as tf
-
-from zoobot_tf.data.crops import CROP_RATIO, CROP_SCALE
 
 
 def to_float32(images: tf.Tensor) -> tf.Tensor:
@@ -59,7 +57,7 @@ def rotate(images: tf.Tensor, angles: tf.Tensor, fill_mode: str = "REFLECT") -> 
     )
 
 
-def random_crop_boxes(batch_size, seed: tf.Tensor, scale=CROP_SCALE, ratio=CROP_RATIO) -> tf.Tensor:
+def random_crop_boxes(batch_size, seed: tf.Tensor, scale, ratio) -> tf.Tensor:
     """``[B, 4]`` normalised ``(y1, x1, y2, x2)`` boxes with area fraction in ``scale``, w/h in ``ratio``."""
     seeds = tf.random.experimental.stateless_split(seed, 4)
     area = tf.random.stateless_uniform([batch_size], seeds[0], scale[0], scale[1])
@@ -70,13 +68,6 @@ def random_crop_boxes(batch_size, seed: tf.Tensor, scale=CROP_SCALE, ratio=CROP_
     y1 = tf.random.stateless_uniform([batch_size], seeds[2]) * (1.0 - height)
     x1 = tf.random.stateless_uniform([batch_size], seeds[3]) * (1.0 - width)
     return tf.stack([y1, x1, y1 + height, x1 + width], axis=1)
-
-
-def centre_crop_boxes(batch_size, scale=CROP_SCALE) -> tf.Tensor:
-    """``[B, 4]`` centred square boxes whose area is the mean of ``scale`` (side = sqrt)."""
-    side = math.sqrt((scale[0] + scale[1]) / 2.0)
-    lo, hi = (1.0 - side) / 2.0, (1.0 + side) / 2.0
-    return tf.tile(tf.constant([[lo, lo, hi, hi]], tf.float32), [batch_size, 1])
 
 
 def crop_and_resize(images: tf.Tensor, boxes: tf.Tensor, output_size: int) -> tf.Tensor:
@@ -132,17 +123,8 @@ def transform_images(images, angles, hflip, vflip, boxes, output_size: int, fill
     )
 
 
-def augment_images(
-    images: tf.Tensor,
-    seed: tf.Tensor,
-    *,
-    output_size: int,
-    crop_scale=CROP_SCALE,
-    crop_ratio=CROP_RATIO,
-    rotate_images: bool = True,
-    flip: bool = True,
-) -> tf.Tensor:
-    """Training augmentation of a float batch: rotate (reflect fill), flip, random crop, resize.
+def augment_images(images: tf.Tensor, seed: tf.Tensor, *, output_size: int, augmentation=None) -> tf.Tensor:
+    """Training augmentation of a float batch: rotate, flip, random crop, resize (one transform).
 
     All four steps are fused into one projective transform per image (one interpolation, only
     output pixels computed), which is several times faster than applying them one by one.
@@ -155,36 +137,38 @@ def augment_images(
         Shape ``[2]`` integer seed of the stateless RNGs (same seed, same output).
     output_size : int
         Side of the output images.
-    crop_scale, crop_ratio : tuple of float
-        Bounds of the crop's area fraction and width/height ratio.
-    rotate_images, flip : bool
-        Whether to rotate by a uniform angle in [0, 2 pi) / flip each axis with probability 1/2.
+    augmentation : zoobot_tf.recipe.Augmentation, optional
+        Crop range and aspect ratio, rotation (``'any'`` uniform angle with reflect fill, ``'90'``
+        multiples of 90 degrees, ``'none'``) and flips; default :class:`~zoobot_tf.recipe.Augmentation()`.
     """
+    from zoobot_tf.recipe import Augmentation
+
+    augmentation = augmentation or Augmentation()
     batch_size = tf.shape(images)[0]
     seeds = tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), 4)
-    if rotate_images:
+    if augmentation.rotation == "any":
         angles = tf.random.stateless_uniform([batch_size], seeds[0], 0.0, 2.0 * math.pi)
+    elif augmentation.rotation == "90":
+        quarter_turns = tf.random.stateless_uniform([batch_size], seeds[0], 0, 4, dtype=tf.int32)
+        angles = tf.cast(quarter_turns, tf.float32) * (math.pi / 2.0)
     else:
         angles = tf.zeros([batch_size])
-    if flip:
+    if augmentation.flip:
         hflip = tf.random.stateless_uniform([batch_size], seeds[1]) < 0.5
         vflip = tf.random.stateless_uniform([batch_size], seeds[2]) < 0.5
     else:
         hflip = vflip = tf.zeros([batch_size], tf.bool)
-    boxes = random_crop_boxes(batch_size, seeds[3], crop_scale, crop_ratio)
+    if augmentation.crops:
+        boxes = random_crop_boxes(batch_size, seeds[3], augmentation.crop_scale, augmentation.crop_ratio)
+    else:
+        boxes = tf.tile(tf.constant([[0.0, 0.0, 1.0, 1.0]]), [batch_size, 1])
     return transform_images(images, angles, hflip, vflip, boxes, output_size)
 
 
-def centre_crop_images(images: tf.Tensor, *, output_size: int, crop_scale=CROP_SCALE) -> tf.Tensor:
-    """Evaluation preprocessing: deterministic centre crop (mean training area) + resize."""
-    return crop_and_resize(images, centre_crop_boxes(tf.shape(images)[0], crop_scale), output_size)
-
-
-def check_crop_bounds(crop_scale, crop_ratio) -> None:
-    """Raise ValueError for crop bounds that cannot produce a valid box."""
-    lo, hi = crop_scale
-    if not 0.0 < lo <= hi <= 1.0:
-        raise ValueError(f"crop_scale must satisfy 0 < low <= high <= 1, got {crop_scale}")
-    lo, hi = crop_ratio
-    if not 0.0 < lo <= hi:
-        raise ValueError(f"crop_ratio must satisfy 0 < low <= high, got {crop_ratio}")
+def centre_crop_images(images: tf.Tensor, *, output_size: int, crop_fraction: float) -> tf.Tensor:
+    """Evaluation preprocessing: the centred square of area ``crop_fraction`` (1: the whole
+    image), resized to ``output_size`` (bilinear; no resampling when the sizes agree)."""
+    side = math.sqrt(float(crop_fraction))
+    lo, hi = (1.0 - side) / 2.0, (1.0 + side) / 2.0
+    boxes = tf.tile(tf.constant([[lo, lo, hi, hi]], tf.float32), [tf.shape(images)[0], 1])
+    return crop_and_resize(images, boxes, output_size)

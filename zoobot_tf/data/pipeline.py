@@ -1,9 +1,10 @@
 """Shards -> ``tf.data.Dataset`` of float32 image batches, labels and ids.
 
 Reads shard files in parallel (interleaved when shuffling), parses and ``decode_raw``s records
-with ``AUTOTUNE``, shuffles the training split, batches, then augments whole batches (see
-:mod:`zoobot_tf.data.augment`) and prefetches. Augmenting after batching keeps the per-image work
-in a handful of vectorised ops, which is what lets the GPU be fed from a few CPU cores.
+with ``AUTOTUNE``, shuffles the training split, batches, then turns whole batches into model input
+with the image recipe (:mod:`zoobot_tf.data.inputs`: augmentation or the evaluation crop) and
+prefetches. Augmenting after batching keeps the per-image work in a handful of vectorised ops,
+which is what lets the GPU be fed from a few CPU cores.
 """
 
 from __future__ import annotations
@@ -12,12 +13,21 @@ import os
 
 import tensorflow as tf
 
-from zoobot_tf.data import augment as aug
-from zoobot_tf.data.crops import CROP_RATIO, CROP_SCALE
+from zoobot_tf.data.inputs import batched_inputs, shard_records
+from zoobot_tf.recipe import Augmentation, ImageRecipe
 from zoobot_tf.shards.manifest import load_manifest
-from zoobot_tf.shards.reader import parse_record
 
 AUTOTUNE = tf.data.AUTOTUNE
+
+
+def recipe_for_shards(shard_dir, *, size=None, channels=None, eval_crop=None,
+                      augmentation: Augmentation | None = None) -> ImageRecipe:
+    """The image recipe of a model trained on ``shard_dir``: the shards' stored format, input
+    ``size`` (default the stored size) and ``channels`` (default the stored ones), the evaluation
+    crop (default the middle of the training crop range) and the training ``augmentation``."""
+    manifest = shard_dir if hasattr(shard_dir, "stored_format") else load_manifest(shard_dir)
+    return ImageRecipe.for_stored(manifest.stored_format(), size=size, channels=channels, eval_crop=eval_crop,
+                                  augmentation=augmentation)
 
 
 def get_dataset(
@@ -25,13 +35,12 @@ def get_dataset(
     split: str,
     batch_size: int,
     *,
+    recipe: ImageRecipe | None = None,
     augment: bool = True,
     output_size: int | None = None,
     greyscale: bool = False,
-    crop_scale=CROP_SCALE,
-    crop_ratio=CROP_RATIO,
-    rotate: bool = True,
-    flip: bool = True,
+    augmentation: Augmentation | None = None,
+    eval_crop: float | None = None,
     shuffle: bool | None = None,
     shuffle_buffer: int = 1000,
     repeat: bool = False,
@@ -50,17 +59,16 @@ def get_dataset(
         ``'train'``, ``'val'``, ``'test'`` or (unlabelled shards) ``'predict'``.
     batch_size : int
         Global batch size.
+    recipe : ImageRecipe, optional
+        How records become model input (a trained model's own: ``model.zoobot_metadata.recipe``).
+        It must describe how these shards store their images (else a one-line error naming
+        both). Default: :func:`recipe_for_shards` with ``output_size``, ``greyscale``,
+        ``augmentation`` and ``eval_crop``.
     augment : bool
-        Random rotation (reflect fill), flips and crop; False: deterministic centre crop of area
-        ``mean(crop_scale)``, identical on every call.
-    output_size : int, optional
-        Side of the output images (default: the stored size).
-    greyscale : bool
-        Average all channels into one.
-    crop_scale, crop_ratio : tuple of float
-        Bounds of the random crop's area fraction and aspect ratio.
-    rotate, flip : bool
-        Switch off rotation / flips inside ``augment``.
+        Training views (the recipe's augmentation); False: its deterministic evaluation crop.
+    output_size, greyscale, augmentation, eval_crop
+        Build the default recipe: input side (default: the stored size), one channel (the band
+        mean), the training views, the evaluation crop. Ignored with ``recipe``.
     shuffle : bool, optional
         Shuffle files and records (default: only for ``'train'``). Unshuffled splits keep the
         stored record order.
@@ -80,70 +88,41 @@ def get_dataset(
     Returns
     -------
     tf.data.Dataset
-        ``(images, labels)``: images float32 ``[B, S, S, C]`` (uint8 shards scaled to [0, 1],
-        float shards as stored), labels float32 ``[B, A]`` (votes/fractions) or int32 ``[B]``
-        (classes); unlabelled shards give ``(images, id_str)``.
+        ``(images, labels)``: images float32 ``[B, S, S, C]`` (:func:`zoobot_tf.data.inputs.to_model_input`),
+        labels float32 ``[B, A]`` (votes/fractions) or int32 ``[B]`` (classes); unlabelled
+        shards give ``(images, id_str)``.
     """
     manifest = load_manifest(shard_dir)
-    files = manifest.files(split)  # KeyError naming the available splits
+    manifest.files(split)  # KeyError naming the available splits
     if manifest.n_records(split) == 0:
         raise ValueError(f"split {split!r} of {shard_dir} has no records")
     if int(batch_size) < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    aug.check_crop_bounds(crop_scale, crop_ratio)
-    output_size = int(output_size or manifest.image_shape[0])
+    if recipe is None:
+        recipe = recipe_for_shards(manifest, size=output_size, channels=1 if greyscale else None,
+                                   eval_crop=eval_crop, augmentation=augmentation)
+    else:
+        recipe.check_stored(manifest.stored_format(), f"shards {shard_dir}")
     shuffle = (split == "train") if shuffle is None else bool(shuffle)
     deterministic = seed is not None or not shuffle
 
-    if shuffle:
-        file_ds = tf.data.Dataset.from_tensor_slices(files).shuffle(len(files), seed=seed)
-        records = file_ds.interleave(
-            tf.data.TFRecordDataset,
-            cycle_length=min(len(files), 16),
-            num_parallel_calls=AUTOTUNE,
-            deterministic=deterministic,
-        )
-    else:
-        records = tf.data.TFRecordDataset(files)
-    ds = records.map(lambda s: parse_record(s, manifest), num_parallel_calls=AUTOTUNE)
+    ds = shard_records(manifest, split, shuffle=shuffle, seed=seed, shuffle_buffer=shuffle_buffer,
+                       deterministic=deterministic)
     if cache:
         ds = ds.cache()
-    if shuffle:
-        ds = ds.shuffle(shuffle_buffer, seed=seed)
     if repeat:
         ds = ds.repeat()
-    ds = ds.batch(int(batch_size), drop_remainder=drop_remainder)
+    ds = batched_inputs(ds, recipe, batch_size, training=augment, seed=seed, drop_remainder=drop_remainder)
 
-    def prepare(batch, batch_seed=None):
-        images = aug.to_float32(batch["image"])
-        if greyscale:
-            images = aug.to_greyscale(images)
-        if augment:
-            images = aug.augment_images(
-                images,
-                batch_seed,
-                output_size=output_size,
-                crop_scale=crop_scale,
-                crop_ratio=crop_ratio,
-                rotate_images=rotate,
-                flip=flip,
-            )
-        else:
-            images = aug.centre_crop_images(images, output_size=output_size, crop_scale=crop_scale)
+    def as_tuple(batch):
         if not manifest.labelled:
-            return images, batch["id_str"]
+            return batch["image"], batch["id_str"]
         labels = tf.cast(batch["label"], tf.int32) if manifest.label_kind == "class" else batch["labels"]
-        return (images, labels, batch["id_str"]) if include_ids else (images, labels)
-
-    if augment:
-        seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
-        ds = tf.data.Dataset.zip(ds, seeds).map(prepare, num_parallel_calls=AUTOTUNE)
-    else:
-        ds = ds.map(prepare, num_parallel_calls=AUTOTUNE)
+        return (batch["image"], labels, batch["id_str"]) if include_ids else (batch["image"], labels)
 
     options = tf.data.Options()
     options.deterministic = deterministic
-    return ds.with_options(options).prefetch(AUTOTUNE)
+    return ds.map(as_tuple, num_parallel_calls=AUTOTUNE).with_options(options).prefetch(AUTOTUNE)
 
 
 def dataset_info(shard_dir: str | os.PathLike) -> dict:

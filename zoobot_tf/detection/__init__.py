@@ -52,7 +52,6 @@ _EXPORTS = {
     "match_detections": "metrics",
     "plot_completeness_purity": "plots",
     "plot_scene": "plots",
-    "DETECTION_SCALINGS": "scalings",
     "apply_scaling": "scalings",
     "make_scene": "scenes",
     "make_scenes": "scenes",

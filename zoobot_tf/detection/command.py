@@ -13,13 +13,14 @@ __all__ = ["add_arguments", "run"]
 
 def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """Options of ``zoobot-tf detect``."""
-    from zoobot_tf.detection.scalings import DEFAULT_SCALING, DETECTION_SCALINGS
+    from zoobot_tf.detection.scalings import DEFAULT_SCALING
+    from zoobot_tf.images.scalings import SCALINGS
 
     parser.add_argument("fits", nargs="+",
                         help="FITS field(s): a cube or one band per extension; 'g.fits;r.fits;i.fits' for one file per band")
     parser.add_argument("--model", required=True, help="trained Mask R-CNN (.keras)")
     parser.add_argument("--out", required=True, help="catalog to write (.parquet or .csv)")
-    parser.add_argument("--scaling", default=None, choices=tuple(DETECTION_SCALINGS),
+    parser.add_argument("--scaling", default=None, choices=SCALINGS,
                         help=f"contrast scaling, as in training (default: the model's, else {DEFAULT_SCALING})")
     parser.add_argument("--tile-size", type=int, default=None,
                         help="tile side in pixels (default: the model's input size, else 256)")

@@ -33,11 +33,11 @@ def plot_scene(image, labels=None, path=None, *, predictions=None, scaling: str 
     from matplotlib.lines import Line2D
     from matplotlib.patches import Rectangle
 
-    from zoobot_tf.detection.scalings import apply_scaling
+    from zoobot_tf.detection.scalings import apply_scaling, check_scaling
 
     shown = apply_scaling(image, scaling)
     shown = shown[..., ::-1] if shown.shape[-1] == 3 else shown.mean(axis=-1)
-    if scaling == "raw":
+    if check_scaling(scaling) == "none":
         shown = (shown - shown.min()) / max(float(np.ptp(shown)), 1e-12)
     fig = Figure(figsize=(6, 6))
     ax = fig.subplots()

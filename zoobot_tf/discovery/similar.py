@@ -18,10 +18,14 @@ __all__ = ["add_arguments", "embed_image", "find_similar", "run", "similar_galle
 
 
 def embed_image(image, pca, model=None) -> np.ndarray:
-    """PCA features ``(1, K)`` of a new image file, embedded like the catalog was."""
+    """PCA features ``(1, K)`` of a new image file, embedded like the catalog was (the image recipe
+    the features file records, else the model's own)."""
+    import json
+
+    from zoobot_tf.data.inputs import load_model_input
     from zoobot_tf.predictions.embedding import Embedder
-    from zoobot_tf.predictions.images_dataset import ImageOptions
-    from zoobot_tf.predictions.predict_on_catalog import _load_model
+    from zoobot_tf.predictions.predict_on_catalog import _load_model, resolve_recipe
+    from zoobot_tf.recipe import ImageRecipe
 
     attrs = (pca.embedding_attrs or {}) if pca is not None else {}
     if pca is None or not attrs:
@@ -30,11 +34,10 @@ def embed_image(image, pca, model=None) -> np.ndarray:
     model = model or attrs.get("model_file")
     if not model or str(model).startswith("<"):
         raise ValueError("the features were made with an in-memory model; pass model= (--model) to embed the image")
-    model, _ = _load_model(model)
-    scaling = attrs.get("image_scaling")
-    options = ImageOptions(tuple(attrs["image_size"]), int(attrs["image_channels"]),
-                           None if scaling in (None, "none") else scaling, float(attrs.get("image_crop_scale", 1.0)))
-    pixels = options.load(image)[None]
+    model, model_path, _ = _load_model(model)
+    recorded = attrs.get("image_recipe")
+    recipe = resolve_recipe(model, model_path, ImageRecipe.from_dict(json.loads(recorded)) if recorded else None)
+    pixels = load_model_input(image, recipe)[None]
     return pca.transform(Embedder(model, int(attrs.get("tta", 1)))(pixels))
 
 

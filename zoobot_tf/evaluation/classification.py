@@ -64,26 +64,27 @@ def regressor_metrics(labels, predictions, label_cols) -> dict:
 
 
 def dirichlet_metrics(votes, concentrations, schema) -> dict:
-    """Mean Dirichlet-multinomial loss per galaxy and RMSE of expected vs observed vote fractions."""
+    """Mean Dirichlet-multinomial loss per galaxy and RMSE of expected vs observed vote fractions.
+
+    ``concentrations`` is ``(N, A)`` or ``(N, A, S)`` MC samples: the expected fractions are
+    averaged over samples (as ``zoobot-tf evaluate`` reads a predictions file) and the RMSE pools
+    every answer of every question with at least one vote (``evaluate``'s overall
+    ``rmse_volunteers``); the loss is averaged over samples.
+    """
+    from zoobot_tf.evaluation.metrics import expected_fractions, vote_fraction_rmse
     from zoobot_tf.losses import dirichlet_loss
 
     votes = np.asarray(votes, dtype=np.float64)
-    concentrations = np.asarray(concentrations, dtype=np.float64)
-    loss = np.asarray(dirichlet_loss(votes.astype(np.float32), concentrations.astype(np.float32), schema))
-    errors = []
-    for start, end in schema.question_index_groups:
-        v, a = votes[:, start : end + 1], concentrations[:, start : end + 1]
-        total = v.sum(axis=1)
-        answered = total > 0
-        if answered.any():
-            observed = v[answered] / total[answered, None]
-            expected = a[answered] / a[answered].sum(axis=1, keepdims=True)
-            errors.append(((expected - observed) ** 2).ravel())
-    squared = np.concatenate(errors) if errors else np.array([np.nan])
+    alpha = np.asarray(concentrations, dtype=np.float64)
+    alpha = alpha[..., None] if alpha.ndim == 2 else alpha
+    losses = [np.asarray(dirichlet_loss(votes.astype(np.float32), alpha[..., s].astype(np.float32), schema))
+              for s in range(alpha.shape[-1])]
+    fractions = expected_fractions(alpha, schema)
+    rmse = vote_fraction_rmse(fractions, schema.vote_fractions(votes), schema, votes=votes, min_votes=1)
     return {
         "n": int(votes.shape[0]),
-        "loss": float(loss.mean()),
-        "vote_fraction_rmse": float(np.sqrt(squared.mean())),
+        "loss": float(np.mean(losses)),
+        "vote_fraction_rmse": float(rmse.loc["overall", "rmse"]),
     }
 
 

@@ -1,5 +1,5 @@
 """`zoobot-tf evaluate`: a predictions file + the catalog it was made from -> comparison table,
-CSV and PNGs.
+CSV and PNGs (decision trees), or accuracy / RMSE (classifiers and regressors).
 
 Predictions come as the HDF5 that ``predict_on_catalog`` writes (``id_str`` (N), ``label_cols``
 (A), ``predictions`` (N, A, n_samples) Dirichlet concentrations) or as a summary table with
@@ -169,8 +169,13 @@ def evaluate_files(
     majority_min_votes: int = 5,
     training_log=None,
     baseline_from_rest: bool = True,
+    label_column: str = "label",
 ) -> dict:
     """Evaluate a predictions file against the catalog its galaxies came from.
+
+    Decision-tree predictions are compared with the volunteers' vote fractions (below); a
+    classifier's or regressor's HDF5 (its ``head`` attribute says which) goes to
+    :func:`evaluate_outputs`.
 
     Parameters
     ----------
@@ -190,6 +195,8 @@ def evaluate_files(
     baseline_from_rest : bool
         Without ``train_catalog``, use the catalog's galaxies that were *not* predicted as the
         baseline's training set (none left: no baseline).
+    label_column : str
+        Classifier predictions: the catalog column holding each galaxy's class name.
 
     Returns
     -------
@@ -197,6 +204,9 @@ def evaluate_files(
         :func:`evaluate`'s result plus ``text`` (the printed table), ``schema``, ``n_predicted``,
         ``n_catalog`` and ``baseline_source`` (a description, or None).
     """
+    head = _head_of(predictions)
+    if head in ("softmax", "regression"):
+        return evaluate_outputs(predictions, catalog, head, out_dir=out_dir, label_column=label_column)
     fractions, schema = read_predictions(predictions, schema)
     table, source = _indexed_catalog(catalog, "catalog")
     missing = fractions.index.difference(table.index)
@@ -240,6 +250,69 @@ def evaluate_files(
     return result
 
 
+def _head_of(predictions) -> str:
+    if not (isinstance(predictions, (str, os.PathLike)) and os.fspath(predictions).lower().endswith(HDF5_EXTS)):
+        return "dirichlet"
+    from zoobot_tf.predictions.hdf5 import read_attrs
+
+    return str(read_attrs(predictions).get("head") or "dirichlet")
+
+
+def evaluate_outputs(predictions, catalog, head: str, *, out_dir=None, label_column: str = "label") -> dict:
+    """A classifier's (``head='softmax'``) or regressor's predictions HDF5 against the catalog.
+
+    The same numbers a fine-tuning run reports (:func:`zoobot_tf.evaluation.held_out.task_metrics`
+    of the MC samples): accuracy, balanced accuracy and the confusion matrix of the mean class
+    probabilities against the catalog's ``label_column``, or the RMSE of the mean outputs
+    against the catalog's columns named like the outputs.
+    """
+    from zoobot_tf.evaluation.held_out import task_metrics, write_metrics
+    from zoobot_tf.predictions.hdf5 import load_predictions
+
+    ids, label_cols, samples = load_predictions(predictions)
+    ids = [str(i) for i in ids]
+    _check_ids(ids, os.fspath(predictions))
+    table, source = _indexed_catalog(catalog, "catalog")
+    missing = pd.Index(ids).difference(table.index)
+    if len(missing):
+        raise ValueError(f"{len(missing)} of {len(ids)} predicted id_str values are not in catalog {source}, "
+                         f"e.g. {list(missing[:5])}")
+    matched = table.loc[ids]
+    if head == "softmax":
+        if label_column not in matched.columns:
+            raise ValueError(f"catalog {source} has no label column {label_column!r} (pass --label-column)")
+        index = {name: i for i, name in enumerate(label_cols)}
+        bad = [(i, v) for i, v in zip(ids, matched[label_column]) if str(v) not in index]
+        if bad:
+            raise ValueError(f"catalog {source}: id_str {bad[0][0]!r} has class {bad[0][1]!r}, not one of the "
+                             f"model's classes {list(label_cols)} ({len(bad)} such rows)")
+        labels = np.array([index[str(v)] for v in matched[label_column]])
+    else:
+        absent = [c for c in label_cols if c not in matched.columns]
+        if absent:
+            raise ValueError(f"catalog {source} lacks the regression targets {absent[:6]}")
+        labels = matched[list(label_cols)].to_numpy(dtype=np.float64)
+    result = task_metrics(head, labels, samples, list(label_cols))
+    if head == "softmax":
+        text = (f"{len(ids)} galaxies: accuracy {result['accuracy']:.3f}, balanced accuracy "
+                f"{result['balanced_accuracy']:.3f} ({len(label_cols)} classes)")
+    else:
+        text = f"{len(ids)} galaxies: RMSE {result['rmse']:.4f} over {len(label_cols)} outputs"
+    result.update(text=text, files={}, n_predicted=len(ids), n_catalog=len(table), head=head)
+    if out_dir is not None:
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        if head == "softmax":
+            from zoobot_tf.evaluation.plots import plot_confusion_matrix
+
+            result["files"]["confusion_matrix"] = plot_confusion_matrix(
+                result["confusion_matrix"], list(label_cols), out / "confusion_matrix.png",
+                title=f"confusion matrix (n={len(ids)})", true_label="true")
+        numbers = {k: v for k, v in result.items() if k not in ("text", "files")}
+        result["files"]["metrics"] = str(write_metrics(out, numbers))
+    return result
+
+
 def _add_calibration(result, predictions, votes, truth, schema, out_dir, min_votes) -> None:
     """Interval coverage (:mod:`zoobot_tf.evaluation.calibration`) for an HDF5 file with MC samples."""
     from zoobot_tf.evaluation import calibration
@@ -280,12 +353,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--majority-min-votes", type=int, default=5,
                         help="votes a question needs for majority-answer accuracy / confusion matrices")
     parser.add_argument("--training-log", default=None, help="Keras CSVLogger file to plot as training curves")
+    parser.add_argument("--label-column", default="label",
+                        help="classifier predictions: the catalog column with each galaxy's class (default label)")
 
 
 def run(args: argparse.Namespace) -> int:
     result = evaluate_files(
         args.predictions, args.catalog, schema=args.schema, train_catalog=args.train_catalog, out_dir=args.out,
         min_votes=args.min_votes, majority_min_votes=args.majority_min_votes, training_log=args.training_log,
+        label_column=args.label_column,
     )
     print(result["text"])
     ignored = result["n_catalog"] - result["n_predicted"]

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 
+from zoobot_tf.options import add_recipe_arguments, augmentation_from_args
 from zoobot_tf.training.encoder_command import add_encoder_weights_argument, encoder_from_weights
 
 __all__ = ["add_arguments", "run"]
@@ -49,7 +50,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     )
     parser.add_argument("--label-cols", default=None, help="comma-separated label columns (regressor; classifier: one)")
     parser.add_argument("--class-weight", default="none", help="'none' (default), 'balanced' or JSON {class: w}")
-    parser.add_argument("--image-size", type=int, default=None, help="input side in pixels (default: the model's)")
     parser.add_argument("--epochs", type=int, default=40, help="maximum epochs (default 40)")
     parser.add_argument("--patience", type=int, default=8, help="early-stopping patience in epochs (default 8)")
     parser.add_argument("--learning-rate", type=float, default=1e-3, help="peak AdamW rate of head and top block (default 1e-3)")
@@ -78,6 +78,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("--batch-size", type=int, default=32, help="batch size (default 32)")
     parser.add_argument("--seed", type=int, default=42, help="split and training seed (default 42)")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bars")
+    add_recipe_arguments(parser, training=True)
     return parser
 
 
@@ -123,7 +124,13 @@ def run(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         seed=args.seed,
         progress=not args.no_progress,
+        stored_size=args.stored_size,
+        scaling=args.scaling,
+        eval_crop=args.eval_crop,
+        augmentation=augmentation_from_args(args),
     )
     shown = {k: v for k, v in result.metrics.items() if isinstance(v, (int, float))}
+    if result.metrics.get("image_recipe"):
+        print(f"image recipe: {result.metrics['image_recipe']}")
     print(f"fine-tuned model: {result.paths['model']}; held-out metrics: {json.dumps(shown)}")
     return 0

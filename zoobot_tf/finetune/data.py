@@ -3,14 +3,13 @@
 Ids and labels are held in memory (they are small); images are streamed, read from their files
 (a catalog) or TFRecord shards as each batch is drawn, so a fine-tuning set of any size fits.
 A catalog with a ``split`` column (train/val/test, as many benchmark sets ship) keeps that split;
-otherwise galaxies are split by hashing ``(seed, id_str)`` as for shards. Images are read in
-their stored dtype (``uint8`` stays ``uint8``) and become float32 in [0, 1] per batch.
+otherwise galaxies are split by hashing ``(seed, id_str)`` as for shards. Every image becomes
+model input through the fine-tuned model's image recipe (:mod:`zoobot_tf.data.inputs`), the same
+functions ``predict`` uses.
 """
 
 from __future__ import annotations
 
-import re
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,8 +18,7 @@ import pandas as pd
 import tensorflow as tf
 from tqdm.auto import tqdm
 
-from zoobot_tf.data import augment as aug
-from zoobot_tf.data.crops import CROP_RATIO, CROP_SCALE
+from zoobot_tf.data.inputs import batched_inputs, catalog_dataset, image_read_errors, shard_records
 
 __all__ = [
     "FINETUNE_HEADS",
@@ -63,27 +61,19 @@ class FinetuneTask:
 class Split:
     """One split: ids and labels in memory (small), images streamed from their files or shards.
 
-    ``file_locs`` + ``image_options`` (a catalog: :func:`zoobot_tf.images.load_image` reads each
-    image when its batch is drawn) or ``shard_dir`` (TFRecords; ``label_columns`` picks the
-    stored label columns a vote/fraction head needs).
+    ``file_locs`` (a catalog: each image is read when its batch is drawn) or ``shard_dir``
+    (TFRecords; ``label_columns`` picks the stored label columns a vote/fraction head needs).
     """
 
     name: str
     ids: np.ndarray
     labels: np.ndarray
     file_locs: np.ndarray | None = None
-    image_options: dict | None = None
     shard_dir: str | None = None
     label_columns: list | None = None
 
     def __len__(self) -> int:
         return len(self.ids)
-
-    def records(self, *, shuffle: bool, seed: int) -> tf.data.Dataset:
-        """Unbatched ``(image, label)`` pairs in the stored dtype; in id order unless ``shuffle``."""
-        if self.shard_dir is not None:
-            return _shard_records(self, shuffle=shuffle, seed=seed)
-        return _catalog_records(self, shuffle=shuffle, seed=seed)
 
 
 def _classes(label_set) -> list | None:
@@ -235,17 +225,8 @@ def read_labelled_catalog(catalog) -> pd.DataFrame:
     return frame
 
 
-def splits_from_catalog(
-    catalog: pd.DataFrame,
-    task: FinetuneTask,
-    *,
-    image_size: int,
-    channels: int,
-    val_fraction: float,
-    test_fraction: float,
-    seed: int,
-    image_kwargs: dict | None = None,
-) -> dict:
+def splits_from_catalog(catalog: pd.DataFrame, task: FinetuneTask, *, val_fraction: float, test_fraction: float,
+                        seed: int) -> dict:
     """Split a catalog train/val/test: by its ``split`` column when it has one, else by hashing ``(seed, id_str)``.
 
     Images are not read here (a missing file is reported now, naming its row); each is read
@@ -256,20 +237,15 @@ def splits_from_catalog(
     dict of str -> Split
         Only the non-empty splits.
     """
-    from zoobot_tf.images import is_fits
     from zoobot_tf.shards.split import SPLIT_COLUMN, assign_splits, splits_from_column
 
     labels = _catalog_labels(catalog, task)
     files = catalog["file_loc"].astype(str).to_numpy()
     ids = catalog["id_str"].tolist()
-    absent = [r for r, f in enumerate(files) if not Path(f).expanduser().is_file()]
+    absent = [r for r, f in enumerate(files) if not all(Path(p.strip()).expanduser().is_file() for p in f.split(";"))]
     if absent:
         shown = "; ".join(f"row {r} (id_str {ids[r]!r}): {files[r]!r}" for r in absent[:5])
         raise FileNotFoundError(f"{len(absent)} catalog images do not exist: {shown}")
-    # 8-bit PNG/JPG stay uint8 until batched (scaled to [0, 1] per batch); FITS are float
-    rasters = not (image_kwargs or {}).get("scaling") and not any(is_fits(f) for f in files)
-    options = {"dtype": "uint8" if rasters else "float32", **(image_kwargs or {}),
-               "size": int(image_size), "channels": int(channels)}
     if SPLIT_COLUMN in catalog.columns:
         assignment = splits_from_column(ids, catalog[SPLIT_COLUMN].tolist(), seed=seed)
     else:
@@ -279,51 +255,8 @@ def splits_from_catalog(
     for name, split_ids in assignment.items():
         if split_ids:
             rows = np.array([row_of[i] for i in split_ids])
-            splits[name] = Split(name, np.array(split_ids), labels[rows], file_locs=files[rows], image_options=options)
+            splits[name] = Split(name, np.array(split_ids), labels[rows], file_locs=files[rows])
     return splits
-
-
-def _catalog_records(split: Split, *, shuffle: bool, seed: int) -> tf.data.Dataset:
-    from zoobot_tf.images import load_image
-
-    options = dict(split.image_options)
-    dtype = tf.uint8 if options["dtype"] == "uint8" else tf.float32
-    size, channels = options["size"], options["channels"]
-    ids = split.ids
-
-    def read(index):
-        index = int(index)
-        try:
-            return load_image(split.file_locs[index], **options)
-        except Exception as err:  # noqa: BLE001 - re-raised naming the galaxy
-            raise ValueError(
-                f"{split.name} galaxy {str(ids[index])!r}: cannot read image {str(split.file_locs[index])!r}: {err}"
-            ) from err
-
-    def load(index, label):
-        image = tf.numpy_function(read, [index], dtype, stateful=False)
-        image.set_shape((size, size, channels))  # load_image always returns this shape or raises
-        return image, label
-
-    ds = tf.data.Dataset.from_tensor_slices((np.arange(len(split)), split.labels))
-    if shuffle:  # shuffling indices is cheap: the whole split in one buffer
-        ds = ds.shuffle(len(split), seed=seed, reshuffle_each_iteration=True)
-    return ds.map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-
-
-_READ_ERROR = re.compile(r"(\w+ galaxy '[^']*': cannot read image [^\n]*)")
-
-
-@contextmanager
-def image_read_errors():
-    """Turn an image that fails to load inside tf.data (a long multi-line TF error) into a one-line ValueError."""
-    try:
-        yield
-    except tf.errors.OpError as err:
-        found = _READ_ERROR.search(str(err))
-        if found is None:
-            raise
-        raise ValueError(found.group(1)) from None
 
 
 # ----------------------------------------------------------------------------------------
@@ -361,70 +294,41 @@ def splits_from_shards(shard_dir, task: FinetuneTask, *, progress: bool = True) 
     return splits
 
 
-def _shard_records(split: Split, *, shuffle: bool, seed: int) -> tf.data.Dataset:
+def _shard_labels(split: Split) -> tf.data.Dataset:
+    """Unbatched ``{"image", "label"}`` records of a shard split (the columns the head needs)."""
     from zoobot_tf.shards import load_manifest
-    from zoobot_tf.shards.reader import parse_record
 
     manifest = load_manifest(split.shard_dir)
-    files = manifest.files(split.name)
-    if shuffle:
-        files_ds = tf.data.Dataset.from_tensor_slices(files).shuffle(len(files), seed=seed)
-        records = files_ds.interleave(tf.data.TFRecordDataset, cycle_length=min(len(files), 16),
-                                      num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    else:
-        records = tf.data.TFRecordDataset(files)
     columns = split.label_columns
 
-    def parse(serialized):
-        record = parse_record(serialized, manifest)
+    def pick(record):
         if columns is None:
-            return record["image"], tf.cast(record["label"], tf.int32)
-        return record["image"], tf.gather(record["labels"], columns)
+            return {"image": record["image"], "label": tf.cast(record["label"], tf.int32)}
+        return {"image": record["image"], "label": tf.gather(record["labels"], columns)}
 
-    ds = records.map(parse, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    return ds.shuffle(min(len(split), 2048), seed=seed, reshuffle_each_iteration=True) if shuffle else ds
+    return manifest, pick
 
 
 # ----------------------------------------------------------------------------------------
 # tf.data
 # ----------------------------------------------------------------------------------------
-def make_dataset(split: Split, batch_size: int, *, training: bool, image_size: int, channels: int, seed: int,
-                 augment: bool = True):
-    """Batches of ``(images, labels)``: float32 in [0, 1], random (training + augment) or centre crop.
-
-    Images stream from ``split`` (files or shards); only the batches in flight are in memory.
-    """
-    stored = split.image_options["channels"] if split.image_options else None
-    if stored is None:
-        from zoobot_tf.shards import load_manifest
-
-        stored = int(load_manifest(split.shard_dir).image_shape[-1])
-    if stored != channels and (channels, stored) not in ((1, 3), (3, 1)):
-        raise ValueError(f"the model takes {channels}-channel images but the {split.name} data has {stored} channels")
-    ds = split.records(shuffle=training, seed=seed).batch(int(batch_size))
-    random_crops = training and augment
-
-    def prepare(images, labels, batch_seed=None):
-        images = aug.to_float32(images)
-        if channels == 1 and stored == 3:
-            images = aug.to_greyscale(images)
-        elif channels == 3 and stored == 1:
-            images = tf.repeat(images, 3, axis=-1)
-        if random_crops:
-            images = aug.augment_images(
-                images, batch_seed, output_size=image_size, crop_scale=CROP_SCALE, crop_ratio=CROP_RATIO
-            )
-        else:
-            images = aug.centre_crop_images(images, output_size=image_size, crop_scale=CROP_SCALE)
-        return images, labels
-
-    if random_crops:
-        seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
-        ds = tf.data.Dataset.zip(ds, seeds).map(lambda b, s: prepare(*b, s), num_parallel_calls=tf.data.AUTOTUNE)
+def make_dataset(split: Split, batch_size: int, *, recipe, training: bool, seed: int, augment: bool = True):
+    """Batches of ``(images, labels)`` through the model's image ``recipe``: training views when
+    ``training`` and ``augment``, the evaluation crop otherwise. Only the batches in flight are in
+    memory."""
+    views = training and augment
+    if split.shard_dir is not None:
+        manifest, pick = _shard_labels(split)
+        recipe.check_stored(manifest.stored_format(), f"shards {split.shard_dir}", "the fine-tuned model")
+        records = shard_records(manifest, split.name, shuffle=training, seed=seed,
+                                shuffle_buffer=min(len(split), 2048)).map(pick, num_parallel_calls=tf.data.AUTOTUNE)
+        ds = batched_inputs(records, recipe, batch_size, training=views, seed=seed).prefetch(tf.data.AUTOTUNE)
     else:
-        ds = ds.map(prepare, num_parallel_calls=tf.data.AUTOTUNE)
+        ds = catalog_dataset(split.file_locs, recipe, batch_size, labels=split.labels, ids=split.ids,
+                             split=split.name, training=views, shuffle=training, seed=seed)
+    ds = ds.map(lambda batch: (batch["image"], batch["label"]), num_parallel_calls=tf.data.AUTOTUNE)
     n_batches = -(-len(split) // int(batch_size))
-    return ds.apply(tf.data.experimental.assert_cardinality(n_batches)).prefetch(tf.data.AUTOTUNE)
+    return ds.apply(tf.data.experimental.assert_cardinality(n_batches))
 
 
 def catalog_path(catalog) -> str | None:

@@ -38,9 +38,9 @@ import keras
 import numpy as np
 import pandas as pd
 
-from zoobot_tf.data.crops import CROP_RATIO, CROP_SCALE
-from zoobot_tf.evaluation.classification import classifier_metrics, dirichlet_metrics, regressor_metrics
+from zoobot_tf.evaluation.held_out import EVAL_SAMPLES, sample_dataset, task_metrics
 from zoobot_tf.evaluation.plots import plot_confusion_matrix
+from zoobot_tf.data.inputs import catalog_recipe
 from zoobot_tf.finetune.data import (
     catalog_path,
     image_read_errors,
@@ -59,10 +59,10 @@ from zoobot_tf.finetune.freezing import (
 )
 from zoobot_tf.models import assemble_model, build_head, get_encoder
 from zoobot_tf.optimizers import LayerDecayAdamW, no_decay_names
+from zoobot_tf.recipe import Augmentation, ImageRecipe
 from zoobot_tf.runs import (
     CONFIG_NAME,
     MODEL_NAME,
-    ImageRecipe,
     check_resume_config,
     load_config,
     load_run,
@@ -70,7 +70,7 @@ from zoobot_tf.runs import (
     save_config,
     software_versions,
 )
-from zoobot_tf.saving import load_model
+from zoobot_tf.saving import attach_metadata, load_model, save_model
 from zoobot_tf.shards.split import SPLIT_COLUMN
 from zoobot_tf.training.callbacks import BACKUP_DIR, make_callbacks, read_log, resume_state
 
@@ -273,7 +273,10 @@ def finetune(
     strategy="mirrored",
     progress=True,
     dropout_rate=0.2,
-    image_kwargs=None,
+    stored_size=None,
+    scaling=None,
+    eval_crop=None,
+    augmentation=None,
 ) -> FinetuneResult:
     """Adapt a trained model to new labels: a new head, the encoder trained with per-block learning rates.
 
@@ -304,8 +307,7 @@ def finetune(
         training split's class mix); 'balanced' = ``n / (n_classes * count)``; a dict maps class
         names (or indices) to weights (others 1).
     image_size : int, optional
-        Input side (default: the model's). Images are read at this size, then cropped (randomly
-        in training, centrally for evaluation) and resized to it, as in training from shards.
+        Input side (default: the model's).
     epochs, patience : int
         Maximum epochs; stop after ``patience`` epochs without a lower validation loss and keep
         the best epoch's weights.
@@ -345,8 +347,19 @@ def finetune(
     dropout_rate : float
         Dropout before the new head's dense layer (MC dropout stays on at inference for a
         Dirichlet head; a classifier/regressor predicts deterministically).
-    image_kwargs : dict, optional
-        Extra options for :func:`zoobot_tf.images.load_image` (e.g. ``scaling='asinh'`` for FITS).
+    stored_size : int, optional
+        Catalog images are loaded at this side before the crop (default: the side whose
+        evaluation crop is ``image_size``, so evaluation images are hardly resampled); shards
+        keep their stored size.
+    scaling : str, optional
+        Intensity scaling of catalog images (:data:`zoobot_tf.images.SCALINGS`; FITS needs one,
+        e.g. ``'asinh'``); default none.
+    eval_crop : float, optional
+        Area fraction of the centre crop at evaluation and prediction (default: the middle of the
+        training crop range).
+    augmentation : zoobot_tf.recipe.Augmentation, optional
+        Training views (crop range, rotation, flips); default :class:`~zoobot_tf.recipe.Augmentation()`.
+        With the above they make the fine-tuned model's image recipe, saved inside it.
 
     Returns
     -------
@@ -366,26 +379,29 @@ def finetune(
     image_size = int(image_size or source_encoder.input.shape[1])
     input_shape = (image_size, image_size, channels)
 
+    augmentation = augmentation or Augmentation()
     if catalog is not None:
         frame = read_labelled_catalog(catalog)
         task = resolve_finetune_task(head, label_set=label_set, label_cols=label_cols, catalog=frame)
-        splits = splits_from_catalog(
-            frame, task, image_size=image_size, channels=channels, val_fraction=val_fraction,
-            test_fraction=test_fraction, seed=seed, image_kwargs=image_kwargs,
-        )
+        splits = splits_from_catalog(frame, task, val_fraction=val_fraction, test_fraction=test_fraction, seed=seed)
+        recipe = catalog_recipe(frame["file_loc"].astype(str), image_size, channels, stored_size=stored_size,
+                                scaling=scaling, eval_crop=eval_crop, augmentation=augmentation)
     else:
         from zoobot_tf.shards import load_manifest
 
         frame = None
-        task = resolve_finetune_task(head, label_set=label_set, label_cols=label_cols,
-                                     manifest=load_manifest(shard_dir))
+        manifest = load_manifest(shard_dir)
+        task = resolve_finetune_task(head, label_set=label_set, label_cols=label_cols, manifest=manifest)
         splits = splits_from_shards(shard_dir, task, progress=progress)
+        recipe = ImageRecipe.for_stored(manifest.stored_format(), size=image_size, channels=channels,
+                                        eval_crop=eval_crop, augmentation=augmentation)
+    logger.info("image recipe: %s", recipe.describe())
     if "train" not in splits:
         raise ValueError(f"no training galaxies (splits: { {k: len(v) for k, v in splits.items()} })")
     eval_split = _held_out(splits)
     weights = _class_weights(class_weight, task, splits["train"].labels)
 
-    data = dict(image_size=image_size, channels=channels, seed=int(seed))
+    data = dict(recipe=recipe, seed=int(seed))
     steps = -(-len(splits["train"]) // int(batch_size))
     monitor = "val_loss" if "val" in splits else None
     resume = _start_or_resume(save_dir, _run_options(locals()), monitor)
@@ -396,6 +412,8 @@ def finetune(
         lr_decay=lr_decay, learning_rate=learning_rate, epochs=epochs, warmup_epochs=warmup_epochs,
         weight_decay=weight_decay, label_smoothing=label_smoothing,
     )
+    attach_metadata(model, recipe, {"head": task.head, "schema": task.schema.name if task.schema is not None else None,
+                                    "label_cols": list(task.outputs)})
     recalibrated = 0
     if batchnorm == "adapt" and not resume.resuming:  # resuming: the backup holds the statistics
         with image_read_errors():
@@ -412,10 +430,11 @@ def finetune(
     if (save_dir / BEST_MODEL).is_file():
         paths["best_checkpoint"] = save_dir / BEST_MODEL
     metrics = _evaluate_held_out(model, task, splits, eval_split, data, batch_size, save_dir, paths)
-    metrics.update(epochs_run=len(history["loss"]), best_epoch=best_epoch, trained_layers=len(trained_layers))
+    metrics.update(epochs_run=len(history["loss"]), best_epoch=best_epoch, trained_layers=len(trained_layers),
+                   image_recipe=recipe.describe())
     paths["metrics"].write_text(json.dumps(metrics, indent=2) + "\n")
 
-    model.save(paths["model"])
+    save_model(model, paths["model"])
     config = _finetune_config(locals())
     paths["config"] = save_config(save_dir, config)
     if task.kind == "classifier":
@@ -496,12 +515,13 @@ def _run_options(run: dict) -> dict:
         "outputs": list(run["task"].outputs),
         "class_weight": None if run["weights"] is None else {str(k): float(v) for k, v in run["weights"].items()},
         "input_shape": list(run["input_shape"]),
+        "recipe": run["recipe"].to_dict(),
         "n_records": {k: len(v) for k, v in run["splits"].items()},
         "max_epochs": int(run["epochs"]),  # the cosine schedule spans them: not resumable under another value
         **{key: run[key] for key in ("patience", "learning_rate", "n_blocks", "lr_decay", "weight_decay",
                                      "warmup_epochs", "label_smoothing", "batchnorm", "batchnorm_momentum",
                                      "augment", "mixed_precision", "val_fraction", "test_fraction", "batch_size",
-                                     "seed", "dropout_rate", "image_kwargs")},
+                                     "seed", "dropout_rate")},
     }
 
 
@@ -533,10 +553,12 @@ def _evaluate_held_out(model, task, splits, eval_split, data, batch_size, save_d
     adds the files to ``paths`` (``metrics`` is where the caller writes the returned numbers)."""
     held_out = splits[eval_split]
     eval_ds = make_dataset(held_out, batch_size, training=False, **data)
+    n_samples = EVAL_SAMPLES if task.kind == "dirichlet" else 1
     with image_read_errors():
-        predictions = np.asarray(model.predict(eval_ds, verbose=0), dtype=np.float32)
+        _, samples, _ = sample_dataset(model, eval_ds, n_samples=n_samples, progress=False)
+    predictions = samples.mean(axis=-1)
+    metrics = task_metrics(task.head, held_out.labels, samples, task.outputs, task.schema)
     if task.kind == "classifier":
-        metrics = classifier_metrics(held_out.labels, predictions, task.outputs)
         paths["confusion_matrix"] = plot_confusion_matrix(
             metrics["confusion_matrix"], task.outputs, save_dir / "confusion_matrix.png",
             title=f"confusion matrix ({eval_split}, n={metrics['n']})", true_label="true",
@@ -545,14 +567,12 @@ def _evaluate_held_out(model, task, splits, eval_split, data, batch_size, save_d
                  "predicted": [task.outputs[i] for i in predictions.argmax(axis=-1)]}
         table.update({f"p_{c}": predictions[:, i] for i, c in enumerate(task.outputs)})
     elif task.kind == "regressor":
-        metrics = regressor_metrics(held_out.labels, predictions, task.outputs)
         table = {**{c: held_out.labels[:, i] for i, c in enumerate(task.outputs)},
                  **{f"{c}_pred": predictions[:, i] for i, c in enumerate(task.outputs)}}
     else:
-        metrics = dirichlet_metrics(held_out.labels, predictions, task.schema)
         table = {f"{c}_concentration": predictions[:, i] for i, c in enumerate(task.outputs)}
     metrics.update(split=eval_split, n_train=len(splits["train"]), n_val=len(splits.get("val", ())),
-                   head=task.kind)
+                   head=task.kind, n_samples=n_samples)
     pd.DataFrame({"id_str": held_out.ids, **table}).to_csv(save_dir / "predictions.csv", index=False)
     paths["predictions"] = save_dir / "predictions.csv"
     paths["metrics"] = save_dir / "metrics.json"
@@ -582,13 +602,7 @@ def _finetune_config(run: dict) -> dict:
         "class_weight": run["weights"],
         "input_shape": list(run["input_shape"]),
         "image_size": run["image_size"],
-        "image_options": ImageRecipe(
-            image_size=run["image_size"],
-            greyscale=run["channels"] == 1,
-            crop_scale=CROP_SCALE,
-            crop_ratio=CROP_RATIO,
-            load_image_kwargs=run["image_kwargs"] or {},
-        ).to_dict(),
+        "recipe": run["recipe"].to_dict(),
         "n_records": {k: len(v) for k, v in splits.items()},
         "epochs": int(run["epochs"]),
         "epochs_run": len(run["history"]["loss"]),

@@ -5,16 +5,22 @@ features; asinh / Lupton stretches (Lupton et al. 2004) show faint structure whi
 cores unsaturated and, for 3 bands, keep colours; z-scale is what astronomers see in DS9.
 All are built on ``astropy.visualization``.
 
-Every method except ``"none"`` returns float32 in [0, 1] per band. Limits are computed from the
-finite pixels only; NaN/inf stay NaN in the output (call :func:`~zoobot_tf.images.fill_invalid`
-first when that matters). A constant band maps to 0.
+This is the one registry of scalings, for morphology and detection alike (one name each:
+``"none"`` is the unscaled flux, which detection once called ``"raw"``). Every method except
+``"none"`` and ``"sky_asinh"`` returns float32 in [0, 1] per band; ``"sky_asinh"`` is in units of
+the sky noise, unbounded. Limits are computed from the finite pixels only; NaN/inf stay NaN in the
+output (call :func:`~zoobot_tf.images.fill_invalid` first when that matters). A constant band
+maps to 0.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-SCALINGS = ("none", "minmax", "asinh", "lupton", "lupton_high_contrast", "zscale")
+from zoobot_tf.recipe import SCALING_NAMES
+
+#: every scaling name (the image recipe validates against the same tuple)
+SCALINGS = SCALING_NAMES
 
 #: Default Lupton parameters (see :func:`lupton`). The asinh stretch is linear for intensities below
 #: ``softening_sigma`` x the sky noise and logarithmic above; the ``saturation_percentile`` of the
@@ -46,6 +52,8 @@ def scale_image(array, method: str, **kwargs) -> np.ndarray:
         ``saturation_percentile``, ``Q``, ``stretch``, ``minimum`` (see :func:`lupton`).
         ``"lupton_high_contrast"``: ``"lupton"`` with :data:`LUPTON_HIGH_CONTRAST_DEFAULTS`.
         ``"zscale"``: per band ``ZScaleInterval`` (``contrast=0.25``) and a linear stretch.
+        ``"sky_asinh"``: per band ``asinh((x - sky) / (softening_sigma * noise)) / 5`` with the
+        sky level and noise from sigma-clipped statistics (see :func:`sky_asinh`); not clipped.
 
     Returns
     -------
@@ -71,6 +79,8 @@ def scale_image(array, method: str, **kwargs) -> np.ndarray:
         out = lupton(array, **{**LUPTON_DEFAULTS, **kwargs})
     elif method == "lupton_high_contrast":
         out = lupton(array, **{**LUPTON_HIGH_CONTRAST_DEFAULTS, **kwargs})
+    elif method == "sky_asinh":
+        out = sky_asinh(array, **kwargs)
     else:
         out = zscale(array, **kwargs)
     out = out.astype(np.float32, copy=False)
@@ -207,3 +217,25 @@ def _saturation_level(intensity: np.ndarray, percentile: float) -> float | None:
     if not saturation > 0:
         saturation = float(intensity.max())
     return saturation if saturation > 0 else None
+
+
+def sky_asinh(image, softening_sigma: float = 3.0) -> np.ndarray:
+    """``asinh`` of each band in units of ``softening_sigma`` times its sky noise, divided by 5.
+
+    Why: it depends on nothing but each band's noise, so a source maps to the same values whatever
+    else is in the image (a bright star does not dim its neighbours, a tile does not change its
+    contrast) and nothing saturates; detection uses it by default.
+    """
+    from zoobot_tf.images.masks import _robust_background
+
+    image = np.asarray(image, dtype=np.float32)
+    squeeze = image.ndim == 2
+    image = image[..., None] if squeeze else image
+    out = np.empty(image.shape, dtype=np.float32)
+    for c in range(image.shape[-1]):
+        sky, noise = _robust_background(image[..., c])
+        if not (np.isfinite(noise) and noise > 0):  # a constant or empty band carries no signal
+            out[..., c] = np.where(np.isfinite(image[..., c]), 0.0, np.nan)
+            continue
+        out[..., c] = np.arcsinh((image[..., c] - sky) / (softening_sigma * noise)) / 5.0
+    return out[..., 0] if squeeze else out

@@ -56,6 +56,7 @@ def train_kaggle(save_dir, shard_dir, *, architecture="efficientnet_b0", epochs=
     model, history = train(
         save_dir, "gz_kaggle37", shard_dir, architecture=architecture, batch_size=batch_size, epochs=epochs,
         learning_rate=learning_rate, patience=patience, progress=progress, build_model=build_kaggle_model,
+        output_head="regression",
         loss=RootMeanSquaredErrorLoss(), metrics=[keras.metrics.RootMeanSquaredError(name="rmse")], **train_kwargs,
     )
     report = None
@@ -83,15 +84,15 @@ def evaluate_kaggle(run, out_dir=None, *, shard_dir=None, split="test", batch_si
     from zoobot_tf.evaluation.classification import regressor_metrics
     from zoobot_tf.evaluation.predict_split import predict_split
     from zoobot_tf.kaggle.model import mean_baseline, rmse
-    from zoobot_tf.runs import RunConfig, open_run
+    from zoobot_tf.runs import open_run, recipe_for_model
     from zoobot_tf.schemas import get_schema
     from zoobot_tf.shards.reader import read_split_labels
 
     model, config, out_dir, shard_dir = open_run(run, out_dir, shard_dir)
     _check_shards(shard_dir)
     schema = get_schema("gz_kaggle37")
-    result = predict_split(model, shard_dir, split, batch_size=batch_size, progress=progress,
-                           **RunConfig.from_dict(config).eval_image_options())
+    result = predict_split(model, shard_dir, split, recipe=recipe_for_model(model, config.get("save_dir")),
+                           batch_size=batch_size, progress=progress)
     labels, predictions = result["labels"], result["outputs"]
     baseline = mean_baseline(read_split_labels(shard_dir, "train"), len(labels))
     model_scores = regressor_metrics(labels, predictions, schema.label_cols)

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import argparse
 
+from zoobot_tf.options import add_recipe_arguments, recipe_overrides
+
 __all__ = ["add_arguments", "run"]
 
 
@@ -20,9 +22,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("--schema", default=None,
                         help="decision tree of the outputs (e.g. decals_dr5), stored in the file")
     parser.add_argument("--label-cols", default=None, help="comma-separated output names (default: the schema's)")
-    parser.add_argument("--crop-scale", type=float, default=None,
-                        help="centre crop keeping this area fraction before resizing (0.75 = training's eval crop)")
-    parser.add_argument("--scaling", default=None, help="image scaling for FITS (see zoobot_tf.images)")
     parser.add_argument("--num-workers", type=int, default=None,
                         help="split the catalog over this many jobs (default: SLURM_ARRAY_TASK_COUNT, else 1)")
     parser.add_argument("--worker-index", type=int, default=None,
@@ -36,6 +35,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("--seed", type=int, default=0,
                         help="seed of the MC-dropout samples (default 0: a rerun writes the same samples)")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    add_recipe_arguments(parser, training=False)
     return parser
 
 
@@ -54,8 +54,7 @@ def run(args: argparse.Namespace) -> int:
         label_cols=label_cols,
         save_loc=args.out,
         batch_size=args.batch_size,
-        scaling=args.scaling,
-        crop_scale=args.crop_scale,
+        **recipe_overrides(args),
         fast_path=False if args.no_fast_path else "auto",
         num_workers=num_workers,
         worker_index=worker_index,

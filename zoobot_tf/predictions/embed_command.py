@@ -10,6 +10,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from zoobot_tf.options import add_recipe_arguments, recipe_overrides
+
 __all__ = ["add_arguments", "pca_path", "run"]
 
 
@@ -30,14 +32,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
                         help="also write K principal components to OUT_pcaK.parquet (id_str, pca_0..K-1)")
     parser.add_argument("--pca-sample", type=int, default=20000, help="galaxies the PCA is fitted on (default 20000)")
     parser.add_argument("--batch-size", type=int, default=64, help="images per model call (default 64)")
-    parser.add_argument("--crop-scale", type=float, default=None, help="centre crop area fraction (as predict)")
-    parser.add_argument("--scaling", default=None, help="image scaling for FITS (see zoobot_tf.images)")
     parser.add_argument("--num-workers", type=int, default=1, help="split the catalog over this many workers")
     parser.add_argument("--worker-index", type=int, default=0, help="which share this process embeds (0-based)")
     parser.add_argument("--merge", nargs="+", metavar="FILE", default=None,
                         help="instead of embedding: merge these complete worker files into OUT")
     parser.add_argument("--retry-errors", action="store_true", help="retry images recorded as unreadable")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    add_recipe_arguments(parser, training=False)
     return parser
 
 
@@ -55,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
         from zoobot_tf.predictions.embedding import embed
 
         path = embed(args.catalog, args.model, save_loc=args.out, tta=args.tta, batch_size=args.batch_size,
-                     scaling=args.scaling, crop_scale=args.crop_scale, num_workers=args.num_workers,
+                     **recipe_overrides(args), num_workers=args.num_workers,
                      worker_index=args.worker_index, progress=not args.no_progress, retry_errors=args.retry_errors)
     attrs = read_attrs(path)
     print(f"wrote {path}: {attrs['n_rows']} galaxies x {attrs['n_features']} features, "

@@ -14,11 +14,11 @@ import numpy as np
 
 from zoobot_tf.predictions.hdf5 import EmbeddingWriter, chunk_rows_for
 from zoobot_tf.predictions.predict_on_catalog import (
-    _image_options,
     _load_model,
     fill_file,
     prepare_rows,
-    _run_defaults,
+    recipe_attrs,
+    resolve_recipe,
     worker_file,
 )
 from zoobot_tf.predictions.tta import check_views, dihedral_views
@@ -53,23 +53,22 @@ def embed(
     save_loc="embeddings.hdf5",
     tta: int = 1,
     batch_size: int = 64,
-    image_size=None,
-    channels=None,
+    recipe=None,
+    stored_size=None,
+    eval_crop=None,
     scaling=None,
-    crop_scale=None,
     num_workers: int = 1,
     worker_index: int = 0,
     progress: bool = True,
-    decoder: str = "auto",
     retry_errors: bool = False,
 ):
     """Write the encoder features of every galaxy of ``catalog`` to ``save_loc``.
 
     Parameters
     ----------
-    catalog, model, batch_size, image_size, channels, scaling, crop_scale, num_workers, worker_index, progress, decoder, retry_errors
-        As in :func:`zoobot_tf.predictions.predict` (image defaults from the training run's
-        ``config.json`` beside the model, resume, ``_worker{i}of{n}`` file names).
+    catalog, model, batch_size, recipe, stored_size, eval_crop, scaling, num_workers, worker_index, progress, retry_errors
+        As in :func:`zoobot_tf.predictions.predict` (the model's own image recipe, resume,
+        ``_worker{i}of{n}`` file names).
     save_loc : str or Path
         The HDF5 file: ``id_str (N,)``, ``representations (N, D)`` float32, ``errors/``.
     tta : int
@@ -83,11 +82,8 @@ def embed(
     """
     tta = check_views(tta)
     rows = prepare_rows(catalog, batch_size, num_workers, worker_index)
-    defaults = _run_defaults(model)
-    scaling = defaults.get("scaling") if scaling is None else scaling
-    crop_scale = defaults.get("crop_scale") if crop_scale is None else crop_scale
-    model, model_file = _load_model(model)
-    options = _image_options(model, image_size, channels, scaling, crop_scale)
+    model, model_path, model_file = _load_model(model)
+    recipe = resolve_recipe(model, model_path, recipe, stored_size=stored_size, eval_crop=eval_crop, scaling=scaling)
     embedder = Embedder(model, tta)
     save_loc = worker_file(save_loc, num_workers, worker_index)
     attrs = {
@@ -95,15 +91,15 @@ def embed(
         "num_workers": int(num_workers),
         "worker_index": int(worker_index),
         "tta": tta,
-        **options.as_attrs(),
+        **recipe_attrs(recipe),
     }
-    check = ("num_workers", "worker_index", "tta", "image_size", "image_crop_scale", "image_scaling")
+    check = ("num_workers", "worker_index", "tta", "image_recipe")
     n = embedder.n_features
     return fill_file(
-        save_loc, rows, embedder, options,
+        save_loc, rows, embedder, recipe,
         open_writer=lambda: EmbeddingWriter(save_loc, n, attrs=attrs, check_attrs=check,
                                             chunk_rows=chunk_rows_for(n, 1, batch_size)),
         read_state=lambda: EmbeddingWriter.existing_state(save_loc, n, attrs, check),
-        batch_size=int(batch_size), decoder=decoder, progress=progress, retry_errors=retry_errors,
+        batch_size=int(batch_size), progress=progress, retry_errors=retry_errors,
         finish_attrs={}, desc="embed",
     )

@@ -621,7 +621,7 @@ def _merge(paths: Sequence, out, rows: int, data: str, require_all_workers: bool
             raise ValueError(f"{path}: {len(dupes)} id(s) already seen, e.g. {dupes[:5]}")
         seen.update(ids)
 
-    keep = ("schema", "model_file", "image_size", "image_channels", "image_scaling", "image_crop_scale", "tta")
+    keep = ("schema", "head", "model_file", "image_recipe", "image_size", "image_channels", "tta")
     attrs = {k: first[k] for k in keep if k in first}
     attrs["merged_from"] = [str(p) for p in paths]
     if data == "representations":

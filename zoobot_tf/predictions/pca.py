@@ -90,7 +90,7 @@ def fit_pca(embeddings, n_components: int, sample: int = DEFAULT_SAMPLE, seed: i
     _, s, vt = np.linalg.svd(x - mean, full_matrices=False)
     variance = s**2
     attrs = read_attrs(embeddings)
-    keep = ("model_file", "image_size", "image_channels", "image_scaling", "image_crop_scale", "tta")
+    keep = ("model_file", "image_recipe", "image_size", "image_channels", "tta")
     return PCA(mean, vt[:k], variance[:k] / max(variance.sum(), 1e-300), len(x),
                {key: attrs[key] for key in keep if key in attrs})
 

@@ -2,6 +2,7 @@
 
 ``predict(catalog, model, n_samples=5, save_loc='preds.hdf5')`` is the survey-scale job: it
 streams images from ``file_loc`` through a ``tf.data`` pipeline (decoding overlaps the model),
+prepared by the model's own image recipe (:mod:`zoobot_tf.data.inputs`, as in training),
 draws ``n_samples`` forward passes per galaxy (encoder once when only the head is stochastic),
 and appends each batch to the file, so memory stays bounded whatever the catalog size. Killed
 runs resume; several workers split a catalog by a stable hash of ``id_str``.
@@ -9,6 +10,7 @@ runs resume; several workers split a catalog by a stable hash of ``id_str``.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import zlib
@@ -19,13 +21,14 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from zoobot_tf.catalogs.tables import read_catalog
+from zoobot_tf.data.inputs import catalog_dataset, load_model_input
 from zoobot_tf.images import ImageReadError
 from zoobot_tf.predictions.hdf5 import PredictionWriter, chunk_rows_for, existing_state
-from zoobot_tf.predictions.images_dataset import ImageOptions, image_dataset
+from zoobot_tf.recipe import ImageRecipe, StoredFormat
 from zoobot_tf.predictions.sampling import Sampler, resolve_fast_path
 from zoobot_tf.predictions.tta import TTASampler, check_views
 
-__all__ = ["fill_file", "predict", "prepare_rows", "worker_file", "worker_of"]
+__all__ = ["fill_file", "predict", "prepare_rows", "resolve_recipe", "worker_file", "worker_of"]
 
 logger = logging.getLogger(__name__)
 #: A fresh run whose first this-many images (or all, if fewer) are unreadable stops with an error.
@@ -71,6 +74,7 @@ def _check_catalog(df: pd.DataFrame, name: str) -> pd.DataFrame:
 
 
 def _load_model(model):
+    """``(keras model, path it came from or None, description)`` of a model, a ``.keras`` file or a run directory."""
     if isinstance(model, (str, os.PathLike)):
         from zoobot_tf.saving import load_model
 
@@ -79,21 +83,55 @@ def _load_model(model):
             path = path / "model.keras"
         if not path.exists():
             raise FileNotFoundError(f"{path}: no such model file")
-        return load_model(path, compile=False), str(path.resolve())
-    return model, f"<in-memory model {model.name!r}>"
+        return load_model(path, compile=False), path, str(path.resolve())
+    return model, None, f"<in-memory model {model.name!r}>"
 
 
-def _run_defaults(model) -> dict:
-    """What the run directory beside ``model`` says prediction should repeat (empty for in-memory
-    models or files without a config): a model saw centre crops of its shard images at
-    evaluation time and a stored scaling, and predicting with the same transform keeps the inputs
-    in the distribution it learned."""
-    if not isinstance(model, (str, os.PathLike)):
-        return {}
-    from zoobot_tf.runs import RunConfig
+def resolve_recipe(model, model_path=None, recipe: ImageRecipe | None = None, *, stored_size=None, eval_crop=None,
+                   scaling=None) -> ImageRecipe:
+    """The image recipe to predict with: ``recipe``, else the model's own (saved inside it, or in its
+    run's ``config.json`` for older models), with any of ``stored_size`` / ``eval_crop`` /
+    ``scaling`` overriding it (logged: the model then sees other pixels than in training).
 
-    run = RunConfig.beside(model)
-    return {} if run is None else run.prediction_defaults()
+    A model that carries no recipe needs those three options; ValueError says so.
+    """
+    from zoobot_tf.runs import recipe_for_model
+
+    shape = tuple(model.input_shape[1:])
+    if len(shape) != 3:
+        raise ValueError(f"model input shape {shape} is not (height, width, channels)")
+    base = recipe or recipe_for_model(model, model_path)
+    overrides = {k: v for k, v in {"stored_size": stored_size, "eval_crop": eval_crop, "scaling": scaling}.items()
+                 if v is not None}
+    if base is None:
+        if not overrides:
+            raise ValueError(
+                f"{model_path or 'the model'} carries no image recipe (saved before zoobot_tf 0.2, or by plain "
+                "model.save) and has no config.json beside it: say how its training images were prepared with "
+                f"--stored-size (side they were stored at), --crop-scale (evaluation crop, 0.75 for models trained "
+                f"by zoobot_tf) and --scaling; its input is --image-size {shape[0]}"
+            )
+        if None in shape:
+            raise ValueError(f"the model accepts any image size {shape}: it needs its image recipe")
+        stored = StoredFormat(size=stored_size or shape[0], channels=shape[2], scaling=scaling,
+                              dtype="uint8" if scaling in (None, "none") else "float32")
+        recipe = ImageRecipe(stored=stored, size=shape[0], channels=shape[2], eval_crop=eval_crop or 1.0)
+        logger.warning("predicting with an image recipe from the options: %s", recipe.describe())
+    elif overrides:
+        stored_changes = {k: v for k, v in (("size", stored_size), ("scaling", scaling)) if v is not None}
+        if "scaling" in stored_changes and stored_changes["scaling"] != "none" and base.stored.dtype == "uint8":
+            stored_changes["dtype"] = "float32"
+        stored = StoredFormat(**{**base.stored.to_dict(), **stored_changes})
+        recipe = base.with_changes(stored=stored, eval_crop=eval_crop if eval_crop is not None else base.eval_crop)
+        if recipe != base:
+            logger.warning("overriding the model's image recipe (%s): the model sees other pixels than it was "
+                           "evaluated on in training", ", ".join(f"{k}={v}" for k, v in overrides.items()))
+    else:
+        recipe = base
+    want = tuple(d for d in shape)
+    if (want[0] not in (None, recipe.size)) or (want[2] not in (None, recipe.channels)):
+        raise ValueError(f"the image recipe makes {recipe.input_shape} inputs but the model takes {want}")
+    return recipe
 
 
 def _resolve_labels(schema, label_cols, n_outputs: int) -> tuple[str, list[str]]:
@@ -119,24 +157,6 @@ def _resolve_labels(schema, label_cols, n_outputs: int) -> tuple[str, list[str]]
     return name, label_cols
 
 
-def _image_options(model, image_size, channels, scaling, crop_scale) -> ImageOptions:
-    shape = tuple(model.input_shape[1:])
-    if len(shape) != 3:
-        raise ValueError(f"model input shape {shape} is not (height, width, channels)")
-    model_hw, model_c = shape[:2], shape[2]
-    if image_size is None:
-        if None in model_hw:
-            raise ValueError(f"the model accepts any image size {shape}; pass image_size")
-        image_size = model_hw
-    size = (int(image_size), int(image_size)) if np.isscalar(image_size) else tuple(int(s) for s in image_size)
-    if None not in model_hw and size != tuple(model_hw):
-        raise ValueError(f"image_size {size} does not match the model input {tuple(model_hw)}")
-    channels = model_c if channels is None else int(channels)
-    if model_c is not None and channels != model_c:
-        raise ValueError(f"channels={channels} does not match the model input ({model_c} channels)")
-    return ImageOptions(size, channels, scaling, crop_scale)
-
-
 def predict(
     catalog,
     model,
@@ -144,16 +164,15 @@ def predict(
     label_cols=None,
     save_loc="preds.hdf5",
     batch_size: int = 64,
-    image_size=None,
-    channels=None,
+    recipe: ImageRecipe | None = None,
+    stored_size=None,
+    eval_crop=None,
     scaling=None,
-    crop_scale=None,
     fast_path="auto",
     num_workers: int = 1,
     worker_index: int = 0,
     schema=None,
     progress: bool = True,
-    decoder: str = "auto",
     retry_errors: bool = False,
     tta: int = 1,
     seed: int = 0,
@@ -178,16 +197,11 @@ def predict(
         ``_worker{i}of{n}`` before the suffix.
     batch_size : int
         Images per model call; also rows per HDF5 chunk (capped near 512 KiB).
-    image_size, channels : optional
-        Default from the model's input shape (and must agree with it).
-    scaling : str, optional
-        Image scaling for FITS (see :data:`zoobot_tf.images.SCALINGS`); PNG/JPG: leave ``None``.
-    crop_scale : float, optional
-        Centre crop keeping this fraction of the image area before resizing, to show galaxies
-        at the scale a model trained on :mod:`zoobot_tf.data` crops saw (0.75 there); ``None``:
-        from the training run's ``config.json`` beside the model file when there is one
-        (:meth:`zoobot_tf.runs.RunConfig.prediction_defaults`, which also supplies ``schema`` and ``scaling``), else the whole
-        image, resized.
+    recipe : ImageRecipe, optional
+        How files become model input; default the model's own (:func:`resolve_recipe`): saved
+        inside the ``.keras`` file, or for older models in the run directory's ``config.json``.
+    stored_size, eval_crop, scaling : optional
+        Override those parts of the recipe (a model saved without a recipe needs them).
     fast_path : {'auto', True, False}
         Run the encoder once per image and only the head ``n_samples`` times
         (:func:`zoobot_tf.predictions.sampling.resolve_fast_path`); same distribution, ~n x faster.
@@ -198,8 +212,6 @@ def predict(
         Decision tree (or label-set name) the outputs follow; stored for :func:`summarise`.
     progress : bool
         Show a tqdm progress bar.
-    decoder : {'auto', 'tf', 'pil'}
-        Image decoding (see :mod:`zoobot_tf.predictions.images_dataset`).
     retry_errors : bool
         When resuming, try again the images recorded as unreadable (default: they count as done).
     tta : int
@@ -228,14 +240,13 @@ def predict(
     keep_freed_memory()  # no page faults on every batch's tensors: see zoobot_tf.allocator
     n_samples, batch_size, tta = int(n_samples), int(batch_size), check_views(tta)
     rows = prepare_rows(catalog, batch_size, num_workers, worker_index)
-    defaults = _run_defaults(model)
-    schema = defaults.get("schema") if schema is None and label_cols is None else schema
-    scaling = defaults.get("scaling") if scaling is None else scaling
-    crop_scale = defaults.get("crop_scale") if crop_scale is None else crop_scale
-    model, model_file = _load_model(model)
+    model, model_path, model_file = _load_model(model)
+    recipe = resolve_recipe(model, model_path, recipe, stored_size=stored_size, eval_crop=eval_crop, scaling=scaling)
+    task = _task(model, model_path)
+    if schema is None and label_cols is None:
+        schema, label_cols = task.get("schema"), task.get("label_cols")
     n_outputs = int(model.output_shape[-1])
     schema_name, label_cols = _resolve_labels(schema, label_cols, n_outputs)
-    options = _image_options(model, image_size, channels, scaling, crop_scale)
     use_fast = resolve_fast_path(model, fast_path)
     sampler = Sampler(model, n_samples, use_fast, seed=seed)
     if tta > 1:
@@ -248,19 +259,32 @@ def predict(
         "num_workers": int(num_workers),
         "worker_index": int(worker_index),
         "tta": tta,
-        **options.as_attrs(),
+        "head": task.get("head") or "",
+        **recipe_attrs(recipe),
     }
-    check = ("num_workers", "worker_index", "tta")
+    check = ("num_workers", "worker_index", "tta", "image_recipe")
     total = sampler.n_samples
     chunk_rows = chunk_rows_for(len(label_cols), total, batch_size)
     return fill_file(
-        save_loc, rows, sampler, options,
+        save_loc, rows, sampler, recipe,
         open_writer=lambda: PredictionWriter(save_loc, label_cols, total, attrs=attrs, chunk_rows=chunk_rows,
                                              check_attrs=check),
         read_state=lambda: existing_state(save_loc, label_cols, total, attrs, check),
-        batch_size=batch_size, decoder=decoder, progress=progress, retry_errors=retry_errors,
+        batch_size=batch_size, progress=progress, retry_errors=retry_errors,
         finish_attrs={"fast_path": bool(use_fast)}, desc="predict",
     )
+
+
+def _task(model, model_path) -> dict:
+    from zoobot_tf.runs import task_for_model
+
+    return task_for_model(model, model_path)
+
+
+def recipe_attrs(recipe: ImageRecipe) -> dict:
+    """HDF5 attributes recording how the images were prepared (the recipe as JSON, and its sizes)."""
+    return {"image_recipe": json.dumps(recipe.to_dict(), sort_keys=True), "image_size": [recipe.size, recipe.size],
+            "image_channels": recipe.channels}
 
 
 def prepare_rows(catalog, batch_size: int, num_workers: int, worker_index: int) -> pd.DataFrame:
@@ -276,7 +300,7 @@ def prepare_rows(catalog, batch_size: int, num_workers: int, worker_index: int) 
     return rows
 
 
-def fill_file(save_loc, rows, transform, options, *, open_writer, read_state, batch_size, decoder, progress,
+def fill_file(save_loc, rows, transform, recipe, *, open_writer, read_state, batch_size, progress,
               retry_errors, finish_attrs, desc) -> Path:
     """The resumable loop shared by :func:`predict` and :func:`~zoobot_tf.predictions.embed`.
 
@@ -297,7 +321,7 @@ def fill_file(save_loc, rows, transform, options, *, open_writer, read_state, ba
         if len(done):
             logger.info("%s: resuming, %d ids already done, %d to go", save_loc, len(done), len(todo))
         if len(todo):
-            _run(todo, options, transform, writer, batch_size, decoder, progress, desc)
+            _run(todo, recipe, transform, writer, batch_size, progress, desc)
         writer.finish(n_errors=len(writer.error_ids()), **finish_attrs)
     return save_loc
 
@@ -337,36 +361,36 @@ class _Errors:
         self._write()
 
 
-def _run(todo: pd.DataFrame, options, sampler, writer, batch_size, decoder, progress, desc="predict") -> None:
+def _run(todo: pd.DataFrame, recipe, sampler, writer, batch_size, progress, desc="predict") -> None:
     ids = todo["id_str"].to_numpy(dtype=object)
     paths = todo["file_loc"].tolist()
-    dataset = image_dataset(paths, options, batch_size, decoder=decoder)
+    dataset = catalog_dataset(paths, recipe, batch_size, skip_unreadable=True)
     # the systematic-failure check only for a fresh file: a resumed one has read images before
     fresh = writer.n_written == 0 and len(writer.error_ids()) == 0
     errors = _Errors(writer, threshold=min(SYSTEMATIC_FAILURES, len(todo)) if fresh else None)
     next_index = 0  # every row below this one was predicted or recorded as an error
     with tqdm(total=len(todo), disable=None if progress else True, desc=desc, unit="galaxy") as bar:
-        for indices, images in dataset:
-            indices = indices.numpy()
-            writer.add(ids[indices], sampler(images))
+        for batch in dataset:
+            indices = batch["index"].numpy()
+            writer.add(ids[indices], sampler(batch["image"]))
             errors.ok(len(indices))
             gaps = np.setdiff1d(np.arange(next_index, int(indices[-1]) + 1), indices)
-            _recover(gaps, ids, paths, options, sampler, writer, errors)
+            _recover(gaps, ids, paths, recipe, sampler, writer, errors)
             next_index = int(indices[-1]) + 1
             bar.update(len(indices) + len(gaps))
         gaps = np.arange(next_index, len(todo))
-        _recover(gaps, ids, paths, options, sampler, writer, errors)
+        _recover(gaps, ids, paths, recipe, sampler, writer, errors)
         bar.update(len(gaps))
     errors.close()
 
 
-def _recover(gaps, ids, paths, options, sampler, writer, errors: _Errors) -> None:
-    """Rows the pipeline dropped: load each with the reference loader; predict those that load
-    (only the fast decoder failed), record the reason for the others."""
+def _recover(gaps, ids, paths, recipe, sampler, writer, errors: _Errors) -> None:
+    """Rows the pipeline dropped: load each alone with the same recipe; predict those that load
+    (a transient failure), record the reason for the others."""
     good, images = [], []
     for i in gaps:
         try:
-            images.append(options.load(paths[i]))
+            images.append(load_model_input(paths[i], recipe))
             good.append(i)
         except (ImageReadError, OSError, ValueError) as err:
             errors.bad(ids[i], paths[i], str(err))

@@ -77,6 +77,12 @@ class Manifest:
         """Answers per galaxy (votes/fractions), classes (class) or 0 (unlabelled)."""
         return len(self.label_cols)
 
+    def stored_format(self):
+        """How the records store their images (:class:`zoobot_tf.recipe.StoredFormat`)."""
+        from zoobot_tf.recipe import StoredFormat
+
+        return StoredFormat.from_manifest(self.image_options, self.dtype, self.image_shape)
+
     def split_names(self) -> list[str]:
         return list(self.splits)
 

@@ -29,6 +29,7 @@ __all__ = [
     "BEST_MODEL",
     "LOG_NAME",
     "TENSORBOARD_DIR",
+    "BestModelCheckpoint",
     "ResumableEarlyStopping",
     "ResumeState",
     "TqdmProgress",
@@ -171,6 +172,31 @@ class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
                 self.best_weights = self.resume.best_weights
 
 
+class BestModelCheckpoint(keras.callbacks.Callback):
+    """Save the model whenever ``monitor`` reaches a new minimum, through :func:`zoobot_tf.saving.save_model`.
+
+    Why not ``keras.callbacks.ModelCheckpoint``: its ``model.save`` writes no image recipe, so a
+    ``best.keras`` copied out of its run directory would not know how to prepare images.
+    """
+
+    def __init__(self, path, monitor: str = "val_loss", initial_value_threshold: float | None = None):
+        super().__init__()
+        self.path, self.monitor = Path(path), monitor
+        self.best = math.inf if initial_value_threshold is None else float(initial_value_threshold)
+
+    def on_epoch_end(self, epoch, logs=None):
+        from zoobot_tf.saving import save_model
+
+        value = (logs or {}).get(self.monitor)
+        if value is None:
+            logger.warning("best-model checkpoint: %r is not among the epoch's metrics %s", self.monitor,
+                           sorted(logs or {}))
+            return
+        if float(value) < self.best:
+            self.best = float(value)
+            save_model(self.model, self.path)
+
+
 class TqdmProgress(keras.callbacks.Callback):
     """One tqdm bar per epoch (batches), closed with the epoch's metrics as its postfix.
 
@@ -256,12 +282,7 @@ def make_callbacks(
     callbacks = [keras.callbacks.CSVLogger(str(save_dir / log_name), append=True)]
     if monitor:
         callbacks += [
-            keras.callbacks.ModelCheckpoint(
-                str(save_dir / best_model),
-                monitor=monitor,
-                save_best_only=True,
-                initial_value_threshold=resume.best,
-            ),
+            BestModelCheckpoint(save_dir / best_model, monitor=monitor, initial_value_threshold=resume.best),
             ResumableEarlyStopping(resume=resume, monitor=monitor, patience=int(patience), restore_best_weights=True),
         ]
     if tensorboard and importlib.util.find_spec("tensorboard") is not None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 
+from zoobot_tf.options import add_recipe_arguments, augmentation_from_args
 from zoobot_tf.training.encoder_command import add_encoder_weights_argument, encoder_weights_kwargs
 
 __all__ = ["add_arguments", "run"]
@@ -25,7 +26,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     add_encoder_weights_argument(parser)
     parser.add_argument("--epochs", type=int, default=100, help="maximum epochs (default 100)")
     parser.add_argument("--batch-size", type=int, default=128, help="global batch size (default 128)")
-    parser.add_argument("--image-size", type=int, default=None, help="model input side in pixels (default: stored)")
     parser.add_argument("--patience", type=int, default=8, help="early-stopping patience in epochs (default 8)")
     parser.add_argument("--learning-rate", type=float, default=1e-3, help="Adam learning rate (default 1e-3)")
     parser.add_argument("--dropout-rate", type=float, default=0.2, help="head (MC) dropout rate (default 0.2)")
@@ -48,6 +48,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     )
     parser.add_argument("--overwrite", action="store_true", help="replace a finished run in --out")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bars")
+    add_recipe_arguments(parser, training=True, files=False)
     return parser
 
 
@@ -72,6 +73,8 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         image_size=args.image_size,
         greyscale=args.greyscale,
+        augmentation=augmentation_from_args(args),
+        eval_crop=args.eval_crop,
         dropout_rate=args.dropout_rate,
         augment=not args.no_augment,
         progress=not args.no_progress,

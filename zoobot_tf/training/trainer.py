@@ -2,8 +2,9 @@
 
 A run directory holds everything about one run::
 
-    config.json              arguments, data, label columns, input shape, versions, sessions
-    model.keras              final model (best validation weights), loads with safe_mode=True
+    config.json              arguments, data, label columns, image recipe (a copy), versions, sessions
+    model.keras              final model (best validation weights) with its image recipe inside
+    metrics.json             validation metrics of the final model (what predict + evaluate reproduce)
     checkpoints/best.keras   best model so far (updated during training)
     training_log.csv         one row per epoch (appended across resumptions)
     tensorboard/             TensorBoard logs
@@ -32,9 +33,8 @@ from zoobot_tf.training.callbacks import (
     read_log,
     resume_state,
 )
-from zoobot_tf.data.crops import CROP_RATIO, CROP_SCALE
+from zoobot_tf.recipe import Augmentation, ImageRecipe
 from zoobot_tf.runs import (
-    ImageRecipe,
     CONFIG_NAME,
     MODEL_NAME,
     check_resume_config,
@@ -43,6 +43,7 @@ from zoobot_tf.runs import (
     save_config,
     software_versions,
 )
+from zoobot_tf.saving import attach_metadata, save_model
 from zoobot_tf.training.strategy import get_strategy, is_chief, resolve_mixed_precision, uses_gpu
 
 __all__ = ["RunExistsError", "TrainingTask", "resolve_training_task", "train"]
@@ -186,12 +187,15 @@ def train(
     greyscale=False,
     dropout_rate=0.2,
     augment=True,
+    augmentation=None,
+    eval_crop=None,
     progress=True,
     overwrite=False,
     optimizer=None,
     loss=None,
     metrics=None,
     build_model=None,
+    output_head=None,
     train_transform=None,
     callbacks=None,
     **backbone_kwargs,
@@ -233,7 +237,13 @@ def train(
     dropout_rate : float
         Head dropout (kept on at prediction time: MC dropout).
     augment : bool
-        Random rotation, flips and crops of the training images.
+        Random rotation, flips and crops of the training images (the recipe's ``augmentation``).
+    augmentation : zoobot_tf.recipe.Augmentation, optional
+        The training views (crop range, rotation, flips); default :class:`~zoobot_tf.recipe.Augmentation()`.
+    eval_crop : float, optional
+        Area fraction of the centre crop at evaluation and prediction (default: the middle of the
+        training crop range). With the shards' storage, ``image_size``, ``greyscale`` and
+        ``augmentation`` it makes the image recipe saved inside the model.
     progress : bool
         Show tqdm progress bars.
     overwrite : bool
@@ -250,6 +260,10 @@ def train(
         Replaces :func:`zoobot_tf.models.get_model` (same signature: ``(spec, input_shape,
         architecture=, dropout_rate=, head=, **backbone_kwargs)``); called inside the strategy
         scope. Recorded in ``config.json`` by its qualified name.
+    output_head : {'dirichlet', 'softmax', 'regression'}, optional
+        What a ``build_model`` model outputs (default: the task's head), so the run's held-out
+        metrics and ``predict``/``evaluate`` know how to score it; ``None`` with ``build_model``
+        skips the held-out metrics.
     train_transform : callable, optional
         ``dataset -> dataset`` applied to the batched, augmented training batches (class-balanced
         resampling, MixUp, ...). It must keep ``n_train // batch_size`` batches per epoch.
@@ -290,9 +304,9 @@ def train(
         raise ValueError(f"epochs must be >= 1, got {epochs}")
     replicas = strategy.num_replicas_in_sync
     counts = _check_splits(manifest, batch_size, replicas)
-    image_size = int(image_size or manifest.image_shape[0])
-    channels = 1 if greyscale else int(manifest.image_shape[2])
-    input_shape = (image_size, image_size, channels)
+    recipe = ImageRecipe.for_stored(manifest.stored_format(), size=image_size, channels=1 if greyscale else None,
+                                    eval_crop=eval_crop, augmentation=augmentation or Augmentation())
+    image_size, input_shape = recipe.size, recipe.input_shape
 
     config = {
         "kind": "train",
@@ -305,7 +319,7 @@ def train(
         "schema": task.name,
         "label_kind": task.label_kind,
         "label_cols": task.label_cols,
-        "head": task.head if build_model is None else "custom",
+        "head": task.head if build_model is None else (output_head or "custom"),
         "question_index_groups": getattr(task.spec, "question_index_groups", None),
         "architecture": architecture,
         "backbone_kwargs": backbone_kwargs,
@@ -327,15 +341,7 @@ def train(
         "metrics": None if metrics is None else [_serialized(m, keras.metrics.serialize) for m in metrics],
         "build_model": None if build_model is None else _qualified_name(build_model),
         "train_transform": None if train_transform is None else _describe(train_transform),
-        "image_options": ImageRecipe(
-            image_size=image_size,
-            greyscale=bool(greyscale),
-            crop_scale=CROP_SCALE,
-            crop_ratio=CROP_RATIO,
-            stored_image_shape=tuple(manifest.image_shape),
-            stored_dtype=manifest.dtype,
-            shard_image_options=manifest.image_options,
-        ).to_dict(),
+        "recipe": recipe.to_dict(),
         "model_file": MODEL_NAME,
         "best_model_file": BEST_MODEL,
         "log_file": LOG_NAME,
@@ -347,9 +353,10 @@ def train(
     chief = is_chief(strategy)
     run_dir = save_dir if chief else save_dir / "workers" / _worker_name(strategy)
     resume, session = _start_session(run_dir, config, strategy, overwrite=overwrite, progress=progress)
-    train_ds, val_ds = _datasets(config, manifest, strategy, train_transform)
+    train_ds, val_ds = _datasets(config, recipe, manifest, strategy, train_transform)
     model = _compiled_model(config, task, strategy, build_model=build_model, optimizer=optimizer, loss=loss,
                             metrics=metrics)
+    attach_metadata(model, recipe, {"head": config["head"], "schema": task.name, "label_cols": task.label_cols})
     run_callbacks = make_callbacks(run_dir, patience=patience, resume=resume, epochs=epochs,
                                    steps_per_epoch=counts["train"] // batch_size, progress=progress)
     # after a kill between the last epoch's backup and the final save this runs no epoch: the
@@ -358,6 +365,8 @@ def train(
     model.fit(train_ds, validation_data=val_ds, epochs=epochs, callbacks=run_callbacks + list(callbacks or []),
               verbose=0, shuffle=False, steps_per_epoch=counts["train"] // batch_size if repeated else None)
     rows = _finish_session(run_dir, model, config, session, resume)
+    if chief and config["head"] != "custom":
+        _report_held_out(run_dir, model, config["head"], task, recipe, shard_dir, batch_size, progress)
     if not chief:
         shutil.rmtree(run_dir, ignore_errors=True)
     return model, _history(rows)
@@ -387,19 +396,18 @@ def _start_session(run_dir: Path, config: dict, strategy, *, overwrite: bool, pr
     return resume, session
 
 
-def _datasets(config: dict, manifest, strategy, train_transform=None):
-    """``(train, val)`` tf.data pipelines of the run: training crops and augmentation, the
-    evaluation crop for validation; lengths asserted (one machine) or sharded (multi-worker)."""
+def _datasets(config: dict, recipe, manifest, strategy, train_transform=None):
+    """``(train, val)`` tf.data pipelines of the run through its image recipe: training views for
+    training, the evaluation crop for validation; lengths asserted (one machine) or sharded
+    (multi-worker)."""
     batch_size, seed, counts = config["batch_size"], config["seed"], config["n_records"]
     shard_dir = Path(config["shard_dir"])
     keras.utils.set_random_seed(int(seed))
-    data_kwargs = dict(output_size=config["image_size"], greyscale=config["greyscale"], crop_scale=CROP_SCALE,
-                       crop_ratio=CROP_RATIO)
-    train_ds = get_dataset_for(shard_dir, "train", batch_size, augment=config["augment"], drop_remainder=True,
-                               seed=seed, **data_kwargs)
+    train_ds = get_dataset_for(shard_dir, "train", batch_size, recipe=recipe, augment=config["augment"],
+                               drop_remainder=True, seed=seed)
     if train_transform is not None:
         train_ds = train_transform(train_ds)
-    val_ds = get_dataset_for(shard_dir, "val", batch_size, augment=False, **data_kwargs)
+    val_ds = get_dataset_for(shard_dir, "val", batch_size, recipe=recipe, augment=False)
     if getattr(strategy.extended, "_num_workers", 1) > 1:
         train_ds = _distribute_options(train_ds, strategy, len(manifest.files("train")))
         val_ds = _distribute_options(val_ds, strategy, len(manifest.files("val")))
@@ -446,7 +454,7 @@ def _compiled_model(config: dict, task: TrainingTask, strategy, *, build_model=N
 
 def _finish_session(run_dir: Path, model, config: dict, session: dict, resume) -> list[dict]:
     """Save the final model, close the session in the config (``status='finished'``); the log rows."""
-    model.save(run_dir / MODEL_NAME)
+    save_model(model, run_dir / MODEL_NAME)
     rows = read_log(run_dir / LOG_NAME)
     session["finished"] = now_iso()
     session["epochs_run"] = max(0, (rows[-1]["epoch"] + 1 if rows else 0) - resume.initial_epoch)
@@ -454,6 +462,19 @@ def _finish_session(run_dir: Path, model, config: dict, session: dict, resume) -
     config["best_epoch"] = _best_epoch(rows)
     save_config(run_dir, config)
     return rows
+
+
+def _report_held_out(run_dir: Path, model, head: str, task, recipe, shard_dir: Path, batch_size: int,
+                     progress: bool) -> dict:
+    """The run's validation metrics, written to ``metrics.json``: the figure ``predict`` +
+    ``evaluate`` reproduce on the same galaxies (same recipe, same MC sampling)."""
+    from zoobot_tf.evaluation.held_out import evaluate_split, write_metrics
+
+    metrics = evaluate_split(model, shard_dir, "val", recipe=recipe, head=head, outputs=task.label_cols,
+                             schema=task.spec if head == "dirichlet" else None, batch_size=batch_size,
+                             progress=progress)
+    write_metrics(run_dir, metrics)
+    return metrics
 
 
 def get_dataset_for(shard_dir, split, batch_size, **kwargs):

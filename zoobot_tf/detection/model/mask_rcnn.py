@@ -35,6 +35,7 @@ from zoobot_tf.detection.model.paste import paste_masks
 from zoobot_tf.detection.model.roi_align import roi_align
 from zoobot_tf.detection.model.rpn import build_roi_generator, generate_proposals, rpn_outputs
 from zoobot_tf.detection.model.targets import NEGATIVE, POSITIVE, mask_targets, rcnn_targets, rpn_targets, sample_balanced
+from zoobot_tf.detection.scalings import check_scaling
 
 __all__ = ["LOSS_NAMES", "MaskRCNN", "build_mask_rcnn", "load_mask_rcnn"]
 
@@ -193,7 +194,8 @@ class MaskRCNN(keras.Model):
         self.detection_score_threshold = float(detection_score_threshold)
         self.augmented_score_threshold = float(augmented_score_threshold)
         self.max_detections = int(max_detections)
-        self.scaling = scaling
+        # one registry of scaling names: a detector saved with 'raw' loads as 'none'
+        self.scaling = None if scaling is None else check_scaling(scaling)
 
         self.backbone = build_backbone(self.backbone_config, self.num_bands, self.image_size)
         self.fpn = build_fpn(self.backbone, self.fpn_channels)

@@ -1,0 +1,72 @@
+"""Command-line option groups that several verbs share: one name, one default, one help per concept.
+
+Why here, at the bottom of the package: every verb module builds its parser from these without
+importing TensorFlow, and a concept (the image recipe) is spelled the same in ``train``,
+``finetune``, ``predict`` and ``embed``.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from zoobot_tf.recipe import ROTATIONS, SCALING_NAMES, Augmentation
+
+__all__ = ["add_recipe_arguments", "augmentation_from_args", "parse_crop_range", "recipe_overrides"]
+
+
+def parse_crop_range(text: str) -> tuple[float, float]:
+    """``'0.7,0.8'`` -> (0.7, 0.8); ``'none'`` -> (1.0, 1.0), i.e. no random crop."""
+    if text.strip().lower() == "none":
+        return (1.0, 1.0)
+    try:
+        low, high = (float(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected LOW,HIGH area fractions or 'none', got {text!r}") from None
+    return (low, high)
+
+
+def add_recipe_arguments(parser: argparse.ArgumentParser, *, training: bool, files: bool = True
+                         ) -> argparse.ArgumentParser:
+    """The image-recipe options (:mod:`zoobot_tf.recipe`).
+
+    Training verbs (``training=True``) choose the recipe the model will carry; prediction verbs
+    override the one a model carries (for models saved without one, or on purpose). ``files``:
+    the verb reads image files (catalogs), so how they are stored is an option; shards fix it.
+    """
+    group = parser.add_argument_group("image recipe" if training else "image recipe (default: the model's own)")
+    if training:
+        group.add_argument("--image-size", type=int, default=None,
+                           help="model input side in pixels (default: the stored size, or the source model's)")
+    if files:
+        group.add_argument("--stored-size", type=int, default=None,
+                           help="side images are stored/loaded at before the crop "
+                                + ("(catalogs; default: the side whose evaluation crop is --image-size)" if training
+                                   else "(the size the model's training images were stored at)"))
+    group.add_argument("--eval-crop", "--crop-scale", dest="eval_crop", type=float, default=None,
+                       help="area fraction of the centred square kept at evaluation and prediction, 1 = whole image "
+                            + ("(default: the middle of --crop-range)" if training else "(e.g. 0.75)"))
+    if files:
+        group.add_argument("--scaling", default=None, choices=SCALING_NAMES,
+                           help="intensity scaling of FITS / high-bit images" + (" (catalogs; default none)" if training
+                                                                                 else ""))
+    if training:
+        default = Augmentation()
+        group.add_argument("--crop-range", type=parse_crop_range, default=None, metavar="LOW,HIGH",
+                           help="area fraction of the stored image a random training crop keeps, or 'none' "
+                                f"(default {default.crop_scale[0]:g},{default.crop_scale[1]:g})")
+        group.add_argument("--rotation", choices=ROTATIONS, default=None,
+                           help=f"training rotations: any angle, multiples of 90 degrees, or none (default {default.rotation})")
+        group.add_argument("--no-flip", action="store_true", help="no random flips in training")
+    return parser
+
+
+def augmentation_from_args(args: argparse.Namespace) -> Augmentation:
+    """The :class:`~zoobot_tf.recipe.Augmentation` that training options ask for."""
+    default = Augmentation()
+    return Augmentation(crop_scale=args.crop_range or default.crop_scale, crop_ratio=default.crop_ratio,
+                        rotation=args.rotation or default.rotation, flip=not args.no_flip)
+
+
+def recipe_overrides(args: argparse.Namespace) -> dict:
+    """``stored_size``, ``eval_crop`` and ``scaling`` as given (None where not given)."""
+    return {"stored_size": args.stored_size, "eval_crop": args.eval_crop, "scaling": args.scaling}
