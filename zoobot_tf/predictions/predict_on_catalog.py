@@ -244,7 +244,7 @@ def predict(
     recipe = resolve_recipe(model, model_path, recipe, stored_size=stored_size, eval_crop=eval_crop, scaling=scaling)
     task = _task(model, model_path)
     if schema is None and label_cols is None:
-        schema, label_cols = task.get("schema"), task.get("label_cols")
+        schema, label_cols = task.get("schema"), task.get("label_cols") or None
     n_outputs = int(model.output_shape[-1])
     schema_name, label_cols = _resolve_labels(schema, label_cols, n_outputs)
     use_fast = resolve_fast_path(model, fast_path)
