@@ -199,7 +199,7 @@ def synthetic_runs(args, work: Path) -> list[dict]:
     subprocess.run([sys.executable, str(script), "--out", work / "kaggle", "--n-synthetic", args.n, "--size",
                     args.size, "--architecture", "small_cnn", "--epochs", args.epochs, "--batch-size", 32,
                     "--workers", 1, "--no-progress"], check=True, capture_output=True)
-    kaggle = pd.read_csv(work / "kaggle" / "synthetic" / "catalog.csv", dtype={"id_str": str}).set_index("id_str")
+    kaggle = pd.read_csv(work / "kaggle" / "synthetic" / "kaggle_catalog.csv", dtype={"id_str": str}).set_index("id_str")
     reported, _ = metrics_of(work / "kaggle" / "run" / "evaluation" / "metrics.json", "rmse")
     from zoobot_tf.schemas import get_schema
 

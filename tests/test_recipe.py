@@ -213,3 +213,90 @@ def test_finetuned_classifier_accuracy_is_reproduced_from_the_bare_file(tiny_run
     evaluated = evaluate_files(preds, catalog)
     assert evaluated["accuracy"] == pytest.approx(result.metrics["accuracy"], abs=0.01)
     assert evaluated["confusion_matrix"] == result.metrics["confusion_matrix"]
+
+
+@pytest.fixture(scope="module")
+def labelled(synthetic_galaxies):
+    catalog = synthetic_galaxies.copy()
+    catalog["label"] = catalog["hubble_type"].astype(str)
+    catalog["split"] = ["test" if i % 4 == 0 else ("val" if i % 4 == 1 else "train") for i in range(len(catalog))]
+    return catalog
+
+
+@pytest.fixture(scope="module")
+def class_shards(labelled, tmp_path_factory):
+    out = tmp_path_factory.mktemp("class_shards") / "shards"
+    write_shards(labelled, out, schema="hubble_sequence", size=32, shard_size=16, progress=False)
+    return out
+
+
+def _reproduced(model_file, catalog, ids, reported, key, tmp_path, **evaluate_kwargs):
+    """predict + evaluate ``ids`` with the model file alone and with its run directory beside it."""
+    lone = tmp_path / "lone" / "model.keras"
+    lone.parent.mkdir(exist_ok=True)
+    shutil.copy(model_file, lone)
+    table = catalog.set_index("id_str")
+    for which, model in (("run", model_file), ("alone", lone)):
+        preds = predict(table.loc[ids].reset_index(), model, n_samples=5, save_loc=tmp_path / f"{which}.hdf5",
+                        progress=False)
+        result = evaluate_files(preds, catalog, baseline_from_rest=False, **evaluate_kwargs)
+        value = result["table"].loc["overall", "rmse_volunteers"] if key == "vote_fraction_rmse" else result[key]
+        if key == "accuracy":
+            assert value == pytest.approx(reported, abs=0.01), which
+        else:
+            assert value == pytest.approx(reported, rel=0.01), which
+
+
+FINETUNES = {
+    "classifier": dict(head="classifier"),
+    "regressor": dict(head="regressor", label_cols=["axis_ratio", "bulge_radius_ratio"]),
+    "tree": dict(head=SCHEMA),
+}
+KEYS = {"classifier": "accuracy", "regressor": "rmse", "tree": "vote_fraction_rmse"}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("source", ["catalog", "shards"])
+@pytest.mark.parametrize("head", list(FINETUNES))
+def test_every_finetune_metric_is_reproduced(head, source, tiny_run, labelled, class_shards, decals_shards, tmp_path):
+    from zoobot_tf.finetune import finetune
+
+    options = dict(FINETUNES[head])
+    if source == "catalog":
+        data = {"catalog": labelled}
+    elif head == "classifier":
+        data = {"shard_dir": class_shards}
+    else:
+        data = {"shard_dir": decals_shards}
+        if head == "regressor":  # vote counts as regression targets: what vote shards hold
+            options["label_cols"] = ["smooth-or-featured_smooth", "smooth-or-featured_featured-or-disk"]
+    out = tmp_path / "ft"
+    result = finetune(tiny_run[0], out, epochs=2, warmup_epochs=0, learning_rate=1e-2, batch_size=8, progress=False,
+                      **options, **data)
+    split = result.metrics["split"]
+    ids = (labelled.loc[labelled["split"] == split, "id_str"].tolist() if source == "catalog"
+           else [r["id_str"] for r in iter_records(data["shard_dir"], split)])
+    _reproduced(out / "model.keras", labelled, ids, result.metrics[KEYS[head]], KEYS[head], tmp_path)
+
+
+@pytest.mark.slow
+def test_train_classifier_accuracy_is_reproduced(class_shards, labelled, tmp_path):
+    from zoobot_tf.classification import train_classifier
+
+    _, _, report = train_classifier(tmp_path / "run", class_shards, architecture="small_cnn", epochs=2, batch_size=8,
+                                    progress=False)
+    ids = [r["id_str"] for r in iter_records(class_shards, "test")]
+    _reproduced(tmp_path / "run" / "model.keras", labelled, ids, report["accuracy"], "accuracy", tmp_path)
+
+
+@pytest.mark.slow
+def test_kaggle_rmse_is_reproduced(tmp_path):
+    from zoobot_tf.kaggle import make_synthetic_kaggle_catalog, train_kaggle
+
+    catalog = make_synthetic_kaggle_catalog(tmp_path / "synthetic", n=60, size=32, seed=1, progress=False)
+    write_shards(catalog, tmp_path / "shards", schema="gz_kaggle37", size=32, val_fraction=0.2, test_fraction=0.2,
+                 progress=False)
+    _, _, report = train_kaggle(tmp_path / "run", tmp_path / "shards", architecture="small_cnn", epochs=2,
+                                batch_size=8, progress=False)
+    ids = [r["id_str"] for r in iter_records(tmp_path / "shards", "test")]
+    _reproduced(tmp_path / "run" / "model.keras", catalog, ids, report["rmse"], "rmse", tmp_path)
