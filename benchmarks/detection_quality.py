@@ -350,6 +350,9 @@ def main(argv=None) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--verbose", type=int, default=2)
     args = parser.parse_args(argv)
+    from zoobot_tf.allocator import keep_freed_memory
+
+    keep_freed_memory()  # the benchmark owns its process: see zoobot_tf.allocator
 
     import numpy as np
 

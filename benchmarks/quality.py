@@ -261,6 +261,9 @@ def main(argv=None):
     parser.add_argument("--work-dir", default=None, help="images, shards and runs (default: a temporary folder)")
     parser.add_argument("--out", default="quality_results", help="quality.json and PNGs (default quality_results)")
     args = parser.parse_args(argv)
+    from zoobot_tf.allocator import keep_freed_memory
+
+    keep_freed_memory()  # the benchmark owns its process: see zoobot_tf.allocator
 
     import tempfile
 

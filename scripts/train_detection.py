@@ -115,6 +115,9 @@ def load_data(args):
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
+    from zoobot_tf.allocator import keep_freed_memory
+
+    keep_freed_memory()  # this script owns its process: see zoobot_tf.allocator
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     from zoobot_tf.detection.train import train_detection
 

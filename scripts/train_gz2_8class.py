@@ -84,6 +84,9 @@ def make_shards(args, out: Path) -> Path:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    from zoobot_tf.allocator import keep_freed_memory
+
+    keep_freed_memory()  # this script owns its process: see zoobot_tf.allocator
     from zoobot_tf.classification import linformer_study_optimizer, train_classifier
     from zoobot_tf.shards import load_manifest
 

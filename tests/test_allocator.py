@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ctypes.util
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -45,3 +46,24 @@ def test_no_mallopt_no_change(fresh):
 
     fresh.setattr(allocator.ctypes, "CDLL", no_libc)
     assert allocator.keep_freed_memory() is False
+
+
+def test_only_the_command_line_changes_the_allocator():
+    """Importing or calling the library never changes a notebook's malloc: only cli.py (and scripts,
+    which own their processes) call keep_freed_memory."""
+    package = Path(allocator.__file__).resolve().parent
+    callers = sorted(str(p.relative_to(package)) for p in package.rglob("*.py")
+                     if "keep_freed_memory(" in p.read_text() and p.name != "allocator.py")
+    assert callers == ["cli.py"]
+
+
+def test_heavy_verbs_opt_in_and_light_ones_do_not(monkeypatch, tmp_path):
+    from zoobot_tf import cli
+
+    calls = []
+    monkeypatch.setattr(allocator, "keep_freed_memory", lambda: calls.append(1) or True)
+    assert cli.main(["train", "--shards", str(tmp_path / "none"), "--out", str(tmp_path / "run")]) == cli.EXIT_NO_INPUT
+    assert calls == [1]
+    assert cli.main(["summarise", "--predictions", str(tmp_path / "none.hdf5"), "--out", str(tmp_path / "s")]) != 0
+    assert calls == [1]
+    assert cli.HEAVY_VERBS <= set(cli.VERBS)

@@ -460,3 +460,25 @@ def test_bad_input_gets_one_line_errors(pca_file, catalog, model_file, tmp_path,
     with pytest.raises(ValueError, match="exactly one"):
         find_similar(pca_file, k=3)
     assert not (tmp_path / "s.csv").exists() and not (tmp_path / "a.csv").exists()
+
+
+def test_embed_in_a_slurm_array_writes_one_share_per_task(catalog, model_file, tmp_path, monkeypatch):
+    """`zoobot-tf embed` in an array numbered 1-2 embeds each galaxy once, in worker files 0 and 1."""
+    from zoobot_tf.predictions import load_representations, worker_of
+
+    catalog_csv = tmp_path / "catalog.csv"
+    catalog.iloc[:10].to_csv(catalog_csv, index=False)
+    base = ["embed", "--catalog", str(catalog_csv), "--model", str(model_file), "--out", str(tmp_path / "e.hdf5"),
+            "--batch-size", "4", "--no-progress"]
+    monkeypatch.setenv("SLURM_ARRAY_TASK_MIN", "1")
+    monkeypatch.setenv("SLURM_ARRAY_TASK_COUNT", "2")
+    for task in ("1", "2"):
+        monkeypatch.setenv("SLURM_ARRAY_TASK_ID", task)
+        assert cli.main(base) == 0
+    files = sorted(tmp_path.glob("e_worker*of2.hdf5"))
+    assert [f.name for f in files] == ["e_worker0of2.hdf5", "e_worker1of2.hdf5"]
+    share = worker_of(catalog["id_str"].iloc[:10], 2)
+    for index, path in enumerate(files):
+        ids, _ = load_representations(path)
+        assert sorted(ids) == sorted(catalog["id_str"].iloc[:10][share == index])
+    assert not (tmp_path / "e.hdf5").exists()

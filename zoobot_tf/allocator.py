@@ -8,7 +8,9 @@ the kernel (292 million minor page faults in 26 minutes). Raising the three thre
 ``mallopt``, keeps those blocks in the heap: a detection training step went from 0.23 to 0.12 s
 on this 2-core machine.
 
-Only glibc (Linux) has ``mallopt``; elsewhere, and where the user set any ``MALLOC_*_`` variable
+It changes the whole process, so the library never calls it: the command line does, for the verbs
+that train or predict (``zoobot_tf.cli.HEAVY_VERBS``), and a script or notebook opts in by calling
+:func:`keep_freed_memory` itself. Only glibc (Linux) has ``mallopt``; elsewhere, and where the user set any ``MALLOC_*_`` variable
 (their choice wins), :func:`keep_freed_memory` does nothing. Memory held grows by at most the
 thresholds (the largest freed block is reused, not returned).
 """

@@ -42,6 +42,11 @@ VERBS = {
     "demo": ("zoobot_tf.demo", "run the main job end to end on the embedded synthetic data"),
 }
 
+#: verbs whose steps allocate and free large tensors: the command line (which owns its process)
+#: keeps freed memory in the heap for them (:mod:`zoobot_tf.allocator`); library calls never touch
+#: the process's allocator, a notebook opts in by calling ``keep_freed_memory()`` itself
+HEAVY_VERBS = frozenset({"train", "finetune", "train-classifier", "predict", "embed", "detect", "demo"})
+
 #: exit status of a run stopped by bad input data (sysexits.h EX_DATAERR)
 EXIT_DATA_ERROR = 65
 #: exit status of a run whose input file or directory does not exist (sysexits.h EX_NOINPUT)
@@ -106,6 +111,11 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     configure_logging(args.verbose, args.quiet)
     from zoobot_tf import native_logs
+
+    if args.verb in HEAVY_VERBS:
+        from zoobot_tf.allocator import keep_freed_memory
+
+        keep_freed_memory()  # 2x faster CPU training steps: see zoobot_tf.allocator
 
     with native_logs.hidden(enabled=not args.verbose):
         try:

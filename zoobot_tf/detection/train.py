@@ -412,9 +412,6 @@ def train_detection(
     -------
     (model, history) where history is a list of per-epoch dicts (``epoch``, ``phase``, losses).
     """
-    from zoobot_tf.allocator import keep_freed_memory
-
-    keep_freed_memory()  # 2x faster CPU steps: see zoobot_tf.allocator
     import keras
     import tensorflow as tf
 

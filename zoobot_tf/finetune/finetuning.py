@@ -365,9 +365,6 @@ def finetune(
     -------
     FinetuneResult
     """
-    from zoobot_tf.allocator import keep_freed_memory
-
-    keep_freed_memory()  # 2x faster CPU steps: see zoobot_tf.allocator
     if (catalog is None) == (shard_dir is None):
         raise ValueError("give exactly one of catalog= (images + labels) or shard_dir= (labelled shards)")
     _check_options(epochs, patience, batch_size, warmup_epochs, batchnorm, learning_rate, weight_decay)

@@ -32,8 +32,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
                         help="also write K principal components to OUT_pcaK.parquet (id_str, pca_0..K-1)")
     parser.add_argument("--pca-sample", type=int, default=20000, help="galaxies the PCA is fitted on (default 20000)")
     parser.add_argument("--batch-size", type=int, default=64, help="images per model call (default 64)")
-    parser.add_argument("--num-workers", type=int, default=1, help="split the catalog over this many workers")
-    parser.add_argument("--worker-index", type=int, default=0, help="which share this process embeds (0-based)")
+    parser.add_argument("--num-workers", type=int, default=None,
+                        help="split the catalog over this many jobs (default: SLURM_ARRAY_TASK_COUNT, else 1)")
+    parser.add_argument("--worker-index", type=int, default=None,
+                        help="which share this job embeds, 0-based (default: SLURM_ARRAY_TASK_ID - SLURM_ARRAY_TASK_MIN, "
+                             "else 0)")
     parser.add_argument("--merge", nargs="+", metavar="FILE", default=None,
                         help="instead of embedding: merge these complete worker files into OUT")
     parser.add_argument("--retry-errors", action="store_true", help="retry images recorded as unreadable")
@@ -50,6 +53,9 @@ def run(args: argparse.Namespace) -> int:
     else:
         if not args.catalog or not args.model:
             raise ValueError("embed needs --catalog and --model (or --merge FILES)")
+        from zoobot_tf.workers import resolve_worker
+
+        args.worker_index, args.num_workers = resolve_worker(args.worker_index, args.num_workers)
         if args.pca and args.num_workers > 1:
             raise ValueError("--pca is fitted on the whole catalog: embed each worker without it, "
                              "then run embed --merge ... --pca K")

@@ -235,9 +235,6 @@ def predict(
         file, or no readable image among the first :data:`SYSTEMATIC_FAILURES` of a fresh run
         (a systematic problem such as a wrong image directory; nothing is recorded then).
     """
-    from zoobot_tf.allocator import keep_freed_memory
-
-    keep_freed_memory()  # no page faults on every batch's tensors: see zoobot_tf.allocator
     n_samples, batch_size, tta = int(n_samples), int(batch_size), check_views(tta)
     rows = prepare_rows(catalog, batch_size, num_workers, worker_index)
     model, model_path, model_file = _load_model(model)

@@ -287,9 +287,6 @@ def train(
     RunConfigMismatch
         ``save_dir`` holds an unfinished run with different arguments.
     """
-    from zoobot_tf.allocator import keep_freed_memory
-
-    keep_freed_memory()  # 2x faster CPU steps: see zoobot_tf.allocator
     from zoobot_tf.shards import load_manifest
 
     strategy_name = strategy if isinstance(strategy, str) else type(strategy).__name__
