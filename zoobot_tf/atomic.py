@@ -11,20 +11,24 @@ import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
-__all__ = ["atomic_path", "atomic_write_text", "fsync_dir"]
+__all__ = ["TEMP_MARK", "atomic_path", "atomic_write_text", "fsync_dir"]
+
+#: what every temporary file's name carries: ``.<final name>.tmp-<random><suffix>``
+TEMP_MARK = ".tmp-"
 
 
 @contextmanager
 def atomic_path(path: str | os.PathLike, suffix: str | None = None):
     """Yield a temporary path beside ``path`` to write into (all at once or step by step); on a
     clean exit it is fsynced and renamed to ``path``, on an error or a kill it is removed (or left
-    as a hidden ``.name.*`` file, never under the final name).
+    as a hidden ``.<name>.tmp-*`` file, never under the final name).
 
-    ``suffix`` (default ``path``'s) keeps writers that choose a format by extension happy.
+    ``suffix`` (default ``.tmp``, so no glob for the final files' extension matches a leftover
+    temp file) serves writers that choose a format by extension (Keras wants ``.keras``).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix or path.suffix or ".tmp")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}{TEMP_MARK}", suffix=suffix or ".tmp")
     os.close(fd)
     try:
         yield Path(tmp)
@@ -41,7 +45,7 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None):
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     """Write text so that ``path`` either keeps its old content or has the complete new one."""
-    with atomic_path(path, suffix=".tmp") as tmp:
+    with atomic_path(path) as tmp:
         tmp.write_text(text)
 
 

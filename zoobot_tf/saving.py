@@ -126,7 +126,7 @@ def save_model(model, path) -> Path:
     The archive is written beside ``path`` and renamed into place only when complete, so a kill
     never leaves a half-written model under the final name.
     """
-    with atomic_path(path) as tmp:
+    with atomic_path(path, suffix=".keras") as tmp:  # Keras picks the format by the extension
         model.save(tmp, overwrite=True)
         metadata = model_metadata(model)
         if metadata is not None:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from zoobot_tf.atomic import atomic_path
 from .decals import ID_COLUMNS as DECALS_ID_COLUMNS
 from .decals import prepare_decals
 from .find_images import IMAGE_EXTS, resolve_image_paths
@@ -160,11 +161,8 @@ def _assemble(prepared: PreparedTable, file_locs, reasons) -> tuple[pd.DataFrame
 
 def _write_csv(df: pd.DataFrame, path: str) -> None:
     """Write via a temporary file so an interrupted run never leaves a half catalog behind."""
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    tmp = path + ".partial"
-    df.to_csv(tmp, index=False)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        df.to_csv(tmp, index=False)
 
 
 def _strict_message(result: CatalogResult, source: str, rejected_path) -> str:

@@ -13,11 +13,11 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-import os
 from pathlib import Path
 
 import numpy as np
 
+from zoobot_tf.atomic import atomic_path
 from zoobot_tf.detection.instances import CLASS_IDS, CLASS_NAMES, Labels, boxes_from_masks
 
 #: The categories written to every file.
@@ -130,11 +130,8 @@ def load_coco(path) -> dict:
 def save_coco(obj, path) -> Path:
     """Write a COCO dict or results list as JSON (atomically: a temp file, then a rename)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w") as f:
+    with atomic_path(path) as tmp, open(tmp, "w") as f:
         json.dump(obj, f)
-    os.replace(tmp, path)
     return path
 
 

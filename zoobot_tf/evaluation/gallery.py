@@ -5,12 +5,11 @@ the global pyplot state or backend and is safe in threads and notebooks.
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
 
 import numpy as np
 from matplotlib.figure import Figure
 
+from zoobot_tf.atomic import atomic_path
 from zoobot_tf.evaluation.plots import _displayable
 
 __all__ = ["gallery_figure", "save_figure"]
@@ -61,12 +60,6 @@ def gallery_figure(images, titles=None, n_columns: int = 6, title: str | None = 
 
 def save_figure(fig: Figure, path, dpi: int = 110) -> str:
     """Write ``fig`` as PNG under a temporary name, then rename: never a half-written picture."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".writing")
-    try:
+    with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=dpi, format="png")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
     return str(path)

@@ -23,13 +23,14 @@ same file with ``representations (N, D)`` float32 encoder features in place of `
 from __future__ import annotations
 
 import datetime
-import os
 from pathlib import Path
 from typing import Iterator, Sequence
 
 import h5py
 import numpy as np
 import pandas as pd
+
+from zoobot_tf.atomic import atomic_path
 
 __all__ = [
     "EmbeddingWriter",
@@ -178,9 +179,7 @@ class RowWriter:
 
     # --- opening -----------------------------------------------------------------------
     def _create(self, attrs, chunk_rows):
-        tmp = self.path.with_name(self.path.name + ".creating")
-        f = h5py.File(tmp, "w")
-        try:
+        with atomic_path(self.path) as tmp, h5py.File(tmp, "w") as f:  # the final name: always a valid file
             self._create_extra(f)
             _resizable_strings(f, "id_str", chunk_rows)
             f.create_dataset(
@@ -205,12 +204,6 @@ class RowWriter:
                 created=_now(),
                 package_version=_package_version(),
             )
-            f.close()
-        except BaseException:
-            f.close()
-            tmp.unlink(missing_ok=True)
-            raise
-        os.replace(tmp, self.path)  # a file under the final name is always a valid file
         return h5py.File(self.path, "r+")
 
     def _reopen(self, attrs, check_attrs):

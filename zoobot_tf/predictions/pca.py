@@ -19,6 +19,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from zoobot_tf.atomic import atomic_path
 from zoobot_tf.predictions.hdf5 import iter_representation_blocks, read_attrs
 
 __all__ = ["PCA", "apply_pca", "fit_pca", "pca_columns", "read_pca_table"]
@@ -104,16 +105,11 @@ def apply_pca(embeddings, out, pca: PCA, rows: int = 65536) -> Path:
     schema = pa.schema([("id_str", pa.string())] + [(c, pa.float32()) for c in columns])
     schema = schema.with_metadata({METADATA_KEY: pca.to_json().encode(),
                                    b"zoobot_tf.source": os.fspath(embeddings).encode()})
-    tmp = out.with_name(out.name + ".writing")
-    try:
-        with pq.ParquetWriter(tmp, schema) as writer:
-            for ids, block in iter_representation_blocks(embeddings, rows):
-                z = pca.transform(block)
-                arrays = [pa.array(ids.astype(str), pa.string())] + [pa.array(z[:, i]) for i in range(z.shape[1])]
-                writer.write_table(pa.Table.from_arrays(arrays, schema=schema))
-        os.replace(tmp, out)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with atomic_path(out) as tmp, pq.ParquetWriter(tmp, schema) as writer:
+        for ids, block in iter_representation_blocks(embeddings, rows):
+            z = pca.transform(block)
+            arrays = [pa.array(ids.astype(str), pa.string())] + [pa.array(z[:, i]) for i in range(z.shape[1])]
+            writer.write_table(pa.Table.from_arrays(arrays, schema=schema))
     return out
 
 

@@ -15,12 +15,13 @@ fractions, NaN where the question is asked of fewer than half of such galaxies.
 
 from __future__ import annotations
 
-import os
+from contextlib import ExitStack
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from zoobot_tf.atomic import atomic_path
 from zoobot_tf.predictions.hdf5 import iter_prediction_blocks, read_attrs
 
 __all__ = ["FRIENDLY_MIN_ASKED", "friendly_summary", "iter_summary_blocks", "summarise", "summary_columns",
@@ -145,29 +146,19 @@ def _write(blocks, out, schema, csv: bool, keep: list | None) -> Path:
     names = (base.name, base.name + "_friendly")
     suffixes = (".parquet", ".csv") if csv else (".parquet",)
     targets = {(k, sfx): base.with_name(name + sfx) for k, name in enumerate(names) for sfx in suffixes}
-    temps = {key: path.with_name(f".{path.name}.tmp-{os.getpid()}") for key, path in targets.items()}
-    writers: dict = {}
-    try:
+    with ExitStack() as files:  # every file renamed into place only when all are complete
+        temps = {key: files.enter_context(atomic_path(path)) for key, path in targets.items()}
+        writers = {}
         for n, block in enumerate(blocks):
             for k, frame in enumerate((block, friendly_summary(block, schema))):
                 table = pa.Table.from_pandas(frame, preserve_index=False)
                 if k not in writers:
-                    writers[k] = pq.ParquetWriter(temps[(k, ".parquet")], table.schema)
+                    writers[k] = files.enter_context(pq.ParquetWriter(temps[(k, ".parquet")], table.schema))
                 writers[k].write_table(table)
                 if csv:
                     frame.to_csv(temps[(k, ".csv")], mode="w" if n == 0 else "a", header=n == 0, index=False)
             if keep is not None:
                 keep.append(block)
-        for writer in writers.values():
-            writer.close()
-        writers = {}
-        for key, target in targets.items():
-            temps[key].replace(target)
-    finally:
-        for writer in writers.values():
-            writer.close()
-        for temp in temps.values():
-            temp.unlink(missing_ok=True)
     return targets[(0, ".parquet")]
 
 

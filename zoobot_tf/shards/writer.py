@@ -34,7 +34,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from zoobot_tf import __version__
-from zoobot_tf.atomic import atomic_write_text, fsync_dir
+from zoobot_tf.atomic import TEMP_MARK, atomic_path, atomic_write_text
 from zoobot_tf.catalogs.tables import read_catalog, release_arrow_memory
 from zoobot_tf.schemas import LabelSet, Schema, get_schema_or_label_set
 from zoobot_tf.shards.manifest import (
@@ -58,7 +58,6 @@ PLAN_NAME = "shard_plan.json"
 #: one per finished share of a split write (``num_workers > 1``); the final step reads them
 RECEIPT_GLOB = "share-*-of-*.json"
 SHARD_SUFFIX = ".tfrecord"
-TEMP_MARK = ".tmp-"
 #: test hook: seconds to sleep after each completed shard (makes kill-and-resume tests reliable)
 DELAY_ENV = "ZOOBOT_TF_SHARD_DELAY"
 _CHUNK = 16  # rows per worker task
@@ -247,22 +246,9 @@ def serialize_example(id_str: str, image: np.ndarray, labels: np.ndarray | None,
 def _write_file_atomically(path: Path, records: list[bytes]) -> None:
     import tensorflow as tf
 
-    tmp = path.parent / f".{path.name}{TEMP_MARK}{os.getpid()}"
-    try:
-        with tf.io.TFRecordWriter(str(tmp)) as writer:
-            for record in records:
-                writer.write(record)
-        fd = os.open(tmp, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, path)
-    except BaseException:
-        if tmp.exists():
-            tmp.unlink()
-        raise
-    fsync_dir(path.parent)
+    with atomic_path(path) as tmp, tf.io.TFRecordWriter(str(tmp)) as writer:
+        for record in records:
+            writer.write(record)
 
 
 def _ids_in_file(path: Path) -> list[str] | None:
