@@ -578,3 +578,30 @@ def test_predict_scene_with_augment_is_equivariant_under_the_flips_it_averages()
     np.testing.assert_allclose(default["scores"], out["scores"][out["scores"] >= model.augmented_score_threshold])
     single = model.predict_scene(image, score_threshold=0.0)
     assert single["masks"].shape[1:] == (64, 64)
+
+
+def test_detectors_saved_with_flat_hyperparameters_still_load():
+    """Before the config groups a saved config listed 33 flat names (and 'raw' for the unscaled flux)."""
+    from dataclasses import asdict
+
+    from zoobot_tf.detection.model.config import group_options
+
+    model = build_mask_rcnn(num_bands=3, backbone="tiny", rpn_nms_iou=0.6, mask_head_channels=8, heads={"fpn_channels": 16},
+                            anchors={"sizes": (4, 8, 16, 32, 64)}, augmented_score_threshold=0.3)
+    assert model.rpn.nms_iou == 0.6 and model.heads.mask_head_channels == 8 and model.heads.fpn_channels == 16
+    config = model.get_config()
+    flat = {k: v for k, v in config.items() if k not in ("anchors", "rpn", "roi", "heads", "detection")}
+    flat.update({f"anchor_{k}": v for k, v in config["anchors"].items()})
+    flat.update({f"rpn_{k}": v for k, v in config["rpn"].items()})
+    flat.update({f"roi_{k}": v for k, v in config["roi"].items()})
+    flat.update(config["heads"])
+    flat.update(detection_iou=config["detection"]["iou"], class_agnostic_nms=True, max_detections=300,
+                detection_score_threshold=0.05, augmented_score_threshold=0.3, scaling="raw")
+    old = MaskRCNN.from_config(flat)
+    for group in ("anchors", "rpn", "roi", "heads", "detection"):
+        assert asdict(getattr(old, group)) == config[group], group
+    assert old.scaling == "none" and old.augmented_score_threshold == 0.3
+    with pytest.raises(ValueError, match="rpn_nms_iou=0.5 and rpn\\['nms_iou'\\]=0.6 disagree"):
+        group_options({"rpn": {"nms_iou": 0.6}, "rpn_nms_iou": 0.5})
+    with pytest.raises(ValueError, match="unknown heads option"):
+        build_mask_rcnn(num_bands=3, backbone="tiny", heads={"fpn_width": 16})

@@ -7,7 +7,6 @@ get positive anchors, and a short training run must find bright isolated sources
 
 from __future__ import annotations
 
-import inspect
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -23,11 +22,10 @@ for _extra in ("keras_cv", "pycocotools", "sep"):
 from zoobot_tf.detection import box_iou, make_scenes  # noqa: E402
 from zoobot_tf.detection.model.anchors import build_anchor_generator, multilevel_anchors  # noqa: E402
 from zoobot_tf.detection.model.backbone import RPN_LEVELS  # noqa: E402
-from zoobot_tf.detection.model.mask_rcnn import MaskRCNN  # noqa: E402
+from zoobot_tf.detection.model.config import AnchorConfig, RPNConfig  # noqa: E402
 from zoobot_tf.detection.model.targets import POSITIVE, rpn_targets  # noqa: E402
 
-DEFAULTS = {name: p.default for name, p in inspect.signature(MaskRCNN.__init__).parameters.items()
-            if p.default is not inspect.Parameter.empty}
+ANCHORS, RPN = AnchorConfig(), RPNConfig()  # the model's defaults
 
 
 @pytest.fixture(scope="module")
@@ -45,24 +43,24 @@ def test_default_anchors_cover_small_sources(fields):
     boxes = np.concatenate([f.boxes for f in fields])
     side = np.sqrt((boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1]))
     assert side.min() < 8  # the fields do hold sources a few pixels across
-    anchors = _anchors(DEFAULTS["anchor_sizes"], DEFAULTS["anchor_scales"], DEFAULTS["anchor_aspect_ratios"])
+    anchors = _anchors(ANCHORS.sizes, ANCHORS.scales, ANCHORS.aspect_ratios)
     best = box_iou(boxes, anchors).max(axis=1)
     assert (best >= 0.5).mean() >= 0.9, np.round(np.percentile(best, [5, 50]), 2)
     assert (best[side < 12] >= 0.4).mean() >= 0.9
     # one scale per level (the COCO habit) leaves a quarter of these sources below IoU 0.5
-    single = _anchors(DEFAULTS["anchor_sizes"], (1.0,), DEFAULTS["anchor_aspect_ratios"])
+    single = _anchors(ANCHORS.sizes, (1.0,), ANCHORS.aspect_ratios)
     assert (box_iou(boxes, single).max(axis=1) >= 0.5).mean() < (best >= 0.5).mean()
 
 
 def test_default_rpn_targets_give_every_source_positive_anchors(fields):
-    anchors = _anchors(DEFAULTS["anchor_sizes"], DEFAULTS["anchor_scales"], DEFAULTS["anchor_aspect_ratios"])
+    anchors = _anchors(ANCHORS.sizes, ANCHORS.scales, ANCHORS.aspect_ratios)
     m = max(len(f) for f in fields)
     gt = np.full((len(fields), m, 4), -1.0, np.float32)
     valid = np.zeros((len(fields), m), bool)
     for i, f in enumerate(fields):
         gt[i, : len(f)], valid[i, : len(f)] = f.boxes, True
     targets = rpn_targets(tf.constant(anchors), tf.constant(gt), tf.constant(valid),
-                          DEFAULTS["rpn_negative_iou"], DEFAULTS["rpn_positive_iou"])
+                          RPN.negative_iou, RPN.positive_iou)
     positive = targets["match_values"].numpy() == POSITIVE
     columns = targets["matched_columns"].numpy()
     counts = np.array([[np.sum(positive[i] & (columns[i] == j)) for j in range(m)] for i in range(len(fields))])[valid]
@@ -127,7 +125,7 @@ def test_class_agnostic_nms_scores_objects_and_keeps_one_detection_per_source():
 
     model = build_mask_rcnn(num_bands=3, backbone="tiny", fpn_channels=16, box_head_dim=16, mask_head_channels=8,
                             mask_head_convs=1)
-    assert model.class_agnostic_nms and model.get_config()["class_agnostic_nms"] is True
+    assert model.detection.class_agnostic_nms and model.get_config()["detection"]["class_agnostic_nms"] is True
     # RoIs 0 and 1: one source seen twice (classes uncertain, P(object) 0.8 and 0.7); RoI 2 elsewhere
     probs = tf.constant([[[0.45, 0.35], [0.2, 0.5], [0.1, 0.3], [0.01, 0.01]]])
     boxes = np.zeros((1, 4, 2, 4), np.float32)

@@ -20,6 +20,8 @@ The model never scales images itself: ``scaling`` only records, for whoever runs
 
 from __future__ import annotations
 
+from dataclasses import asdict, replace
+
 import keras
 import keras_cv
 import numpy as np
@@ -35,6 +37,7 @@ from zoobot_tf.detection.model.paste import paste_masks
 from zoobot_tf.detection.model.roi_align import roi_align
 from zoobot_tf.detection.model.rpn import build_roi_generator, generate_proposals, rpn_outputs
 from zoobot_tf.detection.model.targets import NEGATIVE, POSITIVE, mask_targets, rcnn_targets, rpn_targets, sample_balanced
+from zoobot_tf.detection.model.config import GROUPS, DetectionConfig, group_options
 from zoobot_tf.detection.scalings import check_scaling
 
 __all__ = ["LOSS_NAMES", "MaskRCNN", "build_mask_rcnn", "load_mask_rcnn"]
@@ -47,7 +50,7 @@ _BOX_POOL, _MASK_POOL = 7, 14
 #: carries none of its own (``augmented_score_threshold``): where min(completeness, purity) at
 #: S/N > 10 peaked on the detection benchmark's validation fields for two trained models (0.4 for
 #: both; 0.25 and 0.3 for two others, which is why a model carries its own), never on its test fields.
-AUGMENTED_SCORE_THRESHOLD = 0.4
+AUGMENTED_SCORE_THRESHOLD = DetectionConfig.augmented_score_threshold
 _MIN_SCORE = 1e-6  # NMS drops candidates below this (those under the caller's threshold are zeroed)
 # The graph code has no tensor-dependent Python control flow; AutoGraph would only spend ~20 s per
 # trace converting keras-cv's source, so the traced methods opt out of it.
@@ -68,92 +71,20 @@ class MaskRCNN(keras.Model):
         ``{"version", "filters", "blocks", "block_type"}``.
     image_size : (H, W) or None
         Fixed input size, or None for any size that is a multiple of 32.
-    fpn_channels : int
-        Channels of the feature pyramid (and of the RPN conv).
-    anchor_sizes : 5 floats
-        Base anchor side in pixels on P2..P6. The defaults suit astronomical sources (stars a few
-        pixels across, galaxies tens of pixels), smaller than COCO's (32 .. 512).
-    anchor_scales, anchor_aspect_ratios : floats
-        Multipliers and width/height ratios applied at every level. Three scales (0.75, 1, 1.5)
-        rather than COCO's one: sources 4-50 px across fall between the octaves of the sizes, and
-        with one scale a quarter of them have no anchor of IoU >= 0.5 (5% with three).
-    rpn_positive_iou, rpn_negative_iou : float
-        Anchors with IoU >= / < these are objects / background (plus every anchor tied for an
-        object's best IoU). 0.5, not COCO's 0.7: a source a few pixels across on a stride-4 grid
-        rarely has an anchor of IoU 0.7, so at 0.7 most sources get one positive anchor (the
-        forced best one) and at 0.5 a median of five.
-    rpn_samples_per_image, rpn_positive_fraction : anchors sampled per image for the RPN loss.
-    rpn_pre_nms_topk_train, rpn_post_nms_topk_train, rpn_pre_nms_topk_test, rpn_post_nms_topk_test
-        Proposals kept before and after NMS (all pyramid levels together), keras-cv ``ROIGenerator``.
-    rpn_nms_iou : float
-        NMS IoU of the proposals.
-    roi_samples_per_image, roi_positive_fraction, roi_positive_iou
-        Second-stage sampling: RoIs per image, at most this fraction positive, positive if
-        IoU >= ``roi_positive_iou``.
-    roi_canonical_size, roi_canonical_level
-        RoIAlign level assignment: a box of side ``roi_canonical_size`` pools from that level.
-    box_head_dim : int
-        Width of the box head's two fully connected layers.
-    mask_head_channels, mask_head_convs : mask head width and depth.
-    detection_iou : float
-        NMS IoU of the final detections.
-    class_agnostic_nms : bool
-        True (default): a detection's score is ``P(object) = 1 - P(background)`` and its class the
-        most probable one, with one NMS over all classes -- a source whose class is uncertain
-        (a faint galaxy that might be a star) is still found, and is never reported twice, once
-        per class. False: Mask R-CNN's per-class scores and class-wise NMS.
-    detection_score_threshold : float
-        Default minimum class probability of a detection for ``call`` (``predict_scene`` takes
-        its own).
-    augmented_score_threshold : float
-        Default minimum (8-view mean) score of ``predict_scene(augment=True)``: the operating
-        point chosen for this model on validation fields (saved with it, so ``zoobot-tf detect
-        --augment`` uses it); :data:`AUGMENTED_SCORE_THRESHOLD` until then.
-    max_detections : int
-        Default maximum detections per image for ``call``.
+    anchors, rpn, roi, heads, detection : config groups or dicts, optional
+        :class:`~zoobot_tf.detection.model.config.AnchorConfig`, ``RPNConfig``, ``RoIConfig``,
+        ``HeadConfig``, ``DetectionConfig`` (their docstrings give the defaults and why); a dict
+        sets some fields of a group.
     scaling : str or None
         Name of the contrast scaling of the training images (metadata for inference).
     backbone_trainable : bool
         Initial trainable state of the backbone (see :meth:`set_backbone_trainable`).
     """
 
-    def __init__(
-        self,
-        num_bands=3,
-        num_classes=2,
-        backbone="resnet18",
-        image_size=None,
-        fpn_channels=256,
-        anchor_sizes=(8.0, 16.0, 32.0, 64.0, 128.0),
-        anchor_scales=(0.75, 1.0, 1.5),
-        anchor_aspect_ratios=(0.5, 1.0, 2.0),
-        rpn_positive_iou=0.5,
-        rpn_negative_iou=0.3,
-        rpn_samples_per_image=256,
-        rpn_positive_fraction=0.5,
-        rpn_pre_nms_topk_train=6000,
-        rpn_post_nms_topk_train=2000,
-        rpn_pre_nms_topk_test=6000,
-        rpn_post_nms_topk_test=1000,
-        rpn_nms_iou=0.7,
-        roi_samples_per_image=256,
-        roi_positive_fraction=0.25,
-        roi_positive_iou=0.5,
-        roi_canonical_size=224.0,
-        roi_canonical_level=4,
-        box_head_dim=1024,
-        mask_head_channels=256,
-        mask_head_convs=4,
-        detection_iou=0.5,
-        class_agnostic_nms=True,
-        detection_score_threshold=0.05,
-        augmented_score_threshold=AUGMENTED_SCORE_THRESHOLD,
-        max_detections=300,
-        scaling=None,
-        backbone_trainable=True,
-        **kwargs,
-    ):
+    def __init__(self, num_bands=3, num_classes=2, backbone="resnet18", image_size=None, anchors=None, rpn=None,
+                 roi=None, heads=None, detection=None, scaling=None, backbone_trainable=True, **kwargs):
         kwargs.setdefault("name", "mask_rcnn")
+        groups = group_options({"anchors": anchors, "rpn": rpn, "roi": roi, "heads": heads, "detection": detection})
         super().__init__(**kwargs)
         if int(num_bands) < 1 or int(num_classes) < 1:
             raise ValueError(f"num_bands and num_classes must be >= 1, got {num_bands}, {num_classes}")
@@ -161,61 +92,43 @@ class MaskRCNN(keras.Model):
             image_size = [int(s) for s in image_size]
             if len(image_size) != 2 or any(s < 32 or s % 32 for s in image_size):
                 raise ValueError(f"image_size must be (H, W) multiples of 32, got {image_size}")
-        if len(anchor_sizes) != len(RPN_LEVELS):
-            raise ValueError(f"anchor_sizes needs one size per level P{RPN_LEVELS[0]}..P{RPN_LEVELS[-1]}, "
-                             f"got {list(anchor_sizes)}")
+        self.anchors, self.rpn, self.roi = groups["anchors"], groups["rpn"], groups["roi"]
+        self.heads, self.detection = groups["heads"], groups["detection"]
+        if len(self.anchors.sizes) != len(RPN_LEVELS):
+            raise ValueError(f"anchor sizes need one size per level P{RPN_LEVELS[0]}..P{RPN_LEVELS[-1]}, "
+                             f"got {list(self.anchors.sizes)}")
         self.num_bands = int(num_bands)
         self.num_classes = int(num_classes)
         self.backbone_config = resolve_backbone(backbone)
         self.image_size = image_size
-        self.fpn_channels = int(fpn_channels)
-        self.anchor_sizes = [float(s) for s in anchor_sizes]
-        self.anchor_scales = [float(s) for s in anchor_scales]
-        self.anchor_aspect_ratios = [float(a) for a in anchor_aspect_ratios]
-        self.rpn_positive_iou = float(rpn_positive_iou)
-        self.rpn_negative_iou = float(rpn_negative_iou)
-        self.rpn_samples_per_image = int(rpn_samples_per_image)
-        self.rpn_positive_fraction = float(rpn_positive_fraction)
-        self.rpn_pre_nms_topk_train = int(rpn_pre_nms_topk_train)
-        self.rpn_post_nms_topk_train = int(rpn_post_nms_topk_train)
-        self.rpn_pre_nms_topk_test = int(rpn_pre_nms_topk_test)
-        self.rpn_post_nms_topk_test = int(rpn_post_nms_topk_test)
-        self.rpn_nms_iou = float(rpn_nms_iou)
-        self.roi_samples_per_image = int(roi_samples_per_image)
-        self.roi_positive_fraction = float(roi_positive_fraction)
-        self.roi_positive_iou = float(roi_positive_iou)
-        self.roi_canonical_size = float(roi_canonical_size)
-        self.roi_canonical_level = int(roi_canonical_level)
-        self.box_head_dim = int(box_head_dim)
-        self.mask_head_channels = int(mask_head_channels)
-        self.mask_head_convs = int(mask_head_convs)
-        self.detection_iou = float(detection_iou)
-        self.class_agnostic_nms = bool(class_agnostic_nms)
-        self.detection_score_threshold = float(detection_score_threshold)
-        self.augmented_score_threshold = float(augmented_score_threshold)
-        self.max_detections = int(max_detections)
         # one registry of scaling names: a detector saved with 'raw' loads as 'none'
         self.scaling = None if scaling is None else check_scaling(scaling)
 
         self.backbone = build_backbone(self.backbone_config, self.num_bands, self.image_size)
-        self.fpn = build_fpn(self.backbone, self.fpn_channels)
-        self.anchors_per_location = len(self.anchor_scales) * len(self.anchor_aspect_ratios)
-        self.anchor_generator = build_anchor_generator(
-            RPN_LEVELS, self.anchor_sizes, self.anchor_scales, self.anchor_aspect_ratios
-        )
-        self.rpn_head = build_rpn_head(self.fpn_channels, self.anchors_per_location)
+        self.fpn = build_fpn(self.backbone, self.heads.fpn_channels)
+        self.anchor_generator = build_anchor_generator(RPN_LEVELS, self.anchors.sizes, self.anchors.scales,
+                                                       self.anchors.aspect_ratios)
+        self.rpn_head = build_rpn_head(self.heads.fpn_channels, self.anchors.per_location)
         self.roi_generator = build_roi_generator(
-            self.rpn_pre_nms_topk_train, self.rpn_post_nms_topk_train,
-            self.rpn_pre_nms_topk_test, self.rpn_post_nms_topk_test, self.rpn_nms_iou,
+            self.rpn.pre_nms_topk_train, self.rpn.post_nms_topk_train,
+            self.rpn.pre_nms_topk_test, self.rpn.post_nms_topk_test, self.rpn.nms_iou,
         )
-        self.box_head = build_box_head(self.fpn_channels, self.num_classes, _BOX_POOL, self.box_head_dim)
-        self.mask_head = build_mask_head(
-            self.fpn_channels, self.num_classes, _MASK_POOL, self.mask_head_channels, self.mask_head_convs
-        )
+        self.box_head = build_box_head(self.heads.fpn_channels, self.num_classes, _BOX_POOL, self.heads.box_head_dim)
+        self.mask_head = build_mask_head(self.heads.fpn_channels, self.num_classes, _MASK_POOL,
+                                         self.heads.mask_head_channels, self.heads.mask_head_convs)
         self.loss_trackers = {name: keras.metrics.Mean(name=name) for name in ("loss",) + LOSS_NAMES}
         self._predict_fns = {}
         self.built = True
         self.set_backbone_trainable(backbone_trainable)
+
+    @property
+    def augmented_score_threshold(self) -> float:
+        """The 8-view operating point of ``predict_scene(augment=True)`` (saved with the model)."""
+        return self.detection.augmented_score_threshold
+
+    @augmented_score_threshold.setter
+    def augmented_score_threshold(self, value):
+        self.detection = replace(self.detection, augmented_score_threshold=float(value))
 
     # ------------------------------------------------------------------ configuration
     def get_config(self):
@@ -226,39 +139,14 @@ class MaskRCNN(keras.Model):
             "num_classes": self.num_classes,
             "backbone": dict(self.backbone_config),
             "image_size": self.image_size,
-            "fpn_channels": self.fpn_channels,
-            "anchor_sizes": list(self.anchor_sizes),
-            "anchor_scales": list(self.anchor_scales),
-            "anchor_aspect_ratios": list(self.anchor_aspect_ratios),
-            "rpn_positive_iou": self.rpn_positive_iou,
-            "rpn_negative_iou": self.rpn_negative_iou,
-            "rpn_samples_per_image": self.rpn_samples_per_image,
-            "rpn_positive_fraction": self.rpn_positive_fraction,
-            "rpn_pre_nms_topk_train": self.rpn_pre_nms_topk_train,
-            "rpn_post_nms_topk_train": self.rpn_post_nms_topk_train,
-            "rpn_pre_nms_topk_test": self.rpn_pre_nms_topk_test,
-            "rpn_post_nms_topk_test": self.rpn_post_nms_topk_test,
-            "rpn_nms_iou": self.rpn_nms_iou,
-            "roi_samples_per_image": self.roi_samples_per_image,
-            "roi_positive_fraction": self.roi_positive_fraction,
-            "roi_positive_iou": self.roi_positive_iou,
-            "roi_canonical_size": self.roi_canonical_size,
-            "roi_canonical_level": self.roi_canonical_level,
-            "box_head_dim": self.box_head_dim,
-            "mask_head_channels": self.mask_head_channels,
-            "mask_head_convs": self.mask_head_convs,
-            "detection_iou": self.detection_iou,
-            "class_agnostic_nms": self.class_agnostic_nms,
-            "detection_score_threshold": self.detection_score_threshold,
-            "augmented_score_threshold": self.augmented_score_threshold,
-            "max_detections": self.max_detections,
+            **{group: asdict(getattr(self, group)) for group in GROUPS},
             "scaling": self.scaling,
             "backbone_trainable": self.backbone_trainable,
         }
 
     @classmethod
     def from_config(cls, config):
-        return cls(**config)
+        return cls(**group_options(config))  # detectors saved with flat hyperparameter names too
 
     def set_backbone_trainable(self, trainable):
         """Freeze (False) or unfreeze (True) the ResNet backbone; the FPN and heads stay trainable.
@@ -364,12 +252,12 @@ class MaskRCNN(keras.Model):
 
     def _roi_features(self, features, boxes, size):
         return roi_align({level: features[level] for level in ROI_LEVELS}, boxes, size,
-                         self.roi_canonical_size, self.roi_canonical_level)
+                         self.roi.canonical_size, self.roi.canonical_level)
 
     def _box_head(self, features, rois, training):
         pooled = self._roi_features(features, rois, _BOX_POOL)
         shape = tf.shape(rois)
-        flat = tf.reshape(pooled, [-1, _BOX_POOL, _BOX_POOL, self.fpn_channels])
+        flat = tf.reshape(pooled, [-1, _BOX_POOL, _BOX_POOL, self.heads.fpn_channels])
         logits, deltas = self.box_head(flat, training=training)
         logits = tf.reshape(tf.cast(logits, tf.float32), tf.stack([shape[0], shape[1], self.num_classes + 1]))
         deltas = tf.reshape(tf.cast(deltas, tf.float32), tf.stack([shape[0], shape[1], self.num_classes + 1, 4]))
@@ -378,7 +266,7 @@ class MaskRCNN(keras.Model):
     def _mask_head(self, features, boxes, training):
         pooled = self._roi_features(features, boxes, _MASK_POOL)
         shape = tf.shape(boxes)
-        flat = tf.reshape(pooled, [-1, _MASK_POOL, _MASK_POOL, self.fpn_channels])
+        flat = tf.reshape(pooled, [-1, _MASK_POOL, _MASK_POOL, self.heads.fpn_channels])
         logits = tf.cast(self.mask_head(flat, training=training), tf.float32)
         size = 2 * _MASK_POOL
         return tf.reshape(logits, tf.stack([shape[0], shape[1], size, size, self.num_classes]))
@@ -410,10 +298,10 @@ class MaskRCNN(keras.Model):
         all_anchors = tf.concat([anchors[level] for level in RPN_LEVELS], axis=0)
         all_logits = tf.concat([logits[level] for level in RPN_LEVELS], axis=1)
         all_deltas = tf.concat([deltas[level] for level in RPN_LEVELS], axis=1)
-        targets = rpn_targets(all_anchors, gt_boxes, gt_valid, self.rpn_negative_iou, self.rpn_positive_iou)
+        targets = rpn_targets(all_anchors, gt_boxes, gt_valid, self.rpn.negative_iou, self.rpn.positive_iou)
         index, weights, positive = sample_balanced(
             tf.equal(targets["match_values"], POSITIVE), tf.equal(targets["match_values"], NEGATIVE),
-            self.rpn_samples_per_image, self.rpn_positive_fraction,
+            self.rpn.samples_per_image, self.rpn.positive_fraction,
         )
         rpn_class, rpn_box = rpn_losses(
             tf.gather(all_logits, index, batch_dims=1), positive, weights,
@@ -423,8 +311,8 @@ class MaskRCNN(keras.Model):
         # second stage on sampled proposals (+ ground truth)
         rois, roi_valid = generate_proposals(self.roi_generator, logits, deltas, anchors, height, width, True)
         sampled = rcnn_targets(
-            rois, roi_valid, gt_boxes, gt_classes, gt_valid, self.roi_samples_per_image,
-            self.roi_positive_fraction, self.roi_positive_iou, _RCNN_BOX_WEIGHTS,
+            rois, roi_valid, gt_boxes, gt_classes, gt_valid, self.roi.samples_per_image,
+            self.roi.positive_fraction, self.roi.positive_iou, _RCNN_BOX_WEIGHTS,
         )
         class_logits, box_deltas = self._box_head(features, sampled["rois"], training)
         rcnn_class, rcnn_box = rcnn_losses(
@@ -433,7 +321,7 @@ class MaskRCNN(keras.Model):
         )
 
         # masks on the positive slots only
-        num_slots = min(int(self.roi_samples_per_image * self.roi_positive_fraction),
+        num_slots = min(int(self.roi.samples_per_image * self.roi.positive_fraction),
                         int(rois.shape[1]) + int(gt_boxes.shape[1]))
         positive_rois = sampled["rois"][:, :num_slots]
         mask_logits = self._mask_head(features, positive_rois, training)
@@ -483,10 +371,10 @@ class MaskRCNN(keras.Model):
         ``mask_probs`` [B, D, 28, 28] (mask of the detected class over its box).
         """
         if score_threshold is None:
-            score_threshold = self.detection_score_threshold
+            score_threshold = self.detection.score_threshold
         # a tensor threshold is applied by zeroing scores, so changing it never retraces a graph
         score_threshold = tf.cast(score_threshold, tf.float32)
-        max_detections = self.max_detections if max_detections is None else int(max_detections)
+        max_detections = self.detection.max_detections if max_detections is None else int(max_detections)
         images, height, width = self._check_images(images)
         features = self._features(images, training)
         anchors = multilevel_anchors(self.anchor_generator, height, width)
@@ -499,7 +387,7 @@ class MaskRCNN(keras.Model):
         boxes = decode_deltas(rois[:, :, None, :], box_deltas[:, :, 1:, :], _RCNN_BOX_WEIGHTS)
         boxes = clip_boxes(boxes, height, width)
         batch, num_rois = tf.shape(rois)[0], tf.shape(rois)[1]
-        if self.class_agnostic_nms:
+        if self.detection.class_agnostic_nms:
             # one candidate per RoI: P(object) = 1 - P(background), its most probable class and
             # that class's box; one NMS over all classes
             det_classes, det_boxes, confidence, num = self._class_agnostic_nms(
@@ -511,7 +399,7 @@ class MaskRCNN(keras.Model):
                                      tf.stack([batch, num_rois * num_classes, num_classes]))
             flat_scores = tf.where(flat_scores >= score_threshold, flat_scores, 0.0)
             nms = keras_cv.layers.MultiClassNonMaxSuppression(
-                bounding_box_format="xyxy", from_logits=False, iou_threshold=self.detection_iou,
+                bounding_box_format="xyxy", from_logits=False, iou_threshold=self.detection.iou,
                 confidence_threshold=_MIN_SCORE, max_detections=max_detections,
                 max_detections_per_class=max_detections,
             )
@@ -540,7 +428,7 @@ class MaskRCNN(keras.Model):
         scores = tf.where(scores >= score_threshold, scores, 0.0)
         # IoU is the same whichever axis comes first, so xyxy boxes need no reordering
         index, num = tf.image.non_max_suppression_padded(
-            boxes, scores, max_output_size=max_detections, iou_threshold=self.detection_iou,
+            boxes, scores, max_output_size=max_detections, iou_threshold=self.detection.iou,
             score_threshold=_MIN_SCORE, pad_to_max_output_size=True)
         return (tf.gather(classes, index, batch_dims=1), tf.gather(boxes, index, batch_dims=1),
                 tf.gather(scores, index, batch_dims=1), tf.cast(num, tf.int32))
@@ -606,7 +494,7 @@ class MaskRCNN(keras.Model):
             views = range(dihedral_count(padded_h, padded_w))
             batch = np.stack([dihedral_image(padded, k) for k in views])
             # every view's weak detections too: a source some views score low is still found by the mean
-            threshold = min(float(score_threshold), self.detection_score_threshold)
+            threshold = min(float(score_threshold), self.detection.score_threshold)
         else:
             views, batch, threshold = [0], padded[None], float(score_threshold)
         out = self._predict_fn(max_detections)(tf.constant(batch), tf.constant(threshold))
@@ -635,7 +523,7 @@ class MaskRCNN(keras.Model):
 
 
 def build_mask_rcnn(num_bands=3, num_classes=2, backbone="resnet18", image_size=None, backbone_weights=None,
-                    **kwargs):
+                    **options):
     """Build a :class:`MaskRCNN` (randomly initialised unless ``backbone_weights`` is given).
 
     Parameters
@@ -652,11 +540,13 @@ def build_mask_rcnn(num_bands=3, num_classes=2, backbone="resnet18", image_size=
     backbone_weights : str or None
         A ``.weights.h5`` file saved from a backbone of the same configuration
         (``model.backbone.save_weights``), e.g. pretrained elsewhere.
-    **kwargs
-        Any other :class:`MaskRCNN` argument (anchor sizes, proposal counts, head widths, ...).
+    **options
+        Any other :class:`MaskRCNN` argument: config groups (``rpn={"nms_iou": 0.6}``) or their
+        fields by flat name (``rpn_nms_iou=0.6``, ``mask_head_channels=32``; see
+        :func:`~zoobot_tf.detection.model.config.group_options`).
     """
     model = MaskRCNN(num_bands=num_bands, num_classes=num_classes, backbone=backbone, image_size=image_size,
-                     **kwargs)
+                     **group_options(options))
     if backbone_weights is not None:
         try:
             model.backbone.load_weights(str(backbone_weights))
