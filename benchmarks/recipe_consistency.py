@@ -63,22 +63,27 @@ def shard_ids(shard_dir, split) -> list[str]:
     return [record["id_str"] for record in iter_records(shard_dir, split)]
 
 
-def read_hdf5(path):
+def read_hdf5(path, outputs=None):
+    """``(ids, label_cols, predictions)``; a file whose outputs are unnamed (``output_0``..., a bare
+    model file saved before models carried their task) takes the run's ``outputs`` in order."""
     with h5py.File(path, "r") as f:
         n = int(f.attrs.get("n_written", len(f["id_str"])))
         ids = [i.decode() if isinstance(i, bytes) else str(i) for i in f["id_str"][:n]]
-        return ids, [c.decode() if isinstance(c, bytes) else str(c) for c in f["label_cols"][:]], f["predictions"][:n]
+        cols = [c.decode() if isinstance(c, bytes) else str(c) for c in f["label_cols"][:]]
+        if outputs is not None and cols == [f"output_{i}" for i in range(len(outputs))]:
+            cols = list(outputs)
+        return ids, cols, f["predictions"][:n]
 
 
-def accuracy(path, table, column="label") -> float:
-    ids, classes, samples = read_hdf5(path)
+def accuracy(path, table, classes, column="label") -> float:
+    ids, classes, samples = read_hdf5(path, classes)
     predicted = np.asarray(classes)[samples.mean(axis=-1).argmax(axis=1)]
     return float(np.mean(predicted == table.loc[ids, column].astype(str).to_numpy()))
 
 
-def rmse(path, table, columns=None) -> float:
-    ids, label_cols, samples = read_hdf5(path)
-    truth = table.loc[ids, columns or label_cols].to_numpy(dtype=np.float64)
+def rmse(path, table, columns) -> float:
+    ids, label_cols, samples = read_hdf5(path, columns)
+    truth = table.loc[ids, label_cols].to_numpy(dtype=np.float64)
     return float(np.sqrt(np.mean((samples.mean(axis=-1) - truth) ** 2)))
 
 
@@ -88,7 +93,7 @@ def vote_rmse(path, table, schema_name) -> float:
     from zoobot_tf.schemas import get_schema
 
     schema = get_schema(schema_name)
-    ids, label_cols, samples = read_hdf5(path)
+    ids, label_cols, samples = read_hdf5(path, schema.label_cols)
     alpha = samples[:, [label_cols.index(c) for c in schema.label_cols]].astype(np.float64)
     votes = table.loc[ids, schema.label_cols].to_numpy(dtype=np.float64)
     errors = []
@@ -139,6 +144,8 @@ def metrics_of(path, key):
 
 
 def synthetic_runs(args, work: Path) -> list[dict]:
+    from zoobot_tf.schemas import get_label_set, get_schema
+
     rows = []
     zoobot("synthetic", "--n", args.n, "--size", args.size, "--out", work / "synthetic", "--seed", args.seed,
            "--no-progress")
@@ -161,8 +168,9 @@ def synthetic_runs(args, work: Path) -> list[dict]:
     # 2. fine-tunes from the catalog (its split column) and from shards
     zoobot("make-shards", "--catalog", work / "labelled.csv", "--schema", "hubble_sequence", "--out",
            work / "class_shards", "--size", args.size, "--no-progress")
+    classes = sorted(table["label"].astype(str).unique())
     heads = {
-        "classifier": (["--head", "classifier"], "accuracy", lambda p: accuracy(p, table)),
+        "classifier": (["--head", "classifier"], "accuracy", lambda p: accuracy(p, table, classes)),
         "regressor": (["--head", "regressor", "--label-cols", ",".join(REGRESSION_TARGETS)], "rmse",
                       lambda p: rmse(p, table, REGRESSION_TARGETS)),
         "tree": (["--head", "decals_dr5"], "vote_fraction_rmse", lambda p: vote_rmse(p, table, "decals_dr5")),
@@ -192,7 +200,8 @@ def synthetic_runs(args, work: Path) -> list[dict]:
            "small_cnn", "--image-size", args.image_size, "--epochs", args.epochs, "--batch-size", 32, "--no-progress")
     reported, split = metrics_of(work / "classifier" / "evaluation" / "metrics.json", "accuracy")
     rows.append(score("train-classifier", "test accuracy", reported, work / "classifier" / "model.keras", table,
-                      shard_ids(work / "class_shards", "test"), work / "preds", lambda p: accuracy(p, table)))
+                      shard_ids(work / "class_shards", "test"), work / "preds",
+                      lambda p: accuracy(p, table, list(get_label_set("hubble_sequence").classes))))
 
     # 4. the Kaggle model (its script makes synthetic GZ2-vote galaxies into Kaggle targets)
     script = Path(__import__("zoobot_tf").__file__).resolve().parents[1] / "scripts" / "train_gz_kaggle.py"
@@ -201,8 +210,6 @@ def synthetic_runs(args, work: Path) -> list[dict]:
                     "--workers", 1, "--no-progress"], check=True, capture_output=True)
     kaggle = pd.read_csv(work / "kaggle" / "synthetic" / "kaggle_catalog.csv", dtype={"id_str": str}).set_index("id_str")
     reported, _ = metrics_of(work / "kaggle" / "run" / "evaluation" / "metrics.json", "rmse")
-    from zoobot_tf.schemas import get_schema
-
     classes = get_schema("gz_kaggle37").label_cols
     rows.append(score("kaggle", "test RMSE", reported, work / "kaggle" / "run" / "model.keras", kaggle,
                       shard_ids(work / "kaggle" / "shards", "test"), work / "preds",
