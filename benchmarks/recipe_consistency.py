@@ -183,6 +183,8 @@ def synthetic_runs(args, work: Path) -> list[dict]:
                 data = ["--shards", work / "class_shards"]
             else:
                 data = ["--shards", work / "tree_shards"]
+            if source == "shards" and head == "classifier":  # class shards keep the label set's order
+                scorer = lambda p: accuracy(p, table, list(get_label_set("hubble_sequence").classes))  # noqa: E731
             if source == "shards" and head == "regressor":
                 options = ["--head", "regressor", "--label-cols", "smooth-or-featured_smooth"]
                 scorer = lambda p: rmse(p, table, ["smooth-or-featured_smooth"])  # noqa: E731 - vote counts
