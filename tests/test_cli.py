@@ -74,6 +74,33 @@ def test_exit_codes_name_the_problem(tmp_path, capsys):
     assert usage.value.code == 2 != cli.EXIT_DATA_ERROR
 
 
+def test_an_internal_error_is_not_bad_input(tmp_path, capsys, monkeypatch):
+    """A bug (here a ValueError from inside numpy, and a TypeError) exits 1, not 65, and -v prints its traceback."""
+    import numpy as np
+
+    from zoobot_tf.predictions import summarise_command
+
+    def numpy_fails(args):
+        return np.zeros(3).reshape(2, 2)  # ValueError raised by numpy, not by the package on purpose
+
+    monkeypatch.setattr(summarise_command, "run", numpy_fails)
+    argv = ["summarise", "--predictions", str(tmp_path / "p.hdf5"), "--out", str(tmp_path / "s")]
+    assert cli.main(argv) == cli.EXIT_INTERNAL == 1
+    err = capsys.readouterr().err
+    assert "internal error: ValueError: cannot reshape" in err and "rerun with -v" in err and "Traceback" not in err
+    assert cli.main(["-v", *argv]) == 1
+    err = capsys.readouterr().err
+    assert "Traceback (most recent call last)" in err and "numpy_fails" in err
+    monkeypatch.setattr(summarise_command, "run", lambda args: None + 1)
+    assert cli.main(argv) == 1 and "internal error: TypeError" in capsys.readouterr().err
+    # bad input the package names on purpose keeps 65, and -v adds the traceback
+    (tmp_path / "bad.hdf5").write_text("not hdf5")
+    monkeypatch.undo()
+    assert cli.main(["-v", "summarise", "--predictions", str(tmp_path / "bad.hdf5"), "--out", str(tmp_path / "s")]) \
+        == cli.EXIT_DATA_ERROR
+    assert "Traceback" in capsys.readouterr().err
+
+
 def test_verbosity_sets_the_log_level():
     assert cli.configure_logging(0, 0) == logging.INFO
     assert cli.configure_logging(1, 0) == logging.DEBUG

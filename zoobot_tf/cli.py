@@ -6,16 +6,21 @@ wait for TensorFlow. It also owns what every verb shares: logging (``-v`` / ``-q
 TensorFlow's native log lines unless ``-v`` asks for them, and the exit codes.
 
 Exit codes: 0 success; 2 a command-line usage error (argparse); 65 bad input data (a catalog
-row, an image, a schema name, a run directory that does not match); 66 an input file or
-directory that does not exist.
+row, an image, a schema name, a run directory that does not match: a ``ValueError`` / ``KeyError``
+the package raises on purpose, i.e. from a ``raise`` statement of its own); 66 an input file or
+directory that does not exist; 1 anything else, which is a bug (its one-line summary says so, and
+``-v`` prints the traceback of every error).
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import linecache
 import logging
 import sys
+import traceback
+from pathlib import Path
 
 #: verb -> (module with add_arguments / run, one-line help)
 VERBS = {
@@ -51,6 +56,9 @@ HEAVY_VERBS = frozenset({"train", "finetune", "train-classifier", "predict", "em
 EXIT_DATA_ERROR = 65
 #: exit status of a run whose input file or directory does not exist (sysexits.h EX_NOINPUT)
 EXIT_NO_INPUT = 66
+#: exit status of an internal error (a bug, not the user's data)
+EXIT_INTERNAL = 1
+_PACKAGE = Path(__file__).resolve().parent
 
 
 def build_parser(argv=None) -> argparse.ArgumentParser:
@@ -120,15 +128,39 @@ def main(argv=None) -> int:
     with native_logs.hidden(enabled=not args.verbose):
         try:
             result = args._run(args)
-        except FileNotFoundError as error:
-            print(f"zoobot-tf {args.verb}: error: {error}", file=sys.stderr)
-            return EXIT_NO_INPUT
-        except (ValueError, KeyError) as error:
-            # Bad input (a catalog row, an image, a schema name): the message names it; no traceback.
-            message = error.args[0] if isinstance(error, KeyError) and error.args else error
-            print(f"zoobot-tf {args.verb}: error: {message}", file=sys.stderr)
-            return EXIT_DATA_ERROR
+        except Exception as error:  # noqa: BLE001 - every error becomes one line and an exit status
+            return _report(args, error)
     return int(result or 0)
+
+
+def raised_on_purpose(error: BaseException) -> bool:
+    """True when the innermost frame of ``error`` is a ``raise`` statement in this package: an error
+    the package raises about its input on purpose, not one from a library or a bug."""
+    tb = error.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    if tb is None:
+        return False
+    filename = Path(tb.tb_frame.f_code.co_filename).resolve()
+    if _PACKAGE not in filename.parents:
+        return False
+    return linecache.getline(str(filename), tb.tb_lineno).strip().startswith("raise")
+
+
+def _report(args, error: Exception) -> int:
+    if args.verbose:
+        traceback.print_exception(error, file=sys.stderr)
+    if isinstance(error, FileNotFoundError):
+        status, kind = EXIT_NO_INPUT, "error"
+    elif isinstance(error, (ValueError, KeyError)) and raised_on_purpose(error):
+        status, kind = EXIT_DATA_ERROR, "error"  # bad input: the message names the file or row
+    else:
+        status, kind = EXIT_INTERNAL, "internal error"
+    message = error.args[0] if isinstance(error, KeyError) and error.args else error
+    if status == EXIT_INTERNAL:
+        message = f"{type(error).__name__}: {message}" + ("" if args.verbose else " (rerun with -v for the traceback)")
+    print(f"zoobot-tf {args.verb}: {kind}: {message}", file=sys.stderr)
+    return status
 
 
 if __name__ == "__main__":
