@@ -292,7 +292,7 @@ def test_sigkill_then_resume_is_byte_identical(png_catalog, tmp_path):
 
     out = tmp_path / "killed"
     command = [
-        sys.executable, "-m", "zoobot_tf.shards", "--catalog", str(csv), "--out", str(out), "--schema", "decals_dr5",
+        sys.executable, "-m", "zoobot_tf", "make-shards", "--catalog", str(csv), "--out", str(out), "--schema", "decals_dr5",
         "--size", str(SIZE), "--shard-size", "2", "--seed", "11", "--no-progress",
     ]
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", writer_module.DELAY_ENV: "0.25", "PYTHONPATH": str(REPO)}

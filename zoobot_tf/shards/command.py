@@ -1,4 +1,4 @@
-"""Command line for shard writing: ``python -m zoobot_tf.shards`` / ``zoobot-tf make-shards``.
+"""Command line for shard writing: ``zoobot-tf make-shards``.
 
 :func:`add_arguments` and :func:`run` let the top-level CLI mount this as a sub-command.
 """
@@ -6,7 +6,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -32,7 +31,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("--test-fraction", type=float, default=0.1, help="test fraction (default 0.1)")
     parser.add_argument("--shard-size", type=int, default=256, help="records per shard file (default 256)")
     parser.add_argument("--seed", type=int, default=42, help="split seed (default 42)")
-    parser.add_argument("--workers", type=int, default=1, help="image-preparing processes (default 1)")
+    parser.add_argument("--processes", type=int, default=1,
+                        help="image-preparing processes on this machine (default 1; --num-workers splits over jobs)")
     parser.add_argument("--unlabelled", action="store_true", help="write ids + images only (a 'predict' split)")
     parser.add_argument("--overwrite", action="store_true", help="replace shards made from another catalog/options")
     parser.add_argument("--num-workers", type=int, default=None,
@@ -73,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
         test_fraction=args.test_fraction,
         shard_size=args.shard_size,
         seed=args.seed,
-        workers=args.workers,
+        workers=args.processes,
         labelled=not args.unlabelled,
         progress=not args.no_progress,
         overwrite=args.overwrite,
@@ -87,19 +87,3 @@ def run(args: argparse.Namespace) -> int:
     counts = ", ".join(f"{name} {info.n_records}" for name, info in manifest.splits.items())
     print(f"wrote {args.out}: {counts} records; image {manifest.image_shape} {manifest.dtype}")
     return 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Entry point of ``python -m zoobot_tf.shards``: bad input prints one error line, exit code 1."""
-    parser = argparse.ArgumentParser(prog="python -m zoobot_tf.shards", description="Write TFRecord shards.")
-    args = add_arguments(parser).parse_args(argv)
-    try:
-        return run(args)
-    except (ValueError, KeyError, FileNotFoundError) as err:
-        message = err.args[0] if isinstance(err, KeyError) and err.args else err
-        print(f"error: {message}", file=sys.stderr)
-        return 1
-
-
-if __name__ == "__main__":
-    sys.exit(main())
