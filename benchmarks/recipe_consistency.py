@@ -207,9 +207,9 @@ def synthetic_runs(args, work: Path) -> list[dict]:
 
     # 4. the Kaggle model (its script makes synthetic GZ2-vote galaxies into Kaggle targets)
     script = Path(__import__("zoobot_tf").__file__).resolve().parents[1] / "scripts" / "train_gz_kaggle.py"
-    subprocess.run([sys.executable, str(script), "--out", work / "kaggle", "--n-synthetic", args.n, "--size",
-                    args.size, "--architecture", "small_cnn", "--epochs", args.epochs, "--batch-size", 32,
-                    "--workers", 1, "--no-progress"], check=True, capture_output=True)
+    options = ["--out", work / "kaggle", "--n-synthetic", args.n, "--size", args.size, "--architecture", "small_cnn",
+               "--epochs", args.epochs, "--batch-size", 32, "--workers", 1, "--no-progress"]
+    subprocess.run([sys.executable, str(script), *map(str, options)], check=True, capture_output=True)
     kaggle = pd.read_csv(work / "kaggle" / "synthetic" / "kaggle_catalog.csv", dtype={"id_str": str}).set_index("id_str")
     reported, _ = metrics_of(work / "kaggle" / "run" / "evaluation" / "metrics.json", "rmse")
     classes = get_schema("gz_kaggle37").label_cols
