@@ -59,8 +59,8 @@ def bilinear_sample(features, points):
     base = ops.floor(points)
     frac = points - base  # (N, P, 2): the interpolation weights carry the gradient w.r.t. points
     # the four neighbours as a trailing axis: (dy, dx) = (0, 0), (0, 1), (1, 0), (1, 1)
-    dy = np.array([0.0, 0.0, 1.0, 1.0], "float32")
-    dx = np.array([0.0, 1.0, 0.0, 1.0], "float32")
+    dy = ops.convert_to_tensor(np.array([0.0, 0.0, 1.0, 1.0], "float32"))
+    dx = ops.convert_to_tensor(np.array([0.0, 1.0, 0.0, 1.0], "float32"))
     y, x = base[..., 0:1] + dy, base[..., 1:2] + dx  # (N, P, 4)
     fy, fx = frac[..., 0:1], frac[..., 1:2]
     weight = ((1.0 - dy) + (2.0 * dy - 1.0) * fy) * ((1.0 - dx) + (2.0 * dx - 1.0) * fx)
@@ -262,8 +262,9 @@ class DeformableAttention(keras.layers.Layer):
         query = self.proj_q(inputs)  # (B, H, W, C)
         # offsets per group: one offset network for all groups
         offsets = self.offset_proj(self.offset_act(self.offset_norm(self.offset_conv(self._grouped(query)))))
-        offsets = ops.tanh(ops.cast(offsets, "float32")) * self._offset_scale  # (B*g, Hk, Wk, 2) pixels
-        positions = ops.reshape(offsets + self._reference, (-1, g, n_keys, 2))
+        scale, reference = ops.convert_to_tensor(self._offset_scale), ops.convert_to_tensor(self._reference)
+        offsets = ops.tanh(ops.cast(offsets, "float32")) * scale  # (B*g, Hk, Wk, 2) pixels
+        positions = ops.reshape(offsets + reference, (-1, g, n_keys, 2))
 
         # keys and values from the input sampled at the shifted points, group by group
         sampled = bilinear_sample(self._grouped(inputs), ops.reshape(positions, (-1, n_keys, 2)))  # (B*g, Nk, cg)
@@ -283,7 +284,7 @@ class DeformableAttention(keras.layers.Layer):
         if not return_attention:
             return out
         shape = (ops.shape(inputs)[0], g, hk, wk, 2)
-        reference = ops.broadcast_to(ops.convert_to_tensor(self._reference), shape)
+        reference = ops.broadcast_to(reference, shape)
         info = {"sampling_points": ops.reshape(positions, shape), "reference_points": reference, "attention": attention}
         return out, info
 
