@@ -160,13 +160,19 @@ def backend_python(backend: str) -> str | None:
     return sys.executable if importlib.util.find_spec(backend) else None
 
 
-def run_checks(backend: str, *args: str, timeout: int = 1800) -> dict:
+def require_python(backend: str) -> str:
+    """:func:`backend_python`, or skip the test saying how to get one."""
     python = backend_python(backend)
     if python is None:
         pytest.skip(
             f"no Python with {backend}: run `make backend-envs` (creates .venv-{backend}, no TensorFlow) "
             f"or set ZOOBOT_{backend.upper()}_PYTHON to one with {backend} and keras"
         )
+    return python
+
+
+def run_checks(backend: str, *args: str, timeout: int = 1800) -> dict:
+    python = require_python(backend)
     env = {**os.environ, "KERAS_BACKEND": backend, "JAX_ENABLE_X64": "1", "PYTHONPATH": str(REPO)}
     done = subprocess.run(
         [python, str(REPO / "tests" / "backend_checks.py"), *args],
@@ -211,3 +217,43 @@ def test_models_train_and_tf_models_load_on_backend(backend, saved_on_tensorflow
     report = run_checks(backend, "--saved-model", *saved_on_tensorflow)
     assert set(report["models"]) == set(backend_checks.ARCHITECTURES)
     assert report["saved_model_max_abs_diff"] <= 1e-4
+
+
+# ------------------------------------------------------------------------------------------
+# the throughput benchmark, tiny (a check that it runs and records, not a timing)
+# ------------------------------------------------------------------------------------------
+
+BENCHMARK_SMOKE = ["--image-size", "32", "--batch-size", "2", "--steps", "1", "--warmup", "1",
+                   "--architectures", "small_cnn", "--baseline", "small_cnn"]
+
+
+def _check_benchmark_record(path: Path, backend: str):
+    record = json.loads(path.read_text())
+    assert record["backend"] == backend and record["versions"]["keras"]
+    assert {"command", "commit", "date", "machine", "settings"} <= set(record)
+    (result,) = record["results"]
+    assert result["architecture"] == "small_cnn" and result["train_ratio"] == 1.0
+    assert result["train_images_per_s"] > 0 and result["predict_images_per_s"] > 0
+    assert np.isfinite(result["final_loss"])
+
+
+def test_throughput_benchmark_runs_and_records(tmp_path):
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    try:
+        import model_throughput
+    finally:
+        sys.path.remove(str(REPO / "benchmarks"))
+    model_throughput.main(BENCHMARK_SMOKE + ["--out", str(tmp_path / "tf.json")])
+    _check_benchmark_record(tmp_path / "tf.json", "tensorflow")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_throughput_benchmark_on_backend(backend, tmp_path):
+    python = require_python(backend)
+    env = {**os.environ, "KERAS_BACKEND": backend, "PYTHONPATH": str(REPO)}
+    out = tmp_path / f"{backend}.json"
+    done = subprocess.run([python, str(REPO / "benchmarks" / "model_throughput.py"), *BENCHMARK_SMOKE, "--out", str(out)],
+                          env=env, cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-4000:]
+    _check_benchmark_record(out, backend)
