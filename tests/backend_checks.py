@@ -75,6 +75,17 @@ def _gradient(loss_of, concentrations):
     raise NotImplementedError(f"no gradient for backend {backend!r}")
 
 
+def _compiled():
+    """``jax.jit`` on JAX (eager JAX compiles every op on its own), else the function as it is."""
+    import keras
+
+    if keras.backend.backend() == "jax":
+        import jax
+
+        return jax.jit
+    return lambda fn: fn
+
+
 def loss_figures(implementation="auto"):
     """The loss (float64 and float32) and its float64 gradient against the stored TFP values."""
     import keras
@@ -84,13 +95,18 @@ def loss_figures(implementation="auto"):
     ref = np.load(REFERENCE)
     votes, conc, groups = ref["votes"], ref["concentrations"], [tuple(g) for g in ref["groups"]]
     as_numpy = keras.ops.convert_to_numpy
-    got64 = as_numpy(dirichlet_loss_per_question(votes, conc.astype("float64"), groups, implementation, "float64"))
-    got32 = as_numpy(dirichlet_loss_per_question(votes, conc, groups, implementation))
-    assert got64.dtype == np.float64, f"float64 loss came back as {got64.dtype} (JAX needs JAX_ENABLE_X64=1)"
+    compiled = _compiled()
 
+    @compiled
+    def per_question(c):
+        return dirichlet_loss_per_question(votes, c, groups, implementation, c.dtype)
+
+    @compiled
     def total(c):
         return keras.ops.sum(dirichlet_loss(votes, c, groups, implementation, "float64"))
 
+    got64, got32 = as_numpy(per_question(conc.astype("float64"))), as_numpy(per_question(conc))
+    assert got64.dtype == np.float64, f"float64 loss came back as {got64.dtype} (JAX needs JAX_ENABLE_X64=1)"
     grad64 = _gradient(total, conc.astype("float64"))
     # float32: log-gammas of ~100s cancel, and every library rounds them differently; the error is
     # measured in units of float32 eps times the sum of |log-gamma| terms (TFP's own float32: ~0.5)
@@ -125,10 +141,12 @@ def model_figures(architecture, input_shape):
     images = rng.uniform(size=(4,) + tuple(input_shape)).astype("float32")
     votes = rng.integers(0, 10, size=(4, schema.n_answers)).astype("float32")
     model = get_model(schema, input_shape, architecture=architecture)
+    if keras.backend.backend() == "torch":  # every variable is a torch parameter (timm's dotted names too)
+        assert len(list(model.named_parameters())) == len(model.variables), architecture
     first, second = model.predict(images, verbose=0), model.predict(images, verbose=0)
     assert first.shape == (4, schema.n_answers) and np.all((first >= 1.0) & (first <= 101.0)), architecture
     assert not np.array_equal(first, second), f"{architecture}: MC dropout gave identical predictions"
-    features = keras.ops.convert_to_numpy(get_encoder(model)(images, training=False))
+    features = get_encoder(model).predict(images, verbose=0)  # compiled: eager JAX compiles op by op
     assert features.shape[0] == 4 and np.all(np.isfinite(features)), architecture
     # a fresh encoder's features are tiny; on unit-scale features MC dropout must show clearly
     unit = rng.normal(size=features.shape).astype("float32")

@@ -82,7 +82,6 @@ def _check_shapes(labels, concentrations, groups):
     return validate_question_index_groups(groups, n_conc if n_conc is not None else n_labels)
 
 
-
 def _lgamma(x):
     """Log-gamma of the active backend: ``keras.ops`` has none, each backend has a differentiable one."""
     backend = keras.backend.backend()
