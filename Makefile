@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO_DIR ?= demo_output
 
-.PHONY: demo test test-slow test-all install clean bench
+.PHONY: demo test test-slow test-all install clean bench backend-envs
 
 $(STAMP): setup.cfg pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -34,8 +34,20 @@ test-slow: $(STAMP)
 test-all: $(STAMP)
 	$(PYTEST) $(PYTEST_ARGS)
 
+# JAX and PyTorch each in a venv of its own, without TensorFlow (as on a GPU machine that has no
+# TensorFlow): tests/test_backends.py runs the models and the loss there, and skips without them.
+# Not in .venv: only a venv without TensorFlow shows that nothing imports it, and jax (~620 MB) and
+# torch (~1.2 GB) would more than double the test environment. torch==2.13.0: the CPU build.
+BACKEND_KERAS := 'keras>=3.15,<4'
+backend-envs: .venv-jax/.installed .venv-torch/.installed
+
+.venv-%/.installed: setup.cfg
+	test -x .venv-$*/bin/python || $(PYTHON) -m venv .venv-$*
+	.venv-$*/bin/python -m pip install -q $(BACKEND_KERAS) $(if $(filter torch,$*),torch==2.13.0,$*)
+	touch $@
+
 bench: $(STAMP)
 	$(BIN)/python benchmarks/pipeline_throughput.py
 
 clean:
-	rm -rf $(VENV) $(DEMO_DIR)
+	rm -rf $(VENV) .venv-jax .venv-torch $(DEMO_DIR)

@@ -11,6 +11,10 @@ contributes exactly 0 with exactly zero gradient.
 ``log(n! / prod(x_k!))``. It does not depend on the model, so it changes the loss value but not
 the gradients; it is kept so that the loss is a true negative log-likelihood.
 
+Backends: on TensorFlow the log-likelihood is TFP's (the default, as before); on JAX and PyTorch
+it is the same formula in ``keras.ops`` (:func:`dirichlet_multinomial_log_prob`), equal to TFP's
+within float32 rounding (``tests/test_backends.py`` checks both against stored TFP values).
+
 Under ``tf.distribute`` the per-example losses must be summed and divided by the *global* batch
 size. :class:`DirichletMultinomialLoss` (``reduction='sum_over_batch_size'``) gets that from
 Keras inside ``model.fit``; custom training loops use :func:`average_over_global_batch`.
@@ -19,8 +23,7 @@ Keras inside ``model.fit``; custom training loops use :func:`average_over_global
 from __future__ import annotations
 
 import keras
-import tensorflow as tf
-import tensorflow_probability as tfp
+from keras import ops
 
 __all__ = [
     "DirichletMultinomialLoss",
@@ -28,8 +31,12 @@ __all__ = [
     "average_over_global_batch",
     "dirichlet_loss",
     "dirichlet_loss_per_question",
+    "dirichlet_multinomial_log_prob",
     "validate_question_index_groups",
 ]
+
+#: ``implementation`` values of :func:`dirichlet_loss_per_question`
+IMPLEMENTATIONS = ("auto", "tfp", "ops")
 
 
 def validate_question_index_groups(question_index_groups, n_outputs=None):
@@ -75,7 +82,67 @@ def _check_shapes(labels, concentrations, groups):
     return validate_question_index_groups(groups, n_conc if n_conc is not None else n_labels)
 
 
-def dirichlet_loss_per_question(labels, concentrations, question_index_groups):
+def _lgamma(x):
+    """Log-gamma of the active backend: ``keras.ops`` has none, each backend has a differentiable one."""
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        return tf.math.lgamma(x)
+    if backend == "jax":
+        import jax
+
+        return jax.lax.lgamma(x)
+    if backend == "torch":
+        import torch
+
+        return torch.lgamma(x)
+    if backend == "numpy":
+        from scipy.special import gammaln
+
+        return gammaln(x)
+    raise NotImplementedError(f"no log-gamma for the Keras backend {backend!r}")
+
+
+def _lbeta(x):
+    """``sum(lgamma(x)) - lgamma(sum(x))`` over the last axis, in ``tf.math.lbeta``'s order."""
+    return ops.sum(_lgamma(x), axis=-1) - _lgamma(ops.sum(x, axis=-1))
+
+
+def dirichlet_multinomial_log_prob(votes, concentrations, total=None):
+    """``log DirichletMultinomial(total, concentrations).prob(votes)`` in ``keras.ops``, any backend.
+
+    TFP's formula, grouped as TFP groups it so that float32 rounding matches:
+    ``lbeta(alpha + x) - lbeta(alpha) + lgamma(n + 1) - sum(lgamma(x + 1))``.
+
+    Parameters
+    ----------
+    votes, concentrations : tensors, shape (..., n_answers)
+    total : tensor, shape (...), optional
+        ``sum(votes)`` (computed when not given).
+    """
+    total = ops.sum(votes, axis=-1) if total is None else total
+    ordered = _lbeta(concentrations + votes) - _lbeta(concentrations)
+    return ordered + (_lgamma(total + 1.0) - ops.sum(_lgamma(votes + 1.0), axis=-1))
+
+
+def _tfp_log_prob(votes, concentrations, total):
+    import tensorflow_probability as tfp
+
+    return tfp.distributions.DirichletMultinomial(total_count=total, concentration=concentrations).log_prob(votes)
+
+
+def _resolve(implementation):
+    if implementation not in IMPLEMENTATIONS:
+        raise ValueError(f"implementation must be one of {IMPLEMENTATIONS}, got {implementation!r}")
+    if implementation == "auto":
+        return "tfp" if keras.backend.backend() == "tensorflow" else "ops"
+    if implementation == "tfp" and keras.backend.backend() != "tensorflow":
+        raise ValueError(f"implementation='tfp' needs the TensorFlow backend, not {keras.backend.backend()!r}")
+    return implementation
+
+
+def dirichlet_loss_per_question(labels, concentrations, question_index_groups, implementation="auto", dtype="float32"):
     """Negative log-likelihood of each question's votes, shape ``(batch, n_questions)``.
 
     Parameters
@@ -86,69 +153,89 @@ def dirichlet_loss_per_question(labels, concentrations, question_index_groups):
         Positive Dirichlet concentrations predicted by the model.
     question_index_groups : iterable of (int, int) or Schema
         Inclusive answer range of each question.
+    implementation : {'auto', 'tfp', 'ops'}
+        ``'tfp'``: TensorFlow Probability (TensorFlow backend only); ``'ops'``:
+        :func:`dirichlet_multinomial_log_prob` (any backend); ``'auto'``: TFP on TensorFlow,
+        ``'ops'`` elsewhere.
+    dtype : str
+        Precision of the computation: float32 (training) or float64 (checks; on JAX it needs
+        ``JAX_ENABLE_X64=1``). float32 log-gammas of ~100s carry ~1e-4 absolute error whichever
+        library computes them.
 
     Returns
     -------
-    tf.Tensor, float32
+    tensor of the backend, ``dtype``
         ``-log DirichletMultinomial(total, concentrations).prob(votes)`` per question; exactly 0
         (and zero gradient) where a question received no votes.
     """
-    labels = tf.cast(tf.convert_to_tensor(labels), tf.float32)
-    concentrations = tf.cast(tf.convert_to_tensor(concentrations), tf.float32)
+    log_prob = _tfp_log_prob if _resolve(implementation) == "tfp" else dirichlet_multinomial_log_prob
+    labels = ops.cast(ops.convert_to_tensor(labels), dtype)
+    concentrations = ops.cast(ops.convert_to_tensor(concentrations), dtype)
     groups = _check_shapes(labels, concentrations, question_index_groups)
     per_question = []
+    # one question at a time, not a (answers x questions) matmul: sums of log-gammas of ~100s
+    # cancel, and a GPU's TF32 matmul would lose the loss to that rounding
     for start, end in groups:
         votes = labels[:, start : end + 1]
         alpha = concentrations[:, start : end + 1]
-        total = tf.reduce_sum(votes, axis=-1)
+        total = ops.sum(votes, axis=-1)
         answered = total > 0
         # Feed benign concentrations into the unanswered rows, so that no NaN/inf from a wild
-        # prediction can leak into the gradient through tf.where (0 * NaN = NaN).
-        alpha = tf.where(answered[:, None], alpha, tf.ones_like(alpha))
-        distribution = tfp.distributions.DirichletMultinomial(total_count=total, concentration=alpha)
-        nll = -distribution.log_prob(votes)
-        per_question.append(tf.where(answered, nll, tf.zeros_like(nll)))
-    return tf.stack(per_question, axis=-1)
+        # prediction can leak into the gradient through where (0 * NaN = NaN).
+        alpha = ops.where(answered[:, None], alpha, ops.ones_like(alpha))
+        nll = -log_prob(votes, alpha, total)
+        per_question.append(ops.where(answered, nll, ops.zeros_like(nll)))
+    return ops.stack(per_question, axis=-1)
 
 
-def dirichlet_loss(labels, concentrations, question_index_groups):
+def dirichlet_loss(labels, concentrations, question_index_groups, implementation="auto", dtype="float32"):
     """Per-galaxy loss: the sum over questions of :func:`dirichlet_loss_per_question`.
 
     Returns
     -------
-    tf.Tensor, shape (batch,), float32
+    tensor of the backend, shape (batch,), ``dtype``
     """
-    return tf.reduce_sum(dirichlet_loss_per_question(labels, concentrations, question_index_groups), axis=-1)
+    per_question = dirichlet_loss_per_question(labels, concentrations, question_index_groups, implementation, dtype)
+    return ops.sum(per_question, axis=-1)
+
+
+def _global_batch_size(batch_size):
+    """All-reduce the local batch size inside a ``tf.distribute`` replica context (TF only)."""
+    if keras.backend.backend() != "tensorflow":
+        return batch_size
+    import tensorflow as tf
+
+    replica_context = tf.distribute.get_replica_context()
+    if tf.distribute.has_strategy() and replica_context is not None:
+        batch_size = replica_context.all_reduce(tf.distribute.ReduceOp.SUM, batch_size)
+    return batch_size
 
 
 def average_over_global_batch(per_example_loss, sample_weight=None):
     """Sum per-example losses and divide by the *global* batch size, for custom training steps.
 
-    Inside ``strategy.run`` the per-replica batch sizes are all-reduced, so that an uneven final
-    batch (e.g. 4 + 3 examples on two replicas) is still averaged over its 7 examples; the
-    replicas' gradients then simply sum (the default for ``tf.distribute``). Outside a
-    distribution strategy this is the plain mean.
+    Inside ``strategy.run`` (TensorFlow) the per-replica batch sizes are all-reduced, so that an
+    uneven final batch (e.g. 4 + 3 examples on two replicas) is still averaged over its 7
+    examples; the replicas' gradients then simply sum (the default for ``tf.distribute``).
+    Outside a distribution strategy, and on other backends, this is the plain mean.
 
     Parameters
     ----------
-    per_example_loss : tf.Tensor, shape (batch,)
-    sample_weight : tf.Tensor, shape (batch,), optional
+    per_example_loss : tensor, shape (batch,)
+    sample_weight : tensor, shape (batch,), optional
         Multiplies each example's loss (the divisor stays the number of examples, as in Keras).
 
     Returns
     -------
-    tf.Tensor, scalar
+    tensor, scalar
     """
-    per_example_loss = tf.convert_to_tensor(per_example_loss)
-    if per_example_loss.shape.rank != 1:
+    per_example_loss = ops.convert_to_tensor(per_example_loss)
+    if len(per_example_loss.shape) != 1:
         raise ValueError(f"per_example_loss must have shape (batch,), got {per_example_loss.shape}")
     if sample_weight is not None:
-        per_example_loss = per_example_loss * tf.cast(sample_weight, per_example_loss.dtype)
-    batch_size = tf.cast(tf.shape(per_example_loss)[0], per_example_loss.dtype)
-    replica_context = tf.distribute.get_replica_context()
-    if tf.distribute.has_strategy() and replica_context is not None:
-        batch_size = replica_context.all_reduce(tf.distribute.ReduceOp.SUM, batch_size)
-    return tf.math.divide_no_nan(tf.reduce_sum(per_example_loss), batch_size)
+        per_example_loss = per_example_loss * ops.cast(sample_weight, per_example_loss.dtype)
+    batch_size = _global_batch_size(ops.cast(ops.shape(per_example_loss)[0], per_example_loss.dtype))
+    return ops.divide_no_nan(ops.sum(per_example_loss), batch_size)
 
 
 @keras.saving.register_keras_serializable(package="zoobot_tf")
@@ -202,8 +289,7 @@ class SmoothedSparseCrossentropy(keras.losses.Loss):
                                                                    reduction=None)
 
     def call(self, y_true, y_pred):
-        n_classes = tf.shape(y_pred)[-1]
-        one_hot = tf.one_hot(tf.cast(tf.reshape(y_true, [-1]), tf.int32), n_classes, dtype=y_pred.dtype)
+        one_hot = ops.one_hot(ops.cast(ops.reshape(y_true, (-1,)), "int32"), y_pred.shape[-1], dtype=y_pred.dtype)
         return self._crossentropy(one_hot, y_pred)
 
     def get_config(self):

@@ -1,6 +1,6 @@
 """Layers of the Deformable Attention Transformer (DAT, Xia et al. 2022), channels-last.
 
-* :func:`bilinear_sample` - differentiable bilinear sampling at continuous points (TF ops), the
+* :func:`bilinear_sample` - differentiable bilinear sampling at continuous points, the
   core of deformable attention: gradients flow to the *positions* through the interpolation
   weights, which is how the offset network learns where to look.
 * :class:`DeformableAttention` - queries from every pixel; keys and values from features sampled
@@ -12,7 +12,7 @@
 All layers are registered with Keras (package ``zoobot_tf``) and have a full ``get_config``, so
 a DAT saves as ``.keras`` and loads with ``safe_mode=True``. Sizes of the position-bias tables
 depend on the feature-map size, so the spatial input shape must be static (as it is in a
-backbone built for a fixed image size).
+backbone built for a fixed image size). Written in ``keras.ops``: runs on any Keras backend.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import math
 
 import keras
 import numpy as np
-import tensorflow as tf
+from keras import ops
 
 __all__ = ["DATBlock", "DeformableAttention", "DropPath", "WindowAttention", "bilinear_sample"]
 
@@ -39,41 +39,41 @@ def bilinear_sample(features, points):
 
     Parameters
     ----------
-    features : tf.Tensor
-        ``(N, H, W, C)``.
-    points : tf.Tensor
+    features : tensor
+        ``(N, H, W, C)`` with static ``H, W, C``.
+    points : tensor
         ``(N, P, 2)`` positions ``(y, x)`` in pixel units of ``features`` (pixel centres at
         integers: ``(0, 0)`` is the first pixel, ``(H - 1, W - 1)`` the last).
 
     Returns
     -------
-    tf.Tensor
+    tensor
         ``(N, P, C)``, differentiable w.r.t. ``features`` and ``points`` (like PyTorch's
         ``grid_sample(mode='bilinear', padding_mode='zeros', align_corners=True)``).
     """
-    height, width = features.shape[1], features.shape[2]
-    if height is None or width is None:
-        shape = tf.shape(features)
-        height, width = shape[1], shape[2]
-    channels = features.shape[-1]
-    batch = tf.shape(features)[0]
-    flat = tf.reshape(features, [batch, -1, channels])
-    points = tf.cast(points, "float32")
-    base = tf.floor(points)
+    height, width, channels = features.shape[1], features.shape[2], features.shape[3]
+    if height is None or width is None or channels is None:
+        raise ValueError(f"bilinear_sample needs static (H, W, C) features, got shape {features.shape}")
+    n_points = points.shape[1] if points.shape[1] is not None else -1
+    points = ops.cast(points, "float32")
+    base = ops.floor(points)
     frac = points - base  # (N, P, 2): the interpolation weights carry the gradient w.r.t. points
     # the four neighbours as a trailing axis: (dy, dx) = (0, 0), (0, 1), (1, 0), (1, 1)
-    dy = tf.constant([0.0, 0.0, 1.0, 1.0])
-    dx = tf.constant([0.0, 1.0, 0.0, 1.0])
+    dy = ops.convert_to_tensor(np.array([0.0, 0.0, 1.0, 1.0], "float32"))
+    dx = ops.convert_to_tensor(np.array([0.0, 1.0, 0.0, 1.0], "float32"))
     y, x = base[..., 0:1] + dy, base[..., 1:2] + dx  # (N, P, 4)
     fy, fx = frac[..., 0:1], frac[..., 1:2]
     weight = ((1.0 - dy) + (2.0 * dy - 1.0) * fy) * ((1.0 - dx) + (2.0 * dx - 1.0) * fx)
-    h_max, w_max = tf.cast(height - 1, "float32"), tf.cast(width - 1, "float32")
-    inside = (y >= 0.0) & (y <= h_max) & (x >= 0.0) & (x <= w_max)
-    weight = tf.cast(weight * tf.cast(inside, "float32"), features.dtype)
-    index = tf.cast(tf.clip_by_value(y, 0.0, h_max) * (w_max + 1.0) + tf.clip_by_value(x, 0.0, w_max), "int32")
-    values = tf.gather(flat, tf.reshape(index, [batch, -1]), batch_dims=1)  # (N, P * 4, C)
-    values = tf.reshape(values, [batch, -1, 4, channels])
-    return tf.reduce_sum(values * weight[..., None], axis=2)
+    h_max, w_max = float(height - 1), float(width - 1)
+    inside = ops.logical_and(ops.logical_and(y >= 0.0, y <= h_max), ops.logical_and(x >= 0.0, x <= w_max))
+    weight = ops.cast(weight * ops.cast(inside, "float32"), features.dtype)
+    index = ops.cast(ops.clip(y, 0.0, h_max) * (w_max + 1.0) + ops.clip(x, 0.0, w_max), "int32")
+    # one gather from the flattened batch: offset each sample's indices by its map's start
+    offset = ops.arange(ops.shape(features)[0], dtype="int32") * (height * width)
+    index = ops.reshape(index + offset[:, None, None], (-1,))
+    values = ops.take(ops.reshape(features, (-1, channels)), index, axis=0)  # (N * P * 4, C)
+    values = ops.reshape(values, (-1, n_points, 4, channels))
+    return ops.sum(values * weight[..., None], axis=2)
 
 
 def _check_divisible(value, divisor, what, by_what):
@@ -104,9 +104,9 @@ class DropPath(keras.layers.Layer):
         if not training or self.rate == 0.0:
             return inputs
         keep = 1.0 - self.rate
-        shape = [tf.shape(inputs)[0]] + [1] * (len(inputs.shape) - 1)
+        shape = (ops.shape(inputs)[0],) + (1,) * (len(inputs.shape) - 1)
         mask = keras.random.uniform(shape, seed=self.seed_generator, dtype=inputs.dtype) < keep
-        return inputs * tf.cast(mask, inputs.dtype) / keep
+        return inputs * ops.cast(mask, inputs.dtype) / keep
 
     def compute_output_shape(self, input_shape):
         return input_shape
@@ -231,59 +231,61 @@ class DeformableAttention(keras.layers.Layer):
 
     def _split_heads(self, x):
         """(B, N, C) -> (B, heads, N, head_dim)."""
-        x = tf.reshape(x, [tf.shape(x)[0], -1, self.num_heads, self.head_dim])
-        return tf.transpose(x, [0, 2, 1, 3])
+        x = ops.reshape(x, (-1, x.shape[1], self.num_heads, self.head_dim))
+        return ops.transpose(x, (0, 2, 1, 3))
 
-    def _position_bias(self, positions, batch, n_keys):
+    def _position_bias(self, positions, n_keys):
         """Bias (B, heads, HW, Nk) sampled at query - key displacements."""
         g, hg = self.num_groups, self.group_heads
-        table = tf.reshape(self.position_bias, [2 * self.height - 1, 2 * self.width - 1, g, hg])
-        table = tf.transpose(tf.cast(table, self.compute_dtype), [2, 0, 1, 3])  # (g, 2H-1, 2W-1, hg)
+        table = ops.reshape(self.position_bias, (2 * self.height - 1, 2 * self.width - 1, g, hg))
+        table = ops.transpose(ops.cast(table, self.compute_dtype), (2, 0, 1, 3))  # (g, 2H-1, 2W-1, hg)
         # displacement (B, g, HW, Nk, 2), shifted so that zero displacement is the table centre
         centre = np.array([self.height - 1, self.width - 1], "float32")
-        displacement = self._queries[None, None, :, None, :] - positions[:, :, None, :, :] + centre
-        points = tf.reshape(tf.transpose(displacement, [1, 0, 2, 3, 4]), [g, -1, 2])
+        queries = ops.convert_to_tensor(self._queries[None, None, :, None, :] + centre)
+        displacement = queries - positions[:, :, None, :, :]
+        points = ops.reshape(ops.transpose(displacement, (1, 0, 2, 3, 4)), (g, -1, 2))
         bias = bilinear_sample(table, points)  # (g, B * HW * Nk, hg)
-        bias = tf.reshape(bias, [g, batch, self.height * self.width, n_keys, hg])
-        bias = tf.transpose(bias, [1, 0, 4, 2, 3])  # (B, g, hg, HW, Nk)
-        return tf.reshape(bias, [batch, self.num_heads, self.height * self.width, n_keys])
+        bias = ops.reshape(bias, (g, -1, self.height * self.width, n_keys, hg))
+        bias = ops.transpose(bias, (1, 0, 4, 2, 3))  # (B, g, hg, HW, Nk)
+        return ops.reshape(bias, (-1, self.num_heads, self.height * self.width, n_keys))
+
+    def _grouped(self, x):
+        """(B, H, W, C) -> (B * groups, H, W, C / groups), groups folded into the batch."""
+        x = ops.reshape(x, (-1, self.height, self.width, self.num_groups, self.group_channels))
+        return ops.reshape(ops.transpose(x, (0, 3, 1, 2, 4)), (-1, self.height, self.width, self.group_channels))
 
     def call(self, inputs, return_attention=False, training=None):
-        batch = tf.shape(inputs)[0]
         g, cg = self.num_groups, self.group_channels
         hk, wk = self.key_height, self.key_width
         n_keys = hk * wk
 
         query = self.proj_q(inputs)  # (B, H, W, C)
-        # offsets per group: groups folded into the batch, one offset network for all groups
-        grouped_q = tf.reshape(query, [batch, self.height, self.width, g, cg])
-        grouped_q = tf.reshape(tf.transpose(grouped_q, [0, 3, 1, 2, 4]), [-1, self.height, self.width, cg])
-        offsets = self.offset_proj(self.offset_act(self.offset_norm(self.offset_conv(grouped_q))))
-        offsets = tf.tanh(tf.cast(offsets, "float32")) * self._offset_scale  # (B*g, Hk, Wk, 2) pixels
-        positions = tf.reshape(offsets + self._reference, [batch, g, n_keys, 2])
+        # offsets per group: one offset network for all groups
+        offsets = self.offset_proj(self.offset_act(self.offset_norm(self.offset_conv(self._grouped(query)))))
+        scale, reference = ops.convert_to_tensor(self._offset_scale), ops.convert_to_tensor(self._reference)
+        offsets = ops.tanh(ops.cast(offsets, "float32")) * scale  # (B*g, Hk, Wk, 2) pixels
+        positions = ops.reshape(offsets + reference, (-1, g, n_keys, 2))
 
         # keys and values from the input sampled at the shifted points, group by group
-        grouped_x = tf.reshape(inputs, [batch, self.height, self.width, g, cg])
-        grouped_x = tf.reshape(tf.transpose(grouped_x, [0, 3, 1, 2, 4]), [-1, self.height, self.width, cg])
-        sampled = bilinear_sample(grouped_x, tf.reshape(positions, [-1, n_keys, 2]))  # (B*g, Nk, cg)
-        sampled = tf.transpose(tf.reshape(sampled, [batch, g, n_keys, cg]), [0, 2, 1, 3])
-        sampled = tf.reshape(sampled, [batch, n_keys, self.channels])
+        sampled = bilinear_sample(self._grouped(inputs), ops.reshape(positions, (-1, n_keys, 2)))  # (B*g, Nk, cg)
+        sampled = ops.transpose(ops.reshape(sampled, (-1, g, n_keys, cg)), (0, 2, 1, 3))
+        sampled = ops.reshape(sampled, (-1, n_keys, self.channels))
 
-        q = self._split_heads(tf.reshape(query, [batch, -1, self.channels]))
+        q = self._split_heads(ops.reshape(query, (-1, self.height * self.width, self.channels)))
         k = self._split_heads(self.proj_k(sampled))
         v = self._split_heads(self.proj_v(sampled))
-        logits = tf.matmul(q, k, transpose_b=True) * tf.cast(self.head_dim**-0.5, q.dtype)  # (B, h, HW, Nk)
+        logits = ops.matmul(q, ops.swapaxes(k, -1, -2)) * ops.cast(self.head_dim**-0.5, q.dtype)  # (B, h, HW, Nk)
         if self.use_position_bias:
-            logits = logits + self._position_bias(positions, batch, n_keys)
-        attention = tf.nn.softmax(logits, axis=-1)
-        out = tf.matmul(self.attn_drop(attention, training=training), v)  # (B, h, HW, hd)
-        out = tf.reshape(tf.transpose(out, [0, 2, 1, 3]), [batch, self.height, self.width, self.channels])
+            logits = logits + self._position_bias(positions, n_keys)
+        attention = ops.softmax(logits, axis=-1)
+        out = ops.matmul(self.attn_drop(attention, training=training), v)  # (B, h, HW, hd)
+        out = ops.reshape(ops.transpose(out, (0, 2, 1, 3)), (-1, self.height, self.width, self.channels))
         out = self.proj_out(out)
         if not return_attention:
             return out
-        shape = [batch, g, hk, wk, 2]
-        reference = tf.broadcast_to(tf.constant(self._reference), shape)
-        info = {"sampling_points": tf.reshape(positions, shape), "reference_points": reference, "attention": attention}
+        shape = (ops.shape(inputs)[0], g, hk, wk, 2)
+        reference = ops.broadcast_to(reference, shape)
+        info = {"sampling_points": ops.reshape(positions, shape), "reference_points": reference, "attention": attention}
         return out, info
 
     def compute_output_shape(self, input_shape):
@@ -337,15 +339,15 @@ def _window_mask(height, width, window, shift):
 def _to_windows(x, n_rows, n_cols, window):
     """(B, rows * w, cols * w, C) -> (B * rows * cols, w * w, C), windows in row-major order."""
     channels = x.shape[-1]
-    x = tf.reshape(x, [-1, n_rows, window, n_cols, window, channels])
-    return tf.reshape(tf.transpose(x, [0, 1, 3, 2, 4, 5]), [-1, window * window, channels])
+    x = ops.reshape(x, (-1, n_rows, window, n_cols, window, channels))
+    return ops.reshape(ops.transpose(x, (0, 1, 3, 2, 4, 5)), (-1, window * window, channels))
 
 
-def _from_windows(x, batch, n_rows, n_cols, window):
+def _from_windows(x, n_rows, n_cols, window):
     """Inverse of :func:`_to_windows`."""
     channels = x.shape[-1]
-    x = tf.reshape(x, [batch, n_rows, n_cols, window, window, channels])
-    return tf.reshape(tf.transpose(x, [0, 1, 3, 2, 4, 5]), [batch, n_rows * window, n_cols * window, channels])
+    x = ops.reshape(x, (-1, n_rows, n_cols, window, window, channels))
+    return ops.reshape(ops.transpose(x, (0, 1, 3, 2, 4, 5)), (-1, n_rows * window, n_cols * window, channels))
 
 
 def _relative_position_index(window):
@@ -409,29 +411,29 @@ class WindowAttention(keras.layers.Layer):
         pad_h, pad_w = -self.height % w, -self.width % w
         x = inputs
         if pad_h or pad_w:
-            x = tf.pad(x, [[0, 0], [0, pad_h], [0, pad_w], [0, 0]])
+            x = ops.pad(x, ((0, 0), (0, pad_h), (0, pad_w), (0, 0)))
         if s:
-            x = tf.roll(x, shift=[-s, -s], axis=[1, 2])
+            x = ops.roll(x, shift=(-s, -s), axis=(1, 2))
         nh, nw, n = (self.height + pad_h) // w, (self.width + pad_w) // w, w * w
-        batch = tf.shape(x)[0]
         windows = _to_windows(x, nh, nw, w)  # (B * nW, N, C)
 
-        qkv = tf.reshape(self.qkv(windows), [-1, n, 3, self.num_heads, self.head_dim])
-        q, k, v = tf.unstack(tf.transpose(qkv, [2, 0, 3, 1, 4]), axis=0)  # each (B*nW, h, N, hd)
-        logits = tf.matmul(q, k, transpose_b=True) * tf.cast(self.head_dim**-0.5, q.dtype)
-        bias = tf.transpose(tf.gather(tf.cast(self.position_bias, logits.dtype), self._index), [2, 0, 1])
+        qkv = ops.reshape(self.qkv(windows), (-1, n, 3, self.num_heads, self.head_dim))
+        qkv = ops.transpose(qkv, (2, 0, 3, 1, 4))
+        q, k, v = qkv[0], qkv[1], qkv[2]  # each (B*nW, h, N, hd)
+        logits = ops.matmul(q, ops.swapaxes(k, -1, -2)) * ops.cast(self.head_dim**-0.5, q.dtype)
+        bias = ops.transpose(ops.take(ops.cast(self.position_bias, logits.dtype), self._index, axis=0), (2, 0, 1))
         logits = logits + bias[None]
         if self._mask is not None:
-            logits = tf.reshape(logits, [batch, nh * nw, self.num_heads, n, n])
-            logits = logits + tf.cast(self._mask, logits.dtype)[None, :, None]
-            logits = tf.reshape(logits, [-1, self.num_heads, n, n])
-        attention = self.attn_drop(tf.nn.softmax(logits, axis=-1), training=training)
-        out = tf.reshape(tf.transpose(tf.matmul(attention, v), [0, 2, 1, 3]), [-1, n, self.channels])
+            logits = ops.reshape(logits, (-1, nh * nw, self.num_heads, n, n))
+            logits = logits + ops.cast(ops.convert_to_tensor(self._mask), logits.dtype)[None, :, None]
+            logits = ops.reshape(logits, (-1, self.num_heads, n, n))
+        attention = self.attn_drop(ops.softmax(logits, axis=-1), training=training)
+        out = ops.reshape(ops.transpose(ops.matmul(attention, v), (0, 2, 1, 3)), (-1, n, self.channels))
         out = self.proj_out(out)
 
-        out = _from_windows(out, batch, nh, nw, w)
+        out = _from_windows(out, nh, nw, w)
         if s:
-            out = tf.roll(out, shift=[s, s], axis=[1, 2])
+            out = ops.roll(out, shift=(s, s), axis=(1, 2))
         return out[:, : self.height, : self.width, :]
 
     def compute_output_shape(self, input_shape):
