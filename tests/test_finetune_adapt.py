@@ -189,7 +189,7 @@ def test_split_column_is_honoured_by_finetune(shifted, pretrained, tmp_path):
 @pytest.mark.slow  # fine-tunes a pretrained model end to end
 def test_split_column_is_honoured_by_make_shards(shifted, pretrained, tmp_path, capsys):
     from zoobot_tf.shards import iter_records, write_shards
-    from zoobot_tf.shards.command import main
+    from zoobot_tf.cli import EXIT_DATA_ERROR, main
 
     catalog = shifted.iloc[:20].copy()
     catalog["split"] = ["test"] * 4 + ["val"] * 3 + [" Train "] * 13  # spaces and case are forgiven
@@ -206,8 +206,8 @@ def test_split_column_is_honoured_by_make_shards(shifted, pretrained, tmp_path, 
     path = tmp_path / "bad.csv"
     catalog.to_csv(path, index=False)
     capsys.readouterr()  # only what the failing command prints (earlier log lines are not its error)
-    assert main(["--catalog", str(path), "--out", str(tmp_path / "bad"), "--schema", "decals_dr5", "--size", "16",
-                 "--no-progress"]) == 1
+    assert main(["make-shards", "--catalog", str(path), "--out", str(tmp_path / "bad"), "--schema", "decals_dr5",
+                 "--size", "16", "--no-progress"]) == EXIT_DATA_ERROR
     error = capsys.readouterr().err.strip()
     assert "\n" not in error and "catalog row 5 (id_str 'synthetic_000005'): split nan is not one of" in error
 
