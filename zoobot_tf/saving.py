@@ -176,7 +176,11 @@ def load_model(path, compile=True):
     path = Path(path)
     metadata = read_metadata(path)  # first: a newer format is refused before Keras tries the file
     for module in KERAS_OBJECT_MODULES:
-        importlib.import_module(module)
+        try:
+            importlib.import_module(module)
+        except ImportError:  # a TensorFlow-only module (schedules, Kaggle loss) on JAX or torch: the
+            if keras.backend.backend() == "tensorflow":  # models and losses load there without it
+                raise
     config_text = None
     for module, registered_names in OPTIONAL_KERAS_OBJECT_MODULES.items():
         config_text = (_archive_entry(path, "config.json") or "") if config_text is None else config_text
