@@ -300,3 +300,14 @@ def test_kaggle_rmse_is_reproduced(tmp_path):
                                 batch_size=8, progress=False)
     ids = [r["id_str"] for r in iter_records(tmp_path / "shards", "test")]
     _reproduced(tmp_path / "run" / "model.keras", catalog, ids, report["rmse"], "rmse", tmp_path)
+
+
+def test_a_run_directory_of_a_newer_format_is_refused(tmp_path):
+    from zoobot_tf.runs import RUN_FORMAT, load_config, save_config
+
+    save_config(tmp_path, {"kind": "train"})
+    assert load_config(tmp_path)["run_format"] == RUN_FORMAT
+    (tmp_path / "config.json").write_text(json.dumps({"kind": "train", "run_format": RUN_FORMAT + 1,
+                                                       "versions": {"zoobot_tf": "9.1"}}))
+    with pytest.raises(ValueError, match=r"written by zoobot_tf 9.1 \(run format 2\); this is zoobot_tf .* upgrade"):
+        load_config(tmp_path)

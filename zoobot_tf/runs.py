@@ -42,10 +42,12 @@ __all__ = [
 ]
 
 CONFIG_NAME = "config.json"
+#: format of the run directories this code writes (0: before the number was recorded, read as 1)
+RUN_FORMAT = 1
 MODEL_NAME = "model.keras"
 #: keys that may differ between a run and its resumption (everything else must match)
 RESUMABLE_KEYS = (
-    "epochs", "progress", "sessions", "versions", "created", "status", "best_epoch",
+    "epochs", "progress", "sessions", "versions", "created", "status", "best_epoch", "run_format",
     "strategy",  # a run may resume on other hardware: the global batch size stays fixed
     "save_dir", "shard_dir", "manifest",  # directories may move; the data is identified by its fingerprint
 )
@@ -97,21 +99,30 @@ def _jsonable(value):
 
 
 def save_config(save_dir, config: dict, name: str = CONFIG_NAME) -> Path:
-    """Write ``config`` as ``save_dir/name`` atomically (sorted keys, indented)."""
+    """Write ``config`` as ``save_dir/name`` atomically (sorted keys, indented), with the run format."""
     path = Path(save_dir) / name
+    config = {**config, "run_format": RUN_FORMAT}
     atomic_write_text(path, json.dumps(_jsonable(config), indent=2, sort_keys=True) + "\n")
     return path
 
 
 def load_config(save_dir, name: str = CONFIG_NAME) -> dict:
-    """Read ``save_dir/config.json`` (FileNotFoundError / ValueError naming the file)."""
+    """Read ``save_dir/config.json`` (FileNotFoundError / ValueError naming the file; a run written
+    by a newer format than this code reads is refused with both versions named)."""
+    from zoobot_tf import __version__
+
     path = Path(save_dir) / name
     if not path.is_file():
         raise FileNotFoundError(f"{path} does not exist: {save_dir} is not a zoobot_tf run directory")
     try:
-        return json.loads(path.read_text())
+        config = json.loads(path.read_text())
     except json.JSONDecodeError as err:
         raise ValueError(f"{path} is not valid JSON: {err}") from err
+    if int(config.get("run_format", 0)) > RUN_FORMAT:
+        written = (config.get("versions") or {}).get("zoobot_tf", "a newer zoobot_tf")
+        raise ValueError(f"{path} was written by zoobot_tf {written} (run format {config['run_format']}); this is "
+                         f"zoobot_tf {__version__}, which reads run formats up to {RUN_FORMAT}: upgrade zoobot_tf")
+    return config
 
 
 def check_resume_config(previous: dict, current: dict, save_dir) -> None:
