@@ -36,6 +36,8 @@ __all__ = [
     "ImageRecipe",
     "RecipeError",
     "StoredFormat",
+    "DEFAULT_INPUT_SIZE",
+    "DEFAULT_STORED_SIZE",
     "default_stored_size",
 ]
 
@@ -176,6 +178,14 @@ def default_stored_size(size: int, eval_crop: float) -> int:
     """The stored side whose centre crop of area ``eval_crop`` is ``size`` pixels across, so that the
     evaluation crop is (almost) not resampled at all."""
     return int(math.ceil(int(size) / math.sqrt(float(eval_crop)) - 1e-9))
+
+
+#: the model input side of the full-size models (EfficientNet-B0, ConvNeXt at zoobot's 224 px)
+DEFAULT_INPUT_SIZE = 224
+#: shards are stored at the training resolution by default: 259 px, whose evaluation crop (0.75 of
+#: the area) is the 224 px input. A 424 px Galaxy Zoo PNG stored whole costs 2.7x the pixels to
+#: read and resample for the same model input (benchmarks/pipeline_throughput.py).
+DEFAULT_STORED_SIZE = default_stored_size(DEFAULT_INPUT_SIZE, 0.75)
 
 
 @dataclass(frozen=True)

@@ -78,20 +78,25 @@ def load_stored(path, stored: StoredFormat) -> np.ndarray:
 def to_model_input(images, recipe: ImageRecipe, *, training: bool = False, seed=None) -> tf.Tensor:
     """A batch of stored images ``[B, S, S, C]`` -> model input ``[B, size, size, channels]`` float32.
 
-    ``uint8`` becomes [0, 1] (float images stay as stored), channels are converted (the mean of
-    all channels for one, a repeated band for three), then ``training`` applies the recipe's
-    augmentation (``seed``: a ``[2]`` int tensor for the stateless RNGs) and evaluation its
-    centre crop, both resized to ``recipe.size``.
+    ``uint8`` becomes [0, 1] (float images stay as stored); ``training`` applies the recipe's
+    augmentation (``seed``: a ``[2]`` int tensor for the stateless RNGs), evaluation its centre
+    crop, both resized to ``recipe.size``; then channels are converted (the mean of all channels
+    for one, a repeated band for three). The evaluation crop reads the stored ``uint8`` directly
+    (``crop_and_resize`` interpolates in float), so only output pixels are converted; training
+    views convert first, because TensorFlow's uint8 transform truncates (a bias of half a level).
     """
-    images = aug.to_float32(tf.convert_to_tensor(images))
-    have = recipe.stored.total_channels
-    if recipe.channels != have:
-        images = aug.to_greyscale(images) if recipe.channels == 1 else tf.repeat(images, recipe.channels, axis=-1)
+    images = tf.convert_to_tensor(images)
+    scale = 1.0 / 255.0 if images.dtype == tf.uint8 else 1.0
     if training:
         if seed is None:
             raise ValueError("training inputs need a seed for the augmentation")
-        return aug.augment_images(images, seed, output_size=recipe.size, augmentation=recipe.augmentation)
-    return aug.centre_crop_images(images, output_size=recipe.size, crop_fraction=recipe.eval_crop)
+        images = aug.augment_images(tf.cast(images, tf.float32) * scale, seed, output_size=recipe.size,
+                                    augmentation=recipe.augmentation)
+    else:
+        images = aug.centre_crop_images(images, output_size=recipe.size, crop_fraction=recipe.eval_crop) * scale
+    if recipe.channels != recipe.stored.total_channels:
+        images = aug.to_greyscale(images) if recipe.channels == 1 else tf.repeat(images, recipe.channels, axis=-1)
+    return images
 
 
 def load_model_input(path, recipe: ImageRecipe) -> np.ndarray:

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import argparse
 
+from zoobot_tf.recipe import DEFAULT_STORED_SIZE
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """Add the :func:`~zoobot_tf.shards.write_shards` options to ``parser`` (returns it)."""
@@ -18,7 +20,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
         help="decision-tree schema (e.g. decals_dr5, gz2) or label set (e.g. hubble_sequence); "
         "required unless --unlabelled",
     )
-    parser.add_argument("--size", type=int, default=64, help="stored image side in pixels (default 64)")
+    parser.add_argument("--size", type=int, default=DEFAULT_STORED_SIZE,
+                        help=f"stored image side in pixels (default {DEFAULT_STORED_SIZE}: the training resolution of "
+                             "a 224 px model, whose 0.75 evaluation crop is 224 px)")
     parser.add_argument("--channels", type=int, default=3, help="image channels/bands (default 3)")
     parser.add_argument("--dtype", default="uint8", choices=["uint8", "float16", "float32"], help="stored pixel type")
     parser.add_argument("--scaling", default=None, help="image scaling (see zoobot_tf.images), default none")

@@ -35,6 +35,7 @@ from tqdm.auto import tqdm
 
 from zoobot_tf import __version__
 from zoobot_tf.atomic import TEMP_MARK, atomic_path, atomic_write_text
+from zoobot_tf.recipe import DEFAULT_STORED_SIZE
 from zoobot_tf.catalogs.tables import read_catalog, release_arrow_memory
 from zoobot_tf.schemas import LabelSet, Schema, get_schema_or_label_set
 from zoobot_tf.shards.manifest import (
@@ -420,7 +421,7 @@ class _Job:
 
 
 def plan_shards(
-    catalog, *, schema=None, size: int = 64, channels: int = 3, dtype: str = "uint8", scaling=None,
+    catalog, *, schema=None, size: int = DEFAULT_STORED_SIZE, channels: int = 3, dtype: str = "uint8", scaling=None,
     nan_mask: bool = False, galaxy_mask: bool = False, val_fraction: float = 0.1, test_fraction: float = 0.1,
     shard_size: int = 256, seed: int = 42, labelled: bool = True,
 ) -> tuple[list[_Shard], _Job]:
@@ -477,7 +478,7 @@ def write_shards(
     out_dir,
     *,
     schema=None,
-    size: int = 64,
+    size: int = DEFAULT_STORED_SIZE,
     channels: int = 3,
     dtype: str = "uint8",
     scaling=None,
