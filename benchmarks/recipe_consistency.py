@@ -9,7 +9,7 @@ predictions here, with numpy, from the HDF5 file and the catalog:
 * train (a decision tree, synthetic shards) -> validation vote-fraction RMSE;
 * finetune from a catalog and from shards: classifier (accuracy), regressor (RMSE), tree
   (vote-fraction RMSE);
-* train-classifier (class shards) -> test accuracy; the Kaggle model (scripts/train_gz_kaggle.py)
+* train-classifier (class shards) -> test accuracy; the Kaggle model (``zoobot-tf train-kaggle``)
   -> test RMSE;
 * the real Galaxy Zoo DECaLS sample of tests/data (6 galaxies): train + finetune of a tree.
 
@@ -206,10 +206,14 @@ def synthetic_runs(args, work: Path) -> list[dict]:
                       lambda p: accuracy(p, table, list(get_label_set("hubble_sequence").classes))))
 
     # 4. the Kaggle model (its script makes synthetic GZ2-vote galaxies into Kaggle targets)
-    script = Path(__import__("zoobot_tf").__file__).resolve().parents[1] / "scripts" / "train_gz_kaggle.py"
     options = ["--out", work / "kaggle", "--n-synthetic", args.n, "--size", args.size, "--architecture", "small_cnn",
-               "--epochs", args.epochs, "--batch-size", 32, "--workers", 1, "--no-progress"]
-    subprocess.run([sys.executable, str(script), *map(str, options)], check=True, capture_output=True)
+               "--epochs", args.epochs, "--batch-size", 32, "--no-progress"]
+    script = Path(__import__("zoobot_tf").__file__).resolve().parents[1] / "scripts" / "train_gz_kaggle.py"
+    if script.is_file():  # code from before the train-kaggle verb
+        subprocess.run([sys.executable, str(script), *map(str, options), "--workers", "1"], check=True,
+                       capture_output=True)
+    else:
+        zoobot("train-kaggle", *options)
     kaggle = pd.read_csv(work / "kaggle" / "synthetic" / "kaggle_catalog.csv", dtype={"id_str": str}).set_index("id_str")
     reported, _ = metrics_of(work / "kaggle" / "run" / "evaluation" / "metrics.json", "rmse")
     classes = get_schema("gz_kaggle37").label_cols

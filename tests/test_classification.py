@@ -12,10 +12,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from zoobot_tf.commands import attention_maps as attention_command
+from zoobot_tf.commands import train_classifier as command
 from zoobot_tf.classification import (
     classification_report,
-    attention_command,
-    command,
     compute_attention_maps,
     galaxy_mask_sizes,
     per_class_accuracy,

@@ -78,7 +78,7 @@ def test_an_internal_error_is_not_bad_input(tmp_path, capsys, monkeypatch):
     """A bug (here a ValueError from inside numpy, and a TypeError) exits 1, not 65, and -v prints its traceback."""
     import numpy as np
 
-    from zoobot_tf.predictions import summarise_command
+    from zoobot_tf.commands import summarise as summarise_command
 
     def numpy_fails(args):
         return np.zeros(3).reshape(2, 2)  # ValueError raised by numpy, not by the package on purpose

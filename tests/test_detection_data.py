@@ -22,7 +22,7 @@ from zoobot_tf.detection.coco import (
     save_coco,
     scenes_to_coco,
 )
-from zoobot_tf.detection.command import add_arguments, run
+from zoobot_tf.commands.detect import add_arguments, run
 from zoobot_tf.detection.instances import Labels, boxes_from_masks, magnitude_to_flux
 from zoobot_tf.detection.labels_sep import labels_from_sep
 from zoobot_tf.detection.metrics import box_iou

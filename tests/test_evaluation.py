@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 from PIL import Image
 
+from zoobot_tf.commands.evaluate import add_arguments, run
 from zoobot_tf.evaluation import (
-    add_arguments,
     baseline_fractions,
     confusion_matrices,
     confusion_matrix,
@@ -24,7 +24,6 @@ from zoobot_tf.evaluation import (
     plot_training_curves,
     read_predictions,
     read_training_log,
-    run,
     true_asked_weights,
     vote_fraction_rmse,
 )

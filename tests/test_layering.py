@@ -20,13 +20,14 @@ PACKAGE = Path(__file__).resolve().parents[1] / "zoobot_tf"
 
 #: layer of each top-level module or sub-package, lowest first (a layer may import its own and lower ones)
 LAYERS = {
-    "ground": {"", "_lazy", "allocator", "atomic", "native_logs", "options", "recipe", "schemas", "runs", "saving",
+    "ground": {"", "_lazy", "allocator", "atomic", "native_logs", "options", "presets", "recipe", "schemas", "runs",
+               "saving",
                "workers"},
     "data": {"images", "catalogs", "shards", "data", "synthetic"},
     "models": {"models", "losses", "optimizers"},
     "engine": {"training", "finetune", "predictions", "evaluation"},
     "applications": {"classification", "kaggle", "detection", "discovery", "demo"},
-    "command line": {"cli", "__main__"},
+    "command line": {"cli", "__main__", "commands"},
 }
 ORDER = list(LAYERS)
 #: applications import the engine, never each other

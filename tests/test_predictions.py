@@ -41,7 +41,8 @@ from zoobot_tf.predictions import (
     worker_file,
     worker_of,
 )
-from zoobot_tf.predictions import command, summarise_command
+from zoobot_tf.commands import predict as command
+from zoobot_tf.commands import summarise as summarise_command
 from zoobot_tf.recipe import ImageRecipe, StoredFormat
 from zoobot_tf.saving import attach_metadata, save_model
 from zoobot_tf.schemas import get_schema

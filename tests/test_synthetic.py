@@ -10,17 +10,16 @@ import pandas as pd
 import pytest
 from astropy.io import fits
 
+from zoobot_tf.commands.synthetic import add_arguments, run
 from zoobot_tf.schemas import get_label_set, get_schema
 from zoobot_tf.synthetic import (
     FITS_BANDS,
     SUPPORTED_SCHEMAS,
-    add_arguments,
     add_noise,
     draw_votes,
     make_synthetic_dataset,
     render_galaxy,
     render_scene,
-    run,
     sample_morphology,
     true_fraction_columns,
     true_fractions,
@@ -330,8 +329,8 @@ def test_cli_verb(tmp_path, capsys):
         parser.parse_args(["--out", str(tmp_path), "--schema", "gz_kaggle37"])
 
 
-def test_runs_as_module(tmp_path):
-    cmd = [sys.executable, "-m", "zoobot_tf.synthetic", "--n", "2", "--size", "16", "--out", str(tmp_path), "--no-progress"]
+def test_runs_as_a_verb_in_a_fresh_process(tmp_path):
+    cmd = [sys.executable, "-m", "zoobot_tf", "synthetic", "--n", "2", "--size", "16", "--out", str(tmp_path), "--no-progress"]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert len(pd.read_csv(tmp_path / "catalog.csv")) == 2 and (tmp_path / "README.txt").exists()

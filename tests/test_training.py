@@ -20,7 +20,7 @@ from conftest import SIZE
 from zoobot_tf.saving import load_model
 from zoobot_tf.schemas import get_schema
 from zoobot_tf.training import RunConfigMismatch, RunExistsError, load_run, resume_state, train
-from zoobot_tf.training import command
+from zoobot_tf.commands import train as command
 
 REPO = Path(__file__).resolve().parents[1]
 SCHEMA = get_schema("decals_dr5")

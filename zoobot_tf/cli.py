@@ -24,33 +24,40 @@ from pathlib import Path
 
 #: verb -> (module with add_arguments / run, one-line help)
 VERBS = {
-    "synthetic": ("zoobot_tf.synthetic.command", "render the embedded synthetic galaxies + votes (known ideal answers)"),
+    "synthetic": ("zoobot_tf.commands.synthetic", "render the embedded synthetic galaxies + votes (known ideal answers)"),
     "make-catalog": ("zoobot_tf.catalogs.command", "Galaxy Zoo vote table / label table + images -> canonical catalog CSV"),
-    "make-shards": ("zoobot_tf.shards.command", "catalog CSV -> train/val/test TFRecord shards + manifest.json"),
-    "train": ("zoobot_tf.training.command", "shards -> trained model (MirroredStrategy; resumes after a kill)"),
-    "predict": ("zoobot_tf.predictions.command", "model + catalog -> HDF5 of MC-dropout Dirichlet concentrations"),
-    "embed": ("zoobot_tf.predictions.embed_command", "model + catalog -> HDF5 of encoder features (+ --pca K parquet)"),
-    "merge-predictions": ("zoobot_tf.predictions.merge_command",
+    "make-shards": ("zoobot_tf.commands.make_shards", "catalog CSV -> train/val/test TFRecord shards + manifest.json"),
+    "train": ("zoobot_tf.commands.train", "shards -> trained model (MirroredStrategy; resumes after a kill)"),
+    "predict": ("zoobot_tf.commands.predict", "model + catalog -> HDF5 of MC-dropout Dirichlet concentrations"),
+    "embed": ("zoobot_tf.commands.embed", "model + catalog -> HDF5 of encoder features (+ --pca K parquet)"),
+    "merge-predictions": ("zoobot_tf.commands.merge_predictions",
                           "complete worker HDF5 files -> one HDF5 (checks every worker is there)"),
-    "summarise": ("zoobot_tf.predictions.summarise_command", "HDF5 predictions -> vote fractions, intervals, P(asked)"),
+    "summarise": ("zoobot_tf.commands.summarise", "HDF5 predictions -> vote fractions, intervals, P(asked)"),
     "import-encoder": ("zoobot_tf.training.encoder_command",
                        "timm / zoobot checkpoint (model.safetensors) -> Keras encoder (.keras)"),
     "finetune": ("zoobot_tf.finetune.command", "adapt a trained model to a new survey with few labels"),
-    "evaluate": ("zoobot_tf.evaluation.report", "predictions vs volunteer / true fractions, with baseline, PNG plots"),
-    "similar": ("zoobot_tf.discovery.similar", "the k galaxies nearest an id or a new image (cosine, faiss) + gallery"),
-    "anomalies": ("zoobot_tf.discovery.anomalies", "anomaly score per galaxy (k-NN distance) + gallery of the top N"),
-    "acquire": ("zoobot_tf.discovery.acquire", "galaxies to label next by BALD mutual information -> Zooniverse CSV"),
-    "detect": ("zoobot_tf.detection.command", "FITS fields + Mask R-CNN -> source catalog (bbox, class, flux, RA/Dec)"),
-    "train-classifier": ("zoobot_tf.classification.command", "class shards -> softmax classifier (DAT, Linformer, ...)"),
-    "attention-maps": ("zoobot_tf.classification.attention_command",
+    "evaluate": ("zoobot_tf.commands.evaluate", "predictions vs volunteer / true fractions, with baseline, PNG plots"),
+    "similar": ("zoobot_tf.commands.similar", "the k galaxies nearest an id or a new image (cosine, faiss) + gallery"),
+    "anomalies": ("zoobot_tf.commands.anomalies", "anomaly score per galaxy (k-NN distance) + gallery of the top N"),
+    "acquire": ("zoobot_tf.commands.acquire", "galaxies to label next by BALD mutual information -> Zooniverse CSV"),
+    "train-detection": ("zoobot_tf.commands.train_detection",
+                        "synthetic or COCO-labelled fields -> Mask R-CNN (detect, deblend, star/galaxy)"),
+    "detect": ("zoobot_tf.commands.detect", "FITS fields + Mask R-CNN -> source catalog (bbox, class, flux, RA/Dec)"),
+    "train-classifier": ("zoobot_tf.commands.train_classifier", "class shards -> softmax classifier (DAT, Linformer, ...)"),
+    "attention-maps": ("zoobot_tf.commands.attention_maps",
                        "DAT / Linformer attention overlaid on the r band, PNG per galaxy"),
-    "demo": ("zoobot_tf.demo", "run the main job end to end on the embedded synthetic data"),
+    "train-kaggle": ("zoobot_tf.commands.train_kaggle",
+                     "the Galaxy Zoo Kaggle 37-output model (table, shards or synthetic) + RMSE vs the baseline"),
+    "merger-fraction": ("zoobot_tf.commands.merger_fraction",
+                        "predictions -> fraction of the catalog merging, with a bootstrap interval"),
+    "demo": ("zoobot_tf.commands.demo", "run the main job end to end on the embedded synthetic data"),
 }
 
 #: verbs whose steps allocate and free large tensors: the command line (which owns its process)
 #: keeps freed memory in the heap for them (:mod:`zoobot_tf.allocator`); library calls never touch
 #: the process's allocator, a notebook opts in by calling ``keep_freed_memory()`` itself
-HEAVY_VERBS = frozenset({"train", "finetune", "train-classifier", "predict", "embed", "detect", "demo"})
+HEAVY_VERBS = frozenset({"train", "finetune", "train-classifier", "train-detection", "train-kaggle", "predict", "embed",
+                         "detect", "demo"})
 
 #: exit status of a run stopped by bad input data (sysexits.h EX_DATAERR)
 EXIT_DATA_ERROR = 65
@@ -80,8 +87,30 @@ def build_parser(argv=None) -> argparse.ArgumentParser:
         if verb == wanted:
             module = importlib.import_module(module_name)
             module.add_arguments(sub)
+            _add_presets(sub, verb, argv)
             sub.set_defaults(_run=module.run)
     return parser
+
+
+def _add_presets(sub: argparse.ArgumentParser, verb: str, argv) -> None:
+    """``--preset NAME`` on verbs that have presets: the preset's values become the defaults, so
+    options given on the command line still win (:mod:`zoobot_tf.presets`)."""
+    from zoobot_tf.presets import presets_for
+
+    presets = presets_for(verb)
+    if not presets:
+        return
+    listed = "; ".join(f"{name}: {preset.description}" for name, preset in presets.items())
+    sub.add_argument("--preset", choices=sorted(presets), default=None, help=f"named settings ({listed})")
+    argv = list(argv or [])
+    for i, arg in enumerate(argv):
+        name = arg.split("=", 1)[1] if arg.startswith("--preset=") else (argv[i + 1] if arg == "--preset" and
+                                                                           i + 1 < len(argv) else None)
+        if name in presets:
+            unknown = sorted(set(presets[name].options) - {action.dest for action in sub._actions})
+            if unknown:  # a preset that no longer matches its verb is a bug, not the user's input
+                raise RuntimeError(f"preset {name!r} sets {unknown}, which {verb} does not have")
+            sub.set_defaults(**presets[name].options)
 
 
 class _CurrentStderr(logging.StreamHandler):

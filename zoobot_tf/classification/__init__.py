@@ -9,8 +9,8 @@ strategies and the reference studies' optimizers, held-out metrics, attention ma
 - :func:`compute_attention_maps`, :func:`write_attention_maps`: where DAT / Linformer models look.
 - :func:`gz2_eight_class_labels`: GZ2 votes -> the eight classes of the Linformer study.
 
-Names are loaded lazily, so that the command-line parsers in :mod:`.command` are built without
-waiting for TensorFlow.
+Names are loaded lazily, so that the command-line parsers (:mod:`zoobot_tf.commands`) are built
+without waiting for TensorFlow.
 """
 
 from zoobot_tf._lazy import lazy_exports
@@ -48,8 +48,6 @@ _EXPORTS = {
     "linformer_class_token_attention": "attention_maps",
     "plot_attention_map": "attention_maps",
     "write_attention_maps": "attention_maps",
-    "add_arguments": "command",
-    "run": "command",
 }
 
 __all__ = sorted(_EXPORTS)

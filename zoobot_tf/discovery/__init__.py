@@ -7,7 +7,7 @@
 They read the files of the engine (:func:`zoobot_tf.predictions.embed` + PCA parquet,
 :func:`zoobot_tf.predictions.predict` HDF5), search with faiss
 (:class:`~zoobot_tf.discovery.index.FeatureIndex`) and draw with
-:func:`zoobot_tf.evaluation.gallery.gallery_figure`. Each verb module has ``add_arguments``/``run``.
+:func:`zoobot_tf.evaluation.gallery.gallery_figure`. Their verbs live in :mod:`zoobot_tf.commands`.
 """
 
 from zoobot_tf._lazy import lazy_exports

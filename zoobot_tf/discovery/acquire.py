@@ -22,7 +22,6 @@ sample (``MI = mean_s KL(p_s || mean_t p_t)``, unbiased in the draws, ``n_draws`
 
 from __future__ import annotations
 
-import argparse
 from itertools import combinations
 from math import comb
 
@@ -30,9 +29,8 @@ import numpy as np
 import pandas as pd
 from scipy.special import logsumexp
 
-from zoobot_tf.discovery.common import catalog_locations, gallery_images, gallery_path, write_table
 
-__all__ = ["EXACT_OUTCOMES", "TYPICAL_VOLUNTEERS", "acquisition_scores", "add_arguments", "question_information", "run"]
+__all__ = ["EXACT_OUTCOMES", "TYPICAL_VOLUNTEERS", "acquisition_scores", "question_information"]
 
 #: volunteers per question in Galaxy Zoo DECaLS (about 40 for the first question)
 TYPICAL_VOLUNTEERS = 40
@@ -140,41 +138,3 @@ def acquisition_scores(predictions, schema=None, n_volunteers: int = TYPICAL_VOL
     table = table.sort_values("mutual_information", ascending=False, kind="stable").reset_index(drop=True)
     table.insert(0, "rank", np.arange(1, len(table) + 1))
     return table
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    parser.add_argument("--predictions", required=True, help="HDF5 from zoobot-tf predict (MC samples)")
-    parser.add_argument("--catalog", required=True, help="catalog (id_str, file_loc) of the predicted galaxies")
-    parser.add_argument("--out", required=True,
-                        help="CSV of the top galaxies for a Zooniverse subject upload (id_str, file_loc, scores); "
-                             "the gallery goes beside it as .png and every galaxy's scores as .parquet")
-    parser.add_argument("--top", type=int, default=100, help="galaxies to select (default 100)")
-    parser.add_argument("--schema", default=None, help="decision tree (default: the file's)")
-    parser.add_argument("--n-volunteers", type=int, default=TYPICAL_VOLUNTEERS,
-                        help=f"volunteers per question (default {TYPICAL_VOLUNTEERS})")
-    parser.add_argument("--gallery", type=int, default=24, help="galaxies in the gallery PNG (default 24, 0: none)")
-    return parser
-
-
-def run(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
-    table = acquisition_scores(args.predictions, schema=args.schema, n_volunteers=args.n_volunteers)
-    locations = catalog_locations(args.catalog, table["id_str"], args.predictions)
-    top = table.head(args.top)
-    upload = pd.DataFrame({"id_str": top["id_str"], "file_loc": locations.loc[top["id_str"]].to_numpy(),
-                           "mutual_information": top["mutual_information"],
-                           "predictive_entropy": top["predictive_entropy"], "rank": top["rank"]})
-    print(upload.head(10).to_string(index=False, float_format=lambda v: f"{v:.4f}"))
-    print(f"wrote {write_table(upload, args.out)} (top {len(upload)} by tree-weighted mutual information)")
-    print(f"wrote {write_table(table, Path(args.out).with_suffix('.parquet'))} (every galaxy, per question)")
-    if args.gallery:
-        from zoobot_tf.evaluation.gallery import gallery_figure, save_figure
-
-        shown = upload.head(args.gallery)
-        titles = [f"#{r} {i}\nMI {m:.3f}" for r, i, m in
-                  zip(shown["rank"], shown["id_str"], shown["mutual_information"])]
-        figure = gallery_figure(gallery_images(shown["file_loc"]), titles,
-                                title="galaxies to label next (highest mutual information)")
-        print(f"wrote {save_figure(figure, gallery_path(args.out))}")
-    return 0

@@ -11,14 +11,12 @@ kind than ``k``.
 
 from __future__ import annotations
 
-import argparse
 
 import numpy as np
 import pandas as pd
 
-from zoobot_tf.discovery.common import catalog_locations, gallery_images, gallery_path, load_features, write_table
 
-__all__ = ["add_arguments", "anomaly_scores", "run"]
+__all__ = ["anomaly_scores"]
 
 
 def anomaly_scores(ids, features, k: int = 10, batch: int = 65536) -> pd.DataFrame:
@@ -48,30 +46,3 @@ def anomaly_scores(ids, features, k: int = 10, batch: int = 65536) -> pd.DataFra
     order = np.argsort(-scores, kind="stable")
     return pd.DataFrame({"rank": np.arange(1, len(x) + 1), "id_str": np.asarray(ids)[order],
                          "anomaly_score": scores[order]})
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    parser.add_argument("--features", required=True, help="PCA parquet from zoobot-tf embed --pca")
-    parser.add_argument("--k", type=int, default=10, help="neighbours in the score (default 10)")
-    parser.add_argument("--out", required=True, help="score table (.csv or .parquet), every galaxy, most anomalous first")
-    parser.add_argument("--catalog", default=None, help="catalog (id_str, file_loc) for the gallery PNG")
-    parser.add_argument("--top", type=int, default=24, help="galaxies in the gallery (default 24)")
-    return parser
-
-
-def run(args: argparse.Namespace) -> int:
-    ids, x, _ = load_features(args.features)
-    if args.catalog:
-        catalog_locations(args.catalog, ids, args.features)  # disagreeing inputs fail before the work
-    table = anomaly_scores(ids, x, k=args.k)
-    print(table.head(10).to_string(index=False, float_format=lambda v: f"{v:.4f}"))
-    print(f"wrote {write_table(table, args.out)}")
-    if args.catalog:
-        from zoobot_tf.evaluation.gallery import gallery_figure, save_figure
-
-        top = table.head(args.top)
-        images = gallery_images(catalog_locations(args.catalog, top["id_str"], args.features))
-        titles = [f"#{r} {i}\nscore {s:.3f}" for r, i, s in zip(top["rank"], top["id_str"], top["anomaly_score"])]
-        figure = gallery_figure(images, titles, title=f"the {len(top)} most anomalous galaxies (k={args.k})")
-        print(f"wrote {save_figure(figure, gallery_path(args.out))}")
-    return 0

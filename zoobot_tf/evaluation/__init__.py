@@ -48,17 +48,14 @@ from zoobot_tf.evaluation.plots import (
     save_image_grid,
 )
 from zoobot_tf.evaluation.report import (
-    add_arguments,
     evaluate_files,
     read_hdf5_predictions,
     read_predictions,
     read_summary_predictions,
-    run,
 )
 
 __all__ = [
     "OVERALL",
-    "add_arguments",
     "asked_weights",
     "baseline_fractions",
     "classification_report",
@@ -93,7 +90,6 @@ __all__ = [
     "read_predictions",
     "read_summary_predictions",
     "read_training_log",
-    "run",
     "save_figure",
     "true_asked_weights",
     "vote_fraction_rmse",

@@ -23,8 +23,6 @@ _EXPORTS = {
     "read_split_labels": "reader",
     "assign_splits": "split",
     "split_key": "split",
-    "add_arguments": "command",
-    "run": "command",
 }
 
 __all__ = sorted(_EXPORTS)

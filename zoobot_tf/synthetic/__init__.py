@@ -7,7 +7,6 @@ expected fractions are a known function of those parameters (:func:`true_fractio
 writes images + ``catalog.csv``; ``python -m zoobot_tf.synthetic`` does the same from a shell.
 """
 
-from zoobot_tf.synthetic.command import add_arguments, run
 from zoobot_tf.synthetic.dataset import DOMAIN_SHIFT, make_synthetic_dataset
 from zoobot_tf.synthetic.fractions import SUPPORTED_SCHEMAS, true_fraction_columns, true_fractions
 from zoobot_tf.synthetic.morphology import HUBBLE_TYPES, sample_morphology
@@ -20,14 +19,12 @@ __all__ = [
     "HUBBLE_TYPES",
     "PNG_BANDS",
     "SUPPORTED_SCHEMAS",
-    "add_arguments",
     "add_noise",
     "draw_votes",
     "lupton_rgb",
     "make_synthetic_dataset",
     "render_galaxy",
     "render_scene",
-    "run",
     "sample_morphology",
     "true_fraction_columns",
     "true_fractions",

@@ -7,8 +7,8 @@
 - fine-tuning builds on this package and lives beside it: :mod:`zoobot_tf.finetune`.
 - :func:`get_encoder`: the encoder of a model, for representations.
 
-Names are loaded lazily, so that the command-line parsers in :mod:`zoobot_tf.training.command`
-are built without waiting for TensorFlow.
+Names are loaded lazily, so that the command-line parsers (:mod:`zoobot_tf.commands`) are built
+without waiting for TensorFlow.
 """
 
 from zoobot_tf._lazy import lazy_exports
@@ -26,8 +26,6 @@ _EXPORTS = {
     "STRATEGY_NAMES": "strategy",
     "get_strategy": "strategy",
     "is_chief": "strategy",
-    "add_arguments": "command",
-    "run": "command",
 }
 
 _EXPORTS["get_encoder"] = "zoobot_tf.models"  # the encoder of a trained model, for fine-tuning

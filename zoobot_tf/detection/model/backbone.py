@@ -14,21 +14,14 @@ from __future__ import annotations
 import keras
 import keras_cv
 
+from zoobot_tf.detection.model.config import BACKBONES
+
 __all__ = ["BACKBONES", "RPN_LEVELS", "ROI_LEVELS", "build_backbone", "build_fpn", "resolve_backbone"]
 
 #: Pyramid levels the RPN runs on (P6 is a stride-2 subsample of P5) and RoIs pool from.
 RPN_LEVELS = (2, 3, 4, 5, 6)
 ROI_LEVELS = (2, 3, 4, 5)
 
-#: Named backbone configurations (keras-cv ResNet arguments, strides always ``[1, 2, 2, 2]``).
-BACKBONES = {
-    "tiny": {"version": "v1", "filters": [8, 16, 32, 64], "blocks": [1, 1, 1, 1], "block_type": "block"},
-    "small": {"version": "v1", "filters": [32, 64, 128, 256], "blocks": [1, 1, 1, 1], "block_type": "block"},
-    "resnet18": {"version": "v1", "filters": [64, 128, 256, 512], "blocks": [2, 2, 2, 2], "block_type": "basic_block"},
-    "resnet34": {"version": "v1", "filters": [64, 128, 256, 512], "blocks": [3, 4, 6, 3], "block_type": "basic_block"},
-    "resnet50": {"version": "v1", "filters": [64, 128, 256, 512], "blocks": [3, 4, 6, 3], "block_type": "block"},
-    "resnet50_v2": {"version": "v2", "filters": [64, 128, 256, 512], "blocks": [3, 4, 6, 3], "block_type": "block"},
-}
 
 
 def resolve_backbone(backbone):

@@ -10,7 +10,20 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
 
-__all__ = ["AnchorConfig", "DetectionConfig", "GROUPS", "HeadConfig", "RPNConfig", "RoIConfig", "group_options"]
+__all__ = ["AnchorConfig", "BACKBONES", "DetectionConfig", "GROUPS", "HeadConfig", "RPNConfig", "RoIConfig",
+           "group_options"]
+
+#: keras-cv ResNet configurations by name (strides always ``[1, 2, 2, 2]``): tiny / small for tests
+#: and CPU runs, ResNet-18/34/50 as in the detection studies; plain data, so command-line parsers
+#: list them without importing keras-cv
+BACKBONES = {
+    "tiny": {"version": "v1", "filters": [8, 16, 32, 64], "blocks": [1, 1, 1, 1], "block_type": "block"},
+    "small": {"version": "v1", "filters": [32, 64, 128, 256], "blocks": [1, 1, 1, 1], "block_type": "block"},
+    "resnet18": {"version": "v1", "filters": [64, 128, 256, 512], "blocks": [2, 2, 2, 2], "block_type": "basic_block"},
+    "resnet34": {"version": "v1", "filters": [64, 128, 256, 512], "blocks": [3, 4, 6, 3], "block_type": "basic_block"},
+    "resnet50": {"version": "v1", "filters": [64, 128, 256, 512], "blocks": [3, 4, 6, 3], "block_type": "block"},
+    "resnet50_v2": {"version": "v2", "filters": [64, 128, 256, 512], "blocks": [3, 4, 6, 3], "block_type": "block"},
+}
 
 
 def _floats(values):

@@ -1,4 +1,4 @@
-"""``zoobot-tf merge-predictions`` (also ``scripts/predict_catalog.py --merge``): the HDF5 files
+"""``zoobot-tf merge-predictions``: the HDF5 files
 of prediction workers into one, refusing a set that misses a worker's file."""
 
 from __future__ import annotations

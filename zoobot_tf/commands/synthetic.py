@@ -43,11 +43,3 @@ def run(args: argparse.Namespace) -> int:
     out = catalog["file_loc"].iloc[0].rsplit("/images/", 1)[0]
     print(f"wrote {len(catalog)} synthetic galaxies to {out} (catalog.csv, README.txt, images/)")
     return 0
-
-
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m zoobot_tf.synthetic",
-        description="Render synthetic galaxies with known morphology and Galaxy Zoo votes.",
-    )
-    return run(add_arguments(parser).parse_args(argv))

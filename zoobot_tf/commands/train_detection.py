@@ -1,33 +1,21 @@
-"""Train Mask R-CNN to detect, deblend and classify galaxies and stars: full-size settings.
+"""``zoobot-tf train-detection``: Mask R-CNN that detects, deblends and classifies galaxies and stars.
 
 The two-phase schedule of the HSC study: the heads (FPN, RPN, box/class and mask heads) with the
 ResNet backbone frozen, then the whole network at a tenth of the learning rate. Writes
-``model.keras`` (load with ``zoobot_tf.detection.load_mask_rcnn``; use with
-``scripts/detect_field.py`` / ``zoobot-tf detect``), ``history.csv``/``.json``, ``loss.png``
-and ``config.json`` to ``--save-dir``.
-
-Synthetic blended g, r, i fields (the embedded default; exact labels)::
-
-    python scripts/train_detection.py --save-dir runs/detection \\
-        --n-train 2000 --n-val 200 --size 256 --backbone resnet50 --scaling lupton
-
-Your own labelled cut-outs: a COCO JSON (categories 'galaxy' and 'star', e.g. from
-``sep`` labels exported with ``zoobot_tf.detection.coco``) and the FITS files it names::
-
-    python scripts/train_detection.py --save-dir runs/hsc --coco train.json \\
-        --images-dir cutouts/ --val-coco val.json --scaling zscale
-
-Use the same ``--scaling`` at inference (the model records it, and ``detect`` defaults to it).
+``model.keras`` (use it with ``zoobot-tf detect``), ``history.csv``/``.json``, ``loss.png`` and
+``config.json`` to ``--out``. Data: synthetic blended g, r, i fields (exact labels; the default),
+or a COCO JSON of your labelled cut-outs (categories 'galaxy' and 'star', e.g. ``sep`` labels
+exported with ``zoobot_tf.detection.coco``) and the FITS files it names. ``--preset hsc_resnet50``
+has the study's full-size settings. Use the same ``--scaling`` at inference (the model records it,
+and ``detect`` defaults to it).
 """
 
 from __future__ import annotations
 
 import argparse
-import logging
 import os
-import sys
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+__all__ = ["add_arguments", "run"]
 
 
 def _range(text):
@@ -47,14 +35,13 @@ def _floats(text):
         raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from err
 
 
-def build_parser():
-    from zoobot_tf.detection.model.backbone import BACKBONES
+def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """Options of ``zoobot-tf train-detection`` (see :func:`zoobot_tf.detection.train_detection`)."""
+    from zoobot_tf.detection.model.config import BACKBONES
     from zoobot_tf.detection.scalings import DEFAULT_SCALING
     from zoobot_tf.images.scalings import SCALINGS
 
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
-    parser.add_argument("--save-dir", required=True, help="output folder")
+    parser.add_argument("--out", required=True, help="run directory (model.keras, history, loss.png, config.json)")
     data = parser.add_argument_group("labelled images (default: synthetic fields)")
     data.add_argument("--coco", help="COCO JSON of the training images")
     data.add_argument("--images-dir", help="folder the COCO file_names are relative to")
@@ -89,6 +76,7 @@ def build_parser():
     model.add_argument("--max-objects", type=int, default=None, help="padded objects per field (default: most seen)")
     model.add_argument("--steps-per-epoch", type=int, default=None, help="default: one pass over the fields")
     model.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bars")
     return parser
 
 
@@ -98,7 +86,7 @@ def load_data(args):
 
     if args.coco:
         if not args.images_dir:
-            raise SystemExit("--coco needs --images-dir")
+            raise ValueError("--coco needs --images-dir")
         hdu = int(args.hdu) if args.hdu is not None and args.hdu.lstrip("-").isdigit() else args.hdu
         train = scenes_from_coco(args.coco, args.images_dir, hdu=hdu, box_masks=args.box_masks)
         val = (scenes_from_coco(args.val_coco, args.images_dir, hdu=hdu, box_masks=args.box_masks)
@@ -108,33 +96,27 @@ def load_data(args):
 
     kwargs = dict(n_galaxies=args.n_galaxies, n_stars=args.n_stars, crowding=args.crowding,
                   bands=tuple(b.strip() for b in args.bands.split(",")))
-    train = make_scenes(args.n_train, args.size, seed=args.seed, progress=True, **kwargs)
-    val = make_scenes(args.n_val, args.size, seed=args.seed + 1, progress=True, **kwargs) if args.n_val else None
+    progress = not args.no_progress
+    train = make_scenes(args.n_train, args.size, seed=args.seed, progress=progress, **kwargs)
+    val = make_scenes(args.n_val, args.size, seed=args.seed + 1, progress=progress, **kwargs) if args.n_val else None
     return train, val
 
 
-def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
-    from zoobot_tf.allocator import keep_freed_memory
-
-    keep_freed_memory()  # this script owns its process: see zoobot_tf.allocator
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+def run(args: argparse.Namespace) -> int:
+    """Train as described by parsed ``args``; print where the model is; return 0."""
     from zoobot_tf.detection.train import train_detection
 
     train, val = load_data(args)
     model, history = train_detection(
-        train, args.save_dir, args.epochs_heads, args.epochs_all, val_scenes=val, backbone=args.backbone,
+        train, args.out, args.epochs_heads, args.epochs_all, val_scenes=val, backbone=args.backbone,
         backbone_weights=args.backbone_weights, scaling=args.scaling, batch_size=args.batch_size,
         learning_rate=args.learning_rate, learning_rate_all=args.learning_rate_all, optimizer=args.optimizer,
-        schedule=args.schedule, augment=not args.no_augment, max_objects=args.max_objects, steps_per_epoch=args.steps_per_epoch, seed=args.seed,
+        schedule=args.schedule, augment=not args.no_augment, max_objects=args.max_objects,
+        steps_per_epoch=args.steps_per_epoch, seed=args.seed, verbose=0 if args.no_progress else 1,
         model_kwargs={"anchor_sizes": args.anchor_sizes},
     )
     last = history[-1]
     summary = f"loss {last['loss']:.3f}" + (f", val_loss {last['val_loss']:.3f}" if "val_loss" in last else "")
     print(f"trained {model.backbone_config} Mask R-CNN for {len(history)} epochs ({summary}); "
-          f"saved {os.path.join(args.save_dir, 'model.keras')}")
+          f"saved {os.path.join(args.out, 'model.keras')}")
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
