@@ -11,7 +11,42 @@ import argparse
 
 from zoobot_tf.recipe import ROTATIONS, SCALING_NAMES, Augmentation
 
-__all__ = ["add_recipe_arguments", "augmentation_from_args", "parse_crop_range", "recipe_overrides"]
+__all__ = [
+    "add_distribution_arguments",
+    "add_recipe_arguments",
+    "add_worker_arguments",
+    "augmentation_from_args",
+    "mixed_precision_from_args",
+    "parse_crop_range",
+    "recipe_overrides",
+]
+
+STRATEGIES = ("mirrored", "multiworker", "default")
+
+
+def add_worker_arguments(parser: argparse.ArgumentParser, what: str) -> argparse.ArgumentParser:
+    """``--num-workers`` / ``--worker-index``: this job's share of the work (``what`` it does), from the
+    flags or a SLURM job array (:func:`zoobot_tf.workers.resolve_worker`)."""
+    parser.add_argument("--num-workers", type=int, default=None,
+                        help="split the work over this many jobs (default: SLURM_ARRAY_TASK_COUNT, else 1)")
+    parser.add_argument("--worker-index", type=int, default=None,
+                        help=f"which share this job {what}, 0-based "
+                             "(default: SLURM_ARRAY_TASK_ID - SLURM_ARRAY_TASK_MIN, else 0)")
+    return parser
+
+
+def add_distribution_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """``--strategy`` and ``--mixed-precision`` of every training verb (one default each)."""
+    parser.add_argument("--strategy", default="mirrored", choices=STRATEGIES,
+                        help="tf.distribute strategy: all local GPUs (default), a TF_CONFIG cluster, or none")
+    parser.add_argument("--mixed-precision", action=argparse.BooleanOptionalAction, default=None,
+                        help="float16 compute (default: on with a tensor-core GPU, off on CPU)")
+    return parser
+
+
+def mixed_precision_from_args(args: argparse.Namespace):
+    """``'auto'`` unless ``--mixed-precision`` / ``--no-mixed-precision`` was given."""
+    return "auto" if args.mixed_precision is None else bool(args.mixed_precision)
 
 
 def parse_crop_range(text: str) -> tuple[float, float]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from zoobot_tf.options import add_recipe_arguments, recipe_overrides
+from zoobot_tf.options import add_recipe_arguments, add_worker_arguments, recipe_overrides
 
 __all__ = ["add_arguments", "pca_path", "run"]
 
@@ -32,11 +32,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
                         help="also write K principal components to OUT_pcaK.parquet (id_str, pca_0..K-1)")
     parser.add_argument("--pca-sample", type=int, default=20000, help="galaxies the PCA is fitted on (default 20000)")
     parser.add_argument("--batch-size", type=int, default=64, help="images per model call (default 64)")
-    parser.add_argument("--num-workers", type=int, default=None,
-                        help="split the catalog over this many jobs (default: SLURM_ARRAY_TASK_COUNT, else 1)")
-    parser.add_argument("--worker-index", type=int, default=None,
-                        help="which share this job embeds, 0-based (default: SLURM_ARRAY_TASK_ID - SLURM_ARRAY_TASK_MIN, "
-                             "else 0)")
+    add_worker_arguments(parser, "embeds")
     parser.add_argument("--merge", nargs="+", metavar="FILE", default=None,
                         help="instead of embedding: merge these complete worker files into OUT")
     parser.add_argument("--retry-errors", action="store_true", help="retry images recorded as unreadable")

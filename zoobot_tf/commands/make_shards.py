@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 
+from zoobot_tf.options import add_worker_arguments
 from zoobot_tf.recipe import DEFAULT_STORED_SIZE
 
 
@@ -39,12 +40,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
                         help="image-preparing processes on this machine (default 1; --num-workers splits over jobs)")
     parser.add_argument("--unlabelled", action="store_true", help="write ids + images only (a 'predict' split)")
     parser.add_argument("--overwrite", action="store_true", help="replace shards made from another catalog/options")
-    parser.add_argument("--num-workers", type=int, default=None,
-                        help="split the writing over this many jobs sharing --out (default: from a SLURM "
-                        "array, else 1); each writes its share, then one --finalize writes the manifest")
-    parser.add_argument("--worker-index", type=int, default=None,
-                        help="which share this job writes, 0-based (default: SLURM_ARRAY_TASK_ID - "
-                        "SLURM_ARRAY_TASK_MIN)")
+    add_worker_arguments(parser, "writes (jobs sharing --out: each writes its share, then one --finalize)")
     parser.add_argument("--finalize", action="store_true",
                         help="after every share of --num-workers finished: check them and write manifest.json")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")

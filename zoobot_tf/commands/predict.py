@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import argparse
 
-from zoobot_tf.options import add_recipe_arguments, recipe_overrides
+from zoobot_tf.options import add_recipe_arguments, add_worker_arguments, recipe_overrides
 
 __all__ = ["add_arguments", "run"]
 
@@ -22,11 +22,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("--schema", default=None,
                         help="decision tree of the outputs (e.g. decals_dr5), stored in the file")
     parser.add_argument("--label-cols", default=None, help="comma-separated output names (default: the schema's)")
-    parser.add_argument("--num-workers", type=int, default=None,
-                        help="split the catalog over this many jobs (default: SLURM_ARRAY_TASK_COUNT, else 1)")
-    parser.add_argument("--worker-index", type=int, default=None,
-                        help="which share this job predicts, 0-based "
-                        "(default: SLURM_ARRAY_TASK_ID - SLURM_ARRAY_TASK_MIN, else 0)")
+    add_worker_arguments(parser, "predicts")
     parser.add_argument("--no-fast-path", action="store_true",
                         help="run n full forward passes even when only the head is stochastic")
     parser.add_argument("--retry-errors", action="store_true", help="retry images recorded as unreadable")

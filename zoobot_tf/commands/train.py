@@ -7,7 +7,12 @@ from __future__ import annotations
 
 import argparse
 
-from zoobot_tf.options import add_recipe_arguments, augmentation_from_args
+from zoobot_tf.options import (
+    add_distribution_arguments,
+    add_recipe_arguments,
+    augmentation_from_args,
+    mixed_precision_from_args,
+)
 from zoobot_tf.training.encoder_command import add_encoder_weights_argument, encoder_weights_kwargs
 
 __all__ = ["add_arguments", "run"]
@@ -29,14 +34,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("--patience", type=int, default=8, help="early-stopping patience in epochs (default 8)")
     parser.add_argument("--learning-rate", type=float, default=1e-3, help="Adam learning rate (default 1e-3)")
     parser.add_argument("--dropout-rate", type=float, default=0.2, help="head (MC) dropout rate (default 0.2)")
-    parser.add_argument("--mixed-precision", action=argparse.BooleanOptionalAction, default=None,
-                        help="float16 compute (default: on with a tensor-core GPU, off on CPU)")
-    parser.add_argument(
-        "--strategy",
-        default="mirrored",
-        choices=["mirrored", "multiworker", "default"],
-        help="tf.distribute strategy: all local GPUs (default), a TF_CONFIG cluster, or none",
-    )
+    add_distribution_arguments(parser)
     parser.add_argument("--seed", type=int, default=42, help="random seed (default 42)")
     parser.add_argument("--greyscale", action="store_true", help="average the image channels into one")
     parser.add_argument("--no-augment", action="store_true", help="no random rotation/flip/crop")
@@ -68,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
         epochs=args.epochs,
         patience=args.patience,
         learning_rate=args.learning_rate,
-        mixed_precision="auto" if args.mixed_precision is None else args.mixed_precision,
+        mixed_precision=mixed_precision_from_args(args),
         strategy=args.strategy,
         seed=args.seed,
         image_size=args.image_size,

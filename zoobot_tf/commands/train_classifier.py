@@ -9,7 +9,12 @@ import argparse
 import json
 
 from zoobot_tf.classification.options import IMBALANCE_STRATEGIES, OPTIMIZERS
-from zoobot_tf.options import add_recipe_arguments, augmentation_from_args
+from zoobot_tf.options import (
+    add_distribution_arguments,
+    add_recipe_arguments,
+    augmentation_from_args,
+    mixed_precision_from_args,
+)
 from zoobot_tf.training.encoder_command import add_encoder_weights_argument, encoder_weights_kwargs
 
 __all__ = ["add_arguments", "run"]
@@ -35,9 +40,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("--batch-size", type=int, default=18, help="global batch size (default 18, as the DAT study)")
     parser.add_argument("--patience", type=int, default=None, help="early-stopping patience (default: no early stop)")
     parser.add_argument("--dropout-rate", type=float, default=0.2, help="head dropout rate (default 0.2)")
-    parser.add_argument("--mixed-precision", action="store_true", help="float16 compute (GPUs with tensor cores)")
-    parser.add_argument("--strategy", default="mirrored", choices=["mirrored", "multiworker", "default"],
-                        help="tf.distribute strategy (default mirrored: all local GPUs)")
+    add_distribution_arguments(parser)
     parser.add_argument("--seed", type=int, default=42, help="random seed (default 42)")
     parser.add_argument("--no-augment", action="store_true", help="no random rotation/flip/crop")
     parser.add_argument("--no-evaluate", action="store_true", help="skip the held-out report on the test split")
@@ -70,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
         augmentation=augmentation_from_args(args),
         eval_crop=args.eval_crop,
         dropout_rate=args.dropout_rate,
-        mixed_precision=args.mixed_precision,
+        mixed_precision=mixed_precision_from_args(args),
         strategy=args.strategy,
         augment=not args.no_augment,
         overwrite=args.overwrite,
