@@ -167,3 +167,17 @@ def test_merger_fraction_from_a_predictions_hdf5(tmp_path):
     result = merger_fraction(path, threshold=0.5)
     assert result.n == 20 and result.n_merging == 5 and result.fraction == pytest.approx(0.25)
     assert result.mean_probability == pytest.approx((5 * 200 / 215 + 15 * 0.25) / 20)
+
+
+def test_predictions_of_the_kaggle_model_go_through_its_reweighting():
+    """The head-only fast path must not skip the sigmoid + re-weighting that follow the head."""
+    import numpy as np
+
+    from zoobot_tf.kaggle.model import build_kaggle_model
+    from zoobot_tf.predictions.sampling import Sampler, resolve_fast_path
+
+    model = build_kaggle_model(input_shape=(32, 32, 3), architecture="small_cnn")
+    assert resolve_fast_path(model, "auto") is False
+    images = np.random.default_rng(0).uniform(0, 1, (4, 32, 32, 3)).astype("float32")
+    samples = Sampler(model, 3, resolve_fast_path(model, "auto"), seed=0)(images)
+    assert samples.min() >= 0.0 and samples.max() <= 1.0  # fractions, not the head's raw outputs

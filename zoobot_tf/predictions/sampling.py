@@ -38,8 +38,11 @@ def resolve_fast_path(model, fast_path="auto") -> bool:
     if fast_path not in (True, "auto", "true"):
         raise ValueError(f"fast_path must be 'auto', True or False, got {fast_path!r}")
     try:
-        get_encoder(model), get_head(model)
+        get_encoder(model)
+        head = get_head(model)
         deterministic = encoder_is_deterministic(model)
+        if model.layers[-1] is not head:  # layers after the head (the Kaggle model's re-weighting)
+            raise ValueError(f"layers follow the head ({model.layers[-1].name!r}), which the fast path would skip")
     except ValueError as err:
         if fast_path == "auto":
             return False
