@@ -296,3 +296,18 @@ def test_keras_round_trip_in_safe_mode_and_attention_maps(trained, galaxies, tmp
     assert 0 < moved.max() <= 24.0 + 1e-4  # offsets: range factor 2 = one grid cell at most
     with pytest.raises(IndexError, match="2 deformable blocks"):
         deformable_attention_maps(loaded, images[:1], block=5)
+
+
+def test_dat_runs_in_a_graph_traced_for_any_batch_size():
+    """Prediction traces the model once for an unknown batch size ([None, H, W, C]); the deformable
+    attention's sampling must not need the batch to be known."""
+    import numpy as np
+
+    from zoobot_tf.models import get_model
+    from zoobot_tf.predictions.sampling import Sampler, resolve_fast_path
+
+    model = get_model("hubble_sequence", (64, 64, 11), architecture="dat_test", head="softmax")
+    sampler = Sampler(model, 2, resolve_fast_path(model, "auto"), seed=0)
+    for batch in (3, 1):
+        out = sampler(np.random.default_rng(batch).uniform(0, 1, (batch, 64, 64, 11)).astype("float32"))
+        assert out.shape == (batch, 6, 2) and np.allclose(out.sum(axis=1), 1.0, atol=1e-5)

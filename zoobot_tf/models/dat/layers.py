@@ -54,7 +54,9 @@ def bilinear_sample(features, points):
     height, width, channels = features.shape[1], features.shape[2], features.shape[3]
     if height is None or width is None or channels is None:
         raise ValueError(f"bilinear_sample needs static (H, W, C) features, got shape {features.shape}")
-    n_points = points.shape[1] if points.shape[1] is not None else -1
+    # a static count where known; under a trace with an unknown batch it may not be, and a reshape
+    # takes one -1 only: the count is then read from the tensor
+    n_points = points.shape[1] if points.shape[1] is not None else ops.shape(points)[1]
     points = ops.cast(points, "float32")
     base = ops.floor(points)
     frac = points - base  # (N, P, 2): the interpolation weights carry the gradient w.r.t. points
