@@ -50,7 +50,7 @@ KERAS_OBJECT_MODULES = (
     "zoobot_tf.models.linformer.layers",
     "zoobot_tf.models.convnext.layers",  # LayerScale
     "zoobot_tf.classification.losses",  # class-weighted / MixUp losses
-    "zoobot_tf.classification.schedules",  # warm-up + cosine schedule
+    "zoobot_tf.training.schedules",  # warm-up + cosine schedule
     "zoobot_tf.kaggle.model",  # RMSE loss
     "zoobot_tf.kaggle.reweighting",  # decision-tree re-weighting layer
 )

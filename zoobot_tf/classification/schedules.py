@@ -1,4 +1,4 @@
-"""Learning-rate schedules and the optimizers of the two reference studies.
+"""The optimizers of the two reference studies (their schedules: :mod:`zoobot_tf.training.schedules`).
 
 Why here: the published results (DAT on Pan-STARRS Hubble types, Linformer ViT on GZ2 eight
 classes) depend on their optimisation recipes as much as on the architectures, so each recipe is
@@ -10,70 +10,11 @@ rebuilds an optimizer under a distribution strategy.
 
 from __future__ import annotations
 
-import math
-
 import keras
-import tensorflow as tf
+
+from zoobot_tf.training.schedules import WarmupCosineDecay
 
 __all__ = ["WarmupCosineDecay", "dat_study_optimizer", "linformer_study_optimizer"]
-
-
-@keras.saving.register_keras_serializable(package="zoobot_tf")
-class WarmupCosineDecay(keras.optimizers.schedules.LearningRateSchedule):
-    """Linear warm-up from ``warmup_initial_learning_rate`` to ``learning_rate`` over
-    ``warmup_steps``, then cosine decay to ``minimum_learning_rate`` at ``total_steps`` (held after).
-
-    Parameters
-    ----------
-    learning_rate : float
-        Peak (base) learning rate, reached at the end of the warm-up.
-    total_steps : int
-        Step at which the cosine reaches ``minimum_learning_rate``.
-    warmup_steps : int
-        Steps of linear warm-up (0: start at the peak).
-    minimum_learning_rate : float
-        Floor of the cosine.
-    warmup_initial_learning_rate : float
-        Learning rate at step 0.
-    """
-
-    def __init__(self, learning_rate, total_steps, warmup_steps=0, minimum_learning_rate=0.0,
-                 warmup_initial_learning_rate=0.0, name="warmup_cosine"):
-        self.learning_rate = float(learning_rate)
-        self.total_steps = int(total_steps)
-        self.warmup_steps = int(warmup_steps)
-        self.minimum_learning_rate = float(minimum_learning_rate)
-        self.warmup_initial_learning_rate = float(warmup_initial_learning_rate)
-        self.name = name
-        if self.warmup_steps < 0 or self.total_steps < max(self.warmup_steps, 1):
-            raise ValueError(
-                f"need 0 <= warmup_steps <= total_steps and total_steps >= 1, got warmup_steps={warmup_steps}, "
-                f"total_steps={total_steps}"
-            )
-        if not 0.0 <= self.minimum_learning_rate <= self.learning_rate:
-            raise ValueError(
-                f"need 0 <= minimum_learning_rate <= learning_rate, got {minimum_learning_rate} and {learning_rate}"
-            )
-
-    def __call__(self, step):
-        step = tf.cast(step, tf.float32)
-        peak, floor = self.learning_rate, self.minimum_learning_rate
-        warmup = float(max(self.warmup_steps, 1))
-        warm = self.warmup_initial_learning_rate + (peak - self.warmup_initial_learning_rate) * step / warmup
-        decay_steps = float(max(self.total_steps - self.warmup_steps, 1))
-        progress = tf.clip_by_value((step - self.warmup_steps) / decay_steps, 0.0, 1.0)
-        cosine = floor + 0.5 * (peak - floor) * (1.0 + tf.cos(math.pi * progress))
-        return tf.where(step < self.warmup_steps, warm, cosine)
-
-    def get_config(self):
-        return {
-            "learning_rate": self.learning_rate,
-            "total_steps": self.total_steps,
-            "warmup_steps": self.warmup_steps,
-            "minimum_learning_rate": self.minimum_learning_rate,
-            "warmup_initial_learning_rate": self.warmup_initial_learning_rate,
-            "name": self.name,
-        }
 
 
 def dat_study_optimizer(

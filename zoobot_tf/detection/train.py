@@ -17,6 +17,7 @@ import numpy as np
 
 from zoobot_tf.detection.model.dihedral import dihedral_augment
 from zoobot_tf.detection.scalings import DEFAULT_SCALING
+from zoobot_tf.training.schedules import CosineByProgress
 
 __all__ = ["CosineByProgress", "Deadline", "plot_history", "scenes_from_coco", "scenes_to_dataset", "train_detection"]
 
@@ -225,40 +226,6 @@ class Deadline(keras.callbacks.Callback):
     def on_train_batch_end(self, batch, logs=None):
         if time.monotonic() >= self.deadline:
             self.model.stop_training = True
-
-
-class CosineByProgress(keras.callbacks.Callback):
-    """Keras callback: before each batch, set the learning rate to ``peak`` decayed on a half cosine
-    down to ``alpha * peak`` as the phase progresses.
-
-    Progress is the larger of the fraction of ``seconds`` elapsed since training began (when
-    ``seconds`` is given: a wall-clock budget, whose step count is unknown in advance) and the
-    fraction of ``total_steps`` done (when given); the clock starts when the callback is made.
-    Why not a Keras schedule: those are functions of
-    the step, and a time-bounded CPU run does not know how many steps it will get.
-    """
-
-    def __init__(self, peak, *, seconds=None, total_steps=None, alpha=0.01):
-        super().__init__()
-        if seconds is None and total_steps is None:
-            raise ValueError("CosineByProgress needs seconds or total_steps")
-        self.peak, self.seconds, self.total_steps, self.alpha = float(peak), seconds, total_steps, float(alpha)
-        self.start, self.steps = time.monotonic(), 0
-
-    def progress(self):
-        done = 0.0
-        if self.seconds is not None:
-            done = (time.monotonic() - self.start) / float(self.seconds)
-        if self.total_steps:
-            done = max(done, self.steps / float(self.total_steps))
-        return min(max(done, 0.0), 1.0)
-
-    def on_train_batch_begin(self, batch, logs=None):
-        factor = self.alpha + (1.0 - self.alpha) * 0.5 * (1.0 + np.cos(np.pi * self.progress()))
-        self.model.optimizer.learning_rate.assign(self.peak * factor)
-
-    def on_train_batch_end(self, batch, logs=None):
-        self.steps += 1
 
 
 def _optimizer(name, learning_rate, clipnorm):
