@@ -1,15 +1,8 @@
 """Train a model on shards under a ``tf.distribute`` strategy, resumably.
 
-A run directory holds everything about one run::
-
-    config.json              arguments, data, label columns, image recipe (a copy), versions, sessions
-    model.keras              final model (best validation weights) with its image recipe inside
-    metrics.json             validation metrics of the final model (what predict + evaluate reproduce)
-    checkpoints/best.keras   best model so far (updated during training)
-    training_log.csv         one row per epoch (appended across resumptions)
-    tensorboard/             TensorBoard logs
-    backup/                  BackupAndRestore state while the run is unfinished
-
+The run directory (``config.json``, ``model.keras``, ``checkpoints/best.keras``,
+``training_log.csv``, ``metrics.json``, ``tensorboard/``, ``backup/``) and its life cycle are the
+run engine's (:mod:`zoobot_tf.training.engine`), shared with fine-tuning and detection training.
 Rerunning the same call after a crash or a kill continues from the last finished epoch.
 """
 
@@ -18,41 +11,25 @@ from __future__ import annotations
 import copy
 import logging
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
 import keras
 import tensorflow as tf
 
-from zoobot_tf.training.callbacks import (
-    BACKUP_DIR,
-    BEST_MODEL,
-    LOG_NAME,
-    TENSORBOARD_DIR,
-    make_callbacks,
-    read_log,
-    resume_state,
-)
 from zoobot_tf.recipe import Augmentation, ImageRecipe
 from zoobot_tf.runs import (
-    CONFIG_NAME,
     MODEL_NAME,
-    check_resume_config,
-    load_config,
-    now_iso,
-    save_config,
     software_versions,
 )
-from zoobot_tf.saving import attach_metadata, save_model
+from zoobot_tf.saving import attach_metadata
+from zoobot_tf.training.callbacks import BEST_MODEL, LOG_NAME
+from zoobot_tf.training.engine import RunDirectory, RunExistsError, asdict_shallow, history_of, options_from
 from zoobot_tf.training.strategy import get_strategy, is_chief, resolve_mixed_precision, uses_gpu
 
-__all__ = ["RunExistsError", "TrainingTask", "resolve_training_task", "train"]
+__all__ = ["RunExistsError", "TrainOptions", "TrainingTask", "resolve_training_task", "train"]
 
 logger = logging.getLogger(__name__)
-
-class RunExistsError(ValueError):
-    """``save_dir`` already holds a finished run (pass ``overwrite=True`` to replace it)."""
-
 
 @dataclass
 class TrainingTask:
@@ -137,28 +114,6 @@ def _check_splits(manifest, batch_size: int, replicas: int) -> dict:
     return counts
 
 
-def _prepare_run_dir(save_dir: Path, config: dict, overwrite: bool) -> dict | None:
-    """Return the previous config of an unfinished run to resume (None for a fresh start)."""
-    backup = save_dir / BACKUP_DIR
-    if overwrite:
-        for name in (MODEL_NAME, CONFIG_NAME, LOG_NAME):
-            (save_dir / name).unlink(missing_ok=True)
-        for name in (BACKUP_DIR, TENSORBOARD_DIR, Path(BEST_MODEL).parent.name):
-            shutil.rmtree(save_dir / name, ignore_errors=True)
-        return None
-    if backup.is_dir() and any(backup.iterdir()):
-        if not (save_dir / CONFIG_NAME).is_file():
-            return None
-        previous = load_config(save_dir)
-        check_resume_config(previous, config, save_dir)
-        return previous
-    if (save_dir / MODEL_NAME).is_file():
-        raise RunExistsError(
-            f"{save_dir} already holds a finished run ({MODEL_NAME}); use a new save_dir or overwrite=True"
-        )
-    return None
-
-
 def _distribute_options(dataset, strategy, n_files: int):
     """Multi-worker: shard by element (each worker keeps its part of every global batch).
 
@@ -171,35 +126,32 @@ def _distribute_options(dataset, strategy, n_files: int):
     return dataset.with_options(options)
 
 
-def train(
-    save_dir,
-    schema,
-    shard_dir,
-    architecture="efficientnet_b0",
-    batch_size=128,
-    epochs=100,
-    patience=8,
-    learning_rate=1e-3,
-    mixed_precision="auto",
-    strategy="mirrored",
-    seed=42,
-    image_size=None,
-    greyscale=False,
-    dropout_rate=0.2,
-    augment=True,
-    augmentation=None,
-    eval_crop=None,
-    progress=True,
-    overwrite=False,
-    optimizer=None,
-    loss=None,
-    metrics=None,
-    build_model=None,
-    output_head=None,
-    train_transform=None,
-    callbacks=None,
-    **backbone_kwargs,
-):
+@dataclass(frozen=True)
+class TrainOptions:
+    """The options of :func:`train` (recorded in ``config.json``; a resumed run must not change
+    them, ``epochs`` and ``progress`` aside). See :func:`train` for each."""
+
+    architecture: str = "efficientnet_b0"
+    batch_size: int = 128
+    epochs: int = 100
+    patience: int = 8
+    learning_rate: float = 1e-3
+    mixed_precision: object = "auto"
+    strategy: object = "mirrored"
+    seed: int = 42
+    image_size: int | None = None
+    greyscale: bool = False
+    dropout_rate: float = 0.2
+    augment: bool = True
+    augmentation: Augmentation | None = None
+    eval_crop: float | None = None
+    progress: bool = True
+    overwrite: bool = False
+    backbone_kwargs: dict = field(default_factory=dict)
+
+
+def train(save_dir, schema, shard_dir, options: TrainOptions | None = None, *, optimizer=None, loss=None,
+          metrics=None, build_model=None, output_head=None, train_transform=None, callbacks=None, **kwargs):
     """Train a model on a shard directory; rerun the same call to resume after a kill.
 
     Parameters
@@ -271,8 +223,10 @@ def train(
     callbacks : list of keras.callbacks.Callback, optional
         Extra callbacks, run after the run's own (log, checkpoint, early stopping, backup), e.g.
         to score a test set after every epoch. Not recorded in ``config.json``.
-    **backbone_kwargs
-        Passed to the backbone builder (e.g. ``batchnorm_momentum=0.9``).
+    options : TrainOptions, optional
+        The options above from ``architecture`` to ``overwrite`` as one typed object;
+        ``**kwargs`` override its fields, and any other keyword goes to the backbone builder
+        (e.g. ``batchnorm_momentum=0.9``).
 
     Returns
     -------
@@ -289,24 +243,27 @@ def train(
     """
     from zoobot_tf.shards import load_manifest
 
-    strategy_name = strategy if isinstance(strategy, str) else type(strategy).__name__
-    strategy = get_strategy(strategy)  # first: MultiWorkerMirroredStrategy must precede other ops
-    mixed_precision = resolve_mixed_precision(mixed_precision)
+    option_names = {f.name for f in fields(TrainOptions)}
+    backbone = {k: kwargs.pop(k) for k in list(kwargs) if k not in option_names}
+    opts = options_from(TrainOptions, options, **kwargs)
+    if backbone:
+        opts = replace(opts, backbone_kwargs={**opts.backbone_kwargs, **backbone})
+    strategy_name = opts.strategy if isinstance(opts.strategy, str) else type(opts.strategy).__name__
+    strategy = get_strategy(opts.strategy)  # first: MultiWorkerMirroredStrategy must precede other ops
+    mixed_precision = resolve_mixed_precision(opts.mixed_precision)
     save_dir = Path(save_dir).expanduser().resolve()
     shard_dir = Path(shard_dir).expanduser().resolve()
     manifest = load_manifest(shard_dir)
     task = resolve_training_task(schema, manifest)
-    batch_size, epochs = int(batch_size), int(epochs)
+    batch_size, epochs = int(opts.batch_size), int(opts.epochs)
     if epochs < 1:
         raise ValueError(f"epochs must be >= 1, got {epochs}")
-    replicas = strategy.num_replicas_in_sync
-    counts = _check_splits(manifest, batch_size, replicas)
-    recipe = ImageRecipe.for_stored(manifest.stored_format(), size=image_size, channels=1 if greyscale else None,
-                                    eval_crop=eval_crop, augmentation=augmentation or Augmentation())
-    image_size, input_shape = recipe.size, recipe.input_shape
-
+    counts = _check_splits(manifest, batch_size, strategy.num_replicas_in_sync)
+    recipe = ImageRecipe.for_stored(manifest.stored_format(), size=opts.image_size,
+                                    channels=1 if opts.greyscale else None, eval_crop=opts.eval_crop,
+                                    augmentation=opts.augmentation or Augmentation())
     config = {
-        "kind": "train",
+        **{k: v for k, v in asdict_shallow(opts).items() if k not in ("augmentation", "overwrite", "strategy")},
         "save_dir": save_dir,
         "shard_dir": shard_dir,
         "manifest": shard_dir / "manifest.json",
@@ -318,21 +275,10 @@ def train(
         "label_cols": task.label_cols,
         "head": task.head if build_model is None else (output_head or "custom"),
         "question_index_groups": getattr(task.spec, "question_index_groups", None),
-        "architecture": architecture,
-        "backbone_kwargs": backbone_kwargs,
-        "batch_size": batch_size,
-        "epochs": epochs,
-        "patience": int(patience),
-        "learning_rate": float(learning_rate),
         "mixed_precision": bool(mixed_precision),
         "strategy": strategy_name,
-        "seed": int(seed),
-        "image_size": image_size,
-        "greyscale": bool(greyscale),
-        "dropout_rate": float(dropout_rate),
-        "augment": bool(augment),
-        "progress": bool(progress),
-        "input_shape": list(input_shape),
+        "image_size": recipe.size,
+        "input_shape": list(recipe.input_shape),
         "optimizer": _serialized(optimizer, keras.optimizers.serialize),
         "loss": _serialized(loss, keras.losses.serialize),
         "metrics": None if metrics is None else [_serialized(m, keras.metrics.serialize) for m in metrics],
@@ -348,49 +294,31 @@ def train(
     # Multi-worker: every worker trains and backs up; only the chief owns save_dir's files, the
     # others keep theirs (needed to resume in step with the chief) under save_dir/workers/.
     chief = is_chief(strategy)
-    run_dir = save_dir if chief else save_dir / "workers" / _worker_name(strategy)
-    resume, session = _start_session(run_dir, config, strategy, overwrite=overwrite, progress=progress)
-    train_ds, val_ds = _datasets(config, recipe, manifest, strategy, train_transform)
-    model = _compiled_model(config, task, strategy, build_model=build_model, optimizer=optimizer, loss=loss,
+    run = RunDirectory(save_dir if chief else save_dir / "workers" / _worker_name(strategy), "train")
+    resume = run.start(config, {"replicas": strategy.num_replicas_in_sync, "strategy": type(strategy).__name__},
+                       overwrite=opts.overwrite, progress=opts.progress)
+    train_ds, val_ds = _datasets(run.config, recipe, manifest, strategy, train_transform)
+    model = _compiled_model(run.config, task, strategy, build_model=build_model, optimizer=optimizer, loss=loss,
                             metrics=metrics)
     attach_metadata(model, recipe, {"head": config["head"], "schema": task.name, "label_cols": task.label_cols})
-    run_callbacks = make_callbacks(run_dir, patience=patience, resume=resume, epochs=epochs,
-                                   steps_per_epoch=counts["train"] // batch_size, progress=progress)
+    steps = counts["train"] // batch_size
+    run_callbacks = run.callbacks(resume, patience=opts.patience, epochs=epochs, steps_per_epoch=steps,
+                                  progress=opts.progress)
     # after a kill between the last epoch's backup and the final save this runs no epoch: the
     # callbacks still restore the backup, then the best weights, and remove the backup
     repeated = train_ds.cardinality() == tf.data.INFINITE_CARDINALITY
     model.fit(train_ds, validation_data=val_ds, epochs=epochs, callbacks=run_callbacks + list(callbacks or []),
-              verbose=0, shuffle=False, steps_per_epoch=counts["train"] // batch_size if repeated else None)
-    rows = _finish_session(run_dir, model, config, session, resume)
+              verbose=0, shuffle=False, steps_per_epoch=steps if repeated else None)
+    held_out = None
     if chief and config["head"] != "custom":
-        _report_held_out(run_dir, model, config["head"], task, recipe, shard_dir, batch_size, progress)
+        held_out = _held_out_metrics(model, config["head"], task, recipe, shard_dir, batch_size, opts.progress)
+    rows = run.finish(model, metrics=held_out)
     if not chief:
-        shutil.rmtree(run_dir, ignore_errors=True)
-    return model, _history(rows)
+        shutil.rmtree(run.path, ignore_errors=True)
+    return model, history_of(rows)
 
 
 # --- the phases of a run ------------------------------------------------------------------
-
-
-def _start_session(run_dir: Path, config: dict, strategy, *, overwrite: bool, progress: bool):
-    """Prepare ``run_dir`` (fresh, resumed or refused) and record a new session in its config.
-
-    Returns ``(ResumeState, session dict)``; the config is saved with ``status='running'``.
-    """
-    run_dir.mkdir(parents=True, exist_ok=True)
-    previous = _prepare_run_dir(run_dir, config, overwrite)
-    resume = resume_state(run_dir)
-    if resume.resuming:
-        logger.info("resuming %s from epoch %d", run_dir, resume.initial_epoch)
-        if progress:
-            print(f"resuming {run_dir} from epoch {resume.initial_epoch}", flush=True)
-    sessions = list((previous or {}).get("sessions", [])) if resume.resuming else []
-    session = {"started": now_iso(), "initial_epoch": resume.initial_epoch,
-               "replicas": strategy.num_replicas_in_sync, "strategy": type(strategy).__name__}
-    config.update(created=(previous or {}).get("created", now_iso()) if resume.resuming else now_iso(),
-                  status="running", sessions=sessions + [session])
-    save_config(run_dir, config)
-    return resume, session
 
 
 def _datasets(config: dict, recipe, manifest, strategy, train_transform=None):
@@ -449,29 +377,14 @@ def _compiled_model(config: dict, task: TrainingTask, strategy, *, build_model=N
     return model
 
 
-def _finish_session(run_dir: Path, model, config: dict, session: dict, resume) -> list[dict]:
-    """Save the final model, close the session in the config (``status='finished'``); the log rows."""
-    save_model(model, run_dir / MODEL_NAME)
-    rows = read_log(run_dir / LOG_NAME)
-    session["finished"] = now_iso()
-    session["epochs_run"] = max(0, (rows[-1]["epoch"] + 1 if rows else 0) - resume.initial_epoch)
-    config["status"] = "finished"
-    config["best_epoch"] = _best_epoch(rows)
-    save_config(run_dir, config)
-    return rows
+def _held_out_metrics(model, head: str, task, recipe, shard_dir: Path, batch_size: int, progress: bool) -> dict:
+    """The run's validation metrics (``metrics.json``): the figure ``predict`` + ``evaluate``
+    reproduce on the same galaxies (same recipe, same MC sampling)."""
+    from zoobot_tf.evaluation.held_out import evaluate_split
 
-
-def _report_held_out(run_dir: Path, model, head: str, task, recipe, shard_dir: Path, batch_size: int,
-                     progress: bool) -> dict:
-    """The run's validation metrics, written to ``metrics.json``: the figure ``predict`` +
-    ``evaluate`` reproduce on the same galaxies (same recipe, same MC sampling)."""
-    from zoobot_tf.evaluation.held_out import evaluate_split, write_metrics
-
-    metrics = evaluate_split(model, shard_dir, "val", recipe=recipe, head=head, outputs=task.label_cols,
-                             schema=task.spec if head == "dirichlet" else None, batch_size=batch_size,
-                             progress=progress)
-    write_metrics(run_dir, metrics)
-    return metrics
+    return evaluate_split(model, shard_dir, "val", recipe=recipe, head=head, outputs=task.label_cols,
+                          schema=task.spec if head == "dirichlet" else None, batch_size=batch_size,
+                          progress=progress)
 
 
 def get_dataset_for(shard_dir, split, batch_size, **kwargs):
@@ -507,16 +420,3 @@ def _describe(obj):
 def _worker_name(strategy) -> str:
     resolver = strategy.cluster_resolver
     return f"{resolver.task_type}_{resolver.task_id}"
-
-
-def _best_epoch(rows):
-    scored = [r for r in rows if "val_loss" in r]
-    return min(scored, key=lambda r: r["val_loss"])["epoch"] if scored else None
-
-
-def _history(rows) -> dict:
-    history: dict = {}
-    for row in rows:
-        for key, value in row.items():
-            history.setdefault(key, []).append(value)
-    return history
