@@ -11,19 +11,12 @@ from __future__ import annotations
 
 import keras
 
-__all__ = ["ACTIVATIONS", "activation", "batch_norm", "conv", "gelu_tanh", "squeeze_excite"]
-
-@keras.saving.register_keras_serializable(package="zoobot_tf")
-def gelu_tanh(x):
-    """timm's ``GELUTanh`` (tanh approximation), registered so saved models load in safe mode."""
-    return keras.activations.gelu(x, approximate=True)
-
+__all__ = ["ACTIVATIONS", "activation", "batch_norm", "conv", "squeeze_excite"]
 
 #: timm activation names -> Keras activation functions (Keras' ``gelu`` is exact by default)
 ACTIVATIONS = {
     "silu": keras.activations.silu,
     "gelu": keras.activations.gelu,
-    "gelu_tanh": gelu_tanh,
     "relu": keras.activations.relu,
     "sigmoid": keras.activations.sigmoid,
     "tanh": keras.activations.tanh,
@@ -31,8 +24,8 @@ ACTIVATIONS = {
 
 
 def activation(x, kind, name):
-    """``kind`` from :data:`ACTIVATIONS`, applied as a named layer."""
-    return keras.layers.Activation(ACTIVATIONS[kind], name=name)(x)
+    """``kind`` (a name in :data:`ACTIVATIONS`, or a registered function), as a named layer."""
+    return keras.layers.Activation(ACTIVATIONS.get(kind, kind), name=name)(x)
 
 
 def conv(x, filters, kernel, name, stride=1, depthwise=False, bias=False, same=False):

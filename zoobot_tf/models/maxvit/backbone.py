@@ -20,7 +20,7 @@ from zoobot_tf.models.convnext.layers import LayerScale
 from zoobot_tf.models.dat.layers import DropPath
 from zoobot_tf.models.efficientnet_timm.blocks import activation, batch_norm, conv, squeeze_excite
 from zoobot_tf.models.maxvit.configs import FAMILIES, MAXVIT_CONFIGS
-from zoobot_tf.models.maxvit.layers import PartitionAttention
+from zoobot_tf.models.maxvit.layers import PartitionAttention, gelu_tanh
 from zoobot_tf.models.registry import register_architecture
 
 __all__ = ["maxvit_backbone"]
@@ -77,6 +77,14 @@ def _partition_attention(x, partition, size, prefix, config, fam, drop_path_rate
     return _branch(y, x, f"{prefix}.ls2", config["layer_scale"], drop_path_rate)
 
 
+def _family(name):
+    """The family's settings with its activation names resolved (the tf models' tanh GELU)."""
+    fam = dict(FAMILIES[name])
+    for key in ("conv_act", "attn_act"):
+        fam[key] = gelu_tanh if fam[key] == "gelu_tanh" else fam[key]
+    return fam
+
+
 def maxvit_backbone(input_shape, variant="maxvit_rmlp_tiny_rw_224", drop_path_rate=0.0, batchnorm_momentum=0.9,
                     name="encoder"):
     """MaxViT encoder: ``(batch, H, W, C)`` images in [0, 1] -> pooled features.
@@ -102,7 +110,7 @@ def maxvit_backbone(input_shape, variant="maxvit_rmlp_tiny_rw_224", drop_path_ra
     if height != width or height % 32:
         raise ValueError(f"MaxViT needs square images whose side is a multiple of 32, got input_shape {tuple(input_shape)}")
     config = MAXVIT_CONFIGS[variant]
-    fam, momentum, size = FAMILIES[config["family"]], float(batchnorm_momentum), height // 32
+    fam, momentum, size = _family(config["family"]), float(batchnorm_momentum), height // 32
     n_blocks = sum(config["depths"])
 
     inputs = keras.Input(shape=tuple(input_shape), name="image")

@@ -1,4 +1,4 @@
-"""MaxViT's one custom layer: multi-head self-attention inside windows (block) or a dilated grid.
+"""MaxViT's custom layer (and activation): multi-head self-attention inside windows (block) or a dilated grid.
 
 :class:`PartitionAttention` takes the output of the ``qkv`` projection (a Dense layer in the
 graph, timm's ``attn.qkv``), cuts the map into ``size x size`` partitions, attends within each
@@ -20,9 +20,15 @@ import keras
 import numpy as np
 from keras import ops
 
-__all__ = ["REL_POS_KINDS", "PartitionAttention", "relative_index"]
+__all__ = ["REL_POS_KINDS", "PartitionAttention", "gelu_tanh", "relative_index"]
 
 REL_POS_KINDS = ("mlp", "bias", "bias_tf")
+
+
+@keras.saving.register_keras_serializable(package="zoobot_tf")
+def gelu_tanh(x):
+    """timm's ``GELUTanh`` (the ``tf`` models' tanh-approximated GELU), registered for safe-mode loading."""
+    return keras.activations.gelu(x, approximate=True)
 
 
 def relative_index(size, key_minus_query=False):
