@@ -279,14 +279,14 @@ def test_failed_cli_import_writes_nothing(tmp_path, capsys):
     assert not out.parent.exists() or not any(out.parent.iterdir())
 
 
-def test_pytorch_pickle_without_torch_and_hub_without_client_say_what_to_install(tmp_path, monkeypatch):
+def test_pytorch_model_bin_needs_no_torch_and_hub_without_client_says_what_to_install(tmp_path, monkeypatch):
     from zoobot_tf.models.pretrained import download_encoder
 
     monkeypatch.setitem(sys.modules, "torch", None)
     monkeypatch.setitem(sys.modules, "huggingface_hub", None)
     pickle = tmp_path / "pytorch_model.bin"
     pickle.write_bytes(b"not read")
-    assert "needs torch" in _one_line_error(read_checkpoint, tmp_path)
+    assert "not a torch.save zip archive" in _one_line_error(read_checkpoint, tmp_path)
     assert "needs the huggingface_hub package" in _one_line_error(download_encoder, "mwalmsley/zoobot-encoder-convnext_nano")
 
 

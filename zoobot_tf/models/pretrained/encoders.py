@@ -26,10 +26,15 @@ logger = logging.getLogger(__name__)
 
 #: zoobot's encoders were trained on 224 x 224 images
 DEFAULT_IMAGE_SIZE = 224
-#: timm model name (as a checkpoint's config.json gives it) -> our architecture with that layout.
-#: ``efficientnet_b0`` here is keras.applications' layout, so timm's is ``efficientnet_b0_timm``;
-#: timm's ``maxvit_rmlp_tiny_rw_256`` is the layout zoobot publishes as ``maxvit_rmlp_tiny_rw_224``.
-TIMM_ALIASES = {"efficientnet_b0": "efficientnet_b0_timm", "maxvit_rmlp_tiny_rw_256": "maxvit_rmlp_tiny_rw_224"}
+#: timm / zoobot model name (as a config.json or a checkpoint's hub name gives it) -> our architecture
+#: with that layout. ``efficientnet_b0`` here is keras.applications' layout, so timm's is
+#: ``efficientnet_b0_timm``; timm's ``maxvit_rmlp_tiny_rw_256`` is the layout zoobot publishes as
+#: ``maxvit_rmlp_tiny_rw_224``.
+TIMM_ALIASES = {
+    "efficientnet_b0": "efficientnet_b0_timm",
+    "maxvit_rmlp_tiny_rw_256": "maxvit_rmlp_tiny_rw_224",
+    "maxvit_base_rw_224": "maxvit_rmlp_base_rw_224",  # zoobot's repo name for timm's maxvit_rmlp_base_rw_224
+}
 #: the stem convolution's key in each timm family (ConvNeXt, ResNet, EfficientNet, MaxViT)
 STEM_KEYS = ("stem.0.weight", "conv1.weight", "conv_stem.weight", "stem.conv1.weight")
 
@@ -55,6 +60,14 @@ def _resolve_architecture(architecture, checkpoint):
     if architecture not in available_architectures():
         raise ValueError(f"unknown architecture {architecture!r}; available: {', '.join(available_architectures())}")
     return architecture
+
+
+def _encoder_part(checkpoint):
+    """A zoobot model checkpoint's encoder is a timm checkpoint: say that its head is left out."""
+    if checkpoint.head_state:
+        logger.info("%s: using its encoder.* weights; its head (%d tensors) is not loaded",
+                    checkpoint.path, len(checkpoint.head_state))
+    return checkpoint
 
 
 def _adapted_keras_stem(value, want, path, name):
@@ -135,7 +148,7 @@ def load_encoder_weights(encoder, source, architecture=None):
             f"architecture {architecture!r} is not laid out as timm's: timm's {architecture} checkpoints "
             f"load into architecture {TIMM_ALIASES[architecture]!r}"
         )
-    checkpoint = read_checkpoint(path)
+    checkpoint = _encoder_part(read_checkpoint(path))
     if architecture is not None:
         architecture = _resolve_architecture(architecture, checkpoint)
     return assign_timm_weights(encoder, checkpoint.state_dict, architecture or encoder.name, adapt_channels=True)
@@ -146,8 +159,9 @@ def import_encoder(checkpoint_path, architecture=None, image_size=DEFAULT_IMAGE_
 
     Parameters
     ----------
-    checkpoint_path : path
-        ``model.safetensors``, ``pytorch_model.bin`` or a folder holding one.
+    checkpoint_path : path or Checkpoint
+        ``model.safetensors``, ``pytorch_model.bin``, a zoobot Lightning ``.ckpt`` (its encoder),
+        a folder holding one, or a :class:`~.checkpoint.Checkpoint` already read.
     architecture : str, optional
         Registered name (``convnext_nano``, ``resnet50``, ``maxvit_rmlp_base_rw_224``, ...) or
         a timm name in :data:`TIMM_ALIASES`; default: the folder's ``config.json``.
@@ -165,12 +179,12 @@ def import_encoder(checkpoint_path, architecture=None, image_size=DEFAULT_IMAGE_
         Named ``'encoder'``: images in [0, 1] -> pooled features, as ``timm.create_model(
         architecture, num_classes=0)``.
     """
-    from zoobot_tf.models.pretrained.checkpoint import read_checkpoint
+    from zoobot_tf.models.pretrained.checkpoint import Checkpoint, read_checkpoint
     from zoobot_tf.models.pretrained.mapping import assign_timm_weights
     from zoobot_tf.models.registry import get_backbone
 
-    checkpoint = read_checkpoint(checkpoint_path)
-    architecture = _resolve_architecture(architecture, checkpoint)
+    checkpoint = checkpoint_path if isinstance(checkpoint_path, Checkpoint) else read_checkpoint(checkpoint_path)
+    architecture = _resolve_architecture(architecture, _encoder_part(checkpoint))
     channels = int(channels or _stem_channels(checkpoint.state_dict) or 3)
     encoder = get_backbone(architecture, (int(image_size), int(image_size), channels))
     assign_timm_weights(encoder, checkpoint.state_dict, architecture, adapt_channels=True)
