@@ -24,6 +24,7 @@ import os
 
 import pandas as pd
 
+from zoobot_tf.atomic import atomic_path
 from zoobot_tf.schemas import SCHEMA_NAMES, get_schema
 
 from .tables import CatalogError, PreparedTable, carry_extras, require_columns
@@ -148,8 +149,8 @@ def _file_name(identifier: str) -> str:
 def write_embedded_images(ids, images, out_dir) -> list:
     """Write each embedded image as ``out_dir/<id>.<ext>``; per row the path, or a reason string.
 
-    Written through a temporary name and renamed, so a killed run leaves no truncated image; an
-    existing file of the same size is kept (a rerun does not rewrite a million images).
+    Written through :func:`zoobot_tf.atomic.atomic_path`, so a killed run leaves no truncated
+    image; an existing file of the same size is kept (a rerun does not rewrite a million images).
     """
     os.makedirs(out_dir, exist_ok=True)
     results = []
@@ -163,10 +164,8 @@ def write_embedded_images(ids, images, out_dir) -> list:
             continue
         path = os.path.join(out_dir, _file_name(str(identifier)) + ext)
         if not (os.path.isfile(path) and os.path.getsize(path) == len(data)):
-            tmp = path + ".partial"
-            with open(tmp, "wb") as handle:
-                handle.write(data)
-            os.replace(tmp, path)
+            with atomic_path(path) as tmp:
+                tmp.write_bytes(data)
         results.append(os.path.abspath(path))
     return results
 

@@ -14,8 +14,6 @@ and the reverse. The adaptation is logged.
 from __future__ import annotations
 
 import logging
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -192,20 +190,13 @@ def import_encoder(checkpoint_path, architecture=None, image_size=DEFAULT_IMAGE_
 
 
 def save_encoder(encoder, out):
-    """Save ``encoder`` as ``.keras`` via a temporary file and a rename: never half-written."""
+    """Save ``encoder`` as ``.keras`` through :func:`zoobot_tf.saving.save_model`: never half-written."""
+    from zoobot_tf.saving import save_model
+
     out = Path(out).expanduser()
     if out.suffix != ".keras":
         raise ValueError(f"{out}: the encoder file must end in .keras")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.stem}.", suffix=".keras", dir=out.parent)
-    os.close(fd)
-    try:
-        encoder.save(tmp)
-        os.replace(tmp, out)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return out
+    return save_model(encoder, out)
 
 
 def download_encoder(repo_id, cache_dir=None):
