@@ -4,14 +4,20 @@ Every layer is named after the timm module it mirrors, so a timm state dict maps
 key (:mod:`zoobot_tf.models.pretrained.mapping`). Padding is PyTorch's symmetric ``kernel // 2``
 (an explicit ``ZeroPadding2D``; Keras ``"same"`` pads (0, 1) at stride 2) unless ``same=True``,
 which is TensorFlow's padding, as the ``*_tf`` timm models (ported from TensorFlow) use.
-Only ``keras.layers`` / ``keras.ops``: the blocks run on any Keras backend.
+Convolutions start as timm's EfficientNet / MaxViT do (normal, variance 2 / fan-out), not with
+Keras' Glorot default: with Glorot the sixteen blocks of a fresh EfficientNet shrink its
+features to ~1e-17 at inference, where training from scratch starts from nothing. Only
+``keras.layers`` / ``keras.ops``: the blocks run on any Keras backend.
 """
 
 from __future__ import annotations
 
 import keras
 
-__all__ = ["ACTIVATIONS", "activation", "batch_norm", "conv", "squeeze_excite"]
+__all__ = ["ACTIVATIONS", "CONV_INIT", "activation", "batch_norm", "conv", "squeeze_excite"]
+
+#: timm's ``_init_weight_goog`` / ``_init_conv`` for convolutions: N(0, 2 / (k * k * out / groups))
+CONV_INIT = keras.initializers.VarianceScaling(2.0, mode="fan_out", distribution="untruncated_normal")
 
 #: timm activation names -> Keras activation functions (Keras' ``gelu`` is exact by default)
 ACTIVATIONS = {
@@ -37,8 +43,10 @@ def conv(x, filters, kernel, name, stride=1, depthwise=False, bias=False, same=F
     if kernel > 1 and not same:
         x = keras.layers.ZeroPadding2D(kernel // 2, name=f"{name}.pad")(x)
     if depthwise:
-        return keras.layers.DepthwiseConv2D(kernel, strides=stride, padding=padding, use_bias=bias, name=name)(x)
-    return keras.layers.Conv2D(filters, kernel, strides=stride, padding=padding, use_bias=bias, name=name)(x)
+        return keras.layers.DepthwiseConv2D(kernel, strides=stride, padding=padding, use_bias=bias,
+                                            depthwise_initializer=CONV_INIT, name=name)(x)
+    return keras.layers.Conv2D(filters, kernel, strides=stride, padding=padding, use_bias=bias,
+                               kernel_initializer=CONV_INIT, name=name)(x)
 
 
 def batch_norm(x, name, eps=1e-5, momentum=0.9, act=None):
@@ -55,8 +63,8 @@ def squeeze_excite(x, reduced, prefix, names=("conv_reduce", "conv_expand"), act
     """
     channels = int(x.shape[-1])
     s = keras.layers.GlobalAveragePooling2D(keepdims=True, name=f"{prefix}.pool")(x)
-    s = keras.layers.Conv2D(int(reduced), 1, name=f"{prefix}.{names[0]}")(s)
+    s = keras.layers.Conv2D(int(reduced), 1, kernel_initializer=CONV_INIT, name=f"{prefix}.{names[0]}")(s)
     s = activation(s, act, f"{prefix}.act")
-    s = keras.layers.Conv2D(channels, 1, name=f"{prefix}.{names[1]}")(s)
+    s = keras.layers.Conv2D(channels, 1, kernel_initializer=CONV_INIT, name=f"{prefix}.{names[1]}")(s)
     s = activation(s, "sigmoid", f"{prefix}.gate")
     return keras.layers.Multiply(name=f"{prefix}.scale")([x, s])

@@ -37,7 +37,7 @@ def _mbconv(x, out, stride, prefix, fam, momentum, drop_path_rate):
     if stride == 2:
         shortcut = keras.layers.AveragePooling2D(2, name=f"{prefix}.shortcut.pool")(x)
         if in_chs != out:
-            shortcut = keras.layers.Conv2D(out, 1, use_bias=fam["conv_bias"], name=f"{prefix}.shortcut.expand")(shortcut)
+            shortcut = conv(shortcut, out, 1, f"{prefix}.shortcut.expand", bias=fam["conv_bias"])
     x = batch_norm(x, f"{prefix}.pre_norm", eps=fam["bn_eps"], momentum=momentum)
     x = conv(x, mid, 1, f"{prefix}.conv1_1x1")
     x = batch_norm(x, f"{prefix}.norm1", eps=fam["bn_eps"], momentum=momentum, act=fam["conv_act"])
@@ -45,7 +45,7 @@ def _mbconv(x, out, stride, prefix, fam, momentum, drop_path_rate):
     x = batch_norm(x, f"{prefix}.norm2", eps=fam["bn_eps"], momentum=momentum, act=fam["conv_act"])
     reduced = int(fam["se_ratio"] * (mid if fam["se_from"] == "mid" else out))
     x = squeeze_excite(x, reduced, f"{prefix}.se", names=("fc1", "fc2"), act="silu")
-    x = keras.layers.Conv2D(out, 1, use_bias=fam["conv_bias"], name=f"{prefix}.conv3_1x1")(x)
+    x = conv(x, out, 1, f"{prefix}.conv3_1x1", bias=fam["conv_bias"])
     if drop_path_rate > 0:
         x = DropPath(drop_path_rate, name=f"{prefix}.drop_path")(x)
     return keras.layers.Add(name=f"{prefix}.add")([shortcut, x])
