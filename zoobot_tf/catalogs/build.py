@@ -25,14 +25,18 @@ from .kaggle import prepare_kaggle
 from .labels import DEFAULT_ID_COLUMN, prepare_labels
 from .tables import CatalogError, PreparedTable, read_table, table_name
 from .validation import category, check_classes, check_fractions, check_ids, check_readable, check_votes, merge_reasons
+from .zoobot_data import DEFAULT_ID_COLUMN as ZOOBOT_ID_COLUMN
+from .zoobot_data import IMAGE_COLUMN, prepare_galaxy_datasets, prepare_gz_evo
 
-FORMATS = ("decals", "gz2", "kaggle", "labels")
+FORMATS = ("decals", "gz2", "kaggle", "labels", "galaxy_datasets", "gz_evo")
 #: image endings each format looks for when finding images by name
 FORMAT_IMAGE_EXTS = {
     "decals": (".png",),
     "gz2": (".jpg", ".jpeg"),
     "kaggle": (".jpg", ".jpeg"),
     "labels": IMAGE_EXTS,
+    "galaxy_datasets": IMAGE_EXTS,
+    "gz_evo": IMAGE_EXTS,
 }
 REJECTED_COLUMNS = ["id_str", "source_row", "file_loc", "reason"]
 _MAX_LISTED = 20
@@ -67,7 +71,9 @@ def rejected_path_for(out) -> str:
     return os.fspath(out) + ".rejected.csv"
 
 
-def _prepare(format, df, source, images, schema, mapping, id_column, path_column, label_column) -> PreparedTable:
+def _prepare(format, df, source, table, images, schema, mapping, id_column, path_column, label_column) -> PreparedTable:
+    if format == "gz_evo":
+        return prepare_gz_evo(df, source, table, images, schema=schema, id_column=id_column)
     if format == "decals":
         return prepare_decals(df, source, schema=schema, id_column=id_column, path_column=path_column)
     if format == "gz2":
@@ -77,6 +83,9 @@ def _prepare(format, df, source, images, schema, mapping, id_column, path_column
     base = images
     if base is None:  # relative paths then resolve against the table's own folder
         base = os.getcwd() if source == "<DataFrame>" else os.path.dirname(os.path.abspath(source))
+    if format == "galaxy_datasets":
+        return prepare_galaxy_datasets(df, source, schema, os.path.abspath(base), id_column=id_column,
+                                       path_column=path_column)
     return prepare_labels(
         df, source, schema, os.path.abspath(base), id_column=id_column, path_column=path_column,
         label_column=label_column,
@@ -90,10 +99,13 @@ def _check_arguments(format, images, mapping, path_column, label_column):
         raise CatalogError(f"mapping= (a GZ2 filename mapping) is only used by format 'gz2', not {format!r}")
     if label_column is not None and format != "labels":
         raise CatalogError(f"label_column= is only used by format 'labels', not {format!r}")
-    if path_column is not None and format not in ("decals", "labels"):
-        raise CatalogError(f"path_column= is only used by formats 'decals' and 'labels', not {format!r}")
-    if images is None and format != "labels":
-        raise CatalogError(f"format {format!r} needs images= the folder holding the images")
+    if path_column is not None and format not in ("decals", "labels", "galaxy_datasets"):
+        raise CatalogError(f"path_column= is only used by formats 'decals', 'labels' and 'galaxy_datasets', not {format!r}")
+    if images is None and format not in ("labels", "galaxy_datasets"):
+        what = "to write the embedded images to" if format == "gz_evo" else "holding the images"
+        raise CatalogError(f"format {format!r} needs images= the folder {what}")
+    if images is not None and format == "gz_evo":
+        os.makedirs(images, exist_ok=True)
     if images is not None and not os.path.isdir(images):
         raise CatalogError(f"images folder {os.path.abspath(images)} does not exist or is not a folder")
 
@@ -197,18 +209,22 @@ def build_catalog(
 
     Parameters
     ----------
-    format : {'decals', 'gz2', 'kaggle', 'labels'}
+    format : {'decals', 'gz2', 'kaggle', 'labels', 'galaxy_datasets', 'gz_evo'}
         Table format: GZ DECaLS volunteer votes; GZ2 Hart et al. 2016; the Kaggle challenge's
-        ``training_solutions_rev1``; a generic id / image path / class table.
+        ``training_solutions_rev1``; a generic id / image path / class table; a galaxy-datasets
+        catalog (zoobot's); a Hugging Face parquet with embedded images (GZ Evo and the
+        per-campaign ``mwalmsley/gz_*`` datasets). See :mod:`.zoobot_data`.
     table : str, path or pandas.DataFrame
         The source table (CSV, optionally compressed; Parquet; FITS).
     images : str or path, optional
         Folder the images are under (searched recursively by name). Required except for
-        'labels' tables whose paths are absolute or relative to the table's folder.
+        'labels' / 'galaxy_datasets' tables whose paths are absolute or relative to the table's
+        folder; for 'gz_evo' the folder the embedded images are written to.
     schema : str, optional
         Decision tree ('decals_dr5', 'decals_dr12', 'decals_dr8'; inferred from the columns
-        for 'decals' when None; 'gz2'; 'gz_kaggle37') or, for 'labels', a flat label set
-        such as 'hubble_sequence' (required).
+        for 'decals' when None; 'gz2'; 'gz_kaggle37'; any vote tree for 'galaxy_datasets' and
+        'gz_evo', inferred when None) or, for 'labels', a flat label set such as
+        'hubble_sequence' (required).
     mapping : str or path, optional
         GZ2 filename mapping CSV (``objid, sample, asset_id``): images are ``<asset_id>.jpg``.
     strict : bool
@@ -244,9 +260,13 @@ def build_catalog(
         "gz2": (GZ2_ID_COLUMN,),
         "kaggle": (KAGGLE_ID_COLUMN,),
         "labels": (DEFAULT_ID_COLUMN,),
+        "galaxy_datasets": (ZOOBOT_ID_COLUMN,),
+        "gz_evo": (ZOOBOT_ID_COLUMN,),
     }[format] + ((id_column,) if id_column else ()) + ((path_column,) if path_column else ())
-    df = read_table(table, str_columns=str_columns)
-    prepared = _prepare(format, df, source, images, schema, mapping, id_column, path_column, label_column)
+    # the embedded images of a Hugging Face parquet are streamed to files, never held in memory
+    skip = (IMAGE_COLUMN,) if format == "gz_evo" else ()
+    df = read_table(table, str_columns=str_columns, skip_columns=skip)
+    prepared = _prepare(format, df, source, table, images, schema, mapping, id_column, path_column, label_column)
 
     exts = tuple(image_exts) if image_exts else FORMAT_IMAGE_EXTS[format]
     file_locs, found, missing = _find_files(prepared, images, exts, progress)

@@ -4,20 +4,26 @@ from __future__ import annotations
 
 import argparse
 
-from zoobot_tf.schemas import LABEL_SETS, SCHEMA_NAMES
+from zoobot_tf.schemas import LABEL_SETS, SCHEMA_ALIASES, SCHEMA_NAMES
 
 from .build import FORMATS, build_catalog
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the make-catalog flags to ``parser``."""
-    parser.add_argument("--format", required=True, choices=FORMATS, help="source table format")
+    parser.add_argument(
+        "--format", required=True, choices=FORMATS,
+        help="source table format (galaxy_datasets: zoobot's catalogs; gz_evo: Hugging Face parquet with images)",
+    )
     parser.add_argument("--table", required=True, help="vote / label table (CSV, CSV.gz, Parquet or FITS)")
-    parser.add_argument("--images", help="folder holding the images (searched recursively by file name)")
+    parser.add_argument(
+        "--images", help="folder holding the images (searched recursively by file name); gz_evo: written to"
+    )
     parser.add_argument("--out", required=True, help="catalog CSV to write; rejected rows go to <out>.rejected.csv")
     parser.add_argument(
         "--schema",
-        help=f"decision tree ({', '.join(SCHEMA_NAMES)}; inferred for decals) or, for --format labels, "
+        help=f"decision tree ({', '.join((*SCHEMA_NAMES, *SCHEMA_ALIASES))}; inferred for decals, galaxy_datasets, "
+        "gz_evo) or, for --format labels, "
         f"a label set ({', '.join(LABEL_SETS)})",
     )
     parser.add_argument("--mapping", help="GZ2 filename mapping CSV (objid, sample, asset_id)")

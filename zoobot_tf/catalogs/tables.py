@@ -22,7 +22,7 @@ def table_name(table) -> str:
     return "<DataFrame>" if isinstance(table, pd.DataFrame) else os.fspath(table)
 
 
-def read_table(table, str_columns=()) -> pd.DataFrame:
+def read_table(table, str_columns=(), skip_columns=()) -> pd.DataFrame:
     """Read a CSV (any pandas compression), Parquet or FITS table; ``str_columns`` stay strings.
 
     Parameters
@@ -31,6 +31,8 @@ def read_table(table, str_columns=()) -> pd.DataFrame:
         The table (a DataFrame is copied, with ``str_columns`` converted).
     str_columns : iterable of str
         Columns to keep as exact strings (identifiers); names absent from the table are ignored.
+    skip_columns : iterable of str
+        Parquet columns not to read (e.g. embedded images, streamed separately).
     """
     if isinstance(table, pd.DataFrame):
         df = table.copy()
@@ -41,7 +43,7 @@ def read_table(table, str_columns=()) -> pd.DataFrame:
         lower = path.lower()
         try:
             if lower.endswith((".parquet", ".pq")):
-                df = pd.read_parquet(path)
+                df = _read_parquet_except(path, set(skip_columns))
             elif lower.endswith((".fits", ".fit", ".fits.gz", ".fit.gz")):
                 df = _read_fits_table(path)
             else:
@@ -52,6 +54,15 @@ def read_table(table, str_columns=()) -> pd.DataFrame:
         if column in df.columns:
             df[column] = ids_to_str(df[column], table_name(table), column)
     return df
+
+
+def _read_parquet_except(path, skip) -> pd.DataFrame:
+    if not skip:
+        return pd.read_parquet(path)
+    import pyarrow.parquet as pq
+
+    names = [n for n in pq.read_schema(path).names if n not in skip]
+    return pd.read_parquet(path, columns=names)
 
 
 def _read_fits_table(path) -> pd.DataFrame:

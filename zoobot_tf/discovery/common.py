@@ -1,5 +1,10 @@
 """What the discovery verbs share: features + catalog matched by id, images for galleries,
-tables written whole or not at all."""
+tables written whole or not at all.
+
+Features come from ``zoobot-tf embed`` (a ``pca_*`` parquet or an embedding HDF5) or as
+published: the GZ DESI representations (Walmsley et al. 2023) are a parquet of ``id_str``,
+``ra``, ``dec`` and ``feat_pca_0`` ... ``feat_pca_<K-1>``, read as they are (other columns ignored).
+"""
 
 from __future__ import annotations
 
@@ -9,21 +14,69 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-__all__ = ["catalog_locations", "gallery_images", "load_features", "write_table"]
+__all__ = ["catalog_locations", "gallery_images", "load_features", "read_published_features", "write_table"]
 
 #: pixels of a gallery thumbnail
 THUMBNAIL = 128
+#: feature columns of the published GZ DESI representations
+PUBLISHED_PREFIX = "feat_pca_"
+
+
+def _column_names(path: Path) -> list[str]:
+    if path.suffix.lower() in (".parquet", ".pq"):
+        import pyarrow.parquet as pq
+
+        return list(pq.read_schema(path).names)
+    return list(pd.read_csv(path, nrows=0).columns)
+
+
+def read_published_features(path) -> tuple[np.ndarray, np.ndarray]:
+    """``(id_str, features float32)`` of a ``feat_pca_*`` table (GZ DESI's published representations).
+
+    Only ``id_str`` and the feature columns are read (an 8.7M-row release stays small); the
+    features must be ``feat_pca_0`` .. ``feat_pca_<K-1>``, finite, one row per ``id_str``.
+    """
+    path = Path(path)
+    names = _column_names(path)
+    found = {int(c[len(PUBLISHED_PREFIX):]): c for c in names
+             if c.startswith(PUBLISHED_PREFIX) and c[len(PUBLISHED_PREFIX):].isdigit()}
+    if "id_str" not in names or not found:
+        raise ValueError(f"{path}: needs id_str and {PUBLISHED_PREFIX}0.. columns")
+    if sorted(found) != list(range(len(found))):
+        gap = min(set(range(max(found) + 1)) - set(found))
+        raise ValueError(f"{path}: feature column {PUBLISHED_PREFIX}{gap} is missing ({len(found)} {PUBLISHED_PREFIX}* columns)")
+    columns = ["id_str"] + [found[i] for i in range(len(found))]
+    if path.suffix.lower() in (".parquet", ".pq"):
+        frame = pd.read_parquet(path, columns=columns)
+    else:
+        frame = pd.read_csv(path, usecols=columns, dtype={"id_str": str})
+    ids = frame["id_str"].astype(str).to_numpy(dtype=object)
+    dupes = pd.Index(ids)[pd.Index(ids).duplicated()]
+    if len(dupes):
+        raise ValueError(f"{path}: {len(dupes)} duplicated id_str, e.g. {list(dupes[:5])}")
+    features = frame[columns[1:]].to_numpy(dtype=np.float32)
+    bad = np.flatnonzero(~np.isfinite(features).all(axis=1))
+    if bad.size:
+        raise ValueError(f"{path}: non-finite features for id_str {ids[bad[0]]!r} (and {bad.size - 1} more)")
+    return ids, features
 
 
 def load_features(path):
-    """``(id_str, features, pca)`` of a PCA parquet from ``zoobot-tf embed --pca`` (or an
-    embedding HDF5, whose full representations are used)."""
+    """``(id_str, features, pca)`` of a PCA parquet from ``zoobot-tf embed --pca``, an embedding
+    HDF5 (its full representations), or a published ``feat_pca_*`` table (GZ DESI; pca None)."""
     from zoobot_tf.predictions.hdf5 import HDF5_SUFFIXES, load_representations
     from zoobot_tf.predictions.pca import read_pca_table
 
     if os.fspath(path).lower().endswith(HDF5_SUFFIXES):
         ids, features = load_representations(path)
         return ids, np.asarray(features, dtype=np.float32), None
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such feature file")
+    names = _column_names(path)
+    if any(c.startswith(PUBLISHED_PREFIX) for c in names) and not any(c.startswith("pca_") for c in names):
+        ids, features = read_published_features(path)
+        return ids, features, None
     return read_pca_table(path)
 
 

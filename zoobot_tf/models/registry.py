@@ -20,6 +20,8 @@ _BUILTIN_MODULES = (
     "zoobot_tf.models.linformer",
     "zoobot_tf.models.convnext",
     "zoobot_tf.models.resnet",
+    "zoobot_tf.models.efficientnet_timm",
+    "zoobot_tf.models.maxvit",
 )
 _ARCHITECTURES = {}
 

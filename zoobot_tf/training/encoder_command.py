@@ -2,6 +2,10 @@
 (``add_arguments`` / ``run``) and the ``--encoder-weights`` option that ``train``,
 ``train-classifier`` and ``finetune`` share.
 
+``import-encoder`` writes the encoder of a timm / zoobot checkpoint, or, for a zoobot fine-tuned
+checkpoint (a Lightning ``.ckpt`` or ``.safetensors`` with ``encoder.`` / ``head.`` keys), the
+whole model (encoder + head, with its task saved inside) unless ``--encoder-only``.
+
 The work is :mod:`zoobot_tf.models.pretrained`'s; this module only parses, and imports
 TensorFlow only when a verb runs (parsers stay fast).
 """
@@ -25,7 +29,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument(
         "--checkpoint",
-        help="model.safetensors (or pytorch_model.bin with torch installed), or a folder holding one",
+        help="model.safetensors, pytorch_model.bin, a zoobot Lightning .ckpt, or a folder holding one (no torch needed)",
     )
     source.add_argument(
         "--from-hub",
@@ -38,22 +42,58 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("--out", required=True, help="Keras encoder file to write (.keras)")
     parser.add_argument("--image-size", type=int, default=224, help="input side of the saved encoder (default 224)")
     parser.add_argument(
-        "--channels", type=int, default=None, help="input channels (default: the checkpoint's; must match it)"
+        "--channels", type=int, default=None,
+        help="input channels (default: the checkpoint's); another number adapts the stem: colour -> 1 sums its "
+        "weights, 1 -> N repeats them / N (timm's adapt_input_conv)",
+    )
+    parser.add_argument(
+        "--schema", default=None,
+        help="zoobot Dirichlet-tree checkpoint: its decision tree (default: from the checkpoint's hyper-parameters)",
+    )
+    parser.add_argument(
+        "--encoder-only", action="store_true",
+        help="zoobot fine-tuned checkpoint: write only its encoder (default: encoder + head)",
     )
     return parser
 
 
 def run(args: argparse.Namespace) -> int:
     """Import, save atomically, print what was written; return 0."""
-    from zoobot_tf.models.pretrained import download_encoder, import_encoder, save_encoder
+    from zoobot_tf.models.pretrained import download_encoder, import_encoder, read_checkpoint, save_encoder
 
-    checkpoint = download_encoder(args.from_hub) if args.from_hub else args.checkpoint
-    encoder = import_encoder(
-        checkpoint, architecture=args.architecture, image_size=args.image_size, channels=args.channels
-    )
+    source = download_encoder(args.from_hub) if args.from_hub else args.checkpoint
+    checkpoint = read_checkpoint(source)
+    if checkpoint.is_zoobot_model and not args.encoder_only:
+        return _run_zoobot_model(checkpoint, args)
+    if args.schema is not None:
+        raise ValueError("--schema applies to a zoobot checkpoint with a Dirichlet head, which this is not")
+    encoder = import_encoder(checkpoint, architecture=args.architecture, image_size=args.image_size,
+                             channels=args.channels)
     out = save_encoder(encoder, args.out)
     shape = tuple(encoder.input.shape[1:])
     print(f"imported {len(encoder.weights)} weights; encoder {shape} -> {encoder.output.shape[-1]} features: {out}")
+    return 0
+
+
+def _run_zoobot_model(checkpoint, args) -> int:
+    """A zoobot encoder + head checkpoint -> a whole model, its task (head, tree, outputs) saved inside."""
+    from zoobot_tf.models.pretrained import import_zoobot_model
+    from zoobot_tf.saving import attach_metadata, save_model
+
+    if Path(args.out).suffix != ".keras":
+        raise ValueError(f"{args.out}: the model file must end in .keras")
+    model, head, tree = import_zoobot_model(
+        checkpoint, architecture=args.architecture, schema=args.schema, image_size=args.image_size,
+        channels=args.channels,
+    )
+    n_outputs = int(model.output.shape[-1])
+    label_cols = tree.label_cols if tree is not None else [f"output_{i}" for i in range(n_outputs)]
+    attach_metadata(model, task={"head": head.kind, "schema": None if tree is None else tree.name,
+                                 "label_cols": label_cols},
+                    source_checkpoint=str(checkpoint.path))
+    out = save_model(model, args.out)
+    what = f"{head.kind} head, {n_outputs} output(s)" + (f", schema {tree.name}" if tree is not None else "")
+    print(f"imported zoobot model: {model.input.shape[1:]} images -> {what}: {out}")
     return 0
 
 
@@ -62,8 +102,9 @@ def add_encoder_weights_argument(parser, **kwargs):
     return parser.add_argument(
         "--encoder-weights",
         default=None,
-        help="pretrained encoder: model.safetensors / Hugging Face snapshot folder (ConvNeXt, ResNet) "
-        "or a .keras file from import-encoder",
+        help="pretrained encoder: model.safetensors / pytorch_model.bin / Hugging Face snapshot folder (ConvNeXt, "
+        "ResNet, EfficientNet-B0, MaxViT), a zoobot .ckpt (its encoder), or a .keras file from import-encoder; "
+        "a stem made for another channel count is adapted",
         **kwargs,
     )
 
@@ -74,9 +115,9 @@ def encoder_weights_kwargs(args: argparse.Namespace) -> dict:
     return {} if path is None else {"encoder_weights": str(Path(path).expanduser().resolve())}
 
 
-def encoder_from_weights(path, architecture=None, image_size=None):
+def encoder_from_weights(path, architecture=None, image_size=None, channels=None):
     """The encoder ``finetune --encoder-weights`` starts from: a ``.keras`` encoder as saved, or a
-    checkpoint imported now (at ``image_size``, default 224)."""
+    checkpoint imported now (at ``image_size``, default 224; ``channels`` adapts its stem)."""
     path = Path(path).expanduser()
     if path.suffix == ".keras":
         from zoobot_tf.saving import load_model
@@ -86,4 +127,4 @@ def encoder_from_weights(path, architecture=None, image_size=None):
         return load_model(path, compile=False)
     from zoobot_tf.models.pretrained.encoders import DEFAULT_IMAGE_SIZE, import_encoder
 
-    return import_encoder(path, architecture=architecture, image_size=image_size or DEFAULT_IMAGE_SIZE)
+    return import_encoder(path, architecture=architecture, image_size=image_size or DEFAULT_IMAGE_SIZE, channels=channels)

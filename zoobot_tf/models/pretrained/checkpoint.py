@@ -1,15 +1,21 @@
 """Read a timm / zoobot checkpoint into ``{key: numpy array}``, with no deep-learning framework.
 
-A checkpoint is ``model.safetensors`` (read with the ``safetensors`` package's numpy API),
-``pytorch_model.bin`` (read only when ``torch`` happens to be installed), or a directory holding
-either: a Hugging Face snapshot (``snapshot_download``'s folder, or a cache folder
-``models--owner--name`` with ``snapshots/``), whose ``config.json`` also names the architecture.
+A checkpoint is ``model.safetensors`` (read with the ``safetensors`` package's numpy API), a
+``torch.save`` file (``pytorch_model.bin``, ``.pt``/``.pth``, a Lightning ``.ckpt``; read without
+torch by :mod:`.torch_pickle`), or a directory holding one: a Hugging Face snapshot
+(``snapshot_download``'s folder, or a cache folder ``models--owner--name`` with ``snapshots/``),
+whose ``config.json`` also names the architecture.
+
+zoobot's own checkpoints (its Lightning modules, or their state dict as safetensors) prefix the
+encoder's keys with ``encoder.`` and the head's with ``head.``; those are split into
+:attr:`Checkpoint.state_dict` (the encoder, prefix removed, as a timm checkpoint) and
+:attr:`Checkpoint.head_state`. Any other key in such a file is an error naming it.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -17,15 +23,31 @@ import numpy as np
 __all__ = ["Checkpoint", "read_checkpoint"]
 
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
+TORCH_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt")
+#: what ``torch.compile`` puts in front of a compiled module's keys (zoobot's ``compile_encoder``)
+COMPILED_PREFIX = "_orig_mod."
+HUB_PREFIX = "hf_hub:mwalmsley/zoobot-encoder-"
 
 
 @dataclass(frozen=True)
 class Checkpoint:
-    """A state dict as numpy arrays, where it came from, and the architecture its folder names."""
+    """A state dict as numpy arrays, where it came from, and the architecture its folder names.
+
+    ``head_state`` (zoobot checkpoints only) holds the head's tensors without the ``head.``
+    prefix; ``hparams`` a Lightning checkpoint's ``hyper_parameters`` (plain values; objects of
+    other packages as inert :class:`~.torch_pickle.Opaque` records).
+    """
 
     state_dict: dict
     path: Path
     architecture: str | None = None
+    head_state: dict = field(default_factory=dict)
+    hparams: dict = field(default_factory=dict)
+
+    @property
+    def is_zoobot_model(self) -> bool:
+        """True for an ``encoder.`` / ``head.`` checkpoint with a head (a fine-tuned zoobot model)."""
+        return bool(self.head_state)
 
 
 def _snapshot_folder(folder: Path) -> Path:
@@ -75,37 +97,65 @@ def _read_safetensors(path: Path) -> dict:
         raise ValueError(f"{path} is not a readable safetensors file: {err}") from None
 
 
-def _read_torch(path: Path) -> dict:
-    try:
-        import torch
-    except ImportError:
-        raise ValueError(
-            f"{path} is a PyTorch pickle, which needs torch to read; install torch or use the model.safetensors file"
-        ) from None
-    try:
-        state = torch.load(str(path), map_location="cpu", weights_only=True)
-    except Exception as err:  # torch raises many kinds for a bad file
-        raise ValueError(f"{path} is not a readable PyTorch checkpoint: {err}") from None
-    state = state.get("state_dict", state) if isinstance(state, dict) else state
-    if not isinstance(state, dict):
-        raise ValueError(f"{path} holds a {type(state).__name__}, not a state dict")
-    return {
-        key: (value.float().numpy() if value.is_floating_point() else value.numpy())
-        for key, value in state.items()
-        if hasattr(value, "numpy")
-    }
+def _read_torch(path: Path) -> tuple[dict, dict]:
+    """(state dict, hyper-parameters) of a ``torch.save`` file, read without torch."""
+    from zoobot_tf.models.pretrained.torch_pickle import Opaque, load_torch_file
+
+    top = load_torch_file(path)
+    hparams = {}
+    if isinstance(top, dict) and "state_dict" in top:
+        raw = top.get("hyper_parameters") or {}
+        hparams = {**(raw.attributes() if isinstance(raw, Opaque) else {}), **raw} if isinstance(raw, dict) else {}
+        top = top["state_dict"]
+    if not isinstance(top, dict):
+        raise ValueError(f"{path} holds a {type(top).__name__}, not a state dict")
+    for key, value in top.items():
+        if not isinstance(value, np.ndarray):
+            raise ValueError(f"{path}: state dict entry {key} is a {type(value).__name__}, not a tensor")
+    return top, hparams
+
+
+def _split_zoobot(state, source):
+    """``(encoder state, head state)`` of an ``encoder.``/``head.`` state dict; ({}, {}) for timm's."""
+    if not any(key.startswith("encoder.") for key in state):
+        return state, {}
+    encoder, head = {}, {}
+    for key, value in state.items():
+        if key.startswith("encoder."):
+            name = key[len("encoder."):]
+            encoder[name[len(COMPILED_PREFIX):] if name.startswith(COMPILED_PREFIX) else name] = value
+        elif key.startswith("head."):
+            head[key[len("head."):]] = value
+        else:
+            raise ValueError(f"{source}: key {key} is neither encoder.* nor head.* (a zoobot checkpoint has only those)")
+    return encoder, head
+
+
+def _architecture_from_hparams(hparams) -> str | None:
+    """zoobot's hyper-parameters name the encoder: ``architecture_name`` (ZoobotTree) or the hub
+    ``name`` (``hf_hub:mwalmsley/zoobot-encoder-[greyscale-]<arch>``, the Finetuneable* models)."""
+    if isinstance(hparams.get("architecture_name"), str):
+        return hparams["architecture_name"]
+    name = hparams.get("name")
+    if isinstance(name, str) and name.startswith(HUB_PREFIX):
+        name = name[len(HUB_PREFIX):]
+        return name[len("greyscale-"):] if name.startswith("greyscale-") else name
+    return None
 
 
 def read_checkpoint(path) -> Checkpoint:
     """Read ``path`` (a weights file or a folder holding one) into a :class:`Checkpoint`."""
     weights_file = _weights_file(Path(path).expanduser())
+    hparams = {}
     if weights_file.suffix == ".safetensors":
         state = _read_safetensors(weights_file)
-    elif weights_file.suffix in (".bin", ".pt", ".pth"):
-        state = _read_torch(weights_file)
+    elif weights_file.suffix in TORCH_SUFFIXES:
+        state, hparams = _read_torch(weights_file)
     else:
-        raise ValueError(f"{weights_file}: expected a .safetensors file (or a PyTorch .bin/.pt/.pth with torch installed)")
+        raise ValueError(f"{weights_file}: expected a .safetensors file or a torch.save file ({', '.join(TORCH_SUFFIXES)})")
     if not state:
         raise ValueError(f"{weights_file} holds no tensors")
     state = {key: np.asarray(value) for key, value in state.items()}
-    return Checkpoint(state, weights_file.resolve(), _architecture_from_config(weights_file))
+    encoder, head = _split_zoobot(state, weights_file)
+    architecture = _architecture_from_config(weights_file) or _architecture_from_hparams(hparams)
+    return Checkpoint(encoder, weights_file.resolve(), architecture, head_state=head, hparams=hparams)

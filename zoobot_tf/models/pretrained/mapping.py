@@ -12,6 +12,8 @@ LayerNormalization     ``.weight`` / ``.bias``      none (eps 1e-6 as timm)
 BatchNormalization     ``.weight``, ``.bias``,      none (eps 1e-5 as PyTorch);
                        ``.running_mean/var``        ``.num_batches_tracked`` is a counter
 LayerScale             the prefix itself            none
+custom (``timm_rules``)  what the layer's own            as the layer says (MaxViT's
+                       ``timm_rules()`` names       relative-position bias)
 =====================  ==========================  ====================================
 
 :func:`export_timm_state_dict` runs the table backwards (a Keras encoder -> a state dict that
@@ -20,16 +22,26 @@ LayerScale             the prefix itself            none
 The import is all or nothing: every Keras variable must find its key with the right shape and
 every checkpoint key must be used, else a one-line ValueError names what is missing, left over
 or mis-shaped, and the encoder is left untouched.
+
+A stem (the first convolution) whose input channels differ from the encoder's is adapted when
+asked (``adapt_channels=True``), as timm's ``adapt_input_conv`` does: to one channel by summing
+the input weights, from one channel by repeating them divided by the count, from three to N by
+repeating the RGB weights scaled by 3 / N. On an image whose channels are all equal the adapted
+encoder gives the features the original gives (up to float rounding).
 """
 
 from __future__ import annotations
+
+import logging
 
 import keras
 import numpy as np
 
 from zoobot_tf.models.convnext.layers import LayerScale
 
-__all__ = ["assign_timm_weights", "export_timm_state_dict", "timm_weight_plan"]
+__all__ = ["adapt_stem_weight", "assign_timm_weights", "export_timm_state_dict", "timm_weight_plan"]
+
+logger = logging.getLogger(__name__)
 
 #: checkpoint entries that carry no weight (BatchNorm's step counter)
 IGNORED_SUFFIXES = (".num_batches_tracked",)
@@ -58,11 +70,39 @@ _INVERSE = {
     _dense: _dense,
     _same: _same,
 }
+#: layouts a custom layer's ``timm_rules()`` may name
+_LAYOUTS = {"conv": _conv, "depthwise": _depthwise, "dense": _dense, "same": _same}
+
+
+def adapt_stem_weight(weight, channels, key="stem"):
+    """A timm stem kernel ``(out, in, kh, kw)`` for ``channels`` input channels (timm's ``adapt_input_conv``).
+
+    ``in -> 1``: sum over the inputs; ``1 -> C``: repeat, divided by C; ``3 -> C``: repeat the RGB
+    weights, truncate to C, scaled by 3 / C. Any other pair is a ValueError naming ``key``.
+    """
+    weight = np.asarray(weight, np.float32)
+    given = int(weight.shape[1])
+    if channels == given:
+        return weight
+    if channels == 1:
+        return weight.sum(axis=1, keepdims=True)
+    if given == 1:
+        return np.repeat(weight, channels, axis=1) / channels
+    if given == 3:
+        tiled = np.tile(weight, (1, -(-channels // 3), 1, 1))[:, :channels]
+        return tiled * (3.0 / channels)
+    raise ValueError(
+        f"checkpoint key {key} has {given}-channel input weights: adapting them to {channels} channels is "
+        "defined only to or from 1 channel, or from 3"
+    )
 
 
 def _rules(layer):
     """``{keras variable name: (timm key, transform)}`` for one layer, or None if unknown."""
     prefix = layer.name
+    custom = getattr(layer, "timm_rules", None)
+    if callable(custom):
+        return {name: (key, _LAYOUTS[layout]) for name, (key, layout) in custom().items()}
     if isinstance(layer, keras.layers.DepthwiseConv2D):
         return {"kernel": (f"{prefix}.weight", _depthwise), "bias": (f"{prefix}.bias", _same)}
     if isinstance(layer, keras.layers.Conv2D):
@@ -95,13 +135,16 @@ def _short(names, n=3):
     return shown + (f", ... ({len(names)} in all)" if len(names) > n else "")
 
 
-def _shape_error(key, raw_shape, variable, architecture, stem):
-    raw_shape, want = tuple(raw_shape), tuple(variable.shape)
-    only_channels_differ = (
+def _stem_channels_differ(raw_shape, want):
+    return (
         len(raw_shape) == 4 and len(want) == 4 and raw_shape[1] != want[2]
         and (raw_shape[0], raw_shape[2], raw_shape[3]) == (want[3], want[0], want[1])
     )
-    if stem and only_channels_differ:
+
+
+def _shape_error(key, raw_shape, variable, architecture, stem):
+    raw_shape, want = tuple(raw_shape), tuple(variable.shape)
+    if stem and _stem_channels_differ(raw_shape, want):
         return (
             f"checkpoint key {key} has shape {raw_shape}: {raw_shape[1]}-channel images, "
             f"but the {architecture} encoder takes {want[2]} channels"
@@ -112,8 +155,11 @@ def _shape_error(key, raw_shape, variable, architecture, stem):
     )
 
 
-def timm_weight_plan(encoder, state_dict, architecture="encoder"):
+def timm_weight_plan(encoder, state_dict, architecture="encoder", adapt_channels=False):
     """``[(keras variable, float32 array)]`` for every variable of ``encoder``, checked.
+
+    ``adapt_channels``: adapt a stem kernel made for another number of input channels
+    (:func:`adapt_stem_weight`) instead of refusing it.
 
     Raises
     ------
@@ -140,6 +186,9 @@ def timm_weight_plan(encoder, state_dict, architecture="encoder"):
                 missing.append(key)
                 continue
             raw = np.asarray(state_dict[key])
+            if is_stem and adapt_channels and name == "kernel" and _stem_channels_differ(raw.shape, variable.shape):
+                logger.info("adapting %s from %d to %d input channels", key, raw.shape[1], variable.shape[2])
+                raw = adapt_stem_weight(raw, int(variable.shape[2]), key)
             value = transform(raw)
             if tuple(value.shape) != tuple(variable.shape):
                 raise ValueError(_shape_error(key, raw.shape, variable, architecture, is_stem))
@@ -158,9 +207,9 @@ def timm_weight_plan(encoder, state_dict, architecture="encoder"):
     return plan
 
 
-def assign_timm_weights(encoder, state_dict, architecture="encoder"):
+def assign_timm_weights(encoder, state_dict, architecture="encoder", adapt_channels=False):
     """Check the whole mapping first (:func:`timm_weight_plan`), then set every variable."""
-    plan = timm_weight_plan(encoder, state_dict, architecture)
+    plan = timm_weight_plan(encoder, state_dict, architecture, adapt_channels=adapt_channels)
     for variable, value in plan:
         variable.assign(value)
     return len(plan)

@@ -17,6 +17,12 @@ Built-in trees, by name through :func:`get_schema`:
 ``gz_kaggle37`` the 37 outputs Class1.1 ... Class11.6 of the Galaxy Zoo Kaggle challenge, whose
                 targets are *dependency-weighted* fractions (Willett et al. 2013, Table 2).
 
+and the trees of zoobot 2.x's data products (:mod:`zoobot_tf.schemas.releases`): ``gz_rings``,
+``gz_cosmic_dawn``, ``gz_ukidss``, ``gz_jwst``, ``gz_euclid``, ``decals_all_campaigns`` and
+``gz_evo``, named and suffixed as their catalogs' columns are; ``gz_desi`` (the GZ DESI
+catalogue's tree) is another name of ``decals_dr5``, whose questions and columns it shares
+(:data:`SCHEMA_ALIASES`).
+
 Both kinds answer the same few questions (:class:`Task`): what the model outputs are called, which
 head predicts them and which shard labels train them. Code that accepts "a schema or a label set"
 resolves it once with :func:`get_schema_or_label_set` and then asks those questions, instead of
@@ -29,6 +35,8 @@ from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
 import numpy as np
+
+from zoobot_tf.schemas.releases import RELEASE_ALIASES, RELEASE_TREES, campaign_tree, release_tree
 
 
 @runtime_checkable
@@ -258,31 +266,9 @@ class Schema:
 # Built-in trees
 # ----------------------------------------------------------------------------------------
 
-_DECALS_DR5_PAIRS = {
-    "smooth-or-featured": ["_smooth", "_featured-or-disk", "_artifact"],
-    "disk-edge-on": ["_yes", "_no"],
-    "has-spiral-arms": ["_yes", "_no"],
-    "bar": ["_strong", "_weak", "_no"],
-    "bulge-size": ["_dominant", "_large", "_moderate", "_small", "_none"],
-    "how-rounded": ["_round", "_in-between", "_cigar-shaped"],
-    "edge-on-bulge": ["_boxy", "_none", "_rounded"],
-    "spiral-winding": ["_tight", "_medium", "_loose"],
-    "spiral-arm-count": ["_1", "_2", "_3", "_4", "_more-than-4", "_cant-tell"],
-    "merging": ["_none", "_minor-disturbance", "_major-disturbance", "_merger"],
-}
-_DECALS_DEPENDENCIES = {
-    "smooth-or-featured": None,
-    "disk-edge-on": "smooth-or-featured_featured-or-disk",
-    "has-spiral-arms": "disk-edge-on_no",
-    "bar": "disk-edge-on_no",
-    "bulge-size": "disk-edge-on_no",
-    "how-rounded": "smooth-or-featured_smooth",
-    "edge-on-bulge": "disk-edge-on_yes",
-    "spiral-winding": "has-spiral-arms_yes",
-    "spiral-arm-count": "has-spiral-arms_yes",
-    # merging is asked at the end of every non-artifact branch; Zoobot treats it as always asked
-    "merging": None,
-}
+#: the GZD-5 tree (GZ DECaLS DR5, DR8 and the GZ DESI catalogue), :mod:`.releases`'s data. Merging is
+#: asked at the end of every non-artifact branch; Zoobot treats it as always asked.
+_DECALS_DR5_PAIRS, _DECALS_DEPENDENCIES = campaign_tree("gzd5", "")
 
 _DECALS_DR12_PAIRS = {
     "smooth-or-featured": ["_smooth", "_featured-or-disk", "_artifact"],
@@ -411,32 +397,8 @@ _HUBBLE_DEPENDENCIES = {
     "clumps-embedded-larger-object-hubble": "clumpy-appearance-hubble_yes",
 }
 
-_CANDELS_PAIRS = {
-    "smooth-or-featured-candels": ["_smooth", "_features", "_artifact"],
-    "how-rounded-candels": ["_completely", "_in-between", "_cigar-shaped"],
-    "clumpy-appearance-candels": ["_yes", "_no"],
-    "disk-edge-on-candels": ["_yes", "_no"],
-    "edge-on-bulge-candels": ["_yes", "_no"],
-    "bar-candels": ["_yes", "_no"],
-    "has-spiral-arms-candels": ["_yes", "_no"],
-    "spiral-winding-candels": ["_tight", "_medium", "_loose"],
-    "spiral-arm-count-candels": ["_1", "_2", "_3", "_4", "_5-plus", "_cant-tell"],
-    "bulge-size-candels": ["_none", "_obvious", "_dominant"],
-    "merging-candels": ["_merger", "_tidal-debris", "_both", "_neither"],
-}
-_CANDELS_DEPENDENCIES = {
-    "smooth-or-featured-candels": None,
-    "how-rounded-candels": "smooth-or-featured-candels_smooth",
-    "clumpy-appearance-candels": "smooth-or-featured-candels_features",
-    "disk-edge-on-candels": "clumpy-appearance-candels_no",
-    "edge-on-bulge-candels": "disk-edge-on-candels_yes",
-    "bar-candels": "disk-edge-on-candels_no",
-    "has-spiral-arms-candels": "disk-edge-on-candels_no",
-    "spiral-winding-candels": "has-spiral-arms-candels_yes",
-    "spiral-arm-count-candels": "has-spiral-arms-candels_yes",
-    "bulge-size-candels": "disk-edge-on-candels_no",
-    "merging-candels": None,
-}
+#: GZ CANDELS (the 11 questions Zoobot models), as GZ Evo holds it too
+_CANDELS_PAIRS, _CANDELS_DEPENDENCIES = campaign_tree("candels", "-candels")
 
 # Kaggle: Class<question>.<answer>; label columns are exactly the challenge's column names.
 _KAGGLE_ANSWER_COUNTS = {1: 3, 2: 2, 3: 2, 4: 2, 5: 4, 6: 2, 7: 3, 8: 7, 9: 3, 10: 3, 11: 6}
@@ -471,6 +433,9 @@ def _build(name):
         return Schema(name, _HUBBLE_PAIRS, _HUBBLE_DEPENDENCIES, description="GZ Hubble")
     if name == "gz_candels":
         return Schema(name, _CANDELS_PAIRS, _CANDELS_DEPENDENCIES, description="GZ CANDELS")
+    if name in RELEASE_TREES:
+        pairs, deps, description = release_tree(name)
+        return Schema(name, pairs, deps, description=description)
     if name == "gz_kaggle37":
         return Schema(
             name,
@@ -482,15 +447,19 @@ def _build(name):
     raise KeyError(name)
 
 
-SCHEMA_NAMES = ("decals_dr5", "decals_dr12", "decals_dr8", "gz2", "gz_hubble", "gz_candels", "gz_kaggle37")
+SCHEMA_NAMES = ("decals_dr5", "decals_dr12", "decals_dr8", "gz2", "gz_hubble", "gz_candels", "gz_kaggle37",
+                *(name for name in RELEASE_TREES if name not in RELEASE_ALIASES))
+#: another release's name for a built-in tree with the very same label columns (one schema, two names)
+SCHEMA_ALIASES = dict(RELEASE_ALIASES)
 
 
 def get_schema(name: str | Schema) -> Schema:
     """A built-in decision tree by name (or pass a Schema through)."""
     if isinstance(name, Schema):
         return name
+    name = SCHEMA_ALIASES.get(name, name)
     if name not in SCHEMA_NAMES:
-        raise KeyError(f"unknown schema {name!r}; built in: {', '.join(SCHEMA_NAMES)}")
+        raise KeyError(f"unknown schema {name!r}; built in: {', '.join(SCHEMA_NAMES)} (and {', '.join(SCHEMA_ALIASES)})")
     return _build(name)
 
 
@@ -567,7 +536,7 @@ def get_schema_or_label_set(name: str | Schema | LabelSet) -> Schema | LabelSet:
     """A decision tree or a flat label set by name: what a shard directory or a head is labelled with."""
     if isinstance(name, (Schema, LabelSet)):
         return name
-    if name in SCHEMA_NAMES:
+    if name in SCHEMA_NAMES or name in SCHEMA_ALIASES:
         return get_schema(name)
     if name in LABEL_SETS:
         return get_label_set(name)
