@@ -49,6 +49,7 @@ KERAS_OBJECT_MODULES = (
     "zoobot_tf.models.dat.layers",
     "zoobot_tf.models.linformer.layers",
     "zoobot_tf.models.convnext.layers",  # LayerScale
+    "zoobot_tf.models.maxvit.layers",  # PartitionAttention, gelu_tanh
     "zoobot_tf.classification.losses",  # class-weighted / MixUp losses
     "zoobot_tf.training.schedules",  # warm-up + cosine schedule
     "zoobot_tf.kaggle.model",  # RMSE loss
