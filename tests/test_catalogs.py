@@ -11,14 +11,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from zoobot_tf.catalogs import (
-    CatalogError,
-    add_arguments,
-    build_catalog,
-    find_images,
-    read_catalog,
-    run,
-)
+from zoobot_tf.catalogs import CatalogError, build_catalog, find_images, read_catalog
+from zoobot_tf.commands.make_catalog import add_arguments, run
 from zoobot_tf.schemas import GZ2_HART16_COLUMNS, get_schema
 
 DATA = Path(__file__).parent / "data" / "galaxy_zoo"

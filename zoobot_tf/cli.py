@@ -25,7 +25,7 @@ from pathlib import Path
 #: verb -> (module with add_arguments / run, one-line help)
 VERBS = {
     "synthetic": ("zoobot_tf.commands.synthetic", "render the embedded synthetic galaxies + votes (known ideal answers)"),
-    "make-catalog": ("zoobot_tf.catalogs.command", "Galaxy Zoo vote table / label table + images -> canonical catalog CSV"),
+    "make-catalog": ("zoobot_tf.commands.make_catalog", "Galaxy Zoo vote table / label table + images -> canonical catalog CSV"),
     "make-shards": ("zoobot_tf.commands.make_shards", "catalog CSV -> train/val/test TFRecord shards + manifest.json"),
     "train": ("zoobot_tf.commands.train", "shards -> trained model (MirroredStrategy; resumes after a kill)"),
     "predict": ("zoobot_tf.commands.predict", "model + catalog -> HDF5 of MC-dropout Dirichlet concentrations"),
@@ -33,7 +33,7 @@ VERBS = {
     "merge-predictions": ("zoobot_tf.commands.merge_predictions",
                           "complete worker HDF5 files -> one HDF5 (checks every worker is there)"),
     "summarise": ("zoobot_tf.commands.summarise", "HDF5 predictions -> vote fractions, intervals, P(asked)"),
-    "import-encoder": ("zoobot_tf.training.encoder_command",
+    "import-encoder": ("zoobot_tf.commands.import_encoder",
                        "timm / zoobot checkpoint (model.safetensors) -> Keras encoder (.keras)"),
     "finetune": ("zoobot_tf.finetune.command", "adapt a trained model to a new survey with few labels"),
     "evaluate": ("zoobot_tf.commands.evaluate", "predictions vs volunteer / true fractions, with baseline, PNG plots"),

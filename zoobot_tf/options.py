@@ -8,14 +8,17 @@ importing TensorFlow, and a concept (the image recipe) is spelled the same in ``
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from zoobot_tf.recipe import ROTATIONS, SCALING_NAMES, Augmentation
 
 __all__ = [
     "add_distribution_arguments",
+    "add_encoder_weights_argument",
     "add_recipe_arguments",
     "add_worker_arguments",
     "augmentation_from_args",
+    "encoder_weights_kwargs",
     "mixed_precision_from_args",
     "parse_crop_range",
     "recipe_overrides",
@@ -105,3 +108,21 @@ def augmentation_from_args(args: argparse.Namespace) -> Augmentation:
 def recipe_overrides(args: argparse.Namespace) -> dict:
     """``stored_size``, ``eval_crop`` and ``scaling`` as given (None where not given)."""
     return {"stored_size": args.stored_size, "eval_crop": args.eval_crop, "scaling": args.scaling}
+
+
+def add_encoder_weights_argument(parser, **kwargs):
+    """``--encoder-weights PATH`` on ``parser`` (or on a mutually exclusive group)."""
+    return parser.add_argument(
+        "--encoder-weights",
+        default=None,
+        help="pretrained encoder: model.safetensors / pytorch_model.bin / Hugging Face snapshot folder (ConvNeXt, "
+        "ResNet, EfficientNet-B0, MaxViT), a zoobot .ckpt (its encoder), or a .keras file from import-encoder; "
+        "a stem made for another channel count is adapted",
+        **kwargs,
+    )
+
+
+def encoder_weights_kwargs(args: argparse.Namespace) -> dict:
+    """``{'encoder_weights': absolute path}`` when given (so the run's config records it), else ``{}``."""
+    path = getattr(args, "encoder_weights", None)
+    return {} if path is None else {"encoder_weights": str(Path(path).expanduser().resolve())}

@@ -5,7 +5,6 @@ and generic class-label tables, with row validation that reports every dropped r
 """
 
 from .build import FORMATS, CatalogResult, build_catalog, rejected_path_for
-from .command import add_arguments, run
 from .decals import infer_decals_schema
 from .find_images import IMAGE_EXTS, ImageIndex, find_images
 from .tables import CatalogError, read_catalog, read_table
@@ -16,12 +15,10 @@ __all__ = [
     "CatalogError",
     "CatalogResult",
     "ImageIndex",
-    "add_arguments",
     "build_catalog",
     "find_images",
     "infer_decals_schema",
     "read_catalog",
     "read_table",
     "rejected_path_for",
-    "run",
 ]

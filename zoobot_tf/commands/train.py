@@ -9,11 +9,12 @@ import argparse
 
 from zoobot_tf.options import (
     add_distribution_arguments,
+    add_encoder_weights_argument,
     add_recipe_arguments,
     augmentation_from_args,
+    encoder_weights_kwargs,
     mixed_precision_from_args,
 )
-from zoobot_tf.training.encoder_command import add_encoder_weights_argument, encoder_weights_kwargs
 
 __all__ = ["add_arguments", "run"]
 

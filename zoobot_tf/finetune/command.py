@@ -9,7 +9,7 @@ import argparse
 import json
 
 from zoobot_tf.options import add_recipe_arguments, augmentation_from_args
-from zoobot_tf.training.encoder_command import add_encoder_weights_argument, encoder_from_weights
+from zoobot_tf.options import add_encoder_weights_argument
 
 __all__ = ["add_arguments", "run"]
 
@@ -96,6 +96,8 @@ def run(args: argparse.Namespace) -> int:
         label_set = _split_list(label_set)
     model = args.model
     if model is None:
+        from zoobot_tf.models.pretrained.encoders import encoder_from_weights
+
         model = encoder_from_weights(args.encoder_weights, args.architecture, args.image_size)
     result = finetune(
         model,

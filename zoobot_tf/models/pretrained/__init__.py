@@ -2,7 +2,7 @@
 
 See :mod:`~zoobot_tf.models.pretrained.mapping` for how timm's keys and layouts map onto the
 ConvNeXt, ResNet, EfficientNet-B0 and MaxViT encoders (and how a stem is adapted to another
-channel count), and ``zoobot-tf import-encoder`` (:mod:`zoobot_tf.training.encoder_command`) for
+channel count), and ``zoobot-tf import-encoder`` (:mod:`zoobot_tf.commands.import_encoder`) for
 the command line. zoobot's fine-tuned Lightning checkpoints (encoder + head) become whole Keras
 models with :func:`import_zoobot_model`; :mod:`.torch_pickle` reads every ``torch.save`` file
 without torch.

@@ -18,7 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["TIMM_ALIASES", "download_encoder", "import_encoder", "load_encoder_weights", "save_encoder"]
+__all__ = ["TIMM_ALIASES", "download_encoder", "encoder_from_weights", "import_encoder", "load_encoder_weights",
+           "save_encoder"]
 
 logger = logging.getLogger(__name__)
 
@@ -216,3 +217,16 @@ def download_encoder(repo_id, cache_dir=None):
         repo_id, allow_patterns=["model.safetensors", "config.json"], cache_dir=cache_dir
     )
     return Path(folder)
+
+
+def encoder_from_weights(path, architecture=None, image_size=None, channels=None):
+    """The encoder ``finetune --encoder-weights`` starts from: a ``.keras`` encoder as saved, or a
+    checkpoint imported now (at ``image_size``, default 224; ``channels`` adapts its stem)."""
+    path = Path(path).expanduser()
+    if path.suffix == ".keras":
+        from zoobot_tf.saving import load_model
+
+        if not path.is_file():
+            raise FileNotFoundError(f"encoder weights {path} do not exist")
+        return load_model(path, compile=False)
+    return import_encoder(path, architecture=architecture, image_size=image_size or DEFAULT_IMAGE_SIZE, channels=channels)

@@ -1,6 +1,4 @@
-"""Pretrained encoders on the command line: the ``zoobot-tf import-encoder`` verb
-(``add_arguments`` / ``run``) and the ``--encoder-weights`` option that ``train``,
-``train-classifier`` and ``finetune`` share.
+"""``zoobot-tf import-encoder``: a pretrained encoder (or a zoobot fine-tuned model) into Keras.
 
 ``import-encoder`` writes the encoder of a timm / zoobot checkpoint, or, for a zoobot fine-tuned
 checkpoint (a Lightning ``.ckpt`` or ``.safetensors`` with ``encoder.`` / ``head.`` keys), the
@@ -15,13 +13,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-__all__ = [
-    "add_arguments",
-    "add_encoder_weights_argument",
-    "encoder_from_weights",
-    "encoder_weights_kwargs",
-    "run",
-]
+__all__ = ["add_arguments", "run"]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -95,36 +87,3 @@ def _run_zoobot_model(checkpoint, args) -> int:
     what = f"{head.kind} head, {n_outputs} output(s)" + (f", schema {tree.name}" if tree is not None else "")
     print(f"imported zoobot model: {model.input.shape[1:]} images -> {what}: {out}")
     return 0
-
-
-def add_encoder_weights_argument(parser, **kwargs):
-    """``--encoder-weights PATH`` on ``parser`` (or on a mutually exclusive group)."""
-    return parser.add_argument(
-        "--encoder-weights",
-        default=None,
-        help="pretrained encoder: model.safetensors / pytorch_model.bin / Hugging Face snapshot folder (ConvNeXt, "
-        "ResNet, EfficientNet-B0, MaxViT), a zoobot .ckpt (its encoder), or a .keras file from import-encoder; "
-        "a stem made for another channel count is adapted",
-        **kwargs,
-    )
-
-
-def encoder_weights_kwargs(args: argparse.Namespace) -> dict:
-    """``{'encoder_weights': absolute path}`` when given (so the run's config records it), else ``{}``."""
-    path = getattr(args, "encoder_weights", None)
-    return {} if path is None else {"encoder_weights": str(Path(path).expanduser().resolve())}
-
-
-def encoder_from_weights(path, architecture=None, image_size=None, channels=None):
-    """The encoder ``finetune --encoder-weights`` starts from: a ``.keras`` encoder as saved, or a
-    checkpoint imported now (at ``image_size``, default 224; ``channels`` adapts its stem)."""
-    path = Path(path).expanduser()
-    if path.suffix == ".keras":
-        from zoobot_tf.saving import load_model
-
-        if not path.is_file():
-            raise FileNotFoundError(f"encoder weights {path} do not exist")
-        return load_model(path, compile=False)
-    from zoobot_tf.models.pretrained.encoders import DEFAULT_IMAGE_SIZE, import_encoder
-
-    return import_encoder(path, architecture=architecture, image_size=image_size or DEFAULT_IMAGE_SIZE, channels=channels)

@@ -1,12 +1,11 @@
-"""``zoobot-tf make-catalog``: the command-line face of :func:`.build.build_catalog`."""
+"""``zoobot-tf make-catalog``: the command-line face of :func:`zoobot_tf.catalogs.build_catalog`."""
 
 from __future__ import annotations
 
 import argparse
 
+from zoobot_tf.catalogs.build import FORMATS, build_catalog
 from zoobot_tf.schemas import LABEL_SETS, SCHEMA_ALIASES, SCHEMA_NAMES
-
-from .build import FORMATS, build_catalog
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
