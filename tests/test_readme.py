@@ -45,3 +45,20 @@ def test_readme_examples_run(tmp_path):
         if result.returncode != 0:
             pytest.fail(f"README block {i} ({lang}) failed:\n{body}\n--- stdout\n{result.stdout[-3000:]}"
                         f"\n--- stderr\n{result.stderr[-3000:]}")
+        for expected in _shown_outputs(body):  # what the README says a print gives is what it prints
+            assert expected in result.stdout, f"README block {i}: printed\n{result.stdout[-2000:]}\nnot {expected!r}"
+
+
+def _shown_outputs(body: str) -> list[str]:
+    """The outputs a block shows as ``print(...)  # OUTPUT`` (up to a ':' that starts an explanation)."""
+    shown = []
+    for line in body.splitlines():
+        match = re.match(r"\s*print\(.*\)\s+#\s+(.*)$", line)
+        if match:
+            shown.append(match.group(1).split(": ")[0].strip())
+    return shown
+
+
+def test_the_readme_shows_outputs_that_are_checked():
+    shown = [out for lang, body in _blocks() if lang == "python" for out in _shown_outputs(body)]
+    assert "(8, 48, 48, 3) (8, 34)" in shown and "(None, 34)" in shown
