@@ -303,7 +303,7 @@ def train_model(args, out: Path):
     model, history = train_detection(
         train, out / "train", epochs_heads=args.epochs_heads, epochs_all=args.epochs_all, backbone=args.backbone,
         scaling=args.scaling, batch_size=args.batch_size, max_seconds=60.0 * args.minutes,
-        model_kwargs=model_kwargs, schedule=args.schedule, augment=not args.no_augment, seed=args.seed, verbose=args.verbose, callbacks=[steps], **kwargs,
+        model_kwargs=model_kwargs, schedule=args.schedule, augment=not args.no_augment, seed=args.seed, progress=bool(args.verbose), callbacks=[steps], **kwargs,
     )
     train_s = time.perf_counter() - start
     last = history[-1]

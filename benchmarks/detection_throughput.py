@@ -71,7 +71,7 @@ def get_model(args, tmp: Path):
         scenes = make_scenes(args.train_scenes, args.tile_size, seed=1, n_galaxies=(4, 12), n_stars=(2, 6))
         start = time.perf_counter()
         model, _ = train_detection(scenes, tmp / "train", epochs_heads=args.train_epochs, epochs_all=args.train_epochs,
-                                   backbone=args.backbone, scaling=args.scaling, verbose=0)
+                                   backbone=args.backbone, scaling=args.scaling, progress=False)
         return model, f"{args.backbone} trained {2 * args.train_epochs} epochs on {len(scenes)} scenes " \
                       f"in {time.perf_counter() - start:.0f} s"
     return build_mask_rcnn(num_bands=3, backbone=args.backbone, scaling=args.scaling), f"untrained {args.backbone}"

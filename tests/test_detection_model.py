@@ -339,7 +339,7 @@ def trained(tmp_path_factory):
     save_dir = tmp_path_factory.mktemp("detection_heads")
     model, history = train_detection(
         _toy_scenes(6, seed=1), save_dir, epochs_heads=4, epochs_all=0, model=model, scaling=None,
-        batch_size=2, learning_rate=3e-3, steps_per_epoch=3, verbose=0,
+        batch_size=2, learning_rate=3e-3, steps_per_epoch=3, progress=False,
     )
     return SimpleNamespace(model=model, history=history, save_dir=save_dir, backbone_before=backbone_before,
                            heads_before=heads_before)
@@ -426,7 +426,7 @@ def test_two_phase_schedule_freezes_then_trains_the_backbone(tmp_path):
     scenes = _toy_scenes(2, seed=2)
     model, history = train_detection(
         scenes, tmp_path, epochs_heads=1, epochs_all=1, model=model, scaling=None, batch_size=2,
-        steps_per_epoch=1, callbacks=[snapshots], run_eagerly=True, calibration_batches=2, verbose=0,
+        steps_per_epoch=1, callbacks=[snapshots], run_eagerly=True, calibration_batches=2, progress=False,
         augment=False,  # so the calibration batches are the scenes as given (checked at the end)
     )
     assert [(row["epoch"], row["phase"]) for row in history] == [(1, "heads"), (2, "all")]

@@ -164,7 +164,7 @@ def test_short_training_with_the_defaults_detects_bright_isolated_sources(tmp_pa
     keras.utils.set_random_seed(0)
     model = build_mask_rcnn(num_bands=3, backbone="tiny", **SMALL_HEADS)
     model, history = train_detection(train, tmp_path, epochs_heads=0, epochs_all=5, model=model, scaling="lupton",
-                                     batch_size=2, learning_rate=3e-3, steps_per_epoch=30, verbose=0)
+                                     batch_size=2, learning_rate=3e-3, steps_per_epoch=30, progress=False)
     assert [row["phase"] for row in history] == ["all"] * 5 and history[0]["learning_rate"] == 3e-3
     for augment in (False, True):  # one view, and the 8 flips / rotations merged
         found = total = detections = 0
@@ -199,3 +199,71 @@ def test_cosine_by_progress_decays_over_steps_or_time(tmp_path):
         CosineByProgress(0.1)
     with pytest.raises(ValueError, match="schedule"):
         train_detection([], tmp_path, schedule="linear")
+
+
+DETECTION_DRIVER = """
+import sys, time
+import keras
+from zoobot_tf.detection import make_scenes, train_detection
+
+class PauseAfterBackup(keras.callbacks.Callback):  # runs after the phase's BackupAndRestore: a window to kill in
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch == int(sys.argv[2]):
+            time.sleep(60)
+
+scenes = make_scenes(4, 64, seed=1, n_galaxies=(2, 3), n_stars=1)
+model, history = train_detection(scenes, sys.argv[1], epochs_heads=1, epochs_all=2, backbone="tiny", batch_size=2,
+                                 model_kwargs={"fpn_channels": 16, "box_head_dim": 16, "mask_head_channels": 8,
+                                               "mask_head_convs": 1}, augment=False, progress=False, seed=3,
+                                 callbacks=[PauseAfterBackup()])
+print("EPOCHS", [(row["epoch"], row["phase"]) for row in history], "STEPS", int(model.optimizer.iterations), flush=True)
+"""
+
+
+@pytest.mark.slow
+def test_a_killed_detection_run_resumes_in_its_phase(tmp_path):
+    """SIGKILL after the first epoch of phase 2 was backed up; the same call finishes the run: phase 1 is
+    not repeated, phase 2 continues at its second epoch, and the run ends as an uninterrupted one does."""
+    import json
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    driver = tmp_path / "driver.py"
+    driver.write_text(DETECTION_DRIVER)
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    run_dir, metadata = tmp_path / "run", tmp_path / "run" / "backup" / "all" / "training_metadata.json"
+    proc = subprocess.Popen([sys.executable, str(driver), str(run_dir), "1"], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 400
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                if json.loads(metadata.read_text())["epoch"] >= 2:
+                    break
+            except (OSError, ValueError, KeyError):
+                pass
+            time.sleep(0.05)
+        assert proc.poll() is None, proc.communicate()[0][-3000:]
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.kill()
+        proc.wait()
+    assert not (run_dir / "model.keras").exists() and (run_dir / "backup" / "after_heads.weights.h5").is_file()
+    assert [line.split(",")[0] for line in (run_dir / "training_log.csv").read_text().splitlines()[1:]] == ["0", "1"]
+
+    done = subprocess.run([sys.executable, str(driver), str(run_dir), "-1"], env=env, capture_output=True, text=True,
+                          timeout=600)
+    assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
+    fresh = subprocess.run([sys.executable, str(driver), str(tmp_path / "uninterrupted"), "-1"], env=env,
+                           capture_output=True, text=True, timeout=600)
+    assert fresh.returncode == 0, (fresh.stdout + fresh.stderr)[-3000:]
+    resumed_line = next(line for line in done.stdout.splitlines() if line.startswith("EPOCHS"))
+    fresh_line = next(line for line in fresh.stdout.splitlines() if line.startswith("EPOCHS"))
+    assert resumed_line == fresh_line == "EPOCHS [(1, 'heads'), (2, 'all'), (3, 'all')] STEPS 4"
+    config = json.loads((run_dir / "config.json").read_text())
+    assert [s["initial_epoch"] for s in config["sessions"]] == [0, 2] and config["status"] == "finished"
+    assert (run_dir / "model.keras").is_file() and not (run_dir / "backup").exists()
+    assert len(json.loads((run_dir / "history.json").read_text())) == 3

@@ -112,7 +112,7 @@ def run(args: argparse.Namespace) -> int:
         backbone_weights=args.backbone_weights, scaling=args.scaling, batch_size=args.batch_size,
         learning_rate=args.learning_rate, learning_rate_all=args.learning_rate_all, optimizer=args.optimizer,
         schedule=args.schedule, augment=not args.no_augment, max_objects=args.max_objects,
-        steps_per_epoch=args.steps_per_epoch, seed=args.seed, verbose=0 if args.no_progress else 1,
+        steps_per_epoch=args.steps_per_epoch, seed=args.seed, progress=not args.no_progress,
         model_kwargs={"anchor_sizes": args.anchor_sizes},
     )
     last = history[-1]

@@ -37,17 +37,12 @@ def get_dataset(
     *,
     recipe: ImageRecipe | None = None,
     augment: bool = True,
-    output_size: int | None = None,
-    greyscale: bool = False,
-    augmentation: Augmentation | None = None,
-    eval_crop: float | None = None,
     shuffle: bool | None = None,
-    shuffle_buffer: int = 1000,
     repeat: bool = False,
     seed: int | None = None,
     include_ids: bool = False,
     drop_remainder: bool = False,
-    cache: bool = False,
+    **recipe_options,
 ) -> tf.data.Dataset:
     """Batches of one split of a shard directory, ready for ``model.fit`` / ``predict``.
 
@@ -66,14 +61,13 @@ def get_dataset(
         ``augmentation`` and ``eval_crop``.
     augment : bool
         Training views (the recipe's augmentation); False: its deterministic evaluation crop.
-    output_size, greyscale, augmentation, eval_crop
-        Build the default recipe: input side (default: the stored size), one channel (the band
-        mean), the training views, the evaluation crop. Ignored with ``recipe``.
+    **recipe_options
+        Without ``recipe``: ``output_size`` (input side, default the stored size), ``greyscale``
+        (one channel, the band mean), ``augmentation`` (the training views), ``eval_crop`` (the
+        evaluation crop) make the default recipe (:func:`recipe_for_shards`).
     shuffle : bool, optional
         Shuffle files and records (default: only for ``'train'``). Unshuffled splits keep the
         stored record order.
-    shuffle_buffer : int
-        Records in the shuffle buffer.
     repeat : bool
         Repeat forever (then give ``steps_per_epoch`` to ``fit``).
     seed : int, optional
@@ -82,8 +76,6 @@ def get_dataset(
         Labelled splits yield ``(images, labels, id_str)`` instead of ``(images, labels)``.
     drop_remainder : bool
         Drop the last incomplete batch (fixed shapes, e.g. for TPUs).
-    cache : bool
-        Keep parsed records in memory after the first epoch.
 
     Returns
     -------
@@ -99,17 +91,21 @@ def get_dataset(
     if int(batch_size) < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     if recipe is None:
-        recipe = recipe_for_shards(manifest, size=output_size, channels=1 if greyscale else None,
-                                   eval_crop=eval_crop, augmentation=augmentation)
+        unknown = sorted(set(recipe_options) - {"output_size", "greyscale", "augmentation", "eval_crop"})
+        if unknown:
+            raise TypeError(f"get_dataset() got unexpected keyword arguments {unknown}")
+        recipe = recipe_for_shards(manifest, size=recipe_options.get("output_size"),
+                                   channels=1 if recipe_options.get("greyscale") else None,
+                                   eval_crop=recipe_options.get("eval_crop"),
+                                   augmentation=recipe_options.get("augmentation"))
     else:
+        if recipe_options:
+            raise TypeError(f"get_dataset(recipe=...) takes no {sorted(recipe_options)}: the recipe decides them")
         recipe.check_stored(manifest.stored_format(), f"shards {shard_dir}")
     shuffle = (split == "train") if shuffle is None else bool(shuffle)
     deterministic = seed is not None or not shuffle
 
-    ds = shard_records(manifest, split, shuffle=shuffle, seed=seed, shuffle_buffer=shuffle_buffer,
-                       deterministic=deterministic)
-    if cache:
-        ds = ds.cache()
+    ds = shard_records(manifest, split, shuffle=shuffle, seed=seed, deterministic=deterministic)
     if repeat:
         ds = ds.repeat()
     ds = batched_inputs(ds, recipe, batch_size, training=augment, seed=seed, drop_remainder=drop_remainder)

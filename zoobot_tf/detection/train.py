@@ -9,7 +9,9 @@ learning rate by default). Scenes are :class:`~zoobot_tf.detection.instances.Sce
 from __future__ import annotations
 
 import json
+import shutil
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import keras
@@ -19,7 +21,8 @@ from zoobot_tf.detection.model.dihedral import dihedral_augment
 from zoobot_tf.detection.scalings import DEFAULT_SCALING
 from zoobot_tf.training.schedules import CosineByProgress
 
-__all__ = ["CosineByProgress", "Deadline", "plot_history", "scenes_from_coco", "scenes_to_dataset", "train_detection"]
+__all__ = ["CosineByProgress", "Deadline", "DetectionTrainOptions", "plot_history", "scenes_from_coco",
+           "scenes_to_dataset", "train_detection"]
 
 _OPTIMIZERS = ("adam", "sgd")
 _SCHEDULES = ("constant", "cosine")
@@ -284,190 +287,204 @@ def plot_history(history_rows, path):
     return str(path)
 
 
-def train_detection(
-    scenes,
-    save_dir,
-    epochs_heads=10,
-    epochs_all=20,
-    *,
-    val_scenes=None,
-    model=None,
-    backbone="resnet18",
-    num_classes=2,
-    scaling=DEFAULT_SCALING,
-    batch_size=2,
-    learning_rate=1e-3,
-    learning_rate_all=None,
-    optimizer="adam",
-    clipnorm=5.0,
-    schedule="constant",
-    augment=True,
-    max_objects=None,
-    steps_per_epoch=None,
-    backbone_weights=None,
-    model_kwargs=None,
-    calibrate_batchnorm=None,
-    calibration_batches=20,
-    max_seconds=None,
-    callbacks=None,
-    run_eagerly=False,
-    seed=0,
-    verbose=1,
-):
+@dataclass(frozen=True)
+class DetectionTrainOptions:
+    """The options of :func:`train_detection` (recorded in ``config.json``; see its docstring)."""
+
+    backbone: object = "resnet18"
+    num_classes: int = 2
+    scaling: str | None = DEFAULT_SCALING
+    batch_size: int = 2
+    learning_rate: float = 1e-3
+    learning_rate_all: float | None = None
+    optimizer: str = "adam"
+    clipnorm: float = 5.0
+    schedule: str = "constant"
+    augment: bool = True
+    max_objects: int | None = None
+    steps_per_epoch: int | None = None
+    backbone_weights: str | None = None
+    model_kwargs: dict | None = None
+    calibrate_batchnorm: bool | None = None
+    calibration_batches: int = 20
+    max_seconds: float | None = None
+    run_eagerly: bool = False
+    seed: int = 0
+    progress: bool = True
+    overwrite: bool = False
+
+
+PHASES_NAME = "phases.json"
+
+
+def train_detection(scenes, save_dir, epochs_heads=10, epochs_all=20, *, val_scenes=None, model=None,
+                    options: DetectionTrainOptions | None = None, callbacks=None, **kwargs):
     """Train a Mask R-CNN: heads only (backbone frozen) for ``epochs_heads``, then all for ``epochs_all``.
+
+    The run directory is the run engine's (:mod:`zoobot_tf.training.engine`): ``config.json``,
+    ``model.keras``, ``training_log.csv`` (``history.csv``/``.json`` and ``loss.png`` beside it),
+    ``backup/`` while unfinished. Rerunning the same call after a kill resumes: a finished phase is
+    not repeated (its weights are kept in ``backup/``), the phase in progress continues from its
+    last backed-up epoch (``BackupAndRestore`` per phase). With ``max_seconds`` a resumed phase
+    gets its share of the budget again.
 
     Parameters
     ----------
     scenes : sequence of Scene, ``scenes_to_batches`` dict, or ``tf.data.Dataset`` of dict batches
         Training data (a Dataset must already be scaled and batched).
     save_dir : str or Path
-        Gets ``model.keras``, ``history.csv``, ``history.json``, ``loss.png`` and ``config.json``.
+        The run directory.
     epochs_heads, epochs_all : int
         Epochs of each phase (either may be 0).
     val_scenes : like ``scenes``, optional
         Validation data; its losses are logged as ``val_*``.
     model : MaskRCNN, optional
         Continue training this model instead of building one.
-    backbone, num_classes, backbone_weights, model_kwargs
-        Passed to :func:`~zoobot_tf.detection.build_mask_rcnn` when ``model`` is None.
-    scaling : str or None
-        Contrast scaling applied to scene images (recorded in the model for inference; default
-        :data:`~zoobot_tf.detection.scalings.DEFAULT_SCALING`); None when the images are already
-        network inputs.
-    batch_size : int
-    learning_rate : float
-        Phase-1 learning rate; ``learning_rate_all`` for phase 2 (default ``learning_rate / 10``
-        after a phase 1, which fine-tunes; ``learning_rate`` without one, i.e. ``epochs_heads=0``,
-        which trains a randomly initialised backbone from the start).
-    optimizer : {'adam', 'sgd'}
-        SGD uses momentum 0.9 (as Mask R-CNN); both clip gradients to ``clipnorm``.
-    schedule : {'constant', 'cosine'}
-        'cosine' decays each phase's learning rate on a half cosine to a hundredth of it
-        (:class:`CosineByProgress`), over the phase's share of ``max_seconds`` when that is given,
-        else over its epochs (which then need a known number of steps per epoch).
-    augment : bool
-        Show each training scene, every epoch, in a random flip / 90-degree rotation
-        (:func:`dihedral_augment`; default True). A ready ``tf.data.Dataset`` is used as given:
-        its pipeline owns augmentation.
-    max_objects : int, optional
-        Padded objects per scene (default: the most in any scene).
-    steps_per_epoch : int, optional
-        Batches per epoch (default: one pass over the scenes).
-    calibrate_batchnorm : bool, optional
-        Set the backbone's BatchNorm statistics from ``calibration_batches`` training batches
-        (:meth:`MaskRCNN.calibrate_batchnorm`): before phase 1 when the backbone is randomly
-        initialised (built here without ``backbone_weights``), so the frozen backbone normalises
-        its features; and after phase 2, because the moving averages lag behind the final
-        weights -- without this a model trained from scratch for a few hundred steps detects
-        almost nothing at inference. None (default): both, where they apply; True: both;
-        False: never.
-    calibration_batches : int
-    max_seconds : float, optional
-        Wall-clock budget of the two phases (calibration and saving not counted): the epochs become
-        maxima, phase 1 stops after its share ``epochs_heads / (epochs_heads + epochs_all)`` of the
-        budget, phase 2 at the end of it (checked after every batch). For CPU-sized runs.
+    options : DetectionTrainOptions, optional
+        Everything else, as one typed object; ``**kwargs`` override its fields:
+        ``backbone``, ``num_classes``, ``backbone_weights``, ``model_kwargs`` are passed to
+        :func:`~zoobot_tf.detection.build_mask_rcnn` when ``model`` is None; ``scaling`` is the
+        contrast scaling applied to scene images and recorded in the model (None: the images are
+        network inputs already); ``learning_rate`` is phase 1's and ``learning_rate_all`` phase
+        2's (default a tenth after a phase 1, else the same); ``optimizer`` 'adam' or 'sgd'
+        (momentum 0.9), both clipping gradients to ``clipnorm``; ``schedule`` 'constant' or
+        'cosine' (each phase's rate decays on a half cosine to a hundredth, over its share of
+        ``max_seconds`` when given, else over its epochs); ``augment`` shows each scene every
+        epoch in a random flip / 90-degree rotation; ``max_objects`` pads the objects per scene;
+        ``steps_per_epoch`` (default one pass); ``calibrate_batchnorm`` sets the backbone's
+        BatchNorm statistics from ``calibration_batches`` training batches before phase 1 (a
+        randomly initialised backbone) and after phase 2 (None: where they apply);
+        ``max_seconds`` a wall-clock budget shared by the phases; ``seed``; ``progress``;
+        ``overwrite`` replaces a finished run.
     callbacks : list of keras.callbacks.Callback, optional
-        Extra callbacks for both phases (e.g. checkpoints, early stopping).
-    run_eagerly : bool
-        Run the training step eagerly (debugging; skips the graph tracing, slow per step).
-    seed : int
-        Shuffling and weight-initialisation seed.
-    verbose : int
-        Keras ``fit`` verbosity (1 shows a progress bar).
+        Extra callbacks for both phases.
 
     Returns
     -------
     (model, history) where history is a list of per-epoch dicts (``epoch``, ``phase``, losses).
     """
-    import keras
     import tensorflow as tf
 
+    from zoobot_tf.atomic import atomic_write_text
     from zoobot_tf.detection.model.mask_rcnn import MaskRCNN, build_mask_rcnn
+    from zoobot_tf.runs import software_versions
+    from zoobot_tf.training.callbacks import make_callbacks, read_log, resume_state
+    from zoobot_tf.training.engine import RunDirectory, asdict_shallow, options_from
 
-    if epochs_heads < 0 or epochs_all < 0 or epochs_heads + epochs_all == 0:
-        raise ValueError(f"need epochs_heads, epochs_all >= 0 and some training, got {epochs_heads}, {epochs_all}")
-    if optimizer not in _OPTIMIZERS:
-        raise ValueError(f"unknown optimizer {optimizer!r}; choose one of {_OPTIMIZERS}")
-    if schedule not in _SCHEDULES:
-        raise ValueError(f"unknown schedule {schedule!r}; choose one of {_SCHEDULES}")
-    if max_seconds is not None and not max_seconds > 0:
-        raise ValueError(f"max_seconds must be > 0, got {max_seconds}")
-    save_dir = Path(save_dir)
-    save_dir.mkdir(parents=True, exist_ok=True)
-    keras.utils.set_random_seed(seed)
-    train_ds, info = _as_dataset(scenes, batch_size, max_objects, scaling, True, seed, augment)
-    val_ds = None
-    if val_scenes is not None:
-        val_ds, _ = _as_dataset(val_scenes, batch_size, max_objects, scaling, False, seed)
-    if steps_per_epoch is not None:
+    opts = options_from(DetectionTrainOptions, options, **kwargs)
+    _check_detection_options(epochs_heads, epochs_all, opts)
+    keras.utils.set_random_seed(opts.seed)
+    train_ds, info = _as_dataset(scenes, opts.batch_size, opts.max_objects, opts.scaling, True, opts.seed, opts.augment)
+    val_ds = None if val_scenes is None else _as_dataset(val_scenes, opts.batch_size, opts.max_objects, opts.scaling,
+                                                         False, opts.seed)[0]
+    if opts.steps_per_epoch is not None:
         train_ds = train_ds.repeat()
     elif isinstance(scenes, tf.data.Dataset) and scenes.cardinality() == tf.data.INFINITE_CARDINALITY:
         raise ValueError("an infinite dataset needs steps_per_epoch")
 
     if model is None:
-        model = build_mask_rcnn(num_bands=info["image_shape"][-1], num_classes=num_classes, backbone=backbone,
-                                backbone_weights=backbone_weights, scaling=scaling, **(model_kwargs or {}))
-        random_backbone = backbone_weights is None
+        model = build_mask_rcnn(num_bands=info["image_shape"][-1], num_classes=opts.num_classes, backbone=opts.backbone,
+                                backbone_weights=opts.backbone_weights, scaling=opts.scaling, **(opts.model_kwargs or {}))
+        random_backbone = opts.backbone_weights is None
     elif not isinstance(model, MaskRCNN):
         raise TypeError(f"model must be a MaskRCNN, got {type(model).__name__}")
     else:
         random_backbone = False
-        if scaling is not None:
-            model.scaling = scaling
-    if calibrate_batchnorm is not False and epochs_heads > 0 and (random_backbone or calibrate_batchnorm):
-        model.calibrate_batchnorm(train_ds.take(int(calibration_batches)))
-
+        if opts.scaling is not None:
+            model.scaling = opts.scaling
+    learning_rate_all = opts.learning_rate_all
     if learning_rate_all is None:
-        learning_rate_all = learning_rate / 10.0 if epochs_heads > 0 else learning_rate
-    history = []
-    phases = [("heads", epochs_heads, False, learning_rate), ("all", epochs_all, True, learning_rate_all)]
-    epoch = 0
-    start = time.monotonic()
+        learning_rate_all = opts.learning_rate / 10.0 if epochs_heads > 0 else opts.learning_rate
+
+    config = {**{k: v for k, v in asdict_shallow(opts).items() if k not in ("progress", "overwrite")},
+              "epochs_heads": int(epochs_heads), "epochs_all": int(epochs_all), "learning_rate_all": learning_rate_all,
+              "num_scenes": info["num_scenes"], "image_shape": list(info["image_shape"]),
+              "max_objects": info["max_objects"], "model": model.get_config(), "versions": software_versions()}
+    run = RunDirectory(save_dir, "train_detection")
+    run.start(config, {}, overwrite=opts.overwrite, progress=opts.progress, monitor=None)
+    run.backup_dir.mkdir(parents=True, exist_ok=True)
+    phases_path = run.backup_dir / PHASES_NAME
+    done = json.loads(phases_path.read_text()) if phases_path.is_file() else {}
+    if done:  # a finished phase is not run again: its weights were kept
+        model.load_weights(str(run.backup_dir / f"after_{list(done)[-1]}.weights.h5"))
+    elif opts.calibrate_batchnorm is not False and epochs_heads > 0 and (random_backbone or opts.calibrate_batchnorm):
+        if _backed_up(run.backup_dir / "heads") == 0:
+            model.calibrate_batchnorm(train_ds.take(int(opts.calibration_batches)))
+
+    phases = [("heads", int(epochs_heads), False, opts.learning_rate), ("all", int(epochs_all), True, learning_rate_all)]
+    epoch, start = 0, time.monotonic()
     for phase, epochs, backbone_trainable, lr in phases:
         if epochs == 0:
             continue
-        phase_callbacks = list(callbacks or [])
+        if phase in done:
+            epoch = done[phase]["end_epoch"]
+            continue
+        phase_backup = run.backup_dir / phase
+        resume = resume_state(run.path, None, backup_dir=phase_backup, first_epoch=epoch)
+        phase_callbacks = make_callbacks(run.path, patience=1, resume=resume, epochs=epoch + epochs,
+                                         steps_per_epoch=opts.steps_per_epoch, progress=opts.progress, monitor=None,
+                                         tensorboard=False, backup_dir=phase_backup) + list(callbacks or [])
         phase_seconds = None
-        if max_seconds is not None:
+        if opts.max_seconds is not None:
             share = epochs_heads / (epochs_heads + epochs_all) if phase == "heads" else 1.0
-            deadline = start + share * float(max_seconds)
+            deadline = start + share * float(opts.max_seconds)
             phase_callbacks.append(Deadline(deadline))
             phase_seconds = deadline - time.monotonic()
-        if schedule == "cosine":
-            phase_callbacks.append(_cosine(lr, phase_seconds, epochs, steps_per_epoch, info["num_scenes"],
-                                           batch_size))
+        if opts.schedule == "cosine":
+            phase_callbacks.append(_cosine(lr, phase_seconds, epochs, opts.steps_per_epoch, info["num_scenes"],
+                                           opts.batch_size))
         model.set_backbone_trainable(backbone_trainable)
-        model.compile(optimizer=_optimizer(optimizer, lr, clipnorm), run_eagerly=run_eagerly)
+        model.compile(optimizer=_optimizer(opts.optimizer, lr, opts.clipnorm), run_eagerly=opts.run_eagerly)
         fitted = model.fit(train_ds, validation_data=val_ds, initial_epoch=epoch, epochs=epoch + epochs,
-                           steps_per_epoch=steps_per_epoch, callbacks=phase_callbacks, shuffle=False,
-                           verbose=verbose)
-        done = len(fitted.history.get("loss", []))  # fewer than `epochs` when the deadline stopped it
-        for i in range(done):
-            row = {"epoch": epoch + i + 1, "phase": phase, "learning_rate": lr}
-            row.update({k: float(v[i]) for k, v in fitted.history.items()})
-            history.append(row)
-        epoch += done
-    if calibrate_batchnorm is not False and epochs_all > 0:
-        model.calibrate_batchnorm(train_ds.take(int(calibration_batches)))
+                           steps_per_epoch=opts.steps_per_epoch, callbacks=phase_callbacks, shuffle=False, verbose=0)
+        epoch = max(resume.initial_epoch, epoch) + len(fitted.history.get("loss", []))  # fewer when the deadline hit
+        model.save_weights(str(run.backup_dir / f"after_{phase}.weights.h5"))
+        done[phase] = {"end_epoch": epoch, "learning_rate": lr}
+        atomic_write_text(phases_path, json.dumps(done))
+    if opts.calibrate_batchnorm is not False and epochs_all > 0:
+        model.calibrate_batchnorm(train_ds.take(int(opts.calibration_batches)))
 
-    model.save(save_dir / "model.keras")
+    history = _phase_history(read_log(run.log_path), done)
+    # every file complete or absent: a killed job never leaves a half-written history
+    atomic_write_text(run.path / "history.csv", _history_csv(history))
+    atomic_write_text(run.path / "history.json", json.dumps(history, indent=2))
+    plot_history(history, run.path / "loss.png")
+    run.finish(model, steps=int(model.optimizer.iterations), train_seconds=round(time.monotonic() - start, 1))
+    shutil.rmtree(run.backup_dir, ignore_errors=True)
+    return model, history
+
+
+def _check_detection_options(epochs_heads, epochs_all, opts) -> None:
+    if epochs_heads < 0 or epochs_all < 0 or epochs_heads + epochs_all == 0:
+        raise ValueError(f"need epochs_heads, epochs_all >= 0 and some training, got {epochs_heads}, {epochs_all}")
+    if opts.optimizer not in _OPTIMIZERS:
+        raise ValueError(f"unknown optimizer {opts.optimizer!r}; choose one of {_OPTIMIZERS}")
+    if opts.schedule not in _SCHEDULES:
+        raise ValueError(f"unknown schedule {opts.schedule!r}; choose one of {_SCHEDULES}")
+    if opts.max_seconds is not None and not opts.max_seconds > 0:
+        raise ValueError(f"max_seconds must be > 0, got {opts.max_seconds}")
+
+
+def _backed_up(backup_dir: Path) -> int:
+    from zoobot_tf.training.callbacks import _backed_up_epochs
+
+    return _backed_up_epochs(backup_dir)
+
+
+def _phase_history(rows: list[dict], done: dict) -> list[dict]:
+    """Log rows (0-based ``epoch``) as history rows: 1-based ``epoch``, ``phase``, ``learning_rate``."""
+    history = []
+    bounds = [(name, info["end_epoch"], info["learning_rate"]) for name, info in done.items()]
+    for row in rows:
+        for name, end, lr in bounds:
+            if row["epoch"] < end:
+                break
+        history.append({"epoch": row["epoch"] + 1, "phase": name, "learning_rate": lr,
+                        **{k: v for k, v in row.items() if k != "epoch"}})
+    return history
+
+
+def _history_csv(history: list[dict]) -> str:
     import pandas as pd
 
-    from zoobot_tf.atomic import atomic_write_text
-    from zoobot_tf.runs import save_config, software_versions
-
-    # every file complete or absent: a killed job never leaves a half-written history
-    atomic_write_text(save_dir / "history.csv", pd.DataFrame(history).to_csv(index=False))
-    atomic_write_text(save_dir / "history.json", json.dumps(history, indent=2))
-    plot_history(history, save_dir / "loss.png")
-    config = {
-        "epochs_heads": epochs_heads, "epochs_all": epochs_all, "batch_size": batch_size,
-        "learning_rate": learning_rate, "learning_rate_all": learning_rate_all, "optimizer": optimizer,
-        "clipnorm": clipnorm, "schedule": schedule, "scaling": scaling, "max_seconds": max_seconds,
-        "train_seconds": round(time.monotonic() - start, 1), "steps": int(model.optimizer.iterations), "seed": seed, "steps_per_epoch": steps_per_epoch,
-        "num_scenes": info["num_scenes"], "image_shape": list(info["image_shape"]),
-        "max_objects": info["max_objects"], "model": model.get_config(),
-    }
-    config.update(kind="train_detection", versions=software_versions())
-    save_config(save_dir, config)  # the run directory's config.json, written by zoobot_tf.runs like every run's
-    return model, history
+    return pd.DataFrame(history).to_csv(index=False)

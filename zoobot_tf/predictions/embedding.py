@@ -54,21 +54,21 @@ def embed(
     tta: int = 1,
     batch_size: int = 64,
     recipe=None,
-    stored_size=None,
-    eval_crop=None,
-    scaling=None,
     num_workers: int = 1,
     worker_index: int = 0,
     progress: bool = True,
     retry_errors: bool = False,
+    **recipe_overrides,
 ):
     """Write the encoder features of every galaxy of ``catalog`` to ``save_loc``.
 
     Parameters
     ----------
-    catalog, model, batch_size, recipe, stored_size, eval_crop, scaling, num_workers, worker_index, progress, retry_errors
+    catalog, model, batch_size, recipe, num_workers, worker_index, progress, retry_errors
         As in :func:`zoobot_tf.predictions.predict` (the model's own image recipe, resume,
         ``_worker{i}of{n}`` file names).
+    **recipe_overrides
+        ``stored_size``, ``eval_crop``, ``scaling``: as in :func:`~zoobot_tf.predictions.predict`.
     save_loc : str or Path
         The HDF5 file: ``id_str (N,)``, ``representations (N, D)`` float32, ``errors/``.
     tta : int
@@ -83,7 +83,7 @@ def embed(
     tta = check_views(tta)
     rows = prepare_rows(catalog, batch_size, num_workers, worker_index)
     model, model_path, model_file = _load_model(model)
-    recipe = resolve_recipe(model, model_path, recipe, stored_size=stored_size, eval_crop=eval_crop, scaling=scaling)
+    recipe = resolve_recipe(model, model_path, recipe, **recipe_overrides)
     embedder = Embedder(model, tta)
     save_loc = worker_file(save_loc, num_workers, worker_index)
     attrs = {

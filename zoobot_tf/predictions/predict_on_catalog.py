@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import zlib
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -25,10 +26,11 @@ from zoobot_tf.data.inputs import catalog_dataset, load_model_input
 from zoobot_tf.images import ImageReadError
 from zoobot_tf.predictions.hdf5 import PredictionWriter, chunk_rows_for, existing_state
 from zoobot_tf.recipe import ImageRecipe, StoredFormat
+from zoobot_tf.typed_options import options_from
 from zoobot_tf.predictions.sampling import Sampler, resolve_fast_path
 from zoobot_tf.predictions.tta import TTASampler, check_views
 
-__all__ = ["fill_file", "predict", "prepare_rows", "resolve_recipe", "worker_file", "worker_of"]
+__all__ = ["PredictOptions", "fill_file", "predict", "prepare_rows", "resolve_recipe", "worker_file", "worker_of"]
 
 logger = logging.getLogger(__name__)
 #: A fresh run whose first this-many images (or all, if fewer) are unreadable stops with an error.
@@ -157,26 +159,28 @@ def _resolve_labels(schema, label_cols, n_outputs: int) -> tuple[str, list[str]]
     return name, label_cols
 
 
-def predict(
-    catalog,
-    model,
-    n_samples: int = 5,
-    label_cols=None,
-    save_loc="preds.hdf5",
-    batch_size: int = 64,
-    recipe: ImageRecipe | None = None,
-    stored_size=None,
-    eval_crop=None,
-    scaling=None,
-    fast_path="auto",
-    num_workers: int = 1,
-    worker_index: int = 0,
-    schema=None,
-    progress: bool = True,
-    retry_errors: bool = False,
-    tta: int = 1,
-    seed: int = 0,
-) -> Path:
+@dataclass(frozen=True)
+class PredictOptions:
+    """The options of :func:`predict` (see there for each)."""
+
+    n_samples: int = 5
+    label_cols: list | None = None
+    batch_size: int = 64
+    recipe: ImageRecipe | None = None
+    stored_size: int | None = None
+    eval_crop: float | None = None
+    scaling: str | None = None
+    fast_path: object = "auto"
+    num_workers: int = 1
+    worker_index: int = 0
+    schema: object = None
+    progress: bool = True
+    retry_errors: bool = False
+    tta: int = 1
+    seed: int = 0
+
+
+def predict(catalog, model, save_loc="preds.hdf5", options: PredictOptions | None = None, **kwargs) -> Path:
     """Predict every galaxy of a catalog ``n_samples`` times (MC dropout) into an HDF5 file.
 
     Parameters
@@ -221,6 +225,9 @@ def predict(
     seed : int
         Seed of the MC-dropout streams (:func:`zoobot_tf.predictions.sampling.seed_dropout`): a
         fresh process with the same model, catalog, batch size and seed writes the same samples.
+    options : PredictOptions, optional
+        The options above from ``n_samples`` on, as one object; keyword arguments override its
+        fields.
 
     Returns
     -------
@@ -235,17 +242,20 @@ def predict(
         file, or no readable image among the first :data:`SYSTEMATIC_FAILURES` of a fresh run
         (a systematic problem such as a wrong image directory; nothing is recorded then).
     """
-    n_samples, batch_size, tta = int(n_samples), int(batch_size), check_views(tta)
+    o = options_from(PredictOptions, options, **kwargs)
+    batch_size, tta, num_workers, worker_index = int(o.batch_size), check_views(o.tta), o.num_workers, o.worker_index
     rows = prepare_rows(catalog, batch_size, num_workers, worker_index)
     model, model_path, model_file = _load_model(model)
-    recipe = resolve_recipe(model, model_path, recipe, stored_size=stored_size, eval_crop=eval_crop, scaling=scaling)
+    recipe = resolve_recipe(model, model_path, o.recipe, stored_size=o.stored_size, eval_crop=o.eval_crop,
+                            scaling=o.scaling)
     task = _task(model, model_path)
+    schema, label_cols = o.schema, o.label_cols
     if schema is None and label_cols is None:
         schema, label_cols = task.get("schema"), task.get("label_cols") or None
     n_outputs = int(model.output_shape[-1])
     schema_name, label_cols = _resolve_labels(schema, label_cols, n_outputs)
-    use_fast = resolve_fast_path(model, fast_path)
-    sampler = Sampler(model, n_samples, use_fast, seed=seed)
+    use_fast = resolve_fast_path(model, o.fast_path)
+    sampler = Sampler(model, int(o.n_samples), use_fast, seed=o.seed)
     if tta > 1:
         sampler = TTASampler(sampler, tta)
 
@@ -267,7 +277,7 @@ def predict(
         open_writer=lambda: PredictionWriter(save_loc, label_cols, total, attrs=attrs, chunk_rows=chunk_rows,
                                              check_attrs=check),
         read_state=lambda: existing_state(save_loc, label_cols, total, attrs, check),
-        batch_size=batch_size, progress=progress, retry_errors=retry_errors,
+        batch_size=batch_size, progress=o.progress, retry_errors=o.retry_errors,
         finish_attrs={"fast_path": bool(use_fast)}, desc="predict",
     )
 

@@ -109,7 +109,8 @@ def _backed_up_epochs(backup_dir: Path) -> int:
 
 
 def resume_state(save_dir, monitor: str | None = "val_loss", min_delta: float = 0.0, load_best: bool = True, *,
-                 log_name: str = LOG_NAME, best_model: str = BEST_MODEL) -> ResumeState:
+                 log_name: str = LOG_NAME, best_model: str = BEST_MODEL, backup_dir=None,
+                 first_epoch: int = 0) -> ResumeState:
     """Reconcile the backup, the CSV log and the best checkpoint of ``save_dir`` before ``fit``.
 
     Log rows of epochs that were not backed up are removed (they will be run again), and the
@@ -124,10 +125,15 @@ def resume_state(save_dir, monitor: str | None = "val_loss", min_delta: float = 
     load_best : bool
         Load the best checkpoint's weights for ``restore_best_weights``.
     log_name, best_model : str
-        The run's CSV log and best checkpoint, relative to ``save_dir`` (fine-tuning names its own).
+        The run's CSV log and best checkpoint, relative to ``save_dir``.
+    backup_dir : path, optional
+        Where ``BackupAndRestore`` keeps this fit's state (default ``save_dir/backup``).
+    first_epoch : int
+        The epoch this fit starts at when nothing is backed up (a later phase of a run): the
+        rows before it are kept.
     """
     save_dir = Path(save_dir)
-    initial_epoch = _backed_up_epochs(save_dir / BACKUP_DIR)
+    initial_epoch = max(_backed_up_epochs(Path(backup_dir) if backup_dir else save_dir / BACKUP_DIR), int(first_epoch))
     log_path = save_dir / log_name
     rows = read_log(log_path)
     kept = [r for r in rows if r["epoch"] < initial_epoch]

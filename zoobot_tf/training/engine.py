@@ -24,9 +24,10 @@ from __future__ import annotations
 
 import logging
 import shutil
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from zoobot_tf.typed_options import asdict_shallow, options_from  # noqa: F401 - re-exported
 from zoobot_tf.runs import CONFIG_NAME, MODEL_NAME, check_resume_config, load_config, now_iso, save_config
 from zoobot_tf.training.callbacks import (
     BACKUP_DIR,
@@ -48,24 +49,6 @@ METRICS_NAME = "metrics.json"
 
 class RunExistsError(ValueError):
     """``save_dir`` already holds a finished run (pass ``overwrite=True`` to replace it)."""
-
-
-def options_from(cls, options=None, **overrides):
-    """A typed options dataclass ``cls`` from an instance (or None) and keyword overrides;
-    an unknown keyword is a TypeError naming it and the known ones."""
-    options = options if options is not None else cls()
-    if not isinstance(options, cls):
-        raise TypeError(f"options must be a {cls.__name__}, got {type(options).__name__}")
-    known = {f.name for f in fields(cls)}
-    unknown = sorted(set(overrides) - known)
-    if unknown:
-        raise TypeError(f"unknown option(s) {unknown}; {cls.__name__} has {sorted(known)}")
-    return type(options)(**{**asdict_shallow(options), **overrides})
-
-
-def asdict_shallow(options) -> dict:
-    """The fields of a dataclass as they are (nested dataclasses kept as objects)."""
-    return {f.name: getattr(options, f.name) for f in fields(options)}
 
 
 def history_of(rows: list[dict]) -> dict:
