@@ -401,10 +401,12 @@ def train_detection(scenes, save_dir, epochs_heads=10, epochs_all=20, *, val_sce
               "num_scenes": info["num_scenes"], "image_shape": list(info["image_shape"]),
               "max_objects": info["max_objects"], "model": model.get_config(), "versions": software_versions()}
     run = RunDirectory(save_dir, "train_detection")
-    run.start(config, {}, overwrite=opts.overwrite, progress=opts.progress, monitor=None)
-    run.backup_dir.mkdir(parents=True, exist_ok=True)
     phases_path = run.backup_dir / PHASES_NAME
-    done = json.loads(phases_path.read_text()) if phases_path.is_file() else {}
+    done = json.loads(phases_path.read_text()) if phases_path.is_file() and not opts.overwrite else {}
+    first = "all" if "heads" in done or int(epochs_heads) == 0 else "heads"  # the phase a resumption continues
+    run.start(config, {}, overwrite=opts.overwrite, progress=opts.progress, monitor=None,
+              backup_dir=run.backup_dir / first, first_epoch=done.get("heads", {}).get("end_epoch", 0))
+    run.backup_dir.mkdir(parents=True, exist_ok=True)
     if done:  # a finished phase is not run again: its weights were kept
         model.load_weights(str(run.backup_dir / f"after_{list(done)[-1]}.weights.h5"))
     elif opts.calibrate_batchnorm is not False and epochs_heads > 0 and (random_backbone or opts.calibrate_batchnorm):

@@ -8,6 +8,7 @@ from zoobot_tf._lazy import lazy_exports
 
 _EXPORTS = {
     "write_shards": "writer",
+    "ShardOptions": "writer",
     "read_catalog": "zoobot_tf.catalogs.tables",  # the one catalog reader, re-exported
     "plan_shards": "writer",
     "catalog_sha256": "writer",

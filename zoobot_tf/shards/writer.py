@@ -36,6 +36,7 @@ from tqdm.auto import tqdm
 from zoobot_tf import __version__
 from zoobot_tf.atomic import TEMP_MARK, atomic_path, atomic_write_text
 from zoobot_tf.recipe import DEFAULT_STORED_SIZE
+from zoobot_tf.typed_options import options_from
 from zoobot_tf.catalogs.tables import read_catalog, release_arrow_memory
 from zoobot_tf.schemas import LabelSet, Schema, get_schema_or_label_set
 from zoobot_tf.shards.manifest import (
@@ -420,16 +421,31 @@ class _Job:
     fingerprint: str
 
 
-def plan_shards(
-    catalog, *, schema=None, size: int = DEFAULT_STORED_SIZE, channels: int = 3, dtype: str = "uint8", scaling=None,
-    nan_mask: bool = False, galaxy_mask: bool = False, val_fraction: float = 0.1, test_fraction: float = 0.1,
-    shard_size: int = 256, seed: int = 42, labelled: bool = True,
-) -> tuple[list[_Shard], _Job]:
+@dataclass(frozen=True)
+class ShardOptions:
+    """How :func:`write_shards` stores images and splits galaxies (see there for each)."""
+
+    size: int = DEFAULT_STORED_SIZE
+    channels: int = 3
+    dtype: str = "uint8"
+    scaling: str | None = None
+    nan_mask: bool = False
+    galaxy_mask: bool = False
+    val_fraction: float = 0.1
+    test_fraction: float = 0.1
+    shard_size: int = 256
+    seed: int = 42
+    labelled: bool = True
+
+
+def plan_shards(catalog, *, schema=None, options: ShardOptions | None = None, **kwargs) -> tuple[list[_Shard], _Job]:
     """Read and check the catalog, split it, hash it and plan every shard file (no image read).
 
     Every job of a split write computes the same plan, which is what makes their files agree.
     Arguments as :func:`write_shards`; returns the planned shards and the job description.
     """
+    o = options_from(ShardOptions, options, **kwargs)
+    size, channels, dtype, scaling, seed, labelled = o.size, o.channels, o.dtype, o.scaling, o.seed, o.labelled
     labels = _resolve_labels(schema, labelled)
     wanted = ["id_str", "file_loc", *labels.catalog_cols, SPLIT_COLUMN]
     catalog = _check_catalog(read_catalog(catalog, columns=wanted), labels)
@@ -444,8 +460,8 @@ def plan_shards(
         split_options = {"split_column": SPLIT_COLUMN,
                          "val_fraction": counts["val"] / len(ranked), "test_fraction": counts["test"] / len(ranked)}
     elif labelled:
-        order = split_rows(ranked, val_fraction, test_fraction)
-        split_options = {"val_fraction": float(val_fraction), "test_fraction": float(test_fraction)}
+        order = split_rows(ranked, o.val_fraction, o.test_fraction)
+        split_options = {"val_fraction": float(o.val_fraction), "test_fraction": float(o.test_fraction)}
     else:
         order = {PREDICT_SPLIT: ranked}
         split_options = {"val_fraction": 0.0, "test_fraction": 0.0}
@@ -453,13 +469,13 @@ def plan_shards(
 
     image_options = json.loads(
         json.dumps(
-            {"size": int(size), "channels": int(channels), "scaling": scaling, "nan_mask": bool(nan_mask),
-             "galaxy_mask": bool(galaxy_mask)},
+            {"size": int(size), "channels": int(channels), "scaling": scaling, "nan_mask": bool(o.nan_mask),
+             "galaxy_mask": bool(o.galaxy_mask)},
             default=str,
         )
     )
     prepare_kwargs = {**image_options, "scaling": scaling, "dtype": dtype}
-    shard_options = {**split_options, "shard_size": int(shard_size), "labelled": bool(labelled)}
+    shard_options = {**split_options, "shard_size": int(o.shard_size), "labelled": bool(labelled)}
     catalog = catalog[["id_str", "file_loc"]]  # labels now live in label_values only
     identity = {
         "catalog_sha256": sha, "label_kind": labels.kind, "label_cols": labels.cols, "schema": labels.name,
@@ -468,33 +484,14 @@ def plan_shards(
     }
     fingerprint = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
 
-    return _plan_shards(catalog, order, int(shard_size)), _Job(
+    return _plan_shards(catalog, order, int(o.shard_size)), _Job(
         catalog, labels, label_values, order, image_options, prepare_kwargs, shard_options, sha, identity, fingerprint
     )
 
 
-def write_shards(
-    catalog,
-    out_dir,
-    *,
-    schema=None,
-    size: int = DEFAULT_STORED_SIZE,
-    channels: int = 3,
-    dtype: str = "uint8",
-    scaling=None,
-    nan_mask: bool = False,
-    galaxy_mask: bool = False,
-    val_fraction: float = 0.1,
-    test_fraction: float = 0.1,
-    shard_size: int = 256,
-    seed: int = 42,
-    workers: int = 1,
-    labelled: bool = True,
-    progress: bool = True,
-    overwrite: bool = False,
-    num_workers: int = 1,
-    worker_index: int | None = None,
-) -> Manifest | None:
+def write_shards(catalog, out_dir, *, schema=None, options: ShardOptions | None = None, workers: int = 1,
+                 progress: bool = True, overwrite: bool = False, num_workers: int = 1, worker_index: int | None = None,
+                 **kwargs) -> Manifest | None:
     """Write a canonical catalog and its images as TFRecord shards plus ``manifest.json``.
 
     Parameters
@@ -528,6 +525,8 @@ def write_shards(
     overwrite : bool
         Replace shards in ``out_dir`` that came from a different catalog or options (otherwise
         that is an error).
+    options : ShardOptions, optional
+        ``size`` ... ``labelled`` above as one object; keyword arguments override its fields.
     num_workers, worker_index : int
         Split the writing over ``num_workers`` independent jobs (machines, array tasks) sharing
         ``out_dir``: job ``worker_index`` writes shard files ``k`` with
@@ -550,10 +549,11 @@ def write_shards(
     """
     import tensorflow  # noqa: F401 - pay the import before the progress bar starts timing
 
-    if dtype not in DTYPES:
-        raise ValueError(f"dtype must be one of {DTYPES}, got {dtype!r}")
-    if int(shard_size) < 1:
-        raise ValueError(f"shard_size must be >= 1, got {shard_size}")
+    o = options_from(ShardOptions, options, **kwargs)
+    if o.dtype not in DTYPES:
+        raise ValueError(f"dtype must be one of {DTYPES}, got {o.dtype!r}")
+    if int(o.shard_size) < 1:
+        raise ValueError(f"shard_size must be >= 1, got {o.shard_size}")
     if int(workers) < 1:
         raise ValueError(f"workers must be >= 1, got {workers}")
     num_workers = int(num_workers)
@@ -562,11 +562,7 @@ def write_shards(
     share = num_workers > 1 and worker_index is not None
     if share and overwrite:
         raise ValueError("overwrite=True would delete other workers' shards; clear the directory once before starting them")
-    shards, job = plan_shards(
-        catalog, schema=schema, size=size, channels=channels, dtype=dtype, scaling=scaling, nan_mask=nan_mask,
-        galaxy_mask=galaxy_mask, val_fraction=val_fraction, test_fraction=test_fraction, shard_size=shard_size,
-        seed=seed, labelled=labelled,
-    )
+    shards, job = plan_shards(catalog, schema=schema, options=o)
     labels, order, fingerprint, identity, sha = job.labels, job.order, job.fingerprint, job.identity, job.sha
     prepare_kwargs, image_options, shard_options = job.prepare_kwargs, job.image_options, job.shard_options
     label_values, catalog = job.label_values, job.catalog
@@ -609,9 +605,9 @@ def write_shards(
         label_cols=labels.cols,
         schema=labels.name,
         image_shape=image_shape,
-        dtype=dtype,
+        dtype=o.dtype,
         splits=splits,
-        seed=int(seed),
+        seed=int(o.seed),
         catalog_sha256=sha,
         image_options=image_options,
         shard_options=shard_options,

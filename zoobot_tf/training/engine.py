@@ -122,13 +122,15 @@ class RunDirectory:
         return None
 
     def start(self, config: dict, session: dict, *, overwrite: bool = False, progress: bool = True,
-              monitor: str | None = "val_loss") -> ResumeState:
+              monitor: str | None = "val_loss", backup_dir=None, first_epoch: int = 0) -> ResumeState:
         """Prepare the directory (fresh, resumed or refused), record a new session, write the config
-        with ``status='running'``; the :class:`ResumeState` for ``fit``."""
+        with ``status='running'``; the :class:`ResumeState` for ``fit`` (from ``backup_dir``, default
+        ``backup/``: a run of several fits, such as detection's phases, passes the one it continues,
+        and ``first_epoch``, where that fit starts)."""
         self.path.mkdir(parents=True, exist_ok=True)
         config = {"kind": self.kind, **config}
         previous = self._previous(config, overwrite)
-        resume = resume_state(self.path, monitor)
+        resume = resume_state(self.path, monitor, backup_dir=backup_dir, first_epoch=first_epoch)
         if resume.resuming:
             logger.info("resuming %s from epoch %d", self.path, resume.initial_epoch)
             if progress:
