@@ -52,17 +52,11 @@ def train_classifier(
     shard_dir,
     label_set=None,
     *,
-    architecture="dat_tiny",
     imbalance="none",
     mixup_alpha=0.2,
     optimizer="adam",
     learning_rate=None,
-    epochs=100,
-    batch_size=18,
-    patience=None,
     evaluate=True,
-    progress=True,
-    seed=42,
     **train_kwargs,
 ):
     """Train a softmax classifier on class-label shards, then evaluate it on the test split.
@@ -76,9 +70,6 @@ def train_classifier(
         Shards written with a label set (``write_shards(..., schema='hubble_sequence')``).
     label_set : str or LabelSet, optional
         Must match the shards' classes; default: the shards' own.
-    architecture : str
-        Registered backbone: ``'dat_tiny'`` (default), ``'dat_small'``, ``'dat_base'``,
-        ``'linformer_vit'``, ``'efficientnet_b0'``, ``'small_cnn'``, ...
     imbalance : str
         One of :data:`~zoobot_tf.classification.imbalance.IMBALANCE_STRATEGIES`.
     mixup_alpha : float
@@ -88,18 +79,15 @@ def train_classifier(
         decay) - see :func:`build_optimizer` - or an optimizer instance.
     learning_rate : float, optional
         Overrides the named optimizer's learning rate (Adam: default 1e-3).
-    epochs, batch_size : int
-        The study defaults are 300 epochs (DAT: batch 18) - pass them explicitly for a real run.
-    patience : int, optional
-        Early-stopping patience (default: ``epochs``, i.e. the full schedule; the best epoch by
-        ``val_loss`` is kept either way).
     evaluate : bool
         Write the held-out report (needs a ``test`` split) to ``save_dir/evaluation``.
-    progress : bool
-    seed : int
     **train_kwargs
-        Passed to :func:`zoobot_tf.training.train` (``image_size``, ``dropout_rate``,
-        ``augment``, ``strategy``, ``mixed_precision``, ``overwrite``, backbone kwargs, ...).
+        :class:`zoobot_tf.training.TrainOptions` fields and backbone kwargs, as
+        :func:`zoobot_tf.training.train` takes them. Here ``architecture`` defaults to
+        ``'dat_tiny'`` (``'dat_small'``, ``'dat_base'``, ``'linformer_vit'``,
+        ``'efficientnet_b0'``, ``'small_cnn'``, ...), ``epochs`` to 100 and ``batch_size`` to 18
+        (the DAT study's; it ran 300 epochs: pass them for a real run), and ``patience`` to
+        ``epochs`` (the full schedule; the best epoch by ``val_loss`` is kept either way).
 
     Returns
     -------
@@ -120,7 +108,11 @@ def train_classifier(
             f"shards in {shard_dir} hold {manifest.label_kind!r} labels; train_classifier needs class shards "
             "(write_shards(..., schema=<label set>, e.g. 'hubble_sequence'))"
         )
-    batch_size, epochs = int(batch_size), int(epochs)
+    settings = {"architecture": "dat_tiny", "epochs": 100, "batch_size": 18, "seed": 42, "progress": True,
+                **train_kwargs}
+    batch_size, epochs, seed = int(settings["batch_size"]), int(settings["epochs"]), settings["seed"]
+    if settings.get("patience") is None:
+        settings["patience"] = epochs  # the full schedule
     if batch_size < 1 or epochs < 1:
         raise ValueError(f"batch_size and epochs must be >= 1, got {batch_size} and {epochs}")
     steps_per_epoch = manifest.n_records("train") // batch_size
@@ -138,23 +130,17 @@ def train_classifier(
         save_dir,
         label_set if label_set is not None else manifest.schema,
         shard_dir,
-        architecture=architecture,
-        batch_size=batch_size,
-        epochs=epochs,
-        patience=epochs if patience is None else int(patience),
-        seed=seed,
-        progress=progress,
         **({} if learning_rate is None else {"learning_rate": float(learning_rate)}),
         optimizer=optimizer,
         loss=plan.loss(),
         metrics=classification_metrics(manifest.n_labels),
         train_transform=plan.transform,
-        **train_kwargs,
+        **settings,
     )
     report = None
     if evaluate and manifest.splits.get("test") is not None and manifest.n_records("test") > 0:
         imbalance_info = {"strategy": plan.strategy, "train_class_counts": plan.class_counts,
                           "class_weights": plan.class_weights}
-        report = evaluate_classifier(save_dir, Path(save_dir) / "evaluation", progress=progress,
+        report = evaluate_classifier(save_dir, Path(save_dir) / "evaluation", progress=settings["progress"],
                                      extra={"imbalance": imbalance_info})
     return model, history, report
