@@ -14,12 +14,14 @@ flux is not positive), ``flux_<band>`` (sum of the image inside the mask, NaN pi
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from zoobot_tf.detection.instances import CLASS_NAMES, flux_to_magnitude
+from zoobot_tf.typed_options import options_from
 
 logger = logging.getLogger(__name__)
 
@@ -43,9 +45,10 @@ def read_field(path, *, hdu=None, bands=None):
     one file per band (header and WCS from the first). Band names: ``bands``, else the header's
     ``BANDS`` (comma-separated), else each band HDU's ``FILTER``/``BAND``, else ``b0, b1, ...``.
     """
+    import warnings
+
     from astropy.io import fits
     from astropy.wcs import WCS, FITSFixedWarning
-    import warnings
 
     from zoobot_tf.images.readers import read_image, split_paths
 
@@ -133,23 +136,23 @@ def _load_detector(model):
     return model
 
 
-def detect_field(
-    fits_paths,
-    model,
-    *,
-    scaling: str | None = None,
-    tile_size: int | None = None,
-    overlap: int = 32,
-    score_threshold: float | None = None,
-    max_detections: int = 200,
-    augment: bool = False,
-    dedup_overlap: float = 0.5,
-    hdu=None,
-    bands=None,
-    zeropoint: float | None = None,
-    out=None,
-    progress: bool = True,
-) -> pd.DataFrame:
+@dataclass(frozen=True)
+class DetectOptions:
+    """How :func:`detect_field` scales, tiles and thresholds a field (see there for each)."""
+
+    scaling: str | None = None
+    tile_size: int | None = None
+    overlap: int = 32
+    score_threshold: float | None = None
+    max_detections: int = 200
+    augment: bool = False
+    dedup_overlap: float = 0.5
+    hdu: object = None
+    bands: object = None
+    zeropoint: float | None = None
+
+
+def detect_field(fits_paths, model, *, out=None, progress: bool = True, options: DetectOptions | None = None, **kwargs) -> pd.DataFrame:
     """Detect, deblend and classify every source of one or more FITS fields into a catalog.
 
     Parameters
@@ -189,9 +192,26 @@ def detect_field(
     pandas.DataFrame
         One row per source (columns in the module doc), with ``file`` and ``source_id``.
     """
+    _o = options_from(DetectOptions, options, **kwargs)
+    scaling, tile_size, overlap, score_threshold, max_detections, augment, dedup_overlap, hdu, bands, zeropoint = (
+        _o.scaling,
+        _o.tile_size,
+        _o.overlap,
+        _o.score_threshold,
+        _o.max_detections,
+        _o.augment,
+        _o.dedup_overlap,
+        _o.hdu,
+        _o.bands,
+        _o.zeropoint,
+    )
     from tqdm.auto import tqdm
 
-    from zoobot_tf.detection.scalings import DEFAULT_SCALING, apply_scaling, check_scaling
+    from zoobot_tf.detection.scalings import (
+        DEFAULT_SCALING,
+        apply_scaling,
+        check_scaling,
+    )
     from zoobot_tf.detection.tiling import predict_tiled
     from zoobot_tf.images.readers import source_name
 
@@ -211,12 +231,20 @@ def detect_field(
         if expected is not None and int(expected) != image.shape[-1]:
             raise ValueError(f"{name}: {image.shape[-1]} bands but the model takes {expected}")
         detections = predict_tiled(
-            apply_scaling(image, scaling), detector, tile_size=tile_size, overlap=overlap,
-            score_threshold=score_threshold, max_detections=max_detections, dedup_overlap=dedup_overlap,
-            augment=augment, progress=progress, where=name,
+            apply_scaling(image, scaling),
+            detector,
+            tile_size=tile_size,
+            overlap=overlap,
+            score_threshold=score_threshold,
+            max_detections=max_detections,
+            dedup_overlap=dedup_overlap,
+            augment=augment,
+            progress=progress,
+            where=name,
         )
-        table = measure_detections(image, detections, names, wcs=wcs,
-                                   zeropoint=zeropoint if zeropoint is not None else header_zeropoint)
+        table = measure_detections(
+            image, detections, names, wcs=wcs, zeropoint=zeropoint if zeropoint is not None else header_zeropoint
+        )
         stem = Path(str(path[0] if isinstance(path, (list, tuple)) else name.split(";")[0])).name
         table.insert(0, "source_id", [f"{stem}:{k:06d}" for k in range(len(table))])
         table.insert(0, "file", name)

@@ -25,6 +25,7 @@ source on a brighter one keeps a fraction of its ``snr``. Fluxes are in counts w
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -47,6 +48,7 @@ from zoobot_tf.synthetic.render import (
     galaxy_stamp,
     star_stamp,
 )
+from zoobot_tf.typed_options import options_from
 
 #: Default bands (those of the HSC study).
 DEFAULT_BANDS = ("g", "r", "i")
@@ -137,6 +139,21 @@ def _sample_objects(size, n_galaxies, n_stars, bands, reference, rng, crowding, 
     return objects
 
 
+@dataclass(frozen=True)
+class SceneOptions:
+    """How :func:`make_scene` renders a field beyond its size and source counts (see there for each)."""
+
+    crowding: float = 0.2
+    galaxy_mag_range: tuple[float, float] = (18.0, 25.0)
+    star_mag_range: tuple[float, float] = (17.0, 25.0)
+    psf_fwhm: float | tuple[float, ...] = 3.0
+    sky_sigma: float = DEFAULT_SKY_SIGMA
+    gain: float = DEFAULT_GAIN
+    mask_nsigma: float = 1.0
+    min_pixels: int = 5
+    reference_band: str | None = None
+
+
 def make_scene(
     size: int | tuple[int, int] = 128,
     n_galaxies: int = 10,
@@ -144,15 +161,8 @@ def make_scene(
     bands=DEFAULT_BANDS,
     rng: np.random.Generator | int | None = None,
     *,
-    crowding: float = 0.2,
-    galaxy_mag_range: tuple[float, float] = (18.0, 25.0),
-    star_mag_range: tuple[float, float] = (17.0, 25.0),
-    psf_fwhm: float | tuple[float, ...] = 3.0,
-    sky_sigma: float = DEFAULT_SKY_SIGMA,
-    gain: float = DEFAULT_GAIN,
-    mask_nsigma: float = 1.0,
-    min_pixels: int = 5,
-    reference_band: str | None = None,
+    options: SceneOptions | None = None,
+    **kwargs,
 ) -> Scene:
     """Render one synthetic blended field with exact labels.
 
@@ -188,6 +198,18 @@ def make_scene(
         ``image`` (H, W, C) float32, ``boxes``, ``classes``, ``masks``, ``fluxes``/``magnitudes``
         (N, C) true per band, ``centres``, ``sky_sigma``, and ``truth`` (every injected object).
     """
+    _o = options_from(SceneOptions, options, **kwargs)
+    crowding, galaxy_mag_range, star_mag_range, psf_fwhm, sky_sigma, gain, mask_nsigma, min_pixels, reference_band = (
+        _o.crowding,
+        _o.galaxy_mag_range,
+        _o.star_mag_range,
+        _o.psf_fwhm,
+        _o.sky_sigma,
+        _o.gain,
+        _o.mask_nsigma,
+        _o.min_pixels,
+        _o.reference_band,
+    )
     bands = check_bands(bands)
     rng = np.random.default_rng(rng)
     height, width = (int(size), int(size)) if np.isscalar(size) else (int(size[0]), int(size[1]))
@@ -203,8 +225,9 @@ def make_scene(
     sky_variance = float(np.sum(sigma.astype(np.float64) ** 2))
     mask_threshold = mask_nsigma * np.sqrt(sky_variance)
 
-    objects = _sample_objects((height, width), n_galaxies, n_stars, bands, reference, rng, crowding,
-                              galaxy_mag_range, star_mag_range, fwhm)
+    objects = _sample_objects(
+        (height, width), n_galaxies, n_stars, bands, reference, rng, crowding, galaxy_mag_range, star_mag_range, fwhm
+    )
     model = np.zeros((height, width, len(bands)), dtype=np.float32)
     masks, rows, footprints = [], [], []
     for obj in objects:
@@ -227,17 +250,48 @@ def make_scene(
                 full[target] = own
                 masks.append(full)
         labelled = mask_area >= min_pixels
-        rows.append(dict(
-            id=obj["id"], class_id=CLASS_IDS[obj["kind"]], class_name=obj["kind"], x=obj["x"], y=obj["y"],
-            **{f"flux_{b}": float(obj["fluxes"][c]) for c, b in enumerate(bands)},
-            **{f"mag_{b}": float(m) for b, m in zip(bands, flux_to_magnitude(obj["fluxes"]))},
-            r_disk=obj["r_disk"], r_bulge=obj["r_bulge"], bulge_fraction=obj["bulge_fraction"],
-            axis_ratio=obj["q_disk"], position_angle=obj["angle"], blend_with=obj["blend_with"],
-            r50=r50, snr=snr, mask_area=mask_area, labelled=labelled, label_index=len(masks) - 1 if labelled else -1,
-        ))
-    columns = ["id", "class_id", "class_name", "x", "y", *[f"flux_{b}" for b in bands],
-               *[f"mag_{b}" for b in bands], "r_disk", "r_bulge", "bulge_fraction", "axis_ratio",
-               "position_angle", "blend_with", "r50", "snr", "mask_area", "labelled", "label_index"]
+        rows.append(
+            dict(
+                id=obj["id"],
+                class_id=CLASS_IDS[obj["kind"]],
+                class_name=obj["kind"],
+                x=obj["x"],
+                y=obj["y"],
+                **{f"flux_{b}": float(obj["fluxes"][c]) for c, b in enumerate(bands)},
+                **{f"mag_{b}": float(m) for b, m in zip(bands, flux_to_magnitude(obj["fluxes"]))},
+                r_disk=obj["r_disk"],
+                r_bulge=obj["r_bulge"],
+                bulge_fraction=obj["bulge_fraction"],
+                axis_ratio=obj["q_disk"],
+                position_angle=obj["angle"],
+                blend_with=obj["blend_with"],
+                r50=r50,
+                snr=snr,
+                mask_area=mask_area,
+                labelled=labelled,
+                label_index=len(masks) - 1 if labelled else -1,
+            )
+        )
+    columns = [
+        "id",
+        "class_id",
+        "class_name",
+        "x",
+        "y",
+        *[f"flux_{b}" for b in bands],
+        *[f"mag_{b}" for b in bands],
+        "r_disk",
+        "r_bulge",
+        "bulge_fraction",
+        "axis_ratio",
+        "position_angle",
+        "blend_with",
+        "r50",
+        "snr",
+        "mask_area",
+        "labelled",
+        "label_index",
+    ]
     truth = pd.DataFrame(rows, columns=columns)
     # All the noise in each footprint (sky + the photon noise of every source's light, its own and
     # its neighbours'): the S/N a measurement of the object can reach once the field is assembled.
@@ -270,8 +324,9 @@ def make_scene(
     )
 
 
-def make_scenes(n: int, size: int | tuple[int, int] = 128, *, seed: int = 0, progress: bool = False,
-                **scene_kwargs) -> list[Scene]:
+def make_scenes(
+    n: int, size: int | tuple[int, int] = 128, *, seed: int = 0, progress: bool = False, **scene_kwargs
+) -> list[Scene]:
     """``n`` independent scenes (deterministic for a ``seed``); keywords go to :func:`make_scene`.
 
     ``n_galaxies`` / ``n_stars`` may be ``(low, high)`` ranges, drawn per scene (inclusive).
@@ -354,8 +409,9 @@ def scene_wcs(shape, *, ra: float = 150.0, dec: float = 2.0, pixel_scale_arcsec:
     return wcs
 
 
-def write_scene_fits(scene: Scene, path, *, wcs=None, ra: float = 150.0, dec: float = 2.0,
-                     pixel_scale_arcsec: float = 0.168) -> Path:
+def write_scene_fits(
+    scene: Scene, path, *, wcs=None, ra: float = 150.0, dec: float = 2.0, pixel_scale_arcsec: float = 0.168
+) -> Path:
     """Write a scene as FITS so ``zoobot-tf detect`` can run on it.
 
     Primary HDU: the (C, H, W) float32 cube with a celestial WCS (``wcs`` or :func:`scene_wcs`),
@@ -365,8 +421,9 @@ def write_scene_fits(scene: Scene, path, *, wcs=None, ra: float = 150.0, dec: fl
     from astropy.table import Table
 
     path = Path(path)
-    wcs = wcs if wcs is not None else scene_wcs(scene.image_shape, ra=ra, dec=dec,
-                                                pixel_scale_arcsec=pixel_scale_arcsec)
+    wcs = (
+        wcs if wcs is not None else scene_wcs(scene.image_shape, ra=ra, dec=dec, pixel_scale_arcsec=pixel_scale_arcsec)
+    )
     header = wcs.to_header()
     primary = fits.PrimaryHDU(np.ascontiguousarray(np.moveaxis(scene.image, -1, 0)), header=header)
     primary.header["BANDS"] = (",".join(scene.bands), "band of each plane, in order")
