@@ -104,7 +104,7 @@ def test_train_kaggle_reports_rmse_beside_the_mean_baseline(tmp_path, capsys):
     assert 0 < metrics["rmse"] < 1 and 0 < metrics["baseline_rmse"] < 1
     assert metrics["max_child_excess"] < 1e-5
     config = json.loads((tmp_path / "run/config.json").read_text())
-    assert config["head"] == "custom" and config["loss"]["class_name"] == "RootMeanSquaredErrorLoss"
+    assert config["head"] == "regression" and config["loss"]["class_name"] == "RootMeanSquaredErrorLoss"
 
     # the merger fraction of the Kaggle predictions: Class8.6 is dependency-weighted already
     result = merger_fraction(tmp_path / "run/evaluation/predictions.csv", threshold=0.0)

@@ -111,16 +111,16 @@ import tensorflow as tf
 cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 import keras
-from zoobot_tf.training import trainer
+from zoobot_tf.training import engine, trainer
 
-make_callbacks = trainer.make_callbacks
+make_callbacks = engine.make_callbacks
 
 class PauseAfterBackup(keras.callbacks.Callback):  # runs after BackupAndRestore: a window to kill in
     def on_epoch_end(self, epoch, logs=None):
         if epoch == int(sys.argv[3]):
             time.sleep(60)
 
-trainer.make_callbacks = lambda *a, **k: make_callbacks(*a, **k) + [PauseAfterBackup()]
+engine.make_callbacks = lambda *a, **k: make_callbacks(*a, **k) + [PauseAfterBackup()]
 model, history = trainer.train(sys.argv[1], "decals_dr5", sys.argv[2], architecture="small_cnn", batch_size=8,
                                epochs=4, learning_rate=1e-2, strategy="mirrored", progress=False)
 print("REPLICAS", model.distribute_strategy.num_replicas_in_sync, "EPOCHS", history["epoch"], flush=True)

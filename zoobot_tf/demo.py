@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from zoobot_tf.typed_options import options_from
+from zoobot_tf.typed_options import field_values, options_from
 
 #: training settings of the demo (and the default of ``benchmarks/quality.py``); see the module doc
 DEMO_TRAINING = {
@@ -91,16 +91,7 @@ def run_demo(
     the same seed prints the same figures.
     """
     _o = options_from(DemoOptions, options, **kwargs)
-    n, size, image_size, epochs, augment, batch_size, architecture, n_samples = (
-        _o.n,
-        _o.size,
-        _o.image_size,
-        _o.epochs,
-        _o.augment,
-        _o.batch_size,
-        _o.architecture,
-        _o.n_samples,
-    )
+    (n, size, image_size, epochs, augment, batch_size, architecture, n_samples) = field_values(_o)
     import tensorflow as tf
 
     from zoobot_tf.catalogs import read_catalog
@@ -126,51 +117,22 @@ def run_demo(
 
     _step(2, total, f"writing {size}px train/val/test shards -> {out_dir / 'shards'}")
     shard_dir = out_dir / "shards"
-    manifest = write_shards(
-        catalog,
-        shard_dir,
-        schema=schema.name,
-        size=size,
-        channels=3,
-        seed=seed,
-        shard_size=512,
-        val_fraction=0.1,
-        test_fraction=0.1,
-        progress=progress,
-    )
+    manifest = write_shards(catalog, shard_dir, schema=schema.name, size=size, channels=3, seed=seed,
+                            shard_size=512, val_fraction=0.1, test_fraction=0.1, progress=progress)
     print("  records: " + ", ".join(f"{s} {manifest.n_records(s)}" for s in manifest.split_names()))
-    images, votes = next(
-        iter(get_dataset(shard_dir, "train", batch_size=32, augment=True, seed=seed, output_size=image_size))
-    )
+    images, votes = next(iter(get_dataset(shard_dir, "train", batch_size=32, augment=True, seed=seed,
+                                          output_size=image_size)))
     titles = [f"{schema.questions[0].answers[int(np.argmax(v[:3]))].suffix}" for v in votes.numpy()]
-    grid = save_image_grid(
-        images.numpy(),
-        out_dir / "augmented_batch.png",
-        titles=titles,
-        title="one augmented training batch (majority root answer)",
-    )
+    grid = save_image_grid(images.numpy(), out_dir / "augmented_batch.png", titles=titles,
+                           title="one augmented training batch (majority root answer)")
     print(f"  augmented batch: {grid}")
 
     _step(3, total, f"training {architecture} at {image_size}px for up to {epochs} epochs")
     run_dir = out_dir / "run"
-    settings = {
-        **DEMO_TRAINING,
-        "architecture": architecture,
-        "epochs": epochs,
-        "batch_size": batch_size,
-        "image_size": image_size,
-        "patience": min(DEMO_TRAINING["patience"], max(3, epochs // 3)),
-    }
-    _, history = train(
-        run_dir,
-        schema.name,
-        shard_dir,
-        seed=seed,
-        progress=progress,
-        augment=augment,
-        overwrite=True,
-        **demo_train_kwargs(settings),
-    )
+    settings = {**DEMO_TRAINING, "architecture": architecture, "epochs": epochs, "batch_size": batch_size,
+                "image_size": image_size, "patience": min(DEMO_TRAINING["patience"], max(3, epochs // 3))}
+    _, history = train(run_dir, schema.name, shard_dir, seed=seed, progress=progress, augment=augment, overwrite=True,
+                       **demo_train_kwargs(settings))
     print(f"  best val_loss {min(history['val_loss']):.2f} (first epoch {history['val_loss'][0]:.2f})")
 
     _step(4, total, f"predict_on_catalog: {n_samples} MC-dropout samples per held-out galaxy -> predictions.hdf5")
@@ -178,15 +140,8 @@ def run_demo(
     train_ids = [record["id_str"] for record in iter_records(shard_dir, "train")]
     by_id = catalog.set_index("id_str").copy()  # one block: fast row lookups
     test_catalog = by_id.loc[test_ids].reset_index()
-    predictions_path = predict(
-        test_catalog,
-        run_dir,
-        n_samples=n_samples,
-        save_loc=out_dir / "predictions.hdf5",
-        batch_size=64,
-        seed=seed,
-        progress=progress,
-    )
+    predictions_path = predict(test_catalog, run_dir, n_samples=n_samples, save_loc=out_dir / "predictions.hdf5",
+                               batch_size=64, seed=seed, progress=progress)
 
     _step(5, total, "summarising: expected vote fractions, 90% intervals, probability each question is asked")
     summary = summarise(predictions_path, out=out_dir / "summary", csv=True)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import fields
 
-__all__ = ["asdict_shallow", "options_from"]
+__all__ = ["asdict_shallow", "field_values", "options_from"]
 
 
 def options_from(cls, options=None, **overrides):
@@ -30,3 +30,8 @@ def options_from(cls, options=None, **overrides):
 def asdict_shallow(options) -> dict:
     """The fields of a dataclass as they are (nested dataclasses kept as objects)."""
     return {f.name: getattr(options, f.name) for f in fields(options)}
+
+
+def field_values(options) -> tuple:
+    """The field values of a dataclass in declaration order (to unpack into local names)."""
+    return tuple(getattr(options, f.name) for f in fields(options))

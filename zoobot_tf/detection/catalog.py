@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from zoobot_tf.detection.instances import CLASS_NAMES, flux_to_magnitude
-from zoobot_tf.typed_options import options_from
+from zoobot_tf.typed_options import field_values, options_from
 
 logger = logging.getLogger(__name__)
 
@@ -152,7 +152,15 @@ class DetectOptions:
     zeropoint: float | None = None
 
 
-def detect_field(fits_paths, model, *, out=None, progress: bool = True, options: DetectOptions | None = None, **kwargs) -> pd.DataFrame:
+def detect_field(
+    fits_paths,
+    model,
+    *,
+    out=None,
+    progress: bool = True,
+    options: DetectOptions | None = None,
+    **kwargs,
+) -> pd.DataFrame:
     """Detect, deblend and classify every source of one or more FITS fields into a catalog.
 
     Parameters
@@ -193,18 +201,8 @@ def detect_field(fits_paths, model, *, out=None, progress: bool = True, options:
         One row per source (columns in the module doc), with ``file`` and ``source_id``.
     """
     _o = options_from(DetectOptions, options, **kwargs)
-    scaling, tile_size, overlap, score_threshold, max_detections, augment, dedup_overlap, hdu, bands, zeropoint = (
-        _o.scaling,
-        _o.tile_size,
-        _o.overlap,
-        _o.score_threshold,
-        _o.max_detections,
-        _o.augment,
-        _o.dedup_overlap,
-        _o.hdu,
-        _o.bands,
-        _o.zeropoint,
-    )
+    (scaling, tile_size, overlap, score_threshold, max_detections, augment, dedup_overlap, hdu, bands,
+     zeropoint) = field_values(_o)
     from tqdm.auto import tqdm
 
     from zoobot_tf.detection.scalings import (
@@ -231,20 +229,12 @@ def detect_field(fits_paths, model, *, out=None, progress: bool = True, options:
         if expected is not None and int(expected) != image.shape[-1]:
             raise ValueError(f"{name}: {image.shape[-1]} bands but the model takes {expected}")
         detections = predict_tiled(
-            apply_scaling(image, scaling),
-            detector,
-            tile_size=tile_size,
-            overlap=overlap,
-            score_threshold=score_threshold,
-            max_detections=max_detections,
-            dedup_overlap=dedup_overlap,
-            augment=augment,
-            progress=progress,
-            where=name,
+            apply_scaling(image, scaling), detector, tile_size=tile_size, overlap=overlap,
+            score_threshold=score_threshold, max_detections=max_detections, dedup_overlap=dedup_overlap,
+            augment=augment, progress=progress, where=name,
         )
-        table = measure_detections(
-            image, detections, names, wcs=wcs, zeropoint=zeropoint if zeropoint is not None else header_zeropoint
-        )
+        table = measure_detections(image, detections, names, wcs=wcs,
+                                   zeropoint=zeropoint if zeropoint is not None else header_zeropoint)
         stem = Path(str(path[0] if isinstance(path, (list, tuple)) else name.split(";")[0])).name
         table.insert(0, "source_id", [f"{stem}:{k:06d}" for k in range(len(table))])
         table.insert(0, "file", name)

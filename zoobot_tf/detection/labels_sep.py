@@ -30,7 +30,7 @@ from zoobot_tf.detection.instances import (
     flux_to_magnitude,
     reference_band_index,
 )
-from zoobot_tf.typed_options import options_from
+from zoobot_tf.typed_options import field_values, options_from
 
 logger = logging.getLogger(__name__)
 
@@ -84,7 +84,13 @@ class SepOptions:
 
 
 def labels_from_sep(
-    image, *, band: int | str | None = None, bands=None, mask=None, options: SepOptions | None = None, **kwargs
+    image,
+    *,
+    band: int | str | None = None,
+    bands=None,
+    mask=None,
+    options: SepOptions | None = None,
+    **kwargs,
 ) -> Scene:
     """Detect, deblend and segment the sources of an image with ``sep``; return them as labels.
 
@@ -123,27 +129,8 @@ def labels_from_sep(
         ``truth`` holds sep's per-source columns (``r50``, ``snr``, ``flag``...).
     """
     _o = options_from(SepOptions, options, **kwargs)
-    (
-        thresh,
-        minarea,
-        deblend_nthresh,
-        deblend_cont,
-        psf_fwhm,
-        star_radius_factor,
-        locus_snr,
-        zeropoint,
-        background_box,
-    ) = (
-        _o.thresh,
-        _o.minarea,
-        _o.deblend_nthresh,
-        _o.deblend_cont,
-        _o.psf_fwhm,
-        _o.star_radius_factor,
-        _o.locus_snr,
-        _o.zeropoint,
-        _o.background_box,
-    )
+    (thresh, minarea, deblend_nthresh, deblend_cont, psf_fwhm, star_radius_factor, locus_snr, zeropoint,
+     background_box) = field_values(_o)
     import pandas as pd
     import sep
 
@@ -165,14 +152,8 @@ def labels_from_sep(
     sep.set_extract_pixstack(max(300_000, height * width))
     sep.set_sub_object_limit(max(1024, sep.get_sub_object_limit()))
     objects, segmap = sep.extract(
-        detection,
-        thresh,
-        err=noise,
-        mask=invalid,
-        minarea=minarea,
-        deblend_nthresh=deblend_nthresh,
-        deblend_cont=deblend_cont,
-        segmentation_map=True,
+        detection, thresh, err=noise, mask=invalid, minarea=minarea, deblend_nthresh=deblend_nthresh,
+        deblend_cont=deblend_cont, segmentation_map=True,
     )
     n = len(objects)
     ids = np.arange(1, n + 1)
@@ -193,19 +174,10 @@ def labels_from_sep(
     is_star = np.isfinite(r50) & (r50 <= star_radius_factor * r50_psf)
     classes = np.where(is_star, CLASS_IDS["star"], CLASS_IDS["galaxy"]).astype(np.int32)
 
-    truth = pd.DataFrame(
-        {
-            "x": objects["x"],
-            "y": objects["y"],
-            "npix": areas,
-            "r50": r50,
-            "snr": snr,
-            "peak": objects["peak"],
-            "flag": objects["flag"],
-            "class_id": classes,
-            "labelled": keep,
-        }
-    )
+    truth = pd.DataFrame({
+        "x": objects["x"], "y": objects["y"], "npix": areas, "r50": r50, "snr": snr,
+        "peak": objects["peak"], "flag": objects["flag"], "class_id": classes, "labelled": keep,
+    })
     truth.attrs["r50_psf"] = float(r50_psf)
     return Scene(
         image=raw.astype(np.float32),
@@ -235,15 +207,8 @@ def _half_light_radii(detection, objects, segmap, det_flux, areas) -> np.ndarray
     r50 = np.full(len(objects), np.nan)
     if ok.any():
         radius, flags = sep.flux_radius(
-            detection,
-            objects["x"][ok],
-            objects["y"][ok],
-            rmax[ok],
-            0.5,
-            normflux=normflux[ok],
-            segmap=segmap.astype(np.int32),
-            seg_id=np.arange(1, len(objects) + 1, dtype=np.int32)[ok],
-            subpix=5,
+            detection, objects["x"][ok], objects["y"][ok], rmax[ok], 0.5, normflux=normflux[ok],
+            segmap=segmap.astype(np.int32), seg_id=np.arange(1, len(objects) + 1, dtype=np.int32)[ok], subpix=5,
         )
         r50[ok] = radius
     return r50
@@ -258,9 +223,8 @@ def _psf_r50(psf_fwhm, r50, snr, locus_snr: float) -> float:
 
         kernel = np.ascontiguousarray(psf_kernel(float(psf_fwhm)), dtype=np.float64)
         centre = np.array([kernel.shape[0] // 2], dtype=np.float64)
-        radius, _ = sep.flux_radius(
-            kernel, centre, centre, np.array([centre[0]]), 0.5, normflux=np.array([kernel.sum()]), subpix=5
-        )
+        radius, _ = sep.flux_radius(kernel, centre, centre, np.array([centre[0]]), 0.5,
+                                    normflux=np.array([kernel.sum()]), subpix=5)
         return float(radius[0])
     finite = np.isfinite(r50)
     bright = finite & (snr > locus_snr)

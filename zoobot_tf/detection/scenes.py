@@ -48,7 +48,7 @@ from zoobot_tf.synthetic.render import (
     galaxy_stamp,
     star_stamp,
 )
-from zoobot_tf.typed_options import options_from
+from zoobot_tf.typed_options import field_values, options_from
 
 #: Default bands (those of the HSC study).
 DEFAULT_BANDS = ("g", "r", "i")
@@ -199,17 +199,8 @@ def make_scene(
         (N, C) true per band, ``centres``, ``sky_sigma``, and ``truth`` (every injected object).
     """
     _o = options_from(SceneOptions, options, **kwargs)
-    crowding, galaxy_mag_range, star_mag_range, psf_fwhm, sky_sigma, gain, mask_nsigma, min_pixels, reference_band = (
-        _o.crowding,
-        _o.galaxy_mag_range,
-        _o.star_mag_range,
-        _o.psf_fwhm,
-        _o.sky_sigma,
-        _o.gain,
-        _o.mask_nsigma,
-        _o.min_pixels,
-        _o.reference_band,
-    )
+    (crowding, galaxy_mag_range, star_mag_range, psf_fwhm, sky_sigma, gain, mask_nsigma, min_pixels,
+     reference_band) = field_values(_o)
     bands = check_bands(bands)
     rng = np.random.default_rng(rng)
     height, width = (int(size), int(size)) if np.isscalar(size) else (int(size[0]), int(size[1]))
@@ -225,9 +216,8 @@ def make_scene(
     sky_variance = float(np.sum(sigma.astype(np.float64) ** 2))
     mask_threshold = mask_nsigma * np.sqrt(sky_variance)
 
-    objects = _sample_objects(
-        (height, width), n_galaxies, n_stars, bands, reference, rng, crowding, galaxy_mag_range, star_mag_range, fwhm
-    )
+    objects = _sample_objects((height, width), n_galaxies, n_stars, bands, reference, rng, crowding,
+                              galaxy_mag_range, star_mag_range, fwhm)
     model = np.zeros((height, width, len(bands)), dtype=np.float32)
     masks, rows, footprints = [], [], []
     for obj in objects:
@@ -250,49 +240,9 @@ def make_scene(
                 full[target] = own
                 masks.append(full)
         labelled = mask_area >= min_pixels
-        rows.append(
-            dict(
-                id=obj["id"],
-                class_id=CLASS_IDS[obj["kind"]],
-                class_name=obj["kind"],
-                x=obj["x"],
-                y=obj["y"],
-                **{f"flux_{b}": float(obj["fluxes"][c]) for c, b in enumerate(bands)},
-                **{f"mag_{b}": float(m) for b, m in zip(bands, flux_to_magnitude(obj["fluxes"]))},
-                r_disk=obj["r_disk"],
-                r_bulge=obj["r_bulge"],
-                bulge_fraction=obj["bulge_fraction"],
-                axis_ratio=obj["q_disk"],
-                position_angle=obj["angle"],
-                blend_with=obj["blend_with"],
-                r50=r50,
-                snr=snr,
-                mask_area=mask_area,
-                labelled=labelled,
-                label_index=len(masks) - 1 if labelled else -1,
-            )
-        )
-    columns = [
-        "id",
-        "class_id",
-        "class_name",
-        "x",
-        "y",
-        *[f"flux_{b}" for b in bands],
-        *[f"mag_{b}" for b in bands],
-        "r_disk",
-        "r_bulge",
-        "bulge_fraction",
-        "axis_ratio",
-        "position_angle",
-        "blend_with",
-        "r50",
-        "snr",
-        "mask_area",
-        "labelled",
-        "label_index",
-    ]
-    truth = pd.DataFrame(rows, columns=columns)
+        rows.append(_truth_row(obj, bands, r50=r50, snr=snr, mask_area=mask_area, labelled=labelled,
+                               label_index=len(masks) - 1 if labelled else -1))
+    truth = pd.DataFrame(rows, columns=_truth_columns(bands))
     # All the noise in each footprint (sky + the photon noise of every source's light, its own and
     # its neighbours'): the S/N a measurement of the object can reach once the field is assembled.
     variance = sky_variance + np.clip(model, 0.0, None).sum(axis=-1) / gain
@@ -324,9 +274,25 @@ def make_scene(
     )
 
 
-def make_scenes(
-    n: int, size: int | tuple[int, int] = 128, *, seed: int = 0, progress: bool = False, **scene_kwargs
-) -> list[Scene]:
+def _truth_row(obj, bands, **measured) -> dict:
+    """One injected object as a row of the scene's truth table."""
+    return dict(
+        id=obj["id"], class_id=CLASS_IDS[obj["kind"]], class_name=obj["kind"], x=obj["x"], y=obj["y"],
+        **{f"flux_{b}": float(obj["fluxes"][c]) for c, b in enumerate(bands)},
+        **{f"mag_{b}": float(m) for b, m in zip(bands, flux_to_magnitude(obj["fluxes"]))},
+        r_disk=obj["r_disk"], r_bulge=obj["r_bulge"], bulge_fraction=obj["bulge_fraction"],
+        axis_ratio=obj["q_disk"], position_angle=obj["angle"], blend_with=obj["blend_with"], **measured,
+    )
+
+
+def _truth_columns(bands) -> list[str]:
+    return ["id", "class_id", "class_name", "x", "y", *[f"flux_{b}" for b in bands], *[f"mag_{b}" for b in bands],
+            "r_disk", "r_bulge", "bulge_fraction", "axis_ratio", "position_angle", "blend_with", "r50", "snr",
+            "mask_area", "labelled", "label_index"]
+
+
+def make_scenes(n: int, size: int | tuple[int, int] = 128, *, seed: int = 0, progress: bool = False,
+                **scene_kwargs) -> list[Scene]:
     """``n`` independent scenes (deterministic for a ``seed``); keywords go to :func:`make_scene`.
 
     ``n_galaxies`` / ``n_stars`` may be ``(low, high)`` ranges, drawn per scene (inclusive).
@@ -409,9 +375,8 @@ def scene_wcs(shape, *, ra: float = 150.0, dec: float = 2.0, pixel_scale_arcsec:
     return wcs
 
 
-def write_scene_fits(
-    scene: Scene, path, *, wcs=None, ra: float = 150.0, dec: float = 2.0, pixel_scale_arcsec: float = 0.168
-) -> Path:
+def write_scene_fits(scene: Scene, path, *, wcs=None, ra: float = 150.0, dec: float = 2.0,
+                     pixel_scale_arcsec: float = 0.168) -> Path:
     """Write a scene as FITS so ``zoobot-tf detect`` can run on it.
 
     Primary HDU: the (C, H, W) float32 cube with a celestial WCS (``wcs`` or :func:`scene_wcs`),
@@ -421,9 +386,8 @@ def write_scene_fits(
     from astropy.table import Table
 
     path = Path(path)
-    wcs = (
-        wcs if wcs is not None else scene_wcs(scene.image_shape, ra=ra, dec=dec, pixel_scale_arcsec=pixel_scale_arcsec)
-    )
+    wcs = wcs if wcs is not None else scene_wcs(scene.image_shape, ra=ra, dec=dec,
+                                                pixel_scale_arcsec=pixel_scale_arcsec)
     header = wcs.to_header()
     primary = fits.PrimaryHDU(np.ascontiguousarray(np.moveaxis(scene.image, -1, 0)), header=header)
     primary.header["BANDS"] = (",".join(scene.bands), "band of each plane, in order")

@@ -92,25 +92,7 @@ def scenes_to_dataset(scenes, batch_size=2, *, max_objects=None, scaling=None, s
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     if isinstance(scenes, dict):
-        missing = {"images", "boxes", "classes", "masks"} - set(scenes)
-        if missing:
-            raise KeyError(f"scene batch dict lacks {sorted(missing)}")
-        if scaling is not None:
-            raise ValueError("a scenes_to_batches dict is already scaled; pass scaling there, not here")
-        arrays = dict(scenes)
-        _, height, width, _ = np.shape(arrays["images"])
-        pad_h, pad_w = _ceil32(height) - height, _ceil32(width) - width
-        if pad_h or pad_w:
-            arrays["images"] = np.pad(arrays["images"], ((0, 0), (0, pad_h), (0, pad_w), (0, 0)))
-            arrays["masks"] = np.pad(arrays["masks"], ((0, 0), (0, 0), (0, pad_h), (0, pad_w)))
-        dataset = tf.data.Dataset.from_tensor_slices(arrays)
-        if shuffle:
-            dataset = dataset.shuffle(len(arrays["images"]), seed=seed, reshuffle_each_iteration=True)
-        info = {"num_scenes": len(arrays["images"]), "image_shape": tuple(np.shape(arrays["images"])[1:]),
-                "max_objects": int(np.shape(arrays["boxes"])[1])}
-        if augment:
-            dataset = dihedral_augment(dataset, seed)
-        return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE), info
+        return _batches_dataset(scenes, batch_size, scaling=scaling, shuffle=shuffle, seed=seed, augment=augment)
 
     from tqdm.auto import tqdm
 
@@ -165,6 +147,31 @@ def scenes_to_dataset(scenes, batch_size=2, *, max_objects=None, scaling=None, s
     dataset = tf.data.Dataset.from_generator(generate, output_signature=signature)
     dataset = dataset.apply(tf.data.experimental.assert_cardinality(len(scenes)))  # Keras then knows the steps
     info = {"num_scenes": len(scenes), "image_shape": (height, width, channels), "max_objects": int(max_objects)}
+    if augment:
+        dataset = dihedral_augment(dataset, seed)
+    return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE), info
+
+
+def _batches_dataset(scenes: dict, batch_size, *, scaling, shuffle, seed, augment):
+    """:func:`scenes_to_dataset` of a ``scenes_to_batches`` dict (already scaled arrays)."""
+    import tensorflow as tf
+
+    missing = {"images", "boxes", "classes", "masks"} - set(scenes)
+    if missing:
+        raise KeyError(f"scene batch dict lacks {sorted(missing)}")
+    if scaling is not None:
+        raise ValueError("a scenes_to_batches dict is already scaled; pass scaling there, not here")
+    arrays = dict(scenes)
+    _, height, width, _ = np.shape(arrays["images"])
+    pad_h, pad_w = _ceil32(height) - height, _ceil32(width) - width
+    if pad_h or pad_w:
+        arrays["images"] = np.pad(arrays["images"], ((0, 0), (0, pad_h), (0, pad_w), (0, 0)))
+        arrays["masks"] = np.pad(arrays["masks"], ((0, 0), (0, 0), (0, pad_h), (0, pad_w)))
+    dataset = tf.data.Dataset.from_tensor_slices(arrays)
+    if shuffle:
+        dataset = dataset.shuffle(len(arrays["images"]), seed=seed, reshuffle_each_iteration=True)
+    info = {"num_scenes": len(arrays["images"]), "image_shape": tuple(np.shape(arrays["images"])[1:]),
+            "max_objects": int(np.shape(arrays["boxes"])[1])}
     if augment:
         dataset = dihedral_augment(dataset, seed)
     return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE), info
@@ -368,7 +375,7 @@ def train_detection(scenes, save_dir, epochs_heads=10, epochs_all=20, *, val_sce
     from zoobot_tf.atomic import atomic_write_text
     from zoobot_tf.detection.model.mask_rcnn import MaskRCNN, build_mask_rcnn
     from zoobot_tf.runs import software_versions
-    from zoobot_tf.training.callbacks import make_callbacks, read_log, resume_state
+    from zoobot_tf.training.callbacks import read_log
     from zoobot_tf.training.engine import RunDirectory, asdict_shallow, options_from
 
     opts = options_from(DetectionTrainOptions, options, **kwargs)
@@ -421,25 +428,10 @@ def train_detection(scenes, save_dir, epochs_heads=10, epochs_all=20, *, val_sce
         if phase in done:
             epoch = done[phase]["end_epoch"]
             continue
-        phase_backup = run.backup_dir / phase
-        resume = resume_state(run.path, None, backup_dir=phase_backup, first_epoch=epoch)
-        phase_callbacks = make_callbacks(run.path, patience=1, resume=resume, epochs=epoch + epochs,
-                                         steps_per_epoch=opts.steps_per_epoch, progress=opts.progress, monitor=None,
-                                         tensorboard=False, backup_dir=phase_backup) + list(callbacks or [])
-        phase_seconds = None
-        if opts.max_seconds is not None:
-            share = epochs_heads / (epochs_heads + epochs_all) if phase == "heads" else 1.0
-            deadline = start + share * float(opts.max_seconds)
-            phase_callbacks.append(Deadline(deadline))
-            phase_seconds = deadline - time.monotonic()
-        if opts.schedule == "cosine":
-            phase_callbacks.append(_cosine(lr, phase_seconds, epochs, opts.steps_per_epoch, info["num_scenes"],
-                                           opts.batch_size))
-        model.set_backbone_trainable(backbone_trainable)
-        model.compile(optimizer=_optimizer(opts.optimizer, lr, opts.clipnorm), run_eagerly=opts.run_eagerly)
-        fitted = model.fit(train_ds, validation_data=val_ds, initial_epoch=epoch, epochs=epoch + epochs,
-                           steps_per_epoch=opts.steps_per_epoch, callbacks=phase_callbacks, shuffle=False, verbose=0)
-        epoch = max(resume.initial_epoch, epoch) + len(fitted.history.get("loss", []))  # fewer when the deadline hit
+        share = epochs_heads / (epochs_heads + epochs_all) if phase == "heads" else 1.0
+        deadline = None if opts.max_seconds is None else start + share * float(opts.max_seconds)
+        epoch = _fit_phase(model, run, phase, (epoch, epochs), backbone_trainable, lr, opts, train_ds, val_ds,
+                           info, deadline, callbacks)
         model.save_weights(str(run.backup_dir / f"after_{phase}.weights.h5"))
         done[phase] = {"end_epoch": epoch, "learning_rate": lr}
         atomic_write_text(phases_path, json.dumps(done))
@@ -454,6 +446,30 @@ def train_detection(scenes, save_dir, epochs_heads=10, epochs_all=20, *, val_sce
     run.finish(model, steps=int(model.optimizer.iterations), train_seconds=round(time.monotonic() - start, 1))
     shutil.rmtree(run.backup_dir, ignore_errors=True)
     return model, history
+
+
+def _fit_phase(model, run, phase, epochs, backbone_trainable, lr, opts, train_ds, val_ds, info, deadline, callbacks):
+    """One phase of :func:`train_detection` (``epochs`` = (first, count)), resumed from its backup
+    when there is one; returns the epoch after its last."""
+    from zoobot_tf.training.callbacks import make_callbacks, resume_state
+
+    first, count = epochs
+    backup = run.backup_dir / phase
+    resume = resume_state(run.path, None, backup_dir=backup, first_epoch=first)
+    phase_callbacks = make_callbacks(run.path, patience=1, resume=resume, epochs=first + count,
+                                     steps_per_epoch=opts.steps_per_epoch, progress=opts.progress, monitor=None,
+                                     tensorboard=False, backup_dir=backup) + list(callbacks or [])
+    seconds = None
+    if deadline is not None:
+        phase_callbacks.append(Deadline(deadline))
+        seconds = deadline - time.monotonic()
+    if opts.schedule == "cosine":
+        phase_callbacks.append(_cosine(lr, seconds, count, opts.steps_per_epoch, info["num_scenes"], opts.batch_size))
+    model.set_backbone_trainable(backbone_trainable)
+    model.compile(optimizer=_optimizer(opts.optimizer, lr, opts.clipnorm), run_eagerly=opts.run_eagerly)
+    fitted = model.fit(train_ds, validation_data=val_ds, initial_epoch=first, epochs=first + count,
+                       steps_per_epoch=opts.steps_per_epoch, callbacks=phase_callbacks, shuffle=False, verbose=0)
+    return max(resume.initial_epoch, first) + len(fitted.history.get("loss", []))  # fewer when the deadline hit
 
 
 def _check_detection_options(epochs_heads, epochs_all, opts) -> None:
