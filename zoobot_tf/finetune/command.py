@@ -65,6 +65,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
         help="BatchNorm on the new images: re-estimate then train (adapt, default), train, or keep the source's (frozen)",
     )
     parser.add_argument("--no-augment", action="store_true", help="no random rotation/flip/crop")
+    parser.add_argument(
+        "--ema-epochs", type=float, default=None,
+        help="time constant (epochs) of the weight average that is validated, checkpointed and kept; 0: none "
+             "(default 2)",
+    )
+    parser.add_argument("--no-baselines", action="store_true",
+                        help="skip the linear probe / majority-class baselines scored beside the fine-tuned model")
     parser.add_argument("--mixed-precision", action="store_true", help="float16 compute (GPUs with tensor cores)")
     parser.add_argument(
         "--strategy", default="mirrored", choices=["mirrored", "multiworker", "default"],
@@ -128,9 +135,39 @@ def run(args: argparse.Namespace) -> int:
         scaling=args.scaling,
         eval_crop=args.eval_crop,
         augmentation=augmentation_from_args(args),
+        baselines=not args.no_baselines,
+        **({} if args.ema_epochs is None else {"ema_epochs": args.ema_epochs}),
     )
-    shown = {k: v for k, v in result.metrics.items() if isinstance(v, (int, float))}
-    if result.metrics.get("image_recipe"):
-        print(f"image recipe: {result.metrics['image_recipe']}")
+    metrics = result.metrics
+    shown = {k: v for k, v in metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+    if metrics.get("image_recipe"):
+        print(f"image recipe: {metrics['image_recipe']}")
     print(f"fine-tuned model: {result.paths['model']}; held-out metrics: {json.dumps(shown)}")
+    for line in baseline_lines(metrics):
+        print(line)
     return 0
+
+
+def baseline_lines(metrics: dict) -> list[str]:
+    """The fine-tuned model and its baselines on the held-out split, one line each, for the printout."""
+    baselines = metrics.get("baselines") or {}
+    names = [k for k in baselines if isinstance(baselines[k], dict)]
+    if not names:
+        return []
+    keys = [k for k in ("accuracy", "balanced_accuracy", "macro_f1", "rmse", "vote_fraction_rmse") if k in metrics]
+
+    def line(name, values):
+        parts = []
+        for key in keys:
+            if key in values:
+                low_high = (values.get("intervals") or {}).get(key)
+                interval = f" [{low_high[0]:.3f}, {low_high[1]:.3f}]" if low_high else ""
+                parts.append(f"{key} {values[key]:.3f}{interval}")
+        return f"  {name:<16}" + ", ".join(parts)
+
+    lines = [f"on the {baselines.get('split', 'held-out')} split ({metrics.get('n', '?')} galaxies; 95% bootstrap "
+             "intervals):", line("fine-tuned", metrics)]
+    lines += [line(name.replace("_", " "), baselines[name]) for name in names]
+    if metrics.get("beats_probe") is False:
+        lines.append("  WARNING: the fine-tuned model does not beat the probe on the frozen encoder's features")
+    return lines

@@ -41,6 +41,8 @@ import pandas as pd
 from zoobot_tf.evaluation.held_out import EVAL_SAMPLES, sample_dataset, task_metrics
 from zoobot_tf.evaluation.plots import plot_confusion_matrix
 from zoobot_tf.data.inputs import catalog_recipe
+from zoobot_tf.finetune.averaging import WeightAverage, ema_momentum
+from zoobot_tf.finetune.baselines import finetune_baselines, probe_verdict
 from zoobot_tf.finetune.data import (
     catalog_path,
     image_read_errors,
@@ -87,6 +89,8 @@ logger = logging.getLogger(__name__)
 
 BEST_MODEL = "best.keras"
 LOG_NAME = "finetune_log.csv"
+#: default time constant of the weight average, in epochs (see :mod:`zoobot_tf.finetune.averaging`)
+EMA_EPOCHS = 2.0
 
 
 @dataclass
@@ -277,6 +281,8 @@ def finetune(
     scaling=None,
     eval_crop=None,
     augmentation=None,
+    ema_epochs=EMA_EPOCHS,
+    baselines=True,
 ) -> FinetuneResult:
     """Adapt a trained model to new labels: a new head, the encoder trained with per-block learning rates.
 
@@ -360,6 +366,15 @@ def finetune(
     augmentation : zoobot_tf.recipe.Augmentation, optional
         Training views (crop range, rotation, flips); default :class:`~zoobot_tf.recipe.Augmentation()`.
         With the above they make the fine-tuned model's image recipe, saved inside it.
+    ema_epochs : float
+        Time constant, in epochs, of the moving average of the weights (BatchNorm statistics
+        included) that is validated, checkpointed, early-stopped on and kept
+        (:mod:`zoobot_tf.finetune.averaging`); 0: the raw weights of each epoch.
+    baselines : bool
+        Also score a linear probe on the frozen encoder's features and the majority class (the
+        training mean for regressor / tree heads) on the held-out split
+        (:mod:`zoobot_tf.finetune.baselines`): ``metrics['baselines']``, and a warning when the
+        fine-tuned model does not beat the probe.
 
     Returns
     -------
@@ -423,7 +438,7 @@ def finetune(
                 len(trained_layers), lr_decay, batchnorm, recalibrated)
     history = _fit(model, splits, data, save_dir, batch_size=batch_size, augment=augment, epochs=epochs,
                    patience=patience, class_weight=weights, steps=steps, progress=progress, resume=resume,
-                   monitor=monitor)
+                   monitor=monitor, ema_epochs=ema_epochs)
     best_epoch = int(np.argmin(history["val_loss"])) if "val_loss" in history else len(history["loss"]) - 1
 
     paths = {"model": save_dir / MODEL_NAME, "log": save_dir / LOG_NAME}
@@ -431,7 +446,14 @@ def finetune(
         paths["best_checkpoint"] = save_dir / BEST_MODEL
     metrics = _evaluate_held_out(model, task, splits, eval_split, data, batch_size, save_dir, paths)
     metrics.update(epochs_run=len(history["loss"]), best_epoch=best_epoch, trained_layers=len(trained_layers),
-                   image_recipe=recipe.describe())
+                   image_recipe=recipe.describe(), weight_average_epochs=float(ema_epochs))
+    if baselines:
+        metrics["baselines"] = finetune_baselines(task, source_encoder, input_shape, splits, eval_split, **data,
+                                                  batch_size=batch_size, batchnorm=batchnorm, class_weight=weights)
+        verdict = probe_verdict(task.kind, metrics)
+        metrics["beats_probe"] = verdict is None
+        if verdict:
+            warnings.warn(verdict)
     paths["metrics"].write_text(json.dumps(metrics, indent=2) + "\n")
 
     save_model(model, paths["model"])
@@ -486,10 +508,10 @@ def _compiled_model(source_encoder, input_shape, task, steps, *, strategy, mixed
 
 
 def _fit(model, splits, data, save_dir, *, batch_size, augment, epochs, patience, class_weight, steps, progress,
-         resume, monitor):
+         resume, monitor, ema_epochs):
     """Train with early stopping on the validation loss (best weights restored, ``best.keras`` kept),
-    from ``resume.initial_epoch``; returns ``{metric: [value per epoch]}`` of every epoch, resumed
-    sessions included (read from the CSV log)."""
+    from ``resume.initial_epoch``, validating the weight average when ``ema_epochs``; returns
+    ``{metric: [value per epoch]}`` of every epoch, resumed sessions included (read from the CSV log)."""
     if monitor is None:
         logger.warning("no validation split: no early stopping, the last epoch is kept")
     train_ds = make_dataset(splits["train"], batch_size, training=True, augment=augment, **data)
@@ -497,6 +519,10 @@ def _fit(model, splits, data, save_dir, *, batch_size, augment, epochs, patience
     callbacks = make_callbacks(save_dir, patience=patience, resume=resume, epochs=int(epochs), steps_per_epoch=steps,
                                progress=progress, monitor=monitor, log_name=LOG_NAME, best_model=BEST_MODEL,
                                tensorboard=False)
+    if float(ema_epochs) > 0:
+        average, restorer = WeightAverage(ema_momentum(ema_epochs, steps), save_dir).callbacks()
+        backup = next(i for i, c in enumerate(callbacks) if isinstance(c, keras.callbacks.BackupAndRestore))
+        callbacks = [average] + callbacks[:backup] + [restorer] + callbacks[backup:]
     with image_read_errors():
         model.fit(train_ds, validation_data=val_ds, epochs=int(epochs), class_weight=class_weight,
                   callbacks=callbacks, verbose=0, shuffle=False)
@@ -521,7 +547,7 @@ def _run_options(run: dict) -> dict:
         **{key: run[key] for key in ("patience", "learning_rate", "n_blocks", "lr_decay", "weight_decay",
                                      "warmup_epochs", "label_smoothing", "batchnorm", "batchnorm_momentum",
                                      "augment", "mixed_precision", "val_fraction", "test_fraction", "batch_size",
-                                     "seed", "dropout_rate")},
+                                     "seed", "dropout_rate", "ema_epochs")},
     }
 
 
@@ -626,6 +652,7 @@ def _finetune_config(run: dict) -> dict:
         "batch_size": int(run["batch_size"]),
         "seed": int(run["seed"]),
         "dropout_rate": float(run["dropout_rate"]),
+        "ema_epochs": float(run["ema_epochs"]),
         "model_file": MODEL_NAME,
         "metrics_file": "metrics.json",
         "created": now_iso(),

@@ -8,7 +8,7 @@ writes images + ``catalog.csv``; ``python -m zoobot_tf.synthetic`` does the same
 """
 
 from zoobot_tf.synthetic.command import add_arguments, run
-from zoobot_tf.synthetic.dataset import DOMAIN_SHIFT, make_synthetic_dataset
+from zoobot_tf.synthetic.dataset import DOMAIN_SHIFT, SPARSE_SHIFT, make_synthetic_dataset
 from zoobot_tf.synthetic.fractions import SUPPORTED_SCHEMAS, true_fraction_columns, true_fractions
 from zoobot_tf.synthetic.morphology import HUBBLE_TYPES, sample_morphology
 from zoobot_tf.synthetic.render import FITS_BANDS, PNG_BANDS, add_noise, lupton_rgb, render_galaxy, render_scene
@@ -19,6 +19,7 @@ __all__ = [
     "FITS_BANDS",
     "HUBBLE_TYPES",
     "PNG_BANDS",
+    "SPARSE_SHIFT",
     "SUPPORTED_SCHEMAS",
     "add_arguments",
     "add_noise",
