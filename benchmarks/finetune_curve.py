@@ -65,7 +65,8 @@ def before_options():
     """The fine-tuning options of the defaults before issue 21."""
     from zoobot_tf.recipe import Augmentation
 
-    return {"ema_epochs": 0.0, "augmentation": Augmentation((0.7, 0.8), (0.9, 1.1), "any", True), "eval_crop": 0.75,
+    return {"ema_epochs": 0.0, "keep": "best", "head_init": "random", "epochs": 40, "patience": 8,
+            "augmentation": Augmentation((0.7, 0.8), (0.9, 1.1), "any", True), "eval_crop": 0.75,
             "batchnorm": "adapt", "batchnorm_momentum": 0.9, "learning_rate": 1e-3, "lr_decay": 0.75}
 
 
@@ -84,6 +85,17 @@ def _variants():
         "before+lr_3e-4": {"learning_rate": 3e-4},
         "before+lr_3e-3": {"learning_rate": 3e-3},
         "before+no_lr_decay": {"lr_decay": 1.0},
+        # BatchNorm re-estimated, then fixed (inference mode) while the rest trains
+        "before+bn_fixed": {"batchnorm": "fixed"},
+        # selection: the whole schedule, the last weights kept (raw, or averaged)
+        "before+keep_last": {"keep": "last"},
+        "before+weight_average+keep_last": {"ema_epochs": 2.0, "keep": "last"},
+        # the new head starts as the linear probe (LP-FT), alone and with the weight average
+        "before+probe_head": {"head_init": "probe"},
+        "before+probe_head+weight_average": {"head_init": "probe", "ema_epochs": 2.0},
+        "before+probe_head+weight_average+keep_last": {"head_init": "probe", "ema_epochs": 2.0, "keep": "last"},
+        # class weights against an imbalanced training split (the sparse shift's)
+        "before+balanced_weights": {"class_weight": "balanced"},
     }
 
 
@@ -123,7 +135,9 @@ def render_target(out, shift, n, seed):
 
 
 def pretrain(out, n, epochs, architecture, image_size, seed, backbone_kwargs):
-    """The ``make demo`` recipe on ``n`` colour synthetic galaxies (skipped when already done)."""
+    """The ``make demo`` model (:data:`zoobot_tf.demo.DEMO_TRAINING`: 3000 colour synthetic galaxies,
+    the small CNN, 20 epochs), with ``n``, ``epochs``, ... as given (skipped when already done)."""
+    from zoobot_tf.demo import DEMO_TRAINING, demo_train_kwargs
     from zoobot_tf.shards import write_shards
     from zoobot_tf.synthetic import make_synthetic_dataset
     from zoobot_tf.training import train
@@ -131,13 +145,13 @@ def pretrain(out, n, epochs, architecture, image_size, seed, backbone_kwargs):
     run_dir = out / "source_run"
     if (run_dir / "model.keras").is_file():
         return run_dir
-    catalog = make_synthetic_dataset(out / "source", n=n, size=64, seed=seed, progress=False)
-    write_shards(catalog, out / "source_shards", schema="decals_dr5", size=64, seed=seed, val_fraction=0.1,
-                 test_fraction=0.0, progress=False, overwrite=True)
-    options = {"batchnorm_momentum": 0.9} if architecture in ("small_cnn", "efficientnet_b0") else {}
-    train(run_dir, "decals_dr5", out / "source_shards", architecture=architecture, batch_size=32, epochs=epochs,
-          patience=max(3, epochs // 3), image_size=image_size, seed=seed, progress=False, overwrite=True,
-          **options, **backbone_kwargs)
+    catalog = make_synthetic_dataset(out / "source", n=n, size=DEMO_TRAINING["render_size"], seed=seed, progress=False)
+    write_shards(catalog, out / "source_shards", schema="decals_dr5", size=DEMO_TRAINING["render_size"], seed=seed,
+                 val_fraction=0.1, test_fraction=0.0, progress=False, overwrite=True)
+    settings = {**DEMO_TRAINING, "architecture": architecture, "epochs": epochs, "image_size": image_size}
+    options = {k: v for k, v in demo_train_kwargs(settings).items() if k != "filters" or not backbone_kwargs}
+    train(run_dir, "decals_dr5", out / "source_shards", seed=seed, progress=False, overwrite=True, **options,
+          **backbone_kwargs)
     return run_dir
 
 
@@ -256,18 +270,22 @@ def main(argv=None):
     parser.add_argument("--architecture", default="small_cnn",
                         help="encoder architecture pretrained here (default small_cnn: CPU-sized)")
     parser.add_argument("--backbone-kwargs", default=None,
-                        help='JSON options of the architecture (default for small_cnn: {"filters": [32, 64, 128, 256]})')
-    parser.add_argument("--source-n", type=int, default=2000, help="colour galaxies to pretrain on (default 2000)")
+                        help="JSON options of the architecture (default: the demo's)")
+    parser.add_argument("--source-n", type=int, default=3000, help="colour galaxies to pretrain on (default 3000, the demo's)")
     parser.add_argument("--source-epochs", type=int, default=20, help="pretraining epochs (default 20, the demo's)")
     parser.add_argument("--image-size", type=int, default=48, help="model input side (default 48)")
-    parser.add_argument("--epochs", type=int, default=30, help="maximum fine-tuning epochs (default 30)")
-    parser.add_argument("--patience", type=int, default=6, help="early-stopping patience (default 6)")
+    parser.add_argument("--epochs", type=int, default=None,
+                        help="fine-tuning epochs of every run (default: each method's own, finetune's for the defaults)")
+    parser.add_argument("--patience", type=int, default=None, help="early-stopping patience of every run (default: the same)")
     parser.add_argument("--methods", default="pixels,defaults,plain,scratch",
                         help="methods at every count (comma-separated: pixels, defaults, before, plain, scratch)")
     parser.add_argument("--variants", default="", help=f"'all' or comma-separated names of {list(_variants())}")
     parser.add_argument("--variant-labels", default="300", help="label counts of the variants (default 300)")
     parser.add_argument("--tag", default="", help="suffix of the output files (parallel runs sharing --out)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0, help="data seed: galaxies, splits (default 0)")
+    parser.add_argument("--seeds", default="0",
+                        help="training seeds (initialisation, shuffling, augmentation) of every method, comma-separated "
+                             "(default 0); several give mean and spread")
     args = parser.parse_args(argv)
 
     import inspect
@@ -297,19 +315,22 @@ def main(argv=None):
     elif args.pretrained:
         source = Path(args.pretrained)
     else:
-        backbone_kwargs = (json.loads(args.backbone_kwargs) if args.backbone_kwargs is not None
-                           else {"filters": [32, 64, 128, 256]} if args.architecture == "small_cnn" else {})
+        backbone_kwargs = json.loads(args.backbone_kwargs) if args.backbone_kwargs is not None else {}
         source = pretrain(out, args.source_n, args.source_epochs, args.architecture, args.image_size, args.seed,
                           backbone_kwargs)
 
     stem = f"finetune_curve{args.tag}"
     csv_path = out / f"{stem}.csv"
-    done = pd.read_csv(csv_path) if csv_path.is_file() else pd.DataFrame(columns=["shift", "method", "labels"])
-    finished = set(zip(done["shift"], done["method"], done["labels"].astype(int)))
+    done = pd.read_csv(csv_path) if csv_path.is_file() else pd.DataFrame(columns=["shift", "method", "labels", "seed"])
+    done["seed"] = done["seed"].fillna(0).astype(int) if "seed" in done else 0
+    finished = set(zip(done["shift"], done["method"], done["labels"].astype(int), done["seed"]))
     rows = done.to_dict("records")
+    seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
+    seed = seeds[0]
 
     def record(shift, method, n, seconds, **values):
-        rows.append({"shift": shift, "method": method, "labels": n, **values, "seconds": round(seconds, 1)})
+        rows.append({"shift": shift, "method": method, "labels": n, "seed": seed, **values,
+                     "seconds": round(seconds, 1)})
         pd.DataFrame(rows).to_csv(csv_path, index=False)
         print(json.dumps(rows[-1], default=str), flush=True)
 
@@ -322,12 +343,13 @@ def main(argv=None):
         index = {c: i for i, c in enumerate(classes)}
 
         def run_finetune(name, n, subset, start, **options):
-            if (shift, name, n) in finished:
+            if (shift, name, n, seed) in finished:
                 return
             t0 = time.time()
-            run_dir = out / "runs" / shift / f"{name}_{n}"
-            result = finetune(start, run_dir, catalog=subset, image_size=args.image_size, epochs=args.epochs,
-                              patience=args.patience, seed=args.seed, progress=False, label_set=classes, **options)
+            run_dir = out / "runs" / shift / (f"{name}_{n}" + (f"_seed{seed}" if seed else ""))
+            fixed = {k: v for k, v in (("epochs", args.epochs), ("patience", args.patience)) if v is not None}
+            result = finetune(start, run_dir, catalog=subset, image_size=args.image_size, seed=seed,
+                              progress=False, label_set=classes, **{**options, **fixed})
             metrics = result.metrics
             record(shift, name, n, time.time() - t0, **_row(metrics), epochs_run=metrics["epochs_run"],
                    best_epoch=metrics["best_epoch"], val_step_last5=val_step_last5(run_dir))
@@ -336,9 +358,9 @@ def main(argv=None):
                     suffix = "" if name == "defaults" else "_before"
                     record(shift, method + suffix, n, 0.0, **_row(metrics["baselines"][baseline]))
 
-        for n in counts:
+        for n, seed in [(n, s) for n in counts for s in seeds]:
             subset = labelled_subset(target, n, args.test, args.seed, mix)
-            if "pixels" in methods and (shift, "pixels", n) not in finished:
+            if "pixels" in methods and seed == seeds[0] and (shift, "pixels", n, seed) not in finished:
                 t0 = time.time()
                 parts = {s: subset[subset["split"] == s] for s in ("train", "val", "test")}
                 x = {s: pixels(p, args.image_size) / 255.0 for s, p in parts.items()}
@@ -353,12 +375,12 @@ def main(argv=None):
                 run_finetune("defaults", n, subset, source)
             if "before" in methods:
                 run_finetune("before", n, subset, source, **before_options())
-            if "plain" in methods and (shift, "plain", n) not in finished:
+            if "plain" in methods and (shift, "plain", n, seed) not in finished:
                 t0 = time.time()
-                metrics = plain_loop(source, subset, classes, args.image_size, args.seed)
+                metrics = plain_loop(source, subset, classes, args.image_size, seed)
                 record(shift, "plain", n, time.time() - t0, **_row(metrics), epochs_run=8)
             if "scratch" in methods:
-                keras.utils.set_random_seed(args.seed)
+                keras.utils.set_random_seed(seed)
                 fresh = keras.models.clone_model(load_source_model(source)[0])  # same architecture, new weights
                 run_finetune("scratch", n, subset, fresh, lr_decay=1.0)
             if n in variant_counts:
@@ -377,17 +399,27 @@ def main(argv=None):
 def _report(table, args, argv, out) -> str:
     command = "python benchmarks/finetune_curve.py " + " ".join(argv if argv is not None else sys.argv[1:])
     lines = [f"# {command}", f"# commit {commit()}; {date.today().isoformat()}", f"# machine: {machine()}",
-             f"# test set: {args.test} galaxies per shift; epochs <= {args.epochs}, patience {args.patience}; "
-             f"input {args.image_size} px from 64 px PNGs", ""]
+             f"# test set: {args.test} galaxies per shift; epochs {args.epochs or 'as each method'}, patience "
+             f"{args.patience or 'as each method'}; input {args.image_size} px from 64 px PNGs", ""]
     for shift, part in table.groupby("shift", sort=False):
-        lines.append(f"## {shift}: test accuracy (balanced accuracy in the second table)")
-        lines.append(part.pivot_table(index="labels", columns="method", values="test_accuracy").to_string())
-        lines.append(part.pivot_table(index="labels", columns="method", values="balanced_accuracy").to_string())
-        if "val_step_last5" in part:
-            steps = part.dropna(subset=["val_step_last5"])
-            if len(steps):
-                lines.append("largest epoch-to-epoch change of validation accuracy over the last 5 epochs (points):")
-                lines.append(steps.pivot_table(index="labels", columns="method", values="val_step_last5").to_string())
+        order = list(dict.fromkeys(part["method"]))
+        lines.append(f"## {shift}: test accuracy [95% bootstrap interval] (or mean sd over training seeds) / balanced "
+                     "accuracy / largest epoch-to-epoch change of validation accuracy over the last 5 epochs (points)")
+        cells = {}
+        for (method, n), group in part.groupby(["method", "labels"], sort=False):
+            steps = group["val_step_last5"].dropna() if "val_step_last5" in group else ()
+            step = "" if not len(steps) else f" / {steps.max():g}"
+            if len(group) == 1:
+                row = group.iloc[0]
+                cells[(method, int(n))] = (f"{row.test_accuracy:.3f} [{row.accuracy_low:.3f},{row.accuracy_high:.3f}] / "
+                                           f"{row.balanced_accuracy:.3f}{step}")
+            else:  # several training seeds: mean, standard deviation, seeds
+                cells[(method, int(n))] = (f"{group.test_accuracy.mean():.3f} sd {group.test_accuracy.std():.3f} "
+                                           f"(n={len(group)}) / {group.balanced_accuracy.mean():.3f}{step}")
+        counts = sorted({n for _, n in cells})
+        grid = pd.DataFrame([[cells.get((m, n), "") for n in counts] for m in order], index=order,
+                            columns=[f"{n} labels" for n in counts])
+        lines.append(grid.to_string())
         lines.append("")
     return "\n".join(lines) + "\n"
 
@@ -403,7 +435,7 @@ def _plot(table, path):
     for ax, shift in zip(axes[0], shifts):
         part = table[(table["shift"] == shift) & ~table["method"].str.contains(r"\+")]
         for method, group in part.groupby("method"):
-            group = group.sort_values("labels")
+            group = group.groupby("labels", as_index=False)["test_accuracy"].mean()
             ax.plot(group["labels"], group["test_accuracy"], marker="o", label=method,
                     linestyle=":" if method in ("majority", "pixels") else "-")
         ax.set_xscale("log")

@@ -227,3 +227,85 @@ def test_sparse_options_refuse_bad_values(tmp_path):
         make_synthetic_dataset(tmp_path, n=2, size=32, stretch="peak", progress=False)  # colour PNGs
     with pytest.raises(ValueError, match="nucleus"):
         make_synthetic_dataset(tmp_path, n=2, size=32, nucleus=(0.0, 1.0), progress=False)
+
+
+# --- finetune end to end -------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def sparse_catalog(tmp_path_factory):
+    """48 sparse galaxies, two classes, with a split column (train imbalanced)."""
+    root = tmp_path_factory.mktemp("sparse")
+    frame = make_synthetic_dataset(root, n=48, size=32, seed=2, progress=False,
+                                   **{**SPARSE_SHIFT, "hubble_types": ("E", "Sc")})
+    frame["split"] = ["test"] * 12 + ["val"] * 8 + ["train"] * 28
+    return frame
+
+
+def test_finetune_reports_baselines_and_keeps_the_last_average(sparse_catalog, tiny_run, tmp_path):
+    import json
+    import warnings
+
+    from zoobot_tf.finetune import finetune
+    from zoobot_tf.models import get_encoder
+    from zoobot_tf.saving import load_model
+
+    source = tiny_run[0] / "model.keras"
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = finetune(source, tmp_path / "ft", catalog=sparse_catalog, epochs=3, patience=1, batch_size=8,
+                          batchnorm="fixed", keep="last", ema_epochs=1.0, progress=False)
+    metrics = json.loads((tmp_path / "ft" / "metrics.json").read_text())
+    probe, majority = metrics["baselines"]["linear_probe"], metrics["baselines"]["majority_class"]
+    assert metrics["baselines"]["split"] == "test" and probe["n"] == majority["n"] == metrics["n"] == 12
+    assert majority["class"] == sparse_catalog.query("split == 'train'")["label"].mode()[0]
+    assert 0 <= probe["accuracy"] <= 1 and probe["features"] == get_encoder(result.model).output.shape[-1]
+    below = [w for w in caught if "does not beat a linear probe" in str(w.message)]
+    assert metrics["beats_probe"] == (metrics["accuracy"] > probe["accuracy"]) == (not below)
+    assert metrics["epochs_run"] == 3 and metrics["kept_epoch"] == 2  # no early stop with keep='last'
+    assert "random crops" in metrics["image_recipe"] or "no crop" in metrics["image_recipe"]
+    # 'fixed': statistics re-estimated on the new images, then never trained
+    source_stats = {w.path: np.array(w) for w in get_encoder(load_model(source, compile=False)).weights
+                    if "moving" in w.path}
+    encoder = get_encoder(result.model)
+    kept = {w.path: np.array(w) for w in encoder.weights if "moving" in w.path}
+    assert all(not np.allclose(source_stats[k], kept[k]) for k in kept)
+    assert not any(layer.trainable for layer in encoder.layers if isinstance(layer, keras.layers.BatchNormalization))
+
+
+def test_head_started_from_the_probe_predicts_as_the_probe():
+    from zoobot_tf.finetune.baselines import encoder_features, init_head_from_probe
+    from zoobot_tf.models import assemble_model, build_head, get_encoder, get_model
+
+    keras.utils.set_random_seed(0)
+    encoder = get_encoder(get_model("decals_dr5", (16, 16, 3), architecture="small_cnn"))
+    model = assemble_model(encoder, build_head("softmax", encoder.output.shape[-1], 3, test_time_dropout=False))
+    rng = np.random.default_rng(0)
+    images = rng.random((40, 16, 16, 3)).astype("float32")
+    labels = (images[:, :8].mean(axis=(1, 2, 3)) * 30).astype(int) % 3
+    features, _ = encoder_features(get_encoder(model), [(images, labels)])
+    probe = LogisticProbe(3).fit(features, labels)
+    assert init_head_from_probe(model, probe)
+    np.testing.assert_allclose(model.predict(images, verbose=0), probe.predict_proba(features), atol=1e-5)
+    ridge = RidgeProbe().fit(features, rng.normal(size=(40, 2)))
+    regressor = assemble_model(encoder, build_head("regression", encoder.output.shape[-1], 2, test_time_dropout=False))
+    assert init_head_from_probe(regressor, ridge)
+    np.testing.assert_allclose(regressor.predict(images, verbose=0), ridge.predict(features), atol=1e-4)
+    assert not init_head_from_probe(model, None)
+
+
+def test_printout_lists_the_baselines_with_intervals():
+    from zoobot_tf.finetune.command import baseline_lines
+
+    interval = {"accuracy": [0.5, 0.7], "balanced_accuracy": [0.4, 0.6], "macro_f1": [0.3, 0.5]}
+    metrics = {"n": 200, "accuracy": 0.6, "balanced_accuracy": 0.5, "macro_f1": 0.4, "intervals": interval,
+               "beats_probe": False,
+               "baselines": {"split": "test", "linear_probe": {"accuracy": 0.65, "balanced_accuracy": 0.6,
+                                                               "macro_f1": 0.55, "intervals": interval},
+                             "majority_class": {"accuracy": 0.25, "balanced_accuracy": 0.25, "macro_f1": 0.1}}}
+    lines = baseline_lines(metrics)
+    assert lines[0].startswith("on the test split (200 galaxies")
+    assert "fine-tuned" in lines[1] and "accuracy 0.600 [0.500, 0.700]" in lines[1]
+    assert "linear probe" in lines[2] and "majority class" in lines[3] and "macro_f1 0.100" in lines[3]
+    assert "WARNING" in lines[-1]
+    assert baseline_lines({"accuracy": 0.6}) == []

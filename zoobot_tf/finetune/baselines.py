@@ -12,7 +12,7 @@ simple answers are computed beside it. Two per head:
   fractions, scored by vote-fraction RMSE like the fine-tuned model.
 
 The probe's encoder is the source encoder, frozen, with its BatchNorm statistics re-estimated
-on the training images when fine-tuning does so (``batchnorm='adapt'``): the fine-tune's own
+on the training images when fine-tuning does so (``batchnorm='adapt'`` or ``'fixed'``): the fine-tune's own
 starting point. Its regularisation is chosen on the validation split by log-loss (RMSE for
 ridge), a less noisy criterion than accuracy on a few hundred galaxies.
 
@@ -35,6 +35,7 @@ __all__ = [
     "baseline_metrics",
     "encoder_features",
     "finetune_baselines",
+    "init_head_from_probe",
     "probe_verdict",
 ]
 
@@ -183,7 +184,7 @@ def _classifier_baselines(task, features, class_weight):
         metrics = classifier_metrics(test_y, probabilities, task.outputs)
         return {k: metrics[k] for k in keep if k in metrics}
 
-    return {
+    return probe, {
         "linear_probe": {**scored(probe.predict_proba(test_x)), "l2_strength": probe.strength,
                          "features": int(train_x.shape[1])},
         "majority_class": {**scored(majority), "class": task.outputs[int(np.argmax(counts))]},
@@ -196,7 +197,7 @@ def _regressor_baselines(task, features):
     (train_x, train_y), (val_x, val_y), (test_x, test_y) = features
     probe = RidgeProbe().fit(train_x, train_y, val_x, val_y)
     mean = np.broadcast_to(np.asarray(train_y, dtype=np.float64).mean(axis=0), np.shape(test_y))
-    return {
+    return probe, {
         "ridge_probe": {**regressor_metrics(test_y, probe.predict(test_x).reshape(np.shape(test_y)), task.outputs),
                         "l2_strength": probe.strength, "features": int(train_x.shape[1])},
         "training_mean": regressor_metrics(test_y, mean, task.outputs),
@@ -224,31 +225,57 @@ def _tree_baselines(task, features):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # a question nobody answered gets uniform fractions
         mean = np.broadcast_to(mean_fractions(train_y, schema), (len(test_y), schema.n_answers))
-    return {
+    return None, {  # fractions are not the Dirichlet head's parameters: no probe to start it from
         "ridge_probe": {**rmse(per_question(probe.predict(test_x))), "l2_strength": probe.strength,
                         "features": int(train_x.shape[1])},
         "training_mean": rmse(np.array(mean)),
     }
 
 
-def baseline_metrics(task, encoder, datasets: dict, eval_split: str, class_weight=None) -> dict:
+def baseline_metrics(task, encoder, datasets: dict, eval_split: str, class_weight=None):
     """The baselines of ``task`` on ``datasets[eval_split]``, fitted on ``datasets['train']``.
 
     ``datasets``: split name -> evaluation-recipe batches ``(images, labels)``; ``encoder``: the
-    frozen encoder whose features the probe reads. Returns ``{baseline: metrics}`` plus
-    ``split``.
+    frozen encoder whose features the probe reads. Returns ``(probe, {baseline: metrics, "split":
+    eval_split})``; the probe (None for a decision tree) can start the new head
+    (:func:`init_head_from_probe`).
     """
     features = {name: encoder_features(encoder, ds) for name, ds in datasets.items()}
     empty = (np.zeros((0, 1)), None)
     parts = (features["train"], features.get("val", empty), features[eval_split])
     if task.kind == "classifier":
-        out = _classifier_baselines(task, parts, class_weight)
+        probe, out = _classifier_baselines(task, parts, class_weight)
     elif task.kind == "regressor":
-        out = _regressor_baselines(task, parts)
+        probe, out = _regressor_baselines(task, parts)
     else:
-        out = _tree_baselines(task, parts)
+        probe, out = _tree_baselines(task, parts)
     out["split"] = eval_split
-    return out
+    return probe, out
+
+
+def init_head_from_probe(model, probe) -> bool:
+    """Start the new head's dense layer as the fitted ``probe`` (linear probing, then fine-tuning).
+
+    Why: a randomly initialised head sends large, random gradients into the pretrained encoder
+    during the first steps and distorts the features it came for ("LP-FT", Kumar et al. 2022);
+    starting from the probe, fine-tuning begins where the linear probe ends. The probe's
+    standardisation is folded into the weights. Returns False (head untouched) when there is no
+    probe or the head's shape differs.
+    """
+    from zoobot_tf.models import get_head
+
+    if probe is None:
+        return False
+    dense = get_head(model).get_layer("head_dense")
+    kernel, bias = (probe.theta[:-probe.n_classes].reshape(-1, probe.n_classes), probe.theta[-probe.n_classes:]) \
+        if isinstance(probe, LogisticProbe) else (probe.weights, probe.offset)
+    kernel = kernel / probe.scale.std[:, None]
+    bias = bias - probe.scale.mean @ kernel
+    if tuple(dense.kernel.shape) != kernel.shape:
+        return False
+    dense.kernel.assign(kernel.astype("float32"))
+    dense.bias.assign(bias.astype("float32"))
+    return True
 
 
 #: the headline metric of each head kind and whether higher is better
@@ -272,19 +299,20 @@ def probe_verdict(kind: str, metrics: dict) -> str | None:
 
 
 def finetune_baselines(task, source_encoder, input_shape, splits: dict, eval_split: str, *, recipe, seed: int,
-                       batch_size: int, batchnorm: str, class_weight=None) -> dict:
-    """:func:`baseline_metrics` as :func:`~zoobot_tf.finetune.finetune` runs them: a frozen copy of
-    the source encoder (BatchNorm re-estimated on the training images for ``batchnorm='adapt'``),
-    every split through the evaluation recipe."""
+                       batch_size: int, batchnorm: str, class_weight=None, encoder=None):
+    """:func:`baseline_metrics` as :func:`~zoobot_tf.finetune.finetune` runs them, every split
+    through the evaluation recipe, on ``encoder`` (the fine-tune's own, before training) or else
+    a frozen copy of the source encoder with BatchNorm re-estimated as fine-tuning does."""
     from zoobot_tf.finetune.data import image_read_errors, make_dataset
     from zoobot_tf.finetune.finetuning import copy_encoder
-    from zoobot_tf.finetune.freezing import recalibrate_batchnorm
+    from zoobot_tf.finetune.freezing import REESTIMATED, recalibrate_batchnorm
 
-    encoder = copy_encoder(source_encoder, input_shape)
     names = [name for name in ("train", "val", eval_split) if name in splits and len(splits[name])]
     datasets = {name: make_dataset(splits[name], batch_size, recipe=recipe, training=False, seed=seed)
                 for name in dict.fromkeys(names)}
     with image_read_errors():
-        if batchnorm == "adapt":
-            recalibrate_batchnorm(encoder, datasets["train"])
+        if encoder is None:
+            encoder = copy_encoder(source_encoder, input_shape)
+            if batchnorm in REESTIMATED:
+                recalibrate_batchnorm(encoder, datasets["train"])
         return baseline_metrics(task, encoder, datasets, eval_split, class_weight)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 
+from zoobot_tf.finetune.freezing import BATCHNORM_MODES
 from zoobot_tf.options import add_recipe_arguments, augmentation_from_args
 from zoobot_tf.training.encoder_command import add_encoder_weights_argument, encoder_from_weights
 
@@ -61,14 +62,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("--warmup-epochs", type=int, default=1, help="linear warm-up before cosine decay (default 1)")
     parser.add_argument("--label-smoothing", type=float, default=0.0, help="classifier label smoothing (default 0)")
     parser.add_argument(
-        "--batchnorm", default="adapt", choices=["adapt", "train", "frozen"],
-        help="BatchNorm on the new images: re-estimate then train (adapt, default), train, or keep the source's (frozen)",
+        "--batchnorm", default=None, choices=BATCHNORM_MODES,
+        help="BatchNorm on the new images: re-estimate then train (adapt) or keep fixed (fixed), train, or keep "
+             "the source's (frozen); default: finetune's",
     )
     parser.add_argument("--no-augment", action="store_true", help="no random rotation/flip/crop")
     parser.add_argument(
         "--ema-epochs", type=float, default=None,
         help="time constant (epochs) of the weight average that is validated, checkpointed and kept; 0: none "
              "(default 2)",
+    )
+    parser.add_argument(
+        "--keep", default=None, choices=["best", "last"],
+        help="best: early stopping on the validation loss, the best epoch kept; last: the whole schedule, the last "
+             "(averaged) weights kept (default: finetune's)",
+    )
+    parser.add_argument(
+        "--head-init", default=None, choices=["probe", "random"],
+        help="start the new head as the linear probe on the frozen features, or at random (default: finetune's)",
     )
     parser.add_argument("--no-baselines", action="store_true",
                         help="skip the linear probe / majority-class baselines scored beside the fine-tuned model")
@@ -87,6 +98,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bars")
     add_recipe_arguments(parser, training=True)
     return parser
+
+
+def _given(args, *names) -> dict:
+    """The options the user gave; the others take :func:`~zoobot_tf.finetune.finetune`'s defaults (one place)."""
+    return {name: getattr(args, name) for name in names if getattr(args, name) is not None}
 
 
 def _split_list(text):
@@ -122,7 +138,6 @@ def run(args: argparse.Namespace) -> int:
         weight_decay=args.weight_decay,
         warmup_epochs=args.warmup_epochs,
         label_smoothing=args.label_smoothing,
-        batchnorm=args.batchnorm,
         augment=not args.no_augment,
         mixed_precision=args.mixed_precision,
         strategy=args.strategy,
@@ -136,7 +151,7 @@ def run(args: argparse.Namespace) -> int:
         eval_crop=args.eval_crop,
         augmentation=augmentation_from_args(args),
         baselines=not args.no_baselines,
-        **({} if args.ema_epochs is None else {"ema_epochs": args.ema_epochs}),
+        **_given(args, "ema_epochs", "keep", "head_init", "batchnorm"),
     )
     metrics = result.metrics
     shown = {k: v for k, v in metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}

@@ -42,7 +42,7 @@ from zoobot_tf.evaluation.held_out import EVAL_SAMPLES, sample_dataset, task_met
 from zoobot_tf.evaluation.plots import plot_confusion_matrix
 from zoobot_tf.data.inputs import catalog_recipe
 from zoobot_tf.finetune.averaging import WeightAverage, ema_momentum
-from zoobot_tf.finetune.baselines import finetune_baselines, probe_verdict
+from zoobot_tf.finetune.baselines import finetune_baselines, init_head_from_probe, probe_verdict
 from zoobot_tf.finetune.data import (
     catalog_path,
     image_read_errors,
@@ -54,6 +54,7 @@ from zoobot_tf.finetune.data import (
 )
 from zoobot_tf.finetune.freezing import (
     BATCHNORM_MODES,
+    REESTIMATED,
     block_learning_rates,
     recalibrate_batchnorm,
     set_batchnorm_momentum,
@@ -218,7 +219,12 @@ def _held_out(splits):
     )
 
 
-def _check_options(epochs, patience, batch_size, warmup_epochs, batchnorm, learning_rate, weight_decay):
+def _check_options(epochs, patience, batch_size, warmup_epochs, batchnorm, learning_rate, weight_decay, keep="best",
+                   head_init="probe"):
+    if keep not in ("best", "last"):
+        raise ValueError(f"keep must be 'best' or 'last', got {keep!r}")
+    if head_init not in ("probe", "random"):
+        raise ValueError(f"head_init must be 'probe' or 'random', got {head_init!r}")
     if int(epochs) < 1:
         raise ValueError(f"epochs must be >= 1, got {epochs}")
     if int(patience) < 1:
@@ -282,7 +288,9 @@ def finetune(
     eval_crop=None,
     augmentation=None,
     ema_epochs=EMA_EPOCHS,
+    keep="best",
     baselines=True,
+    head_init="probe",
 ) -> FinetuneResult:
     """Adapt a trained model to new labels: a new head, the encoder trained with per-block learning rates.
 
@@ -329,9 +337,10 @@ def finetune(
         Linear warm-up of the learning rate, then cosine decay to 1% over the remaining epochs.
     label_smoothing : float
         Classifier label smoothing.
-    batchnorm : {'adapt', 'train', 'frozen'}
+    batchnorm : {'adapt', 'fixed', 'train', 'frozen'}
         'adapt': re-estimate BatchNorm statistics on the training images first, then train the
-        BatchNorm of the training blocks. 'train': the latter only. 'frozen': keep the source
+        BatchNorm of the training blocks. 'fixed': re-estimate them, then keep every BatchNorm
+        in inference mode. 'train': train them without re-estimating. 'frozen': keep the source
         model's statistics (only for images like the pretraining images).
     batchnorm_momentum : float
         Momentum of the BatchNorm moving averages while fine-tuning (0.9: a few hundred steps
@@ -370,11 +379,20 @@ def finetune(
         Time constant, in epochs, of the moving average of the weights (BatchNorm statistics
         included) that is validated, checkpointed, early-stopped on and kept
         (:mod:`zoobot_tf.finetune.averaging`); 0: the raw weights of each epoch.
+    keep : {'best', 'last'}
+        'best': stop after ``patience`` epochs without a lower validation loss and keep the best
+        epoch; 'last': train every epoch of the schedule and keep the last (averaged) weights,
+        the validation split only reported.
     baselines : bool
         Also score a linear probe on the frozen encoder's features and the majority class (the
         training mean for regressor / tree heads) on the held-out split
         (:mod:`zoobot_tf.finetune.baselines`): ``metrics['baselines']``, and a warning when the
         fine-tuned model does not beat the probe.
+    head_init : {'probe', 'random'}
+        Start the new classifier / regressor head as the linear (ridge) probe fitted on the
+        frozen encoder's features (linear probing then fine-tuning: the random head's first
+        gradients do not distort the pretrained features), or at random. A decision-tree head
+        always starts at random.
 
     Returns
     -------
@@ -385,7 +403,8 @@ def finetune(
     keep_freed_memory()  # 2x faster CPU steps: see zoobot_tf.allocator
     if (catalog is None) == (shard_dir is None):
         raise ValueError("give exactly one of catalog= (images + labels) or shard_dir= (labelled shards)")
-    _check_options(epochs, patience, batch_size, warmup_epochs, batchnorm, learning_rate, weight_decay)
+    _check_options(epochs, patience, batch_size, warmup_epochs, batchnorm, learning_rate, weight_decay, keep,
+                   head_init)
     save_dir = Path(save_dir).expanduser().resolve()
     save_dir.mkdir(parents=True, exist_ok=True)
     source, source_name = load_source_model(model_or_path)
@@ -430,26 +449,34 @@ def finetune(
     attach_metadata(model, recipe, {"head": task.head, "schema": task.schema.name if task.schema is not None else None,
                                     "label_cols": list(task.outputs)})
     recalibrated = 0
-    if batchnorm == "adapt" and not resume.resuming:  # resuming: the backup holds the statistics
+    if batchnorm in REESTIMATED and not resume.resuming:  # resuming: the backup holds the statistics
         with image_read_errors():
             recalibrated = recalibrate_batchnorm(encoder, make_dataset(splits["train"], batch_size, training=False,
                                                                        **data))
     logger.info("fine-tuning %d encoder layers (lr_decay %s); BatchNorm %s (%d batches re-estimated)",
                 len(trained_layers), lr_decay, batchnorm, recalibrated)
+    probe, baseline_scores = None, None
+    if baselines or head_init == "probe":  # on the encoder as it starts (a resumed run: a fresh copy)
+        probe, baseline_scores = finetune_baselines(
+            task, source_encoder, input_shape, splits, eval_split, **data, batch_size=batch_size, batchnorm=batchnorm,
+            class_weight=weights, encoder=None if resume.resuming else encoder)
+    if head_init == "probe" and not resume.resuming:  # resuming: the backup holds the head
+        init_head_from_probe(model, probe)
     history = _fit(model, splits, data, save_dir, batch_size=batch_size, augment=augment, epochs=epochs,
                    patience=patience, class_weight=weights, steps=steps, progress=progress, resume=resume,
-                   monitor=monitor, ema_epochs=ema_epochs)
+                   monitor=monitor, ema_epochs=ema_epochs, keep=keep)
     best_epoch = int(np.argmin(history["val_loss"])) if "val_loss" in history else len(history["loss"]) - 1
+    kept_epoch = best_epoch if keep == "best" else len(history["loss"]) - 1
 
     paths = {"model": save_dir / MODEL_NAME, "log": save_dir / LOG_NAME}
     if (save_dir / BEST_MODEL).is_file():
         paths["best_checkpoint"] = save_dir / BEST_MODEL
     metrics = _evaluate_held_out(model, task, splits, eval_split, data, batch_size, save_dir, paths)
     metrics.update(epochs_run=len(history["loss"]), best_epoch=best_epoch, trained_layers=len(trained_layers),
-                   image_recipe=recipe.describe(), weight_average_epochs=float(ema_epochs))
+                   kept_epoch=kept_epoch, image_recipe=recipe.describe(), weight_average_epochs=float(ema_epochs))
+    metrics["head_init"] = "probe" if head_init == "probe" and probe is not None else "random"
     if baselines:
-        metrics["baselines"] = finetune_baselines(task, source_encoder, input_shape, splits, eval_split, **data,
-                                                  batch_size=batch_size, batchnorm=batchnorm, class_weight=weights)
+        metrics["baselines"] = baseline_scores
         verdict = probe_verdict(task.kind, metrics)
         metrics["beats_probe"] = verdict is None
         if verdict:
@@ -492,9 +519,9 @@ def _compiled_model(source_encoder, input_shape, task, steps, *, strategy, mixed
             )
             model = assemble_model(encoder, new_head, name=f"zoobot_finetuned_{task.kind}")
             encoder = get_encoder(model)
-            if batchnorm != "frozen":
+            if batchnorm in ("adapt", "train"):
                 set_batchnorm_momentum(encoder, batchnorm_momentum)
-            trained_layers = unfreeze_top_blocks(encoder, n_blocks, train_batchnorm=batchnorm != "frozen")
+            trained_layers = unfreeze_top_blocks(encoder, n_blocks, train_batchnorm=batchnorm in ("adapt", "train"))
             multipliers = block_learning_rates(encoder, n_blocks, lr_decay)
             schedule = learning_rate_schedule(learning_rate, steps_per_epoch=steps, epochs=epochs,
                                               warmup_epochs=warmup_epochs)
@@ -508,7 +535,7 @@ def _compiled_model(source_encoder, input_shape, task, steps, *, strategy, mixed
 
 
 def _fit(model, splits, data, save_dir, *, batch_size, augment, epochs, patience, class_weight, steps, progress,
-         resume, monitor, ema_epochs):
+         resume, monitor, ema_epochs, keep):
     """Train with early stopping on the validation loss (best weights restored, ``best.keras`` kept),
     from ``resume.initial_epoch``, validating the weight average when ``ema_epochs``; returns
     ``{metric: [value per epoch]}`` of every epoch, resumed sessions included (read from the CSV log)."""
@@ -519,6 +546,8 @@ def _fit(model, splits, data, save_dir, *, batch_size, augment, epochs, patience
     callbacks = make_callbacks(save_dir, patience=patience, resume=resume, epochs=int(epochs), steps_per_epoch=steps,
                                progress=progress, monitor=monitor, log_name=LOG_NAME, best_model=BEST_MODEL,
                                tensorboard=False)
+    if keep == "last":  # the validation loss is still logged and best.keras still written
+        callbacks = [c for c in callbacks if not isinstance(c, keras.callbacks.EarlyStopping)]
     if float(ema_epochs) > 0:
         average, restorer = WeightAverage(ema_momentum(ema_epochs, steps), save_dir).callbacks()
         backup = next(i for i, c in enumerate(callbacks) if isinstance(c, keras.callbacks.BackupAndRestore))
@@ -547,7 +576,7 @@ def _run_options(run: dict) -> dict:
         **{key: run[key] for key in ("patience", "learning_rate", "n_blocks", "lr_decay", "weight_decay",
                                      "warmup_epochs", "label_smoothing", "batchnorm", "batchnorm_momentum",
                                      "augment", "mixed_precision", "val_fraction", "test_fraction", "batch_size",
-                                     "seed", "dropout_rate", "ema_epochs")},
+                                     "seed", "dropout_rate", "ema_epochs", "keep", "head_init")},
     }
 
 
@@ -653,6 +682,8 @@ def _finetune_config(run: dict) -> dict:
         "seed": int(run["seed"]),
         "dropout_rate": float(run["dropout_rate"]),
         "ema_epochs": float(run["ema_epochs"]),
+        "keep": run["keep"],
+        "head_init": run["head_init"],
         "model_file": MODEL_NAME,
         "metrics_file": "metrics.json",
         "created": now_iso(),
