@@ -17,9 +17,10 @@ Methods (``--methods``):
 * ``defaults``: :func:`zoobot_tf.finetune.finetune` with its current defaults; its
   ``metrics.json`` also gives ``probe`` (the linear probe on the frozen encoder's features) and
   ``majority`` (the training split's majority class), on the same test galaxies;
-* ``before``: the defaults before issue 21 (weights not averaged, random crops of 0.7-0.8 of the
-  area and evaluation crop 0.75, any-angle rotation, BatchNorm re-estimated then trained with
-  momentum 0.9, learning rate 1e-3 with per-block decay 0.75);
+* ``before``: the defaults before issue 21 (:func:`before_options`: 40 epochs, early stopping on
+  the raw weights' validation loss with patience 8, a random head, no fallback to the probe,
+  random crops of 0.7-0.8 of the area and evaluation crop 0.75, any-angle rotation, BatchNorm
+  re-estimated then trained with momentum 0.9, learning rate 1e-3 with per-block decay 0.75);
 * ``plain``: the plain loop of issue 21: Keras ``fit``, Adam 1e-3, every layer trainable
   (BatchNorm included), 90-degree rotations and flips only, whole images, 8 epochs, no
   validation;
@@ -27,8 +28,10 @@ Methods (``--methods``):
 * ``pixels``: ridge classifier on the raw pixels (strength chosen on the validation split).
 
 ``--variants`` (at ``--variant-labels``) are ``before`` with one suspect changed at a time
-(:data:`VARIANTS`). Every fine-tune records how much validation accuracy moves from epoch to
-epoch over its last 5 epochs (``val_step_last5``, points).
+(:func:`_variants`). ``--seeds`` repeats every method with other training seeds (the galaxies
+and splits stay). Every fine-tune records how much validation accuracy moves from epoch to
+epoch over its last 5 epochs (``val_step_last5``, points). The source encoder is pretrained
+here with the ``make demo`` recipe unless ``--pretrained`` names one.
 
 Rows are appended to ``finetune_curve.csv`` as they finish and a rerun skips the rows already
 there, so a killed run continues. Prints the tables and writes ``table.txt`` (with the command,
@@ -65,8 +68,8 @@ def before_options():
     """The fine-tuning options of the defaults before issue 21."""
     from zoobot_tf.recipe import Augmentation
 
-    return {"ema_epochs": 0.0, "keep": "best", "head_init": "random", "epochs": 40, "patience": 8,
-            "augmentation": Augmentation((0.7, 0.8), (0.9, 1.1), "any", True), "eval_crop": 0.75,
+    return {"ema_epochs": 0.0, "keep": "best", "head_init": "random", "probe_fallback": False, "epochs": 40,
+            "patience": 8, "augmentation": Augmentation((0.7, 0.8), (0.9, 1.1), "any", True), "eval_crop": 0.75,
             "batchnorm": "adapt", "batchnorm_momentum": 0.9, "learning_rate": 1e-3, "lr_decay": 0.75}
 
 
@@ -81,6 +84,7 @@ def _variants():
         "before+bn_frozen": {"batchnorm": "frozen"},
         # selection: the weight average validated, checkpointed and kept
         "before+weight_average": {"ema_epochs": 2.0},
+        "before+weight_average_1": {"ema_epochs": 1.0},
         # the learning rate of a small encoder
         "before+lr_3e-4": {"learning_rate": 3e-4},
         "before+lr_3e-3": {"learning_rate": 3e-3},
@@ -94,6 +98,9 @@ def _variants():
         "before+probe_head": {"head_init": "probe"},
         "before+probe_head+weight_average": {"head_init": "probe", "ema_epochs": 2.0},
         "before+probe_head+weight_average+keep_last": {"head_init": "probe", "ema_epochs": 2.0, "keep": "last"},
+        # the probe kept when no fine-tuned epoch reaches its validation loss, alone and with the average
+        "before+probe_fallback": {"probe_fallback": True},
+        "before+probe_fallback+weight_average": {"probe_fallback": True, "ema_epochs": 2.0},
         # class weights against an imbalanced training split (the sparse shift's)
         "before+balanced_weights": {"class_weight": "balanced"},
     }
@@ -273,6 +280,7 @@ def main(argv=None):
                         help="JSON options of the architecture (default: the demo's)")
     parser.add_argument("--source-n", type=int, default=3000, help="colour galaxies to pretrain on (default 3000, the demo's)")
     parser.add_argument("--source-epochs", type=int, default=20, help="pretraining epochs (default 20, the demo's)")
+    parser.add_argument("--render-only", action="store_true", help="pretrain and render, then stop (no fine-tuning)")
     parser.add_argument("--image-size", type=int, default=48, help="model input side (default 48)")
     parser.add_argument("--epochs", type=int, default=None,
                         help="fine-tuning epochs of every run (default: each method's own, finetune's for the defaults)")
@@ -341,6 +349,8 @@ def main(argv=None):
         target = render_target(out, shift, n_render, seed=args.seed + 100)
         classes = sorted(target["label"].unique())
         index = {c: i for i, c in enumerate(classes)}
+        if args.render_only:
+            continue
 
         def run_finetune(name, n, subset, start, **options):
             if (shift, name, n, seed) in finished:

@@ -40,7 +40,7 @@ def source(tiny_run):
 def classifier(catalog, source, tmp_path_factory):
     out = tmp_path_factory.mktemp("classifier") / "out"
     result = finetune(source, out, catalog=catalog, epochs=3, patience=3, n_blocks=1, warmup_epochs=0,
-                      learning_rate=1e-2, batch_size=8, progress=False)
+                      learning_rate=1e-2, batch_size=8, progress=False, probe_fallback=False)  # the fine-tuned weights
     return out, result
 
 

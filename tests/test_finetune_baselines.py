@@ -242,6 +242,38 @@ def sparse_catalog(tmp_path_factory):
     return frame
 
 
+def test_probe_wins_on_the_kept_epochs_validation_loss():
+    from zoobot_tf.finetune.baselines import probe_wins
+
+    probe = LogisticProbe(2)
+    probe.val_loss = 0.5
+    history = {"val_loss": [0.9, 0.45, 0.7]}
+    assert not probe_wins(probe, history, "best") and probe_wins(probe, history, "last")
+    assert not probe_wins(None, history, "best") and not probe_wins(probe, {"loss": [1.0]}, "best")
+
+
+def test_a_diverging_finetune_hands_over_the_probe(sparse_catalog, tiny_run, tmp_path):
+    import json
+
+    from zoobot_tf.finetune import finetune
+    from zoobot_tf.saving import load_model
+
+    source = tiny_run[0] / "model.keras"
+    result = finetune(source, tmp_path / "ft", catalog=sparse_catalog, epochs=2, patience=2, batch_size=8,
+                      learning_rate=50.0, warmup_epochs=0, ema_epochs=0, progress=False)
+    metrics = json.loads((tmp_path / "ft" / "metrics.json").read_text())
+    assert metrics["kept"] == "linear probe"
+    probe = metrics["baselines"]["linear_probe"]
+    assert metrics["accuracy"] == probe["accuracy"] and metrics["confusion_matrix"] == probe["confusion_matrix"]
+    # the saved model is that probe: the frozen encoder (re-estimated BatchNorm) and the probe's head
+    saved = load_model(tmp_path / "ft" / "model.keras", compile=False)
+    np.testing.assert_allclose(saved.get_layer("head").get_layer("head_dense").kernel.numpy(),
+                               result.model.get_layer("head").get_layer("head_dense").kernel.numpy())
+    without = finetune(source, tmp_path / "ft2", catalog=sparse_catalog, epochs=2, patience=2, batch_size=8,
+                       learning_rate=50.0, warmup_epochs=0, ema_epochs=0, progress=False, probe_fallback=False)
+    assert without.metrics["kept"].startswith("fine-tuned epoch")
+
+
 def test_finetune_reports_baselines_and_keeps_the_last_average(sparse_catalog, tiny_run, tmp_path):
     import json
     import warnings

@@ -37,6 +37,8 @@ __all__ = [
     "finetune_baselines",
     "init_head_from_probe",
     "probe_verdict",
+    "probe_wins",
+    "use_probe",
 ]
 
 logger = logging.getLogger(__name__)
@@ -75,6 +77,7 @@ class LogisticProbe:
         self.strengths = tuple(float(s) for s in strengths)
         self.max_iter = int(max_iter)
         self.strength = None
+        self.val_loss = None  # mean cross-entropy on the validation split, when there is one
 
     def _fit_one(self, x, onehot, weights, strength, start):
         n, d = x.shape
@@ -124,7 +127,7 @@ class LogisticProbe:
             loss = self._log_loss(theta, val_x, val_y)
             if loss < best[0]:
                 best = (loss, strength, theta.copy())
-        _, self.strength, self.theta = best
+        self.val_loss, self.strength, self.theta = best
         return self
 
     def predict_proba(self, x) -> np.ndarray:
@@ -137,6 +140,7 @@ class RidgeProbe:
     def __init__(self, strengths=STRENGTHS):
         self.strengths = tuple(float(s) for s in strengths)
         self.strength = None
+        self.val_loss = None  # mean squared error on the validation split, when there is one
 
     def _solve(self, x, y, strength):
         gram = x.T @ x / len(x) + strength * np.eye(x.shape[1])
@@ -161,7 +165,8 @@ class RidgeProbe:
             rmse = float(np.sqrt(((val_x @ weights + self.offset - val_y) ** 2).mean()))
             if rmse < best[0]:
                 best = (rmse, strength, weights)
-        _, self.strength, self.weights = best
+        rmse, self.strength, self.weights = best
+        self.val_loss = rmse ** 2  # the mean squared error a regressor's validation loss is
         return self
 
     def predict(self, x) -> np.ndarray:
@@ -302,7 +307,10 @@ def finetune_baselines(task, source_encoder, input_shape, splits: dict, eval_spl
                        batch_size: int, batchnorm: str, class_weight=None, encoder=None):
     """:func:`baseline_metrics` as :func:`~zoobot_tf.finetune.finetune` runs them, every split
     through the evaluation recipe, on ``encoder`` (the fine-tune's own, before training) or else
-    a frozen copy of the source encoder with BatchNorm re-estimated as fine-tuning does."""
+    a frozen copy of the source encoder with BatchNorm re-estimated as fine-tuning does.
+
+    Returns ``(probe, metrics, encoder weights)``: with the weights and the probe,
+    :func:`use_probe` turns the fine-tuned model back into the probe."""
     from zoobot_tf.finetune.data import image_read_errors, make_dataset
     from zoobot_tf.finetune.finetuning import copy_encoder
     from zoobot_tf.finetune.freezing import REESTIMATED, recalibrate_batchnorm
@@ -315,4 +323,29 @@ def finetune_baselines(task, source_encoder, input_shape, splits: dict, eval_spl
             encoder = copy_encoder(source_encoder, input_shape)
             if batchnorm in REESTIMATED:
                 recalibrate_batchnorm(encoder, datasets["train"])
-        return baseline_metrics(task, encoder, datasets, eval_split, class_weight)
+        probe, metrics = baseline_metrics(task, encoder, datasets, eval_split, class_weight)
+    return probe, metrics, encoder.get_weights()
+
+
+def use_probe(model, probe, encoder_weights) -> bool:
+    """Make ``model`` the linear probe: the frozen encoder it was fitted on plus the probe as its head.
+
+    What fine-tuning keeps when no epoch reached a lower validation loss than the probe: on a
+    small survey the frozen features can be the better model, and then the package should hand
+    that model over rather than a worse fine-tune (issue 21). False when there is no probe.
+    """
+    from zoobot_tf.models import get_encoder
+
+    if probe is None:
+        return False
+    get_encoder(model).set_weights(encoder_weights)
+    return init_head_from_probe(model, probe)
+
+
+def probe_wins(probe, history: dict, keep: str) -> bool:
+    """True when the probe's validation loss is below that of the epoch fine-tuning keeps."""
+    losses = [v for v in history.get("val_loss", []) if np.isfinite(v)]
+    if probe is None or probe.val_loss is None or not losses:
+        return False
+    kept = min(losses) if keep == "best" else losses[-1]
+    return float(probe.val_loss) < float(kept)

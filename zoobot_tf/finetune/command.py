@@ -81,6 +81,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
         "--head-init", default=None, choices=["probe", "random"],
         help="start the new head as the linear probe on the frozen features, or at random (default: finetune's)",
     )
+    parser.add_argument("--no-probe-fallback", action="store_true",
+                        help="keep the fine-tuned weights even when the linear probe has the lower validation loss")
     parser.add_argument("--no-baselines", action="store_true",
                         help="skip the linear probe / majority-class baselines scored beside the fine-tuned model")
     parser.add_argument("--mixed-precision", action="store_true", help="float16 compute (GPUs with tensor cores)")
@@ -151,6 +153,7 @@ def run(args: argparse.Namespace) -> int:
         eval_crop=args.eval_crop,
         augmentation=augmentation_from_args(args),
         baselines=not args.no_baselines,
+        probe_fallback=not args.no_probe_fallback,
         **_given(args, "ema_epochs", "keep", "head_init", "batchnorm"),
     )
     metrics = result.metrics
@@ -158,6 +161,8 @@ def run(args: argparse.Namespace) -> int:
     if metrics.get("image_recipe"):
         print(f"image recipe: {metrics['image_recipe']}")
     print(f"fine-tuned model: {result.paths['model']}; held-out metrics: {json.dumps(shown)}")
+    if metrics.get("kept"):
+        print(f"model kept: {metrics['kept']}")
     for line in baseline_lines(metrics):
         print(line)
     return 0
@@ -183,6 +188,6 @@ def baseline_lines(metrics: dict) -> list[str]:
     lines = [f"on the {baselines.get('split', 'held-out')} split ({metrics.get('n', '?')} galaxies; 95% bootstrap "
              "intervals):", line("fine-tuned", metrics)]
     lines += [line(name.replace("_", " "), baselines[name]) for name in names]
-    if metrics.get("beats_probe") is False:
+    if metrics.get("beats_probe") is False and "probe" not in str(metrics.get("kept", "")):
         lines.append("  WARNING: the fine-tuned model does not beat the probe on the frozen encoder's features")
     return lines

@@ -42,7 +42,13 @@ from zoobot_tf.evaluation.held_out import EVAL_SAMPLES, sample_dataset, task_met
 from zoobot_tf.evaluation.plots import plot_confusion_matrix
 from zoobot_tf.data.inputs import catalog_recipe
 from zoobot_tf.finetune.averaging import WeightAverage, ema_momentum
-from zoobot_tf.finetune.baselines import finetune_baselines, init_head_from_probe, probe_verdict
+from zoobot_tf.finetune.baselines import (
+    finetune_baselines,
+    init_head_from_probe,
+    probe_verdict,
+    probe_wins,
+    use_probe,
+)
 from zoobot_tf.finetune.data import (
     catalog_path,
     image_read_errors,
@@ -290,7 +296,8 @@ def finetune(
     ema_epochs=EMA_EPOCHS,
     keep="best",
     baselines=True,
-    head_init="probe",
+    head_init="random",
+    probe_fallback=True,
 ) -> FinetuneResult:
     """Adapt a trained model to new labels: a new head, the encoder trained with per-block learning rates.
 
@@ -393,6 +400,11 @@ def finetune(
         frozen encoder's features (linear probing then fine-tuning: the random head's first
         gradients do not distort the pretrained features), or at random. A decision-tree head
         always starts at random.
+    probe_fallback : bool
+        Keep the linear (ridge) probe on the frozen encoder instead of the fine-tuned weights
+        when the probe's validation loss is lower than that of the epoch fine-tuning keeps:
+        ``metrics['kept']`` says which model was saved (no fallback with label smoothing, whose
+        loss is not the probe's).
 
     Returns
     -------
@@ -455,9 +467,9 @@ def finetune(
                                                                        **data))
     logger.info("fine-tuning %d encoder layers (lr_decay %s); BatchNorm %s (%d batches re-estimated)",
                 len(trained_layers), lr_decay, batchnorm, recalibrated)
-    probe, baseline_scores = None, None
-    if baselines or head_init == "probe":  # on the encoder as it starts (a resumed run: a fresh copy)
-        probe, baseline_scores = finetune_baselines(
+    probe, baseline_scores, probe_encoder = None, None, None
+    if baselines or head_init == "probe" or probe_fallback:  # on the encoder as it starts (resumed: a copy)
+        probe, baseline_scores, probe_encoder = finetune_baselines(
             task, source_encoder, input_shape, splits, eval_split, **data, batch_size=batch_size, batchnorm=batchnorm,
             class_weight=weights, encoder=None if resume.resuming else encoder)
     if head_init == "probe" and not resume.resuming:  # resuming: the backup holds the head
@@ -467,19 +479,26 @@ def finetune(
                    monitor=monitor, ema_epochs=ema_epochs, keep=keep)
     best_epoch = int(np.argmin(history["val_loss"])) if "val_loss" in history else len(history["loss"]) - 1
     kept_epoch = best_epoch if keep == "best" else len(history["loss"]) - 1
+    kept = f"fine-tuned epoch {kept_epoch}"
+    comparable = not label_smoothing  # a smoothed cross-entropy is not the probe's loss
+    if probe_fallback and comparable and probe_wins(probe, history, keep) and use_probe(model, probe, probe_encoder):
+        kept = "linear probe" if task.kind == "classifier" else "ridge probe"
+        logger.warning("no fine-tuned epoch reached the validation loss of the %s on the frozen encoder's features "
+                       "(%.4g): the %s is the model kept", kept, probe.val_loss, kept)
 
     paths = {"model": save_dir / MODEL_NAME, "log": save_dir / LOG_NAME}
     if (save_dir / BEST_MODEL).is_file():
         paths["best_checkpoint"] = save_dir / BEST_MODEL
     metrics = _evaluate_held_out(model, task, splits, eval_split, data, batch_size, save_dir, paths)
     metrics.update(epochs_run=len(history["loss"]), best_epoch=best_epoch, trained_layers=len(trained_layers),
-                   kept_epoch=kept_epoch, image_recipe=recipe.describe(), weight_average_epochs=float(ema_epochs))
+                   kept_epoch=kept_epoch, kept=kept, image_recipe=recipe.describe(),
+                   weight_average_epochs=float(ema_epochs))
     metrics["head_init"] = "probe" if head_init == "probe" and probe is not None else "random"
     if baselines:
         metrics["baselines"] = baseline_scores
         verdict = probe_verdict(task.kind, metrics)
         metrics["beats_probe"] = verdict is None
-        if verdict:
+        if verdict and "probe" not in kept:
             warnings.warn(verdict)
     paths["metrics"].write_text(json.dumps(metrics, indent=2) + "\n")
 
@@ -576,7 +595,7 @@ def _run_options(run: dict) -> dict:
         **{key: run[key] for key in ("patience", "learning_rate", "n_blocks", "lr_decay", "weight_decay",
                                      "warmup_epochs", "label_smoothing", "batchnorm", "batchnorm_momentum",
                                      "augment", "mixed_precision", "val_fraction", "test_fraction", "batch_size",
-                                     "seed", "dropout_rate", "ema_epochs", "keep", "head_init")},
+                                     "seed", "dropout_rate", "ema_epochs", "keep", "head_init", "probe_fallback")},
     }
 
 
@@ -684,6 +703,8 @@ def _finetune_config(run: dict) -> dict:
         "ema_epochs": float(run["ema_epochs"]),
         "keep": run["keep"],
         "head_init": run["head_init"],
+        "probe_fallback": bool(run["probe_fallback"]),
+        "kept": run["kept"],
         "model_file": MODEL_NAME,
         "metrics_file": "metrics.json",
         "created": now_iso(),
