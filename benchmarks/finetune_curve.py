@@ -77,6 +77,9 @@ def _variants():
     from zoobot_tf.recipe import Augmentation
 
     return {
+        # (the new defaults with one change: named defaults+...)
+        "defaults+lr_3e-4": {"learning_rate": 3e-4},
+        "defaults+zoom_1.25": {"augmentation": Augmentation((0.43, 0.53), (0.9, 1.1), "any", True), "eval_crop": 0.48},
         # the crop: whole images, in training and at evaluation
         "before+no_crop": {"augmentation": Augmentation((1.0, 1.0), (1.0, 1.0), "any", True), "eval_crop": 1.0},
         # BatchNorm: slower moving statistics; or the source's statistics, never re-estimated
@@ -395,7 +398,8 @@ def main(argv=None):
                 run_finetune("scratch", n, subset, fresh, lr_decay=1.0)
             if n in variant_counts:
                 for name in chosen:
-                    run_finetune(name, n, subset, source, **{**before_options(), **variants[name]})
+                    base = {} if name.startswith("defaults+") else before_options()
+                    run_finetune(name, n, subset, source, **{**base, **variants[name]})
 
     table = pd.DataFrame(rows)
     report = _report(table, args, argv, out)
