@@ -341,3 +341,16 @@ def test_printout_lists_the_baselines_with_intervals():
     assert "linear probe" in lines[2] and "majority class" in lines[3] and "macro_f1 0.100" in lines[3]
     assert "WARNING" in lines[-1]
     assert baseline_lines({"accuracy": 0.6}) == []
+
+
+def test_synthetic_command_renders_the_sparse_survey(tmp_path):
+    import argparse
+
+    from zoobot_tf.synthetic import command
+
+    args = command.add_arguments(argparse.ArgumentParser()).parse_args(
+        ["--n", "6", "--size", "32", "--survey", "sparse", "--out", str(tmp_path), "--no-progress"])
+    assert command.run(args) == 0
+    text = (tmp_path / "README.txt").read_text()
+    assert "stretch='peak'" in text and "linear to the brightest pixel" in text
+    assert np.asarray(Image.open(next((tmp_path / "images").iterdir()))).ndim == 2

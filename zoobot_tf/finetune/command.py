@@ -51,8 +51,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     )
     parser.add_argument("--label-cols", default=None, help="comma-separated label columns (regressor; classifier: one)")
     parser.add_argument("--class-weight", default="none", help="'none' (default), 'balanced' or JSON {class: w}")
-    parser.add_argument("--epochs", type=int, default=40, help="maximum epochs (default 40)")
-    parser.add_argument("--patience", type=int, default=8, help="early-stopping patience in epochs (default 8)")
+    parser.add_argument("--epochs", type=int, default=40, help="epochs of the warm-up + cosine schedule (default 40)")
+    parser.add_argument("--patience", type=int, default=8, help="early-stopping patience in epochs, with --keep best "
+                        "(default 8)")
     parser.add_argument("--learning-rate", type=float, default=1e-3, help="peak AdamW rate of head and top block (default 1e-3)")
     parser.add_argument(
         "--n-blocks", type=int, default=None, help="encoder blocks trained, from the top (default all; 0: head only)"
@@ -74,8 +75,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--keep", default=None, choices=["best", "last"],
-        help="best: early stopping on the validation loss, the best epoch kept; last: the whole schedule, the last "
-             "(averaged) weights kept (default: finetune's)",
+        help="last: the whole schedule, the last (averaged) weights kept (default); best: early stopping on the "
+             "validation loss, the best epoch kept",
     )
     parser.add_argument(
         "--head-init", default=None, choices=["probe", "random"],

@@ -3,11 +3,17 @@
 A new head goes on a copy of the trained encoder and everything trains together: the head at
 ``learning_rate``, each encoder block below the top at ``lr_decay`` times the rate of the block
 above (``n_blocks`` limits how many blocks train), with AdamW (weight decay off for norms,
-biases and position tables), a linear warm-up then cosine decay, and early stopping that keeps
-the best weights (also saved as ``best.keras``). BatchNorm adapts to the new images: its
-statistics are re-estimated on them before training and keep training with the blocks that
-train (see :mod:`zoobot_tf.finetune.freezing` for why frozen statistics stalled fine-tuning on
-a new survey). Images stream from files or shards; a catalog's ``split`` column is honoured.
+biases and position tables), a linear warm-up then cosine decay over every epoch. BatchNorm
+adapts to the new images: its statistics are re-estimated on them before training and keep
+training with the blocks that train (see :mod:`zoobot_tf.finetune.freezing` for why frozen
+statistics stalled fine-tuning on a new survey). Images stream from files or shards; a
+catalog's ``split`` column is honoured.
+
+What is kept (issue 21, measured in ``benchmarks/finetune_curve.py``): a moving average of the
+weights (:mod:`.averaging`) at the end of the schedule, unless a linear probe on the frozen
+encoder's features (:mod:`.baselines`, fitted before training and scored beside the result)
+has the lower validation loss, in which case the probe is the model saved. ``keep='best'``
+brings back early stopping on the validation loss (the best epoch also goes to ``best.keras``).
 
 Output directory::
 
@@ -294,7 +300,7 @@ def finetune(
     eval_crop=None,
     augmentation=None,
     ema_epochs=EMA_EPOCHS,
-    keep="best",
+    keep="last",
     baselines=True,
     head_init="random",
     probe_fallback=True,
@@ -330,8 +336,8 @@ def finetune(
     image_size : int, optional
         Input side (default: the model's).
     epochs, patience : int
-        Maximum epochs; stop after ``patience`` epochs without a lower validation loss and keep
-        the best epoch's weights.
+        Epochs of the warm-up + cosine schedule; with ``keep='best'``, stop after ``patience``
+        epochs without a lower validation loss and keep the best epoch's weights.
     learning_rate : float
         Peak AdamW learning rate of the head and the top encoder block.
     n_blocks : int or None
@@ -386,10 +392,13 @@ def finetune(
         Time constant, in epochs, of the moving average of the weights (BatchNorm statistics
         included) that is validated, checkpointed, early-stopped on and kept
         (:mod:`zoobot_tf.finetune.averaging`); 0: the raw weights of each epoch.
-    keep : {'best', 'last'}
-        'best': stop after ``patience`` epochs without a lower validation loss and keep the best
-        epoch; 'last': train every epoch of the schedule and keep the last (averaged) weights,
-        the validation split only reported.
+    keep : {'last', 'best'}
+        'last': train every epoch of the schedule and keep the last (averaged) weights; the
+        validation split chooses the probe's regularisation and between the probe and the
+        fine-tune (``probe_fallback``). 'best': stop after ``patience`` epochs without a lower
+        validation loss and keep the best epoch. Why 'last' by default: on a few hundred
+        validation galaxies the best epoch is partly luck, and stopping while the learning rate
+        is still high leaves the last epochs unstable (issue 21).
     baselines : bool
         Also score a linear probe on the frozen encoder's features and the majority class (the
         training mean for regressor / tree heads) on the held-out split
