@@ -91,7 +91,6 @@ def main(argv=None) -> None:
         catalog = make_catalog(tmp, args.n, args.unique, args.image_size)
         for path in catalog["file_loc"]:  # warm the page cache for both runs alike
             Path(path).read_bytes()
-        warm = catalog.iloc[: args.batch_size]
         zoobot_batch = args.zoobot_batch_size or args.batch_size
 
         def run(mode, rows, out):

@@ -30,7 +30,6 @@ from zoobot_tf.predictions import (
     fit_pca,
     load_predictions,
     load_representations,
-    merge_embeddings,
     predict,
     read_attrs,
     read_pca_table,

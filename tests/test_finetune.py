@@ -40,7 +40,7 @@ def source(tiny_run):
 def classifier(catalog, source, tmp_path_factory):
     out = tmp_path_factory.mktemp("classifier") / "out"
     result = finetune(source, out, catalog=catalog, epochs=3, patience=3, n_blocks=1, warmup_epochs=0,
-                      learning_rate=1e-2, batch_size=8, progress=False)
+                      learning_rate=1e-2, batch_size=8, progress=False, probe_fallback=False)  # the fine-tuned weights
     return out, result
 
 
@@ -162,15 +162,21 @@ def test_finetune_cli_arguments(monkeypatch, tmp_path):
     parser = command.add_arguments(argparse.ArgumentParser())
     args = parser.parse_args(["--model", "m.keras", "--out", "o", "--catalog", "c.csv", "--label-set", "a,b",
                               "--class-weight", '{"a": 2}', "--epochs", "3", "--n-blocks", "1", "--lr-decay", "0.5",
-                              "--label-smoothing", "0.1", "--batchnorm", "frozen"])
+                              "--label-smoothing", "0.1", "--batchnorm", "frozen", "--ema-epochs", "0", "--keep", "last",
+                              "--head-init", "random", "--no-baselines"])
     assert command.run(args) == 0
     assert calls["label_set"] == ["a", "b"] and calls["class_weight"] == {"a": 2}
     assert calls["catalog"] == "c.csv" and calls["shard_dir"] is None and calls["epochs"] == 3
     assert calls["head"] == "classifier" and calls["n_blocks"] == 1 and calls["lr_decay"] == 0.5
     assert calls["label_smoothing"] == 0.1 and calls["batchnorm"] == "frozen"
+    assert calls["ema_epochs"] == 0 and calls["keep"] == "last" and calls["head_init"] == "random"
+    assert calls["baselines"] is False
+    calls.clear()
     defaults = parser.parse_args(["--model", "m", "--out", "o", "--catalog", "c.csv"])
     assert command.run(defaults) == 0
-    assert calls["class_weight"] is None and calls["n_blocks"] is None and calls["batchnorm"] == "adapt"
+    assert calls["class_weight"] is None and calls["n_blocks"] is None and calls["baselines"] is True
+    # options not given take finetune's own defaults
+    assert not {"batchnorm", "ema_epochs", "keep", "head_init"} & set(calls)
 
 
 def test_head_names_resolve_to_tasks(catalog):

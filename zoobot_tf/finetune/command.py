@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 
+from zoobot_tf.finetune.freezing import BATCHNORM_MODES
 from zoobot_tf.options import add_recipe_arguments, augmentation_from_args
 from zoobot_tf.options import add_encoder_weights_argument
 
@@ -50,8 +51,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     )
     parser.add_argument("--label-cols", default=None, help="comma-separated label columns (regressor; classifier: one)")
     parser.add_argument("--class-weight", default="none", help="'none' (default), 'balanced' or JSON {class: w}")
-    parser.add_argument("--epochs", type=int, default=40, help="maximum epochs (default 40)")
-    parser.add_argument("--patience", type=int, default=8, help="early-stopping patience in epochs (default 8)")
+    parser.add_argument("--epochs", type=int, default=40, help="epochs of the warm-up + cosine schedule (default 40)")
+    parser.add_argument("--patience", type=int, default=8, help="early-stopping patience in epochs, with --keep best "
+                        "(default 8)")
     parser.add_argument("--learning-rate", type=float, default=1e-3, help="peak AdamW rate of head and top block (default 1e-3)")
     parser.add_argument(
         "--n-blocks", type=int, default=None, help="encoder blocks trained, from the top (default all; 0: head only)"
@@ -61,10 +63,29 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("--warmup-epochs", type=int, default=1, help="linear warm-up before cosine decay (default 1)")
     parser.add_argument("--label-smoothing", type=float, default=0.0, help="classifier label smoothing (default 0)")
     parser.add_argument(
-        "--batchnorm", default="adapt", choices=["adapt", "train", "frozen"],
-        help="BatchNorm on the new images: re-estimate then train (adapt, default), train, or keep the source's (frozen)",
+        "--batchnorm", default=None, choices=BATCHNORM_MODES,
+        help="BatchNorm on the new images: re-estimate then train (adapt) or keep fixed (fixed), train, or keep "
+             "the source's (frozen); default: finetune's",
     )
     parser.add_argument("--no-augment", action="store_true", help="no random rotation/flip/crop")
+    parser.add_argument(
+        "--ema-epochs", type=float, default=None,
+        help="time constant (epochs) of the weight average that is validated, checkpointed and kept; 0: none "
+             "(default 2)",
+    )
+    parser.add_argument(
+        "--keep", default=None, choices=["best", "last"],
+        help="last: the whole schedule, the last (averaged) weights kept (default); best: early stopping on the "
+             "validation loss, the best epoch kept",
+    )
+    parser.add_argument(
+        "--head-init", default=None, choices=["probe", "random"],
+        help="start the new head as the linear probe on the frozen features, or at random (default: finetune's)",
+    )
+    parser.add_argument("--no-probe-fallback", action="store_true",
+                        help="keep the fine-tuned weights even when the linear probe has the lower validation loss")
+    parser.add_argument("--no-baselines", action="store_true",
+                        help="skip the linear probe / majority-class baselines scored beside the fine-tuned model")
     parser.add_argument("--mixed-precision", action="store_true", help="float16 compute (GPUs with tensor cores)")
     parser.add_argument(
         "--strategy", default="mirrored", choices=["mirrored", "multiworker", "default"],
@@ -80,6 +101,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bars")
     add_recipe_arguments(parser, training=True)
     return parser
+
+
+def _given(args, *names) -> dict:
+    """The options the user gave; the others take :func:`~zoobot_tf.finetune.finetune`'s defaults (one place)."""
+    return {name: getattr(args, name) for name in names if getattr(args, name) is not None}
 
 
 def _split_list(text):
@@ -117,7 +143,6 @@ def run(args: argparse.Namespace) -> int:
         weight_decay=args.weight_decay,
         warmup_epochs=args.warmup_epochs,
         label_smoothing=args.label_smoothing,
-        batchnorm=args.batchnorm,
         augment=not args.no_augment,
         mixed_precision=args.mixed_precision,
         strategy=args.strategy,
@@ -130,9 +155,42 @@ def run(args: argparse.Namespace) -> int:
         scaling=args.scaling,
         eval_crop=args.eval_crop,
         augmentation=augmentation_from_args(args),
+        baselines=not args.no_baselines,
+        probe_fallback=not args.no_probe_fallback,
+        **_given(args, "ema_epochs", "keep", "head_init", "batchnorm"),
     )
-    shown = {k: v for k, v in result.metrics.items() if isinstance(v, (int, float))}
-    if result.metrics.get("image_recipe"):
-        print(f"image recipe: {result.metrics['image_recipe']}")
+    metrics = result.metrics
+    shown = {k: v for k, v in metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+    if metrics.get("image_recipe"):
+        print(f"image recipe: {metrics['image_recipe']}")
     print(f"fine-tuned model: {result.paths['model']}; held-out metrics: {json.dumps(shown)}")
+    if metrics.get("kept"):
+        print(f"model kept: {metrics['kept']}")
+    for line in baseline_lines(metrics):
+        print(line)
     return 0
+
+
+def baseline_lines(metrics: dict) -> list[str]:
+    """The fine-tuned model and its baselines on the held-out split, one line each, for the printout."""
+    baselines = metrics.get("baselines") or {}
+    names = [k for k in baselines if isinstance(baselines[k], dict)]
+    if not names:
+        return []
+    keys = [k for k in ("accuracy", "balanced_accuracy", "macro_f1", "rmse", "vote_fraction_rmse") if k in metrics]
+
+    def line(name, values):
+        parts = []
+        for key in keys:
+            if key in values:
+                low_high = (values.get("intervals") or {}).get(key)
+                interval = f" [{low_high[0]:.3f}, {low_high[1]:.3f}]" if low_high else ""
+                parts.append(f"{key} {values[key]:.3f}{interval}")
+        return f"  {name:<16}" + ", ".join(parts)
+
+    lines = [f"on the {baselines.get('split', 'held-out')} split ({metrics.get('n', '?')} galaxies; 95% bootstrap "
+             "intervals):", line("fine-tuned", metrics)]
+    lines += [line(name.replace("_", " "), baselines[name]) for name in names]
+    if metrics.get("beats_probe") is False and "probe" not in str(metrics.get("kept", "")):
+        lines.append("  WARNING: the fine-tuned model does not beat the probe on the frozen encoder's features")
+    return lines

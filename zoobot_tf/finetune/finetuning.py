@@ -3,11 +3,17 @@
 A new head goes on a copy of the trained encoder and everything trains together: the head at
 ``learning_rate``, each encoder block below the top at ``lr_decay`` times the rate of the block
 above (``n_blocks`` limits how many blocks train), with AdamW (weight decay off for norms,
-biases and position tables), a linear warm-up then cosine decay, and early stopping that keeps
-the best weights (also saved as ``best.keras``). BatchNorm adapts to the new images: its
-statistics are re-estimated on them before training and keep training with the blocks that
-train (see :mod:`zoobot_tf.finetune.freezing` for why frozen statistics stalled fine-tuning on
-a new survey). Images stream from files or shards; a catalog's ``split`` column is honoured.
+biases and position tables), a linear warm-up then cosine decay over every epoch. BatchNorm
+adapts to the new images: its statistics are re-estimated on them before training and keep
+training with the blocks that train (see :mod:`zoobot_tf.finetune.freezing` for why frozen
+statistics stalled fine-tuning on a new survey). Images stream from files or shards; a
+catalog's ``split`` column is honoured.
+
+What is kept (issue 21, measured in ``benchmarks/finetune_curve.py``): a moving average of the
+weights (:mod:`.averaging`) at the end of the schedule, unless a linear probe on the frozen
+encoder's features (:mod:`.baselines`, fitted before training and scored beside the result)
+has the lower validation loss, in which case the probe is the model saved. ``keep='best'``
+brings back early stopping on the validation loss (the best epoch also goes to ``best.keras``).
 
 Output directory::
 
@@ -41,6 +47,14 @@ import pandas as pd
 from zoobot_tf.evaluation.held_out import EVAL_SAMPLES, sample_dataset, task_metrics
 from zoobot_tf.evaluation.plots import plot_confusion_matrix
 from zoobot_tf.data.inputs import catalog_recipe
+from zoobot_tf.finetune.averaging import WeightAverage, ema_momentum
+from zoobot_tf.finetune.baselines import (
+    finetune_baselines,
+    init_head_from_probe,
+    probe_verdict,
+    probe_wins,
+    use_probe,
+)
 from zoobot_tf.finetune.data import (
     catalog_path,
     image_read_errors,
@@ -52,6 +66,7 @@ from zoobot_tf.finetune.data import (
 )
 from zoobot_tf.finetune.freezing import (
     BATCHNORM_MODES,
+    REESTIMATED,
     block_learning_rates,
     recalibrate_batchnorm,
     set_batchnorm_momentum,
@@ -87,6 +102,8 @@ logger = logging.getLogger(__name__)
 
 BEST_MODEL = "best.keras"
 LOG_NAME = "finetune_log.csv"
+#: default time constant of the weight average, in epochs (see :mod:`zoobot_tf.finetune.averaging`)
+EMA_EPOCHS = 2.0
 
 
 @dataclass
@@ -214,7 +231,12 @@ def _held_out(splits):
     )
 
 
-def _check_options(epochs, patience, batch_size, warmup_epochs, batchnorm, learning_rate, weight_decay):
+def _check_options(epochs, patience, batch_size, warmup_epochs, batchnorm, learning_rate, weight_decay, keep="best",
+                   head_init="probe"):
+    if keep not in ("best", "last"):
+        raise ValueError(f"keep must be 'best' or 'last', got {keep!r}")
+    if head_init not in ("probe", "random"):
+        raise ValueError(f"head_init must be 'probe' or 'random', got {head_init!r}")
     if int(epochs) < 1:
         raise ValueError(f"epochs must be >= 1, got {epochs}")
     if int(patience) < 1:
@@ -277,6 +299,11 @@ def finetune(
     scaling=None,
     eval_crop=None,
     augmentation=None,
+    ema_epochs=EMA_EPOCHS,
+    keep="last",
+    baselines=True,
+    head_init="random",
+    probe_fallback=True,
 ) -> FinetuneResult:
     """Adapt a trained model to new labels: a new head, the encoder trained with per-block learning rates.
 
@@ -309,8 +336,8 @@ def finetune(
     image_size : int, optional
         Input side (default: the model's).
     epochs, patience : int
-        Maximum epochs; stop after ``patience`` epochs without a lower validation loss and keep
-        the best epoch's weights.
+        Epochs of the warm-up + cosine schedule; with ``keep='best'``, stop after ``patience``
+        epochs without a lower validation loss and keep the best epoch's weights.
     learning_rate : float
         Peak AdamW learning rate of the head and the top encoder block.
     n_blocks : int or None
@@ -323,9 +350,10 @@ def finetune(
         Linear warm-up of the learning rate, then cosine decay to 1% over the remaining epochs.
     label_smoothing : float
         Classifier label smoothing.
-    batchnorm : {'adapt', 'train', 'frozen'}
+    batchnorm : {'adapt', 'fixed', 'train', 'frozen'}
         'adapt': re-estimate BatchNorm statistics on the training images first, then train the
-        BatchNorm of the training blocks. 'train': the latter only. 'frozen': keep the source
+        BatchNorm of the training blocks. 'fixed': re-estimate them, then keep every BatchNorm
+        in inference mode. 'train': train them without re-estimating. 'frozen': keep the source
         model's statistics (only for images like the pretraining images).
     batchnorm_momentum : float
         Momentum of the BatchNorm moving averages while fine-tuning (0.9: a few hundred steps
@@ -360,6 +388,32 @@ def finetune(
     augmentation : zoobot_tf.recipe.Augmentation, optional
         Training views (crop range, rotation, flips); default :class:`~zoobot_tf.recipe.Augmentation()`.
         With the above they make the fine-tuned model's image recipe, saved inside it.
+    ema_epochs : float
+        Time constant, in epochs, of the moving average of the weights (BatchNorm statistics
+        included) that is validated, checkpointed, early-stopped on and kept
+        (:mod:`zoobot_tf.finetune.averaging`); 0: the raw weights of each epoch.
+    keep : {'last', 'best'}
+        'last': train every epoch of the schedule and keep the last (averaged) weights; the
+        validation split chooses the probe's regularisation and between the probe and the
+        fine-tune (``probe_fallback``). 'best': stop after ``patience`` epochs without a lower
+        validation loss and keep the best epoch. Why 'last' by default: on a few hundred
+        validation galaxies the best epoch is partly luck, and stopping while the learning rate
+        is still high leaves the last epochs unstable (issue 21).
+    baselines : bool
+        Also score a linear probe on the frozen encoder's features and the majority class (the
+        training mean for regressor / tree heads) on the held-out split
+        (:mod:`zoobot_tf.finetune.baselines`): ``metrics['baselines']``, and a warning when the
+        fine-tuned model does not beat the probe.
+    head_init : {'probe', 'random'}
+        Start the new classifier / regressor head as the linear (ridge) probe fitted on the
+        frozen encoder's features (linear probing then fine-tuning: the random head's first
+        gradients do not distort the pretrained features), or at random. A decision-tree head
+        always starts at random.
+    probe_fallback : bool
+        Keep the linear (ridge) probe on the frozen encoder instead of the fine-tuned weights
+        when the probe's validation loss is lower than that of the epoch fine-tuning keeps:
+        ``metrics['kept']`` says which model was saved (no fallback with label smoothing, whose
+        loss is not the probe's).
 
     Returns
     -------
@@ -367,7 +421,8 @@ def finetune(
     """
     if (catalog is None) == (shard_dir is None):
         raise ValueError("give exactly one of catalog= (images + labels) or shard_dir= (labelled shards)")
-    _check_options(epochs, patience, batch_size, warmup_epochs, batchnorm, learning_rate, weight_decay)
+    _check_options(epochs, patience, batch_size, warmup_epochs, batchnorm, learning_rate, weight_decay, keep,
+                   head_init)
     save_dir = Path(save_dir).expanduser().resolve()
     save_dir.mkdir(parents=True, exist_ok=True)
     source, source_name = load_source_model(model_or_path)
@@ -412,23 +467,45 @@ def finetune(
     attach_metadata(model, recipe, {"head": task.head, "schema": task.schema.name if task.schema is not None else None,
                                     "label_cols": list(task.outputs)})
     recalibrated = 0
-    if batchnorm == "adapt" and not resume.resuming:  # resuming: the backup holds the statistics
+    if batchnorm in REESTIMATED and not resume.resuming:  # resuming: the backup holds the statistics
         with image_read_errors():
             recalibrated = recalibrate_batchnorm(encoder, make_dataset(splits["train"], batch_size, training=False,
                                                                        **data))
     logger.info("fine-tuning %d encoder layers (lr_decay %s); BatchNorm %s (%d batches re-estimated)",
                 len(trained_layers), lr_decay, batchnorm, recalibrated)
+    probe, baseline_scores, probe_encoder = None, None, None
+    if baselines or head_init == "probe" or probe_fallback:  # on the encoder as it starts (resumed: a copy)
+        probe, baseline_scores, probe_encoder = finetune_baselines(
+            task, source_encoder, input_shape, splits, eval_split, **data, batch_size=batch_size, batchnorm=batchnorm,
+            class_weight=weights, encoder=None if resume.resuming else encoder)
+    if head_init == "probe" and not resume.resuming:  # resuming: the backup holds the head
+        init_head_from_probe(model, probe)
     history = _fit(model, splits, data, save_dir, batch_size=batch_size, augment=augment, epochs=epochs,
                    patience=patience, class_weight=weights, steps=steps, progress=progress, resume=resume,
-                   monitor=monitor)
+                   monitor=monitor, ema_epochs=ema_epochs, keep=keep)
     best_epoch = int(np.argmin(history["val_loss"])) if "val_loss" in history else len(history["loss"]) - 1
+    kept_epoch = best_epoch if keep == "best" else len(history["loss"]) - 1
+    kept = f"fine-tuned epoch {kept_epoch}"
+    comparable = not label_smoothing  # a smoothed cross-entropy is not the probe's loss
+    if probe_fallback and comparable and probe_wins(probe, history, keep) and use_probe(model, probe, probe_encoder):
+        kept = "linear probe" if task.kind == "classifier" else "ridge probe"
+        logger.warning("no fine-tuned epoch reached the validation loss of the %s on the frozen encoder's features "
+                       "(%.4g): the %s is the model kept", kept, probe.val_loss, kept)
 
     paths = {"model": save_dir / MODEL_NAME, "log": save_dir / LOG_NAME}
     if (save_dir / BEST_MODEL).is_file():
         paths["best_checkpoint"] = save_dir / BEST_MODEL
     metrics = _evaluate_held_out(model, task, splits, eval_split, data, batch_size, save_dir, paths)
     metrics.update(epochs_run=len(history["loss"]), best_epoch=best_epoch, trained_layers=len(trained_layers),
-                   image_recipe=recipe.describe())
+                   kept_epoch=kept_epoch, kept=kept, image_recipe=recipe.describe(),
+                   weight_average_epochs=float(ema_epochs))
+    metrics["head_init"] = "probe" if head_init == "probe" and probe is not None else "random"
+    if baselines:
+        metrics["baselines"] = baseline_scores
+        verdict = probe_verdict(task.kind, metrics)
+        metrics["beats_probe"] = verdict is None
+        if verdict and "probe" not in kept:
+            warnings.warn(verdict)
     paths["metrics"].write_text(json.dumps(metrics, indent=2) + "\n")
 
     save_model(model, paths["model"])
@@ -467,9 +544,9 @@ def _compiled_model(source_encoder, input_shape, task, steps, *, strategy, mixed
             )
             model = assemble_model(encoder, new_head, name=f"zoobot_finetuned_{task.kind}")
             encoder = get_encoder(model)
-            if batchnorm != "frozen":
+            if batchnorm in ("adapt", "train"):
                 set_batchnorm_momentum(encoder, batchnorm_momentum)
-            trained_layers = unfreeze_top_blocks(encoder, n_blocks, train_batchnorm=batchnorm != "frozen")
+            trained_layers = unfreeze_top_blocks(encoder, n_blocks, train_batchnorm=batchnorm in ("adapt", "train"))
             multipliers = block_learning_rates(encoder, n_blocks, lr_decay)
             schedule = learning_rate_schedule(learning_rate, steps_per_epoch=steps, epochs=epochs,
                                               warmup_epochs=warmup_epochs)
@@ -483,10 +560,10 @@ def _compiled_model(source_encoder, input_shape, task, steps, *, strategy, mixed
 
 
 def _fit(model, splits, data, save_dir, *, batch_size, augment, epochs, patience, class_weight, steps, progress,
-         resume, monitor):
+         resume, monitor, ema_epochs, keep):
     """Train with early stopping on the validation loss (best weights restored, ``best.keras`` kept),
-    from ``resume.initial_epoch``; returns ``{metric: [value per epoch]}`` of every epoch, resumed
-    sessions included (read from the CSV log)."""
+    from ``resume.initial_epoch``, validating the weight average when ``ema_epochs``; returns
+    ``{metric: [value per epoch]}`` of every epoch, resumed sessions included (read from the CSV log)."""
     if monitor is None:
         logger.warning("no validation split: no early stopping, the last epoch is kept")
     train_ds = make_dataset(splits["train"], batch_size, training=True, augment=augment, **data)
@@ -494,6 +571,12 @@ def _fit(model, splits, data, save_dir, *, batch_size, augment, epochs, patience
     callbacks = make_callbacks(save_dir, patience=patience, resume=resume, epochs=int(epochs), steps_per_epoch=steps,
                                progress=progress, monitor=monitor, log_name=LOG_NAME, best_model=BEST_MODEL,
                                tensorboard=False)
+    if keep == "last":  # the validation loss is still logged and best.keras still written
+        callbacks = [c for c in callbacks if not isinstance(c, keras.callbacks.EarlyStopping)]
+    if float(ema_epochs) > 0:
+        average, restorer = WeightAverage(ema_momentum(ema_epochs, steps), save_dir).callbacks()
+        backup = next(i for i, c in enumerate(callbacks) if isinstance(c, keras.callbacks.BackupAndRestore))
+        callbacks = [average] + callbacks[:backup] + [restorer] + callbacks[backup:]
     with image_read_errors():
         model.fit(train_ds, validation_data=val_ds, epochs=int(epochs), class_weight=class_weight,
                   callbacks=callbacks, verbose=0, shuffle=False)
@@ -518,7 +601,7 @@ def _run_options(run: dict) -> dict:
         **{key: run[key] for key in ("patience", "learning_rate", "n_blocks", "lr_decay", "weight_decay",
                                      "warmup_epochs", "label_smoothing", "batchnorm", "batchnorm_momentum",
                                      "augment", "mixed_precision", "val_fraction", "test_fraction", "batch_size",
-                                     "seed", "dropout_rate")},
+                                     "seed", "dropout_rate", "ema_epochs", "keep", "head_init", "probe_fallback")},
     }
 
 
@@ -623,6 +706,11 @@ def _finetune_config(run: dict) -> dict:
         "batch_size": int(run["batch_size"]),
         "seed": int(run["seed"]),
         "dropout_rate": float(run["dropout_rate"]),
+        "ema_epochs": float(run["ema_epochs"]),
+        "keep": run["keep"],
+        "head_init": run["head_init"],
+        "probe_fallback": bool(run["probe_fallback"]),
+        "kept": run["kept"],
         "model_file": MODEL_NAME,
         "metrics_file": "metrics.json",
         "created": now_iso(),

@@ -15,9 +15,11 @@ features. This was why fine-tuning stalled at chance on a new survey (issue 12).
 (``batchnorm='adapt'``) the moving statistics of every BatchNorm are first re-estimated on the
 new training images (:func:`recalibrate_batchnorm`), and the BatchNorm layers of the blocks
 that train keep training (batch statistics, moving averages updated with a momentum short
-enough for a few hundred steps). ``'train'`` skips the re-estimation; ``'frozen'`` keeps the
-pretraining statistics in inference mode throughout (right only when the new images look like
-the pretraining images).
+enough for a few hundred steps). ``'fixed'`` re-estimates them the same way and then keeps every
+BatchNorm in inference mode while the rest trains, so training and evaluation normalise alike
+(no moving average to lag behind, no batch statistics of a few mostly empty images).
+``'train'`` skips the re-estimation; ``'frozen'`` keeps the pretraining statistics in inference
+mode throughout (right only when the new images look like the pretraining images).
 """
 
 from __future__ import annotations
@@ -39,7 +41,9 @@ __all__ = [
     "unfreeze_top_blocks",
 ]
 
-BATCHNORM_MODES = ("adapt", "train", "frozen")
+BATCHNORM_MODES = ("adapt", "fixed", "train", "frozen")
+#: the modes that re-estimate the statistics on the new images before training
+REESTIMATED = ("adapt", "fixed")
 _BLOCK_PATTERNS = [re.compile(p) for p in (r"^block(\d+)", r"^stages?[_.]?(\d+)", r"^layer(\d+)")]
 
 

@@ -4,10 +4,10 @@ Galaxies are rendered from known parameters (:func:`sample_morphology`, :func:`r
 and volunteer votes are drawn down a Galaxy Zoo decision tree from a Dirichlet-multinomial whose
 expected fractions are a known function of those parameters (:func:`true_fractions`,
 :func:`draw_votes`), so the best possible prediction is known. :func:`make_synthetic_dataset`
-writes images + ``catalog.csv``; ``python -m zoobot_tf.synthetic`` does the same from a shell.
+writes images + ``catalog.csv``; ``zoobot-tf synthetic`` does the same from a shell.
 """
 
-from zoobot_tf.synthetic.dataset import DOMAIN_SHIFT, make_synthetic_dataset
+from zoobot_tf.synthetic.dataset import DOMAIN_SHIFT, SPARSE_SHIFT, make_synthetic_dataset
 from zoobot_tf.synthetic.fractions import SUPPORTED_SCHEMAS, true_fraction_columns, true_fractions
 from zoobot_tf.synthetic.morphology import HUBBLE_TYPES, sample_morphology
 from zoobot_tf.synthetic.render import FITS_BANDS, PNG_BANDS, add_noise, lupton_rgb, render_galaxy, render_scene
@@ -18,6 +18,7 @@ __all__ = [
     "FITS_BANDS",
     "HUBBLE_TYPES",
     "PNG_BANDS",
+    "SPARSE_SHIFT",
     "SUPPORTED_SCHEMAS",
     "add_noise",
     "draw_votes",

@@ -26,6 +26,7 @@ from zoobot_tf.synthetic.render import (
     add_noise,
     asinh_grey,
     lupton_rgb,
+    peak_grey,
     render_scene,
     rescale_pixels,
 )
@@ -34,6 +35,15 @@ from zoobot_tf.synthetic.votes import draw_votes
 #: a second "survey" unlike the default one, for domain-shift experiments (fine-tuning): one band
 #: (greyscale), a PSF twice as broad at 64 px, 1.5x the sky noise, pixels 1.25x larger
 DOMAIN_SHIFT = {"bands": ("i",), "noise": 1.5, "psf_fwhm": 2.0, "pixel_scale": 1.25}
+#: a sparse survey like the small real one of issue 21 (radio-like cutouts): one band, 4 classes,
+#: galaxies twice as large (reaching the frame's edge), a bright unresolved nucleus of 0.3-3x the
+#: galaxy's flux (a high dynamic range), a linear stretch to the brightest pixel with the sky
+#: below 3 sigma set to 0 (a dark background: mean pixel ~0.003 of the white level), no
+#: foreground stars or artifacts over the galaxy
+SPARSE_SHIFT = {"bands": ("i",), "noise": 1.0, "psf_fwhm": 2.0, "pixel_scale": 0.5,
+                "hubble_types": ("E", "Sab", "Sc", "Im"), "nucleus": (0.3, 3.0), "stretch": "peak",
+                "contaminants": False}
+STRETCHES = ("asinh", "peak")
 DEFAULT_N_VOLUNTEERS = 40
 DEFAULT_CONCENTRATION = 25.0
 
@@ -57,6 +67,11 @@ def make_synthetic_dataset(
     psf_fwhm: float | None = None,
     bands=None,
     pixel_scale: float = 1.0,
+    hubble_types=None,
+    nucleus=None,
+    stretch: str = "asinh",
+    clip_sigma: float = 3.0,
+    contaminants: bool = True,
 ) -> pd.DataFrame:
     """Render ``n`` synthetic galaxies with votes into ``out_dir``.
 
@@ -89,6 +104,17 @@ def make_synthetic_dataset(
         Pixel size relative to the default survey: 2 renders the same galaxies half as many
         pixels across (:func:`~zoobot_tf.synthetic.render.rescale_pixels`). With ``bands``,
         ``noise`` and ``psf_fwhm`` this builds a second "survey" for domain-shift experiments.
+    hubble_types : sequence of str, optional
+        Draw only these Hubble types, equally often (default all six, with the usual prior).
+    nucleus : (low, high), optional
+        Add an unresolved nucleus whose flux is log-uniform in this range times the galaxy's
+        (column ``nucleus_fraction``; drawn from its own stream: other columns are unchanged).
+    stretch : {'asinh', 'peak'}
+        Greyscale PNG stretch: the fixed asinh of colour images, or linear to each image's
+        brightest pixel with the sky below ``clip_sigma`` sigma set to 0
+        (:func:`~zoobot_tf.synthetic.render.peak_grey`, sparse radio-like cutouts).
+    contaminants : bool
+        False: no foreground star or artifact over the galaxy (``kind`` is always 'galaxy').
 
     Returns
     -------
@@ -111,8 +137,15 @@ def make_synthetic_dataset(
     bands = check_bands(bands if bands is not None else (FITS_BANDS if fits else PNG_BANDS))
     if not fits and len(bands) != 1 and sorted(bands) != sorted(PNG_BANDS):
         raise ValueError(f"PNG images take bands g, r, z (colour) or exactly one band (greyscale), got {bands}")
-    extra = dict(p_star=0.0, p_artifact=0.0) if fits else {}
-    params = sample_morphology(n, np.random.default_rng([seed, 0]), **extra)
+    if stretch not in STRETCHES or (stretch != "asinh" and (fits or len(bands) != 1)):
+        raise ValueError(f"stretch must be one of {STRETCHES} ('peak' for one-band PNGs only), got {stretch!r}")
+    extra = dict(p_star=0.0, p_artifact=0.0) if fits or not contaminants else {}
+    params = sample_morphology(n, np.random.default_rng([seed, 0]), hubble_types=hubble_types, **extra)
+    if nucleus is not None:
+        low, high = (float(v) for v in nucleus)
+        if not 0 < low <= high:
+            raise ValueError(f"nucleus must be (low, high) with 0 < low <= high, got {nucleus!r}")
+        params["nucleus_fraction"] = np.exp(np.random.default_rng([seed, 3]).uniform(np.log(low), np.log(high), n))
     fractions = true_fractions(params, schema)
     if float(pixel_scale) != 1.0:
         params = rescale_pixels(params, pixel_scale)
@@ -142,6 +175,9 @@ def make_synthetic_dataset(
                 bands,
                 header,
             )
+        elif len(bands) == 1 and stretch == "peak":
+            grey = peak_grey(image, sky_sigma=noise * BAND_NOISE[bands[0]], clip_sigma=clip_sigma)
+            Image.fromarray(grey).save(paths[i], compress_level=3)
         elif len(bands) == 1:
             Image.fromarray(asinh_grey(image, noise=noise)).save(paths[i], compress_level=3)
         else:
@@ -164,7 +200,10 @@ def make_synthetic_dataset(
     (out_dir / "README.txt").write_text(
         _readme(catalog, schema, n=n, size=size, fits=fits, seed=seed, bands=bands, n_volunteers=n_volunteers,
                 concentration=concentration, noise=noise, psf_fwhm=psf_fwhm,
-                pixel_scale=pixel_scale)
+                pixel_scale=pixel_scale, stretch=stretch,
+                extra="" if hubble_types is None and nucleus is None and stretch == "asinh" and contaminants else
+                f", hubble_types={hubble_types!r}, nucleus={nucleus!r}, stretch={stretch!r}, "
+                f"clip_sigma={clip_sigma}, contaminants={contaminants}")
     )
     return catalog
 
@@ -174,7 +213,7 @@ def _counts(series) -> str:
 
 
 def _readme(catalog, schema, *, n, size, fits, seed, bands, n_volunteers, concentration, noise, psf_fwhm,
-            pixel_scale) -> str:
+            pixel_scale, stretch="asinh", extra="") -> str:
     hubble = catalog["hubble_type"].value_counts().reindex(HUBBLE_TYPES, fill_value=0)
     psf = f"{psf_fwhm} px" if psf_fwhm is not None else f"{max(1.0, 1.5 * size / 96):.2f} px (default: 1.5 px at 96 px)"
     image_text = (
@@ -184,14 +223,15 @@ def _readme(catalog, schema, *, n, size, fits, seed, bands, n_volunteers, concen
         if fits
         else f"images/<id_str>.png: {size}x{size} RGB uint8, z/r/g -> R/G/B with astropy make_lupton_rgb (fixed asinh scaling)."
         if len(bands) > 1
-        else f"images/<id_str>.png: {size}x{size} greyscale uint8, band {bands[0]}, fixed asinh scaling."
+        else f"images/<id_str>.png: {size}x{size} greyscale uint8, band {bands[0]}, "
+        + ("linear to the brightest pixel, sky below the clip set to 0." if stretch == "peak" else "fixed asinh scaling.")
     )
     return f"""zoobot_tf synthetic galaxies
 ============================
 
 Generated by zoobot_tf.synthetic.make_synthetic_dataset(n={n}, schema={schema.name!r}, size={size},
 fits={fits}, seed={seed}, n_volunteers={n_volunteers}, concentration={concentration}, noise={noise},
-bands={','.join(bands)!r}, pixel_scale={pixel_scale}).
+bands={','.join(bands)!r}, pixel_scale={pixel_scale}{extra}).
 Re-running with the same arguments reproduces every file byte for byte.
 
 Files

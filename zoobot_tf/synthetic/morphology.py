@@ -65,13 +65,23 @@ REDSHIFT_RANGE = (0.02, 0.15)
 OFFSET_SIGMA = 0.015  # centre offset (fraction of image width), clipped at 3 sigma
 
 
+def _type_prior(hubble_types) -> tuple:
+    if hubble_types is None:
+        return HUBBLE_PRIOR
+    chosen = list(dict.fromkeys(str(t) for t in hubble_types))
+    unknown = [t for t in chosen if t not in HUBBLE_TYPES]
+    if unknown or not chosen:
+        raise ValueError(f"hubble_types: unknown type(s) {unknown or chosen}; choose among {', '.join(HUBBLE_TYPES)}")
+    return tuple(1.0 / len(chosen) if t in chosen else 0.0 for t in HUBBLE_TYPES)
+
+
 def _uniform(rng, bounds, n):
     lo, hi = bounds
     return rng.uniform(lo, hi, n)
 
 
 def sample_morphology(
-    n: int, rng: np.random.Generator, *, p_star: float = 0.04, p_artifact: float = 0.05
+    n: int, rng: np.random.Generator, *, p_star: float = 0.04, p_artifact: float = 0.05, hubble_types=None
 ) -> pd.DataFrame:
     """Draw the parameters of ``n`` synthetic galaxies.
 
@@ -84,6 +94,9 @@ def sample_morphology(
     p_star, p_artifact : float
         Fractions of images that show a bright foreground star / an image artifact (a satellite
         trail, bad columns, a saturated star) over the galaxy. Both get 'artifact' votes.
+    hubble_types : sequence of str, optional
+        Draw only these types, equally often (default: all six with :data:`HUBBLE_PRIOR`); the
+        same random stream either way, so the default table is unchanged.
 
     Returns
     -------
@@ -110,7 +123,7 @@ def sample_morphology(
         )
 
     kind = rng.choice(np.array(KINDS), size=n, p=[1.0 - p_star - p_artifact, p_star, p_artifact])
-    hubble_type = rng.choice(np.array(HUBBLE_TYPES), size=n, p=HUBBLE_PRIOR)
+    hubble_type = rng.choice(np.array(HUBBLE_TYPES), size=n, p=_type_prior(hubble_types))
 
     cols = {
         name: np.zeros(n)

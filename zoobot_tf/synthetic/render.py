@@ -295,6 +295,11 @@ def render_scene(
         return np.moveaxis(img, 0, -1)
 
     galaxy = compose(comps)
+    nucleus = float(_get(row, "nucleus_fraction", 0.0))
+    if nucleus > 0:  # an unresolved nucleus (AGN-like core) on the galaxy centre: a high dynamic range
+        x, y = P.pixel_grid(size, 1)
+        core = P.star_psf(x, y, float(_get(row, "x_offset")) * size, float(_get(row, "y_offset")) * size, psf_fwhm)
+        galaxy = galaxy + (core * nucleus * float(_get(row, "flux")) * area)[..., None] * sed(bands, 0.0)[None, None, :]
     other = compose(companions) if companions else np.zeros_like(galaxy)
     r_index = bands.index("r") if "r" in bands else 0
     other = other + _point_sources(row, size, bands, rng, psf_fwhm, float(galaxy[..., r_index].max()))
@@ -420,6 +425,25 @@ def asinh_grey(image: np.ndarray, noise: float = 1.0) -> np.ndarray:
         raise ValueError(f"asinh_grey needs one band (H, W, 1), got shape {image.shape}")
     band = np.nan_to_num(image[..., 0].astype(np.float64))
     return make_lupton_rgb(band, band, band, minimum=0.0, stretch=6.0 * noise, Q=6.0)[..., 0]
+
+
+def peak_grey(image: np.ndarray, sky_sigma: float, clip_sigma: float = 3.0) -> np.ndarray:
+    """(H, W, 1) flux of one band -> (H, W) uint8, linear from 0 to the image's brightest pixel,
+    with everything below ``clip_sigma`` x ``sky_sigma`` (the band's sky noise) set to 0.
+
+    How many radio and X-ray survey cutouts are published: a dark, mostly empty background
+    (sigma-clipped) and a high dynamic range in which faint structure takes the lowest few grey
+    levels, unlike the asinh stretch of optical colour images (:func:`asinh_grey`).
+    """
+    image = np.asarray(image)
+    if image.ndim != 3 or image.shape[-1] != 1:
+        raise ValueError(f"peak_grey needs one band (H, W, 1), got shape {image.shape}")
+    band = np.nan_to_num(image[..., 0].astype(np.float64))
+    band = np.where(band > float(clip_sigma) * float(sky_sigma), band, 0.0)
+    peak = band.max()
+    if peak <= 0:
+        return np.zeros(band.shape, dtype=np.uint8)
+    return np.round(255.0 * band / peak).astype(np.uint8)
 
 
 def rescale_pixels(params, pixel_scale: float):
