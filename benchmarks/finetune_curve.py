@@ -200,10 +200,12 @@ def labelled_subset(target, n_labels, n_test, seed, train_mix=None):
 
 def val_step_last5(run_dir) -> float | None:
     """Largest change of validation accuracy between consecutive epochs over the last 5 (points)."""
-    log = pd.read_csv(Path(run_dir) / "finetune_log.csv")
-    if "val_accuracy" not in log or len(log) < 2:
+    from zoobot_tf.finetune import finetune_log
+
+    values = [row["val_accuracy"] for row in finetune_log(run_dir) if "val_accuracy" in row]
+    if len(values) < 2:
         return None
-    return round(100.0 * float(np.abs(np.diff(log["val_accuracy"].to_numpy()[-5:])).max()), 2)
+    return round(100.0 * float(np.abs(np.diff(np.asarray(values[-5:]))).max()), 2)
 
 
 def plain_loop(source, subset, classes, image_size, seed, epochs=8, batch_size=32):
@@ -361,7 +363,7 @@ def main(argv=None):
             t0 = time.time()
             run_dir = out / "runs" / shift / (f"{name}_{n}" + (f"_seed{seed}" if seed else ""))
             fixed = {k: v for k, v in (("epochs", args.epochs), ("patience", args.patience)) if v is not None}
-            result = finetune(start, run_dir, catalog=subset, image_size=args.image_size, seed=seed,
+            result = finetune(start, run_dir, catalog=subset, image_size=args.image_size, seed=seed, overwrite=True,
                               progress=False, label_set=classes, **{**options, **fixed})
             metrics = result.metrics
             record(shift, name, n, time.time() - t0, **_row(metrics), epochs_run=metrics["epochs_run"],

@@ -78,15 +78,15 @@ def train_kwargs(settings, n_train: int) -> dict:
     import keras
 
     from zoobot_tf.demo import demo_train_kwargs
-    from zoobot_tf.finetune import learning_rate_schedule
+    from zoobot_tf.training.schedules import warmup_cosine
 
     kwargs = demo_train_kwargs(settings)
     if settings["architecture"] == "small_cnn" and settings.get("convs_per_block", 1) != 1:
         kwargs["convs_per_block"] = int(settings["convs_per_block"])
     if settings.get("schedule", "constant") == "cosine":
-        schedule = learning_rate_schedule(settings["learning_rate"], steps_per_epoch=n_train // settings["batch_size"],
-                                          epochs=settings["epochs"], warmup_epochs=settings["warmup_epochs"],
-                                          warmup_from=0.1)
+        schedule = warmup_cosine(settings["learning_rate"], steps_per_epoch=n_train // settings["batch_size"],
+                                 epochs=settings["epochs"], warmup_epochs=settings["warmup_epochs"],
+                                 warmup_from=0.1)
         kwargs["optimizer"] = keras.optimizers.Adam(schedule)
     return kwargs
 

@@ -51,12 +51,12 @@ def _encoder_weights(model):
 def test_epochs_logged_and_best_checkpoint_kept(classifier):
     out, result = classifier
     assert len(result.history["loss"]) == 3 and result.metrics["epochs_run"] == 3
-    log = pd.read_csv(out / "finetune_log.csv")
+    log = pd.read_csv(out / "training_log.csv")
     assert log["epoch"].tolist() == [0, 1, 2] and np.isfinite(log["loss"]).all()
     best = int(np.argmin(log["val_loss"]))
     assert result.metrics["best_epoch"] == best
     # early stopping restored the best epoch: the returned model scores the best val_loss again
-    best_model = load_model(out / "best.keras")
+    best_model = load_model(out / "checkpoints/best.keras")
     assert type(best_model.optimizer).__name__ == "LayerDecayAdamW"
     ids = set(pd.read_csv(out / "predictions.csv", dtype={"id_str": str})["id_str"])
     assert len(ids) == result.metrics["n"]
@@ -100,6 +100,34 @@ def test_finetuned_model_saves_and_loads_safely(classifier, catalog):
     probabilities = model.predict(images, verbose=0)
     assert probabilities.shape == (3, 2) and np.allclose(probabilities.sum(axis=1), 1.0, atol=1e-5)
     np.testing.assert_allclose(probabilities, result.model.predict(images, verbose=0), atol=1e-6)
+
+
+def test_config_records_the_options_and_old_run_directories_stay_readable(classifier, tmp_path):
+    import dataclasses
+    import shutil
+
+    from zoobot_tf.finetune import FinetuneOptions, finetune_log
+
+    out, result = classifier
+    _, config = load_run(out)
+    # every option is a config key (field by field, not from local variables) except the objects
+    # recorded in resolved form (recipe, task, strategy per session)
+    names = {f.name for f in dataclasses.fields(FinetuneOptions)}
+    resolved = {"augmentation", "overwrite", "strategy", "label_set"}
+    assert names - resolved <= set(config), sorted(names - resolved - set(config))
+    assert config["keep"] == "last" and config["n_blocks"] == 1 and config["recipe"]["size"] == SIZE
+    assert config["status"] == "finished" and config["sessions"][0]["epochs_run"] == 3
+    assert config["log_file"] == "training_log.csv" and config["best_model_file"] == "checkpoints/best.keras"
+    # a run directory written before the run engine: finetune_log.csv and best.keras beside the model
+    legacy = tmp_path / "legacy"
+    legacy.mkdir()
+    for name in ("model.keras", "config.json"):
+        shutil.copy(out / name, legacy / name)
+    shutil.copy(out / "training_log.csv", legacy / "finetune_log.csv")
+    shutil.copy(out / "checkpoints/best.keras", legacy / "best.keras")
+    model, _ = load_run(legacy)
+    assert model.count_params() == result.model.count_params()
+    assert [row["epoch"] for row in finetune_log(legacy)] == [0, 1, 2] == [row["epoch"] for row in finetune_log(out)]
 
 
 def test_regressor_from_a_catalog(catalog, source, tmp_path):
@@ -170,7 +198,7 @@ def test_finetune_cli_arguments(monkeypatch, tmp_path):
     assert calls["head"] == "classifier" and calls["n_blocks"] == 1 and calls["lr_decay"] == 0.5
     assert calls["label_smoothing"] == 0.1 and calls["batchnorm"] == "frozen"
     assert calls["ema_epochs"] == 0 and calls["keep"] == "last" and calls["head_init"] == "random"
-    assert calls["baselines"] is False
+    assert calls["baselines"] is False and calls["mixed_precision"] == "auto" and calls["overwrite"] is False
     calls.clear()
     defaults = parser.parse_args(["--model", "m", "--out", "o", "--catalog", "c.csv"])
     assert command.run(defaults) == 0
@@ -208,23 +236,24 @@ class _CrashAtEpochEnd(keras.callbacks.Callback):
 
 @pytest.mark.slow  # three fine-tunes
 def test_killed_finetune_resumes_from_its_last_epoch(catalog, source, tmp_path, monkeypatch):
-    from zoobot_tf.finetune import finetuning
+    from zoobot_tf.training import engine
+    from zoobot_tf.training.engine import RunExistsError
 
     options = dict(catalog=catalog, epochs=4, patience=4, n_blocks=1, warmup_epochs=1, learning_rate=1e-2,
                    batch_size=8, progress=False)
-    original = finetuning.make_callbacks
-    monkeypatch.setattr(finetuning, "make_callbacks", lambda *a, **k: original(*a, **k) + [_CrashAtEpochEnd(1)])
+    original = engine.make_callbacks
+    monkeypatch.setattr(engine, "make_callbacks", lambda *a, **k: original(*a, **k) + [_CrashAtEpochEnd(1)])
     with pytest.raises(RuntimeError, match="killed"):
         finetune(source, tmp_path / "ft", **options)
-    before = (tmp_path / "ft" / "finetune_log.csv").read_text().splitlines()
+    before = (tmp_path / "ft" / "training_log.csv").read_text().splitlines()
     assert [line.split(",")[0] for line in before[1:]] == ["0", "1"]
     assert (tmp_path / "ft" / "backup").is_dir() and not (tmp_path / "ft" / "model.keras").exists()
 
     with pytest.raises(RunConfigMismatch, match="learning_rate"):  # other settings must not resume this run
         finetune(source, tmp_path / "ft", **{**options, "learning_rate": 1e-3})
-    monkeypatch.setattr(finetuning, "make_callbacks", original)
+    monkeypatch.setattr(engine, "make_callbacks", original)
     result = finetune(source, tmp_path / "ft", **options)
-    after = (tmp_path / "ft" / "finetune_log.csv").read_text().splitlines()
+    after = (tmp_path / "ft" / "training_log.csv").read_text().splitlines()
     assert after[:3] == before  # epochs 0-1 untouched, 2-3 appended by the resumed run
     assert [line.split(",")[0] for line in after[1:]] == ["0", "1", "2", "3"]
     assert len(result.history["loss"]) == 4 and result.metrics["epochs_run"] == 4
@@ -232,3 +261,5 @@ def test_killed_finetune_resumes_from_its_last_epoch(catalog, source, tmp_path, 
     # the optimizer (and so the warm-up + cosine schedule) went on where it stopped, not from step 0
     steps = -(-result.metrics["n_train"] // 8)
     assert int(result.model.optimizer.iterations.numpy()) == 4 * steps
+    with pytest.raises(RunExistsError, match="finished run"):  # a finished run is kept unless overwrite=True
+        finetune(source, tmp_path / "ft", **options)

@@ -19,7 +19,7 @@ _EXPORTS = {
     "copy_encoder": "finetuning",
     "finetune_log": "finetuning",
     "load_source_model": "finetuning",
-    "learning_rate_schedule": "finetuning",
+    "FinetuneOptions": "finetuning",
     "FINETUNE_HEADS": "data",
     "FinetuneTask": "data",
     "resolve_finetune_task": "data",

@@ -9,8 +9,13 @@ import argparse
 import json
 
 from zoobot_tf.finetune.freezing import BATCHNORM_MODES
-from zoobot_tf.options import add_recipe_arguments, augmentation_from_args
-from zoobot_tf.options import add_encoder_weights_argument
+from zoobot_tf.options import (
+    add_distribution_arguments,
+    add_encoder_weights_argument,
+    add_recipe_arguments,
+    augmentation_from_args,
+    mixed_precision_from_args,
+)
 
 __all__ = ["add_arguments", "run"]
 
@@ -86,11 +91,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
                         help="keep the fine-tuned weights even when the linear probe has the lower validation loss")
     parser.add_argument("--no-baselines", action="store_true",
                         help="skip the linear probe / majority-class baselines scored beside the fine-tuned model")
-    parser.add_argument("--mixed-precision", action="store_true", help="float16 compute (GPUs with tensor cores)")
-    parser.add_argument(
-        "--strategy", default="mirrored", choices=["mirrored", "multiworker", "default"],
-        help="tf.distribute strategy (default mirrored: all local GPUs)",
-    )
+    parser.add_argument("--channels", type=int, default=None,
+                        help="with --encoder-weights: adapt the checkpoint's stem to this many image channels "
+                             "(1 for a greyscale survey from a colour encoder; default: the checkpoint's)")
+    parser.add_argument("--overwrite", action="store_true", help="replace a finished run in --out")
+    add_distribution_arguments(parser)
     parser.add_argument(
         "--val-fraction", type=float, default=0.2,
         help="catalog: validation fraction (default 0.2; a catalog column 'split' = train/val/test overrides)",
@@ -124,7 +129,9 @@ def run(args: argparse.Namespace) -> int:
     if model is None:
         from zoobot_tf.models.pretrained.encoders import encoder_from_weights
 
-        model = encoder_from_weights(args.encoder_weights, args.architecture, args.image_size)
+        model = encoder_from_weights(args.encoder_weights, args.architecture, args.image_size, channels=args.channels)
+    elif args.channels is not None:
+        raise ValueError("--channels adapts an imported checkpoint: use it with --encoder-weights")
     result = finetune(
         model,
         args.out,
@@ -144,7 +151,8 @@ def run(args: argparse.Namespace) -> int:
         warmup_epochs=args.warmup_epochs,
         label_smoothing=args.label_smoothing,
         augment=not args.no_augment,
-        mixed_precision=args.mixed_precision,
+        mixed_precision=mixed_precision_from_args(args),
+        overwrite=args.overwrite,
         strategy=args.strategy,
         val_fraction=args.val_fraction,
         test_fraction=args.test_fraction,

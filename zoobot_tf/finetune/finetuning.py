@@ -15,27 +15,26 @@ encoder's features (:mod:`.baselines`, fitted before training and scored beside 
 has the lower validation loss, in which case the probe is the model saved. ``keep='best'``
 brings back early stopping on the validation loss (the best epoch also goes to ``best.keras``).
 
-Output directory::
+The run directory is the run engine's (:mod:`zoobot_tf.training.engine`), as for ``train``::
 
-    config.json            what was fine-tuned, on what, with which options
-    model.keras            the fine-tuned model, best epoch (safe_mode loadable; ``load_run`` reads both)
-    best.keras             checkpoint of the best validation epoch, written during training
-    finetune_log.csv       one row per epoch (loss, metrics, learning rate of the head)
-    metrics.json           held-out metrics (accuracy + confusion matrix, RMSE, ...)
-    confusion_matrix.png   classifier only
-    predictions.csv        held-out ids, labels and predictions
-    backup/                Keras' BackupAndRestore state while the fine-tune is unfinished
+    config.json              what was fine-tuned, on what, with which options (field by field)
+    model.keras              the model kept, its image recipe inside (safe_mode loadable)
+    checkpoints/best.keras   the epoch with the lowest validation loss, written during training
+    training_log.csv         one row per epoch (loss, metrics, learning rate of the head)
+    metrics.json             held-out metrics (accuracy + confusion matrix, RMSE, ...) and baselines
+    confusion_matrix.png     classifier only
+    predictions.csv          held-out ids, labels and predictions
+    backup/                  Keras' BackupAndRestore state while the fine-tune is unfinished
 
 Rerunning the same call after a crash or a kill continues from the last finished epoch (the
-learning-rate schedule and early stopping too); changed arguments are refused by name. A rerun
-into a directory holding a finished fine-tune starts afresh.
+learning-rate schedule, the weight average and early stopping too); changed arguments are
+refused by name, and so is a directory holding a finished run unless ``overwrite=True``. Runs
+written before the engine (``finetune_log.csv``, ``best.keras``) stay readable by ``load_run``.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import shutil
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -75,33 +74,27 @@ from zoobot_tf.finetune.freezing import (
 from zoobot_tf.models import assemble_model, build_head, get_encoder
 from zoobot_tf.optimizers import LayerDecayAdamW, no_decay_names
 from zoobot_tf.recipe import Augmentation, ImageRecipe
-from zoobot_tf.runs import (
-    CONFIG_NAME,
-    MODEL_NAME,
-    check_resume_config,
-    load_config,
-    load_run,
-    now_iso,
-    save_config,
-    software_versions,
-)
-from zoobot_tf.saving import attach_metadata, load_model, save_model
+from zoobot_tf.runs import CONFIG_NAME, MODEL_NAME, load_config, load_run, software_versions
+from zoobot_tf.saving import attach_metadata, load_model
 from zoobot_tf.shards.split import SPLIT_COLUMN
-from zoobot_tf.training.callbacks import BACKUP_DIR, make_callbacks, read_log, resume_state
+from zoobot_tf.training.callbacks import BEST_MODEL, LOG_NAME, read_log
+from zoobot_tf.training.engine import METRICS_NAME, RunDirectory
+from zoobot_tf.training.schedules import warmup_cosine
+from zoobot_tf.typed_options import asdict_shallow, options_from
 
 __all__ = [
     "FinetuneResult",
     "balanced_class_weights",
     "copy_encoder",
     "finetune",
-    "learning_rate_schedule",
+    "FinetuneOptions",
     "load_source_model",
 ]
 
 logger = logging.getLogger(__name__)
 
-BEST_MODEL = "best.keras"
-LOG_NAME = "finetune_log.csv"
+#: the log of fine-tuning runs written before the run engine (now ``training_log.csv`` as every run)
+LEGACY_LOG_NAME = "finetune_log.csv"
 #: default time constant of the weight average, in epochs (see :mod:`zoobot_tf.finetune.averaging`)
 EMA_EPOCHS = 2.0
 
@@ -231,80 +224,81 @@ def _held_out(splits):
     )
 
 
-def _check_options(epochs, patience, batch_size, warmup_epochs, batchnorm, learning_rate, weight_decay, keep="best",
-                   head_init="probe"):
-    if keep not in ("best", "last"):
-        raise ValueError(f"keep must be 'best' or 'last', got {keep!r}")
-    if head_init not in ("probe", "random"):
-        raise ValueError(f"head_init must be 'probe' or 'random', got {head_init!r}")
-    if int(epochs) < 1:
-        raise ValueError(f"epochs must be >= 1, got {epochs}")
-    if int(patience) < 1:
-        raise ValueError(f"patience must be >= 1, got {patience}")
-    if int(batch_size) < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    if not 0 <= int(warmup_epochs) < int(epochs):
-        raise ValueError(f"warmup_epochs must be in [0, epochs), got {warmup_epochs} with epochs={epochs}")
-    if batchnorm not in BATCHNORM_MODES:
-        raise ValueError(f"batchnorm must be one of {BATCHNORM_MODES}, got {batchnorm!r}")
-    if not float(learning_rate) > 0 or float(weight_decay) < 0:
-        raise ValueError(f"need learning_rate > 0 and weight_decay >= 0, got {learning_rate} and {weight_decay}")
+def _check_options(opts: "FinetuneOptions") -> None:
+    if opts.keep not in ("best", "last"):
+        raise ValueError(f"keep must be 'best' or 'last', got {opts.keep!r}")
+    if opts.head_init not in ("probe", "random"):
+        raise ValueError(f"head_init must be 'probe' or 'random', got {opts.head_init!r}")
+    if int(opts.epochs) < 1:
+        raise ValueError(f"epochs must be >= 1, got {opts.epochs}")
+    if int(opts.patience) < 1:
+        raise ValueError(f"patience must be >= 1, got {opts.patience}")
+    if int(opts.batch_size) < 1:
+        raise ValueError(f"batch_size must be >= 1, got {opts.batch_size}")
+    if not 0 <= int(opts.warmup_epochs) < int(opts.epochs):
+        raise ValueError(f"warmup_epochs must be in [0, epochs), got {opts.warmup_epochs} with epochs={opts.epochs}")
+    if opts.batchnorm not in BATCHNORM_MODES:
+        raise ValueError(f"batchnorm must be one of {BATCHNORM_MODES}, got {opts.batchnorm!r}")
+    if not float(opts.learning_rate) > 0 or float(opts.weight_decay) < 0:
+        raise ValueError(f"need learning_rate > 0 and weight_decay >= 0, got {opts.learning_rate} and "
+                         f"{opts.weight_decay}")
 
 
-def learning_rate_schedule(learning_rate, *, steps_per_epoch, epochs, warmup_epochs, final_fraction=0.01,
-                           warmup_from=0.0):
-    """Linear warm-up from ``warmup_from * learning_rate`` over ``warmup_epochs``, then cosine decay
-    to ``final_fraction * learning_rate``."""
-    warmup_steps = int(round(float(warmup_epochs) * int(steps_per_epoch)))  # fractional epochs allowed
-    decay_steps = max(int(epochs) * int(steps_per_epoch) - warmup_steps, 1)
-    if warmup_steps == 0:
-        return keras.optimizers.schedules.CosineDecay(float(learning_rate), decay_steps, alpha=final_fraction)
-    return keras.optimizers.schedules.CosineDecay(
-        float(warmup_from) * float(learning_rate), decay_steps, alpha=final_fraction,
-        warmup_target=float(learning_rate), warmup_steps=warmup_steps,
-    )
+@dataclass(frozen=True)
+class FinetuneOptions:
+    """The options of :func:`finetune` (recorded in ``config.json`` field by field; a resumed run
+    must not change them, ``epochs`` and ``progress`` aside). See :func:`finetune` for each."""
+
+    head: object = "classifier"
+    label_set: object = None
+    label_cols: object = None
+    class_weight: object = None
+    image_size: int | None = None
+    epochs: int = 40
+    patience: int = 8
+    learning_rate: float = 1e-3
+    n_blocks: int | None = None
+    lr_decay: float = 0.75
+    weight_decay: float = 0.05
+    warmup_epochs: int = 1
+    label_smoothing: float = 0.0
+    batchnorm: str = "adapt"
+    batchnorm_momentum: float = 0.9
+    val_fraction: float = 0.2
+    test_fraction: float = 0.2
+    batch_size: int = 32
+    augment: bool = True
+    seed: int = 42
+    mixed_precision: object = "auto"
+    strategy: object = "mirrored"
+    progress: bool = True
+    dropout_rate: float = 0.2
+    stored_size: int | None = None
+    scaling: str | None = None
+    eval_crop: float | None = None
+    augmentation: Augmentation | None = None
+    ema_epochs: float = EMA_EPOCHS
+    keep: str = "last"
+    baselines: bool = True
+    head_init: str = "random"
+    probe_fallback: bool = True
+    overwrite: bool = False
 
 
-def finetune(
-    model_or_path,
-    save_dir,
-    *,
-    head="classifier",
-    catalog=None,
-    shard_dir=None,
-    label_set=None,
-    label_cols=None,
-    class_weight=None,
-    image_size=None,
-    epochs=40,
-    patience=8,
-    learning_rate=1e-3,
-    n_blocks=None,
-    lr_decay=0.75,
-    weight_decay=0.05,
-    warmup_epochs=1,
-    label_smoothing=0.0,
-    batchnorm="adapt",
-    batchnorm_momentum=0.9,
-    val_fraction=0.2,
-    test_fraction=0.2,
-    batch_size=32,
-    augment=True,
-    seed=42,
-    mixed_precision=False,
-    strategy="mirrored",
-    progress=True,
-    dropout_rate=0.2,
-    stored_size=None,
-    scaling=None,
-    eval_crop=None,
-    augmentation=None,
-    ema_epochs=EMA_EPOCHS,
-    keep="last",
-    baselines=True,
-    head_init="random",
-    probe_fallback=True,
-) -> FinetuneResult:
+@dataclass
+class _Data:
+    """What :func:`finetune` trains and scores on: the task, its splits and the image recipe."""
+
+    task: object
+    splits: dict
+    recipe: ImageRecipe
+    split_source: str
+    catalog: object = None
+    shard_dir: object = None
+
+
+def finetune(model_or_path, save_dir, options: FinetuneOptions | None = None, *, catalog=None, shard_dir=None,
+             **kwargs) -> FinetuneResult:
     """Adapt a trained model to new labels: a new head, the encoder trained with per-block learning rates.
 
     Parameters
@@ -313,11 +307,9 @@ def finetune(
         The trained model (from :func:`zoobot_tf.models.get_model` / :func:`train`); only its
         encoder is used, and it is copied (the given model is left unchanged).
     save_dir : path
-        Output directory (see the module docstring).
-    head : {'classifier', 'regressor'}, schema name / Schema, or label-set name / LabelSet
-        ``'classifier'`` (or a label set): softmax over classes, cross-entropy.
-        ``'regressor'``: linear outputs, mean squared error. A decision-tree schema: Dirichlet
-        head with :class:`~zoobot_tf.losses.DirichletMultinomialLoss` on its vote columns.
+        Run directory (see the module docstring).
+    options : FinetuneOptions, optional
+        Every option below as one object; keywords override its fields (``finetune(m, d, epochs=3)``).
     catalog : DataFrame or path, optional
         ``id_str``, ``file_loc`` and the labels: column ``label`` (or ``label_cols[0]``) with
         class names for a classifier, numeric ``label_cols`` for a regressor, the schema's vote
@@ -325,6 +317,13 @@ def finetune(
         split; otherwise galaxies are split by hashing ``(seed, id_str)``.
     shard_dir : path, optional
         Labelled shards instead of a catalog (their own train/val/test splits).
+
+    Options (fields of :class:`FinetuneOptions`)
+    --------------------------------------------
+    head : {'classifier', 'regressor'}, schema name / Schema, or label-set name / LabelSet
+        ``'classifier'`` (or a label set): softmax over classes, cross-entropy.
+        ``'regressor'``: linear outputs, mean squared error. A decision-tree schema: Dirichlet
+        head with :class:`~zoobot_tf.losses.DirichletMultinomialLoss` on its vote columns.
     label_set : str, LabelSet or list of str, optional
         Classifier classes in index order (default: the distinct catalog labels, sorted).
     label_cols : list of str, optional
@@ -347,7 +346,8 @@ def finetune(
     weight_decay : float
         Decoupled AdamW weight decay, off for norms, biases and position tables.
     warmup_epochs : int
-        Linear warm-up of the learning rate, then cosine decay to 1% over the remaining epochs.
+        Linear warm-up of the learning rate, then cosine decay to 1% over the remaining epochs
+        (:func:`zoobot_tf.training.schedules.warmup_cosine`, the schedule every verb uses).
     label_smoothing : float
         Classifier label smoothing.
     batchnorm : {'adapt', 'fixed', 'train', 'frozen'}
@@ -365,8 +365,8 @@ def finetune(
         Random rotation, flips and crops of training images.
     seed : int
         Split, initialisation, shuffling and augmentation seed.
-    mixed_precision : bool
-        Compute in float16 (GPUs with tensor cores); variables and outputs stay float32.
+    mixed_precision : 'auto' or bool
+        Compute in float16; 'auto' (default): on with a tensor-core GPU, off on CPU, as ``train``.
     strategy : {'mirrored', 'multiworker', 'default'} or tf.distribute.Strategy
         Distribution strategy (see :func:`zoobot_tf.training.get_strategy`); 'mirrored' uses every
         local GPU.
@@ -406,111 +406,93 @@ def finetune(
         fine-tuned model does not beat the probe.
     head_init : {'probe', 'random'}
         Start the new classifier / regressor head as the linear (ridge) probe fitted on the
-        frozen encoder's features (linear probing then fine-tuning: the random head's first
-        gradients do not distort the pretrained features), or at random. A decision-tree head
-        always starts at random.
+        frozen encoder's features (linear probing then fine-tuning), or at random. A
+        decision-tree head always starts at random.
     probe_fallback : bool
         Keep the linear (ridge) probe on the frozen encoder instead of the fine-tuned weights
         when the probe's validation loss is lower than that of the epoch fine-tuning keeps:
         ``metrics['kept']`` says which model was saved (no fallback with label smoothing, whose
         loss is not the probe's).
+    overwrite : bool
+        Replace a finished run in ``save_dir`` (otherwise refused, as ``train`` does).
 
     Returns
     -------
     FinetuneResult
     """
+    from zoobot_tf.training.strategy import resolve_mixed_precision
+
+    opts = options_from(FinetuneOptions, options, **kwargs)
     if (catalog is None) == (shard_dir is None):
         raise ValueError("give exactly one of catalog= (images + labels) or shard_dir= (labelled shards)")
-    _check_options(epochs, patience, batch_size, warmup_epochs, batchnorm, learning_rate, weight_decay, keep,
-                   head_init)
-    save_dir = Path(save_dir).expanduser().resolve()
-    save_dir.mkdir(parents=True, exist_ok=True)
+    _check_options(opts)
     source, source_name = load_source_model(model_or_path)
     source_encoder = get_encoder(source)
     channels = int(source_encoder.input.shape[-1])
-    image_size = int(image_size or source_encoder.input.shape[1])
+    image_size = int(opts.image_size or source_encoder.input.shape[1])
     input_shape = (image_size, image_size, channels)
-
-    augmentation = augmentation or Augmentation()
-    if catalog is not None:
-        frame = read_labelled_catalog(catalog)
-        task = resolve_finetune_task(head, label_set=label_set, label_cols=label_cols, catalog=frame)
-        splits = splits_from_catalog(frame, task, val_fraction=val_fraction, test_fraction=test_fraction, seed=seed)
-        recipe = catalog_recipe(frame["file_loc"].astype(str), image_size, channels, stored_size=stored_size,
-                                scaling=scaling, eval_crop=eval_crop, augmentation=augmentation)
-    else:
-        from zoobot_tf.shards import load_manifest
-
-        frame = None
-        manifest = load_manifest(shard_dir)
-        task = resolve_finetune_task(head, label_set=label_set, label_cols=label_cols, manifest=manifest)
-        splits = splits_from_shards(shard_dir, task, progress=progress)
-        recipe = ImageRecipe.for_stored(manifest.stored_format(), size=image_size, channels=channels,
-                                        eval_crop=eval_crop, augmentation=augmentation)
-    logger.info("image recipe: %s", recipe.describe())
-    if "train" not in splits:
-        raise ValueError(f"no training galaxies (splits: { {k: len(v) for k, v in splits.items()} })")
+    data = _finetune_data(opts, catalog, shard_dir, image_size, channels)
+    task, splits = data.task, data.splits
+    logger.info("image recipe: %s", data.recipe.describe())
     eval_split = _held_out(splits)
-    weights = _class_weights(class_weight, task, splits["train"].labels)
-
-    data = dict(recipe=recipe, seed=int(seed))
-    steps = -(-len(splits["train"]) // int(batch_size))
+    weights = _class_weights(opts.class_weight, task, splits["train"].labels)
+    mixed_precision = resolve_mixed_precision(opts.mixed_precision)
+    steps = -(-len(splits["train"]) // int(opts.batch_size))
     monitor = "val_loss" if "val" in splits else None
-    resume = _start_or_resume(save_dir, _run_options(locals()), monitor)
-    keras.utils.set_random_seed(int(seed))
+
+    run = RunDirectory(save_dir, "finetune")
+    config = _run_config(opts, data, source_name, model_or_path, weights, input_shape, mixed_precision)
+    resume = run.start(config, {"strategy": opts.strategy if isinstance(opts.strategy, str)
+                                else type(opts.strategy).__name__},
+                       overwrite=opts.overwrite, progress=opts.progress, monitor=monitor)
+    keras.utils.set_random_seed(int(opts.seed))
     model, encoder, trained_layers, multipliers, strategy_name = _compiled_model(
-        source_encoder, input_shape, task, steps, strategy=strategy, mixed_precision=mixed_precision,
-        dropout_rate=dropout_rate, batchnorm=batchnorm, batchnorm_momentum=batchnorm_momentum, n_blocks=n_blocks,
-        lr_decay=lr_decay, learning_rate=learning_rate, epochs=epochs, warmup_epochs=warmup_epochs,
-        weight_decay=weight_decay, label_smoothing=label_smoothing,
-    )
-    attach_metadata(model, recipe, {"head": task.head, "schema": task.schema.name if task.schema is not None else None,
-                                    "label_cols": list(task.outputs)})
+        source_encoder, input_shape, task, steps, opts, mixed_precision)
+    attach_metadata(model, data.recipe, {"head": task.head, "label_cols": list(task.outputs),
+                                         "schema": task.schema.name if task.schema is not None else None})
+    inputs = dict(recipe=data.recipe, seed=int(opts.seed))
     recalibrated = 0
-    if batchnorm in REESTIMATED and not resume.resuming:  # resuming: the backup holds the statistics
+    if opts.batchnorm in REESTIMATED and not resume.resuming:  # resuming: the backup holds the statistics
         with image_read_errors():
-            recalibrated = recalibrate_batchnorm(encoder, make_dataset(splits["train"], batch_size, training=False,
-                                                                       **data))
+            recalibrated = recalibrate_batchnorm(
+                encoder, make_dataset(splits["train"], opts.batch_size, training=False, **inputs))
     logger.info("fine-tuning %d encoder layers (lr_decay %s); BatchNorm %s (%d batches re-estimated)",
-                len(trained_layers), lr_decay, batchnorm, recalibrated)
+                len(trained_layers), opts.lr_decay, opts.batchnorm, recalibrated)
     probe, baseline_scores, probe_encoder = None, None, None
-    if baselines or head_init == "probe" or probe_fallback:  # on the encoder as it starts (resumed: a copy)
+    if opts.baselines or opts.head_init == "probe" or opts.probe_fallback:  # the encoder as it starts
         probe, baseline_scores, probe_encoder = finetune_baselines(
-            task, source_encoder, input_shape, splits, eval_split, **data, batch_size=batch_size, batchnorm=batchnorm,
-            class_weight=weights, encoder=None if resume.resuming else encoder)
-    if head_init == "probe" and not resume.resuming:  # resuming: the backup holds the head
+            task, source_encoder, input_shape, splits, eval_split, **inputs, batch_size=opts.batch_size,
+            batchnorm=opts.batchnorm, class_weight=weights, encoder=None if resume.resuming else encoder)
+    if opts.head_init == "probe" and not resume.resuming:  # resuming: the backup holds the head
         init_head_from_probe(model, probe)
-    history = _fit(model, splits, data, save_dir, batch_size=batch_size, augment=augment, epochs=epochs,
-                   patience=patience, class_weight=weights, steps=steps, progress=progress, resume=resume,
-                   monitor=monitor, ema_epochs=ema_epochs, keep=keep)
+    history = _fit(model, splits, inputs, run, resume, opts, class_weight=weights, steps=steps, monitor=monitor)
     best_epoch = int(np.argmin(history["val_loss"])) if "val_loss" in history else len(history["loss"]) - 1
-    kept_epoch = best_epoch if keep == "best" else len(history["loss"]) - 1
+    kept_epoch = best_epoch if opts.keep == "best" else len(history["loss"]) - 1
     kept = f"fine-tuned epoch {kept_epoch}"
-    comparable = not label_smoothing  # a smoothed cross-entropy is not the probe's loss
-    if probe_fallback and comparable and probe_wins(probe, history, keep) and use_probe(model, probe, probe_encoder):
+    comparable = not opts.label_smoothing  # a smoothed cross-entropy is not the probe's loss
+    if (opts.probe_fallback and comparable and probe_wins(probe, history, opts.keep)
+            and use_probe(model, probe, probe_encoder)):
         kept = "linear probe" if task.kind == "classifier" else "ridge probe"
         logger.warning("no fine-tuned epoch reached the validation loss of the %s on the frozen encoder's features "
                        "(%.4g): the %s is the model kept", kept, probe.val_loss, kept)
 
-    paths = {"model": save_dir / MODEL_NAME, "log": save_dir / LOG_NAME}
-    if (save_dir / BEST_MODEL).is_file():
-        paths["best_checkpoint"] = save_dir / BEST_MODEL
-    metrics = _evaluate_held_out(model, task, splits, eval_split, data, batch_size, save_dir, paths)
+    paths = {"model": run.model_path, "log": run.log_path}
+    if run.best_path.is_file():
+        paths["best_checkpoint"] = run.best_path
+    metrics = _evaluate_held_out(model, task, splits, eval_split, inputs, opts.batch_size, run.path, paths)
     metrics.update(epochs_run=len(history["loss"]), best_epoch=best_epoch, trained_layers=len(trained_layers),
-                   kept_epoch=kept_epoch, kept=kept, image_recipe=recipe.describe(),
-                   weight_average_epochs=float(ema_epochs))
-    metrics["head_init"] = "probe" if head_init == "probe" and probe is not None else "random"
-    if baselines:
+                   kept_epoch=kept_epoch, kept=kept, image_recipe=data.recipe.describe(),
+                   weight_average_epochs=float(opts.ema_epochs))
+    metrics["head_init"] = "probe" if opts.head_init == "probe" and probe is not None else "random"
+    if opts.baselines:
         metrics["baselines"] = baseline_scores
         verdict = probe_verdict(task.kind, metrics)
         metrics["beats_probe"] = verdict is None
         if verdict and "probe" not in kept:
             warnings.warn(verdict)
-    paths["metrics"].write_text(json.dumps(metrics, indent=2) + "\n")
-
-    save_model(model, paths["model"])
-    config = _finetune_config(locals())
-    paths["config"] = save_config(save_dir, config)
+    run.finish(model, metrics=metrics, strategy=strategy_name, epochs_run=len(history["loss"]), kept=kept,
+               lr_multipliers=multipliers, batchnorm_batches_recalibrated=recalibrated)
+    paths["config"] = run.path / CONFIG_NAME
     if task.kind == "classifier":
         logger.info("fine-tuned classifier: %s accuracy %.3f", eval_split, metrics["accuracy"])
     return FinetuneResult(model=model, history=history, metrics=metrics, paths=paths)
@@ -519,113 +501,125 @@ def finetune(
 # --- the steps of fine-tuning -------------------------------------------------------------
 
 
-def _compiled_model(source_encoder, input_shape, task, steps, *, strategy, mixed_precision, dropout_rate, batchnorm,
-                    batchnorm_momentum, n_blocks, lr_decay, learning_rate, epochs, warmup_epochs, weight_decay,
-                    label_smoothing):
+def _finetune_data(opts: FinetuneOptions, catalog, shard_dir, image_size: int, channels: int) -> _Data:
+    """The task, the train/val/test splits and the image recipe, from a catalog or labelled shards."""
+    augmentation = opts.augmentation or Augmentation()
+    if catalog is not None:
+        frame = read_labelled_catalog(catalog)
+        task = resolve_finetune_task(opts.head, label_set=opts.label_set, label_cols=opts.label_cols, catalog=frame)
+        splits = splits_from_catalog(frame, task, val_fraction=opts.val_fraction, test_fraction=opts.test_fraction,
+                                     seed=opts.seed)
+        recipe = catalog_recipe(frame["file_loc"].astype(str), image_size, channels, stored_size=opts.stored_size,
+                                scaling=opts.scaling, eval_crop=opts.eval_crop, augmentation=augmentation)
+        split_source = "split column" if SPLIT_COLUMN in frame.columns else "hash"
+    else:
+        from zoobot_tf.shards import load_manifest
+
+        manifest = load_manifest(shard_dir)
+        task = resolve_finetune_task(opts.head, label_set=opts.label_set, label_cols=opts.label_cols,
+                                     manifest=manifest)
+        splits = splits_from_shards(shard_dir, task, progress=opts.progress)
+        recipe = ImageRecipe.for_stored(manifest.stored_format(), size=image_size, channels=channels,
+                                        eval_crop=opts.eval_crop, augmentation=augmentation)
+        split_source = "shards"
+    if "train" not in splits:
+        raise ValueError(f"no training galaxies (splits: { {k: len(v) for k, v in splits.items()} })")
+    return _Data(task, splits, recipe, split_source, catalog_path(catalog),
+                 None if shard_dir is None else Path(shard_dir).expanduser().resolve())
+
+
+def _run_config(opts: FinetuneOptions, data: _Data, source_name, model_or_path, weights, input_shape,
+                mixed_precision) -> dict:
+    """``config.json`` of a fine-tuning run (read back by :mod:`zoobot_tf.runs`): the options field by
+    field, what they resolved to, and the data."""
+    task = data.task
+    options = {k: v for k, v in asdict_shallow(opts).items()
+               if k not in ("augmentation", "overwrite", "strategy", "class_weight", "label_set", "label_cols",
+                            "head", "mixed_precision")}
+    return {
+        **options,
+        "source_model": source_name,
+        "source_config": _source_config(model_or_path),
+        "catalog": data.catalog,
+        "shard_dir": data.shard_dir,
+        "split": data.split_source,
+        "head": task.head,
+        "task": task.kind,
+        "schema": task.schema.name if task.schema is not None else None,
+        "label_kind": {"classifier": "class", "regressor": "regression", "dirichlet": "votes"}[task.kind],
+        "label_cols": list(task.outputs),
+        "label_column": task.label_column,
+        "question_index_groups": getattr(task.schema, "question_index_groups", None),
+        "class_weight": None if weights is None else {str(k): float(v) for k, v in weights.items()},
+        "input_shape": list(input_shape),
+        "image_size": int(input_shape[0]),
+        "recipe": data.recipe.to_dict(),
+        "n_records": {k: len(v) for k, v in data.splits.items()},
+        "mixed_precision": bool(mixed_precision),
+        "model_file": MODEL_NAME,
+        "best_model_file": BEST_MODEL,
+        "log_file": LOG_NAME,
+        "metrics_file": METRICS_NAME,
+        "versions": software_versions(),
+    }
+
+
+def _compiled_model(source_encoder, input_shape, task, steps, opts: FinetuneOptions, mixed_precision: bool):
     """A new head on a copy of the source encoder, blocks set trainable, compiled with LayerDecayAdamW
-    under ``strategy``: ``(model, encoder, trained layer names, lr multipliers, strategy name)``."""
+    under the options' strategy: ``(model, encoder, trained layer names, lr multipliers, strategy name)``."""
     from zoobot_tf.training.strategy import get_strategy
 
     source_weights = source_encoder.get_weights()  # here, outside the scope of the strategy below
-    strategy = get_strategy(strategy)
+    strategy = get_strategy(opts.strategy)
     previous_policy = keras.config.dtype_policy()
+    policy = "mixed_float16" if mixed_precision else None
     try:
-        if mixed_precision:
-            keras.config.set_dtype_policy("mixed_float16")
+        if policy:
+            keras.config.set_dtype_policy(policy)
         with strategy.scope():
-            encoder = copy_encoder(source_encoder, input_shape, weights=source_weights,
-                                   dtype_policy="mixed_float16" if mixed_precision else None)
-            new_head = build_head(
-                task.head,
-                input_dim=encoder.output.shape[-1],
-                output_dim=len(task.outputs),
-                dropout_rate=dropout_rate,
-                test_time_dropout=task.kind == "dirichlet",
-            )
+            encoder = copy_encoder(source_encoder, input_shape, weights=source_weights, dtype_policy=policy)
+            new_head = build_head(task.head, input_dim=encoder.output.shape[-1], output_dim=len(task.outputs),
+                                  dropout_rate=opts.dropout_rate, test_time_dropout=task.kind == "dirichlet")
             model = assemble_model(encoder, new_head, name=f"zoobot_finetuned_{task.kind}")
             encoder = get_encoder(model)
-            if batchnorm in ("adapt", "train"):
-                set_batchnorm_momentum(encoder, batchnorm_momentum)
-            trained_layers = unfreeze_top_blocks(encoder, n_blocks, train_batchnorm=batchnorm in ("adapt", "train"))
-            multipliers = block_learning_rates(encoder, n_blocks, lr_decay)
-            schedule = learning_rate_schedule(learning_rate, steps_per_epoch=steps, epochs=epochs,
-                                              warmup_epochs=warmup_epochs)
-            optimizer = LayerDecayAdamW(schedule, weight_decay=float(weight_decay), lr_multipliers=multipliers,
+            train_batchnorm = opts.batchnorm in ("adapt", "train")
+            if train_batchnorm:
+                set_batchnorm_momentum(encoder, opts.batchnorm_momentum)
+            trained_layers = unfreeze_top_blocks(encoder, opts.n_blocks, train_batchnorm=train_batchnorm)
+            multipliers = block_learning_rates(encoder, opts.n_blocks, opts.lr_decay)
+            schedule = warmup_cosine(opts.learning_rate, steps_per_epoch=steps, epochs=opts.epochs,
+                                     warmup_epochs=opts.warmup_epochs)
+            optimizer = LayerDecayAdamW(schedule, weight_decay=float(opts.weight_decay), lr_multipliers=multipliers,
                                         exclude_names=no_decay_names(model))
-            loss, metrics = _loss_and_metrics(task, label_smoothing)
+            loss, metrics = _loss_and_metrics(task, opts.label_smoothing)
             model.compile(optimizer=optimizer, loss=loss, metrics=metrics, jit_compile=False)
     finally:
         keras.config.set_dtype_policy(previous_policy)
     return model, encoder, trained_layers, multipliers, type(strategy).__name__
 
 
-def _fit(model, splits, data, save_dir, *, batch_size, augment, epochs, patience, class_weight, steps, progress,
-         resume, monitor, ema_epochs, keep):
-    """Train with early stopping on the validation loss (best weights restored, ``best.keras`` kept),
-    from ``resume.initial_epoch``, validating the weight average when ``ema_epochs``; returns
-    ``{metric: [value per epoch]}`` of every epoch, resumed sessions included (read from the CSV log)."""
+def _fit(model, splits, inputs, run: RunDirectory, resume, opts: FinetuneOptions, *, class_weight, steps, monitor):
+    """Train from ``resume.initial_epoch`` (early stopping on the validation loss with ``keep='best'``;
+    the best epoch always goes to ``checkpoints/best.keras``), validating the weight average when
+    ``ema_epochs``; returns ``{metric: [value per epoch]}`` of every epoch, resumed sessions
+    included (read from the CSV log)."""
     if monitor is None:
         logger.warning("no validation split: no early stopping, the last epoch is kept")
-    train_ds = make_dataset(splits["train"], batch_size, training=True, augment=augment, **data)
-    val_ds = make_dataset(splits["val"], batch_size, training=False, **data) if "val" in splits else None
-    callbacks = make_callbacks(save_dir, patience=patience, resume=resume, epochs=int(epochs), steps_per_epoch=steps,
-                               progress=progress, monitor=monitor, log_name=LOG_NAME, best_model=BEST_MODEL,
-                               tensorboard=False)
-    if keep == "last":  # the validation loss is still logged and best.keras still written
+    train_ds = make_dataset(splits["train"], opts.batch_size, training=True, augment=opts.augment, **inputs)
+    val_ds = make_dataset(splits["val"], opts.batch_size, training=False, **inputs) if "val" in splits else None
+    callbacks = run.callbacks(resume, patience=opts.patience, epochs=int(opts.epochs), steps_per_epoch=steps,
+                              progress=opts.progress, monitor=monitor, tensorboard=False)
+    if opts.keep == "last":  # the validation loss is still logged and best.keras still written
         callbacks = [c for c in callbacks if not isinstance(c, keras.callbacks.EarlyStopping)]
-    if float(ema_epochs) > 0:
-        average, restorer = WeightAverage(ema_momentum(ema_epochs, steps), save_dir).callbacks()
+    if float(opts.ema_epochs) > 0:
+        average, restorer = WeightAverage(ema_momentum(opts.ema_epochs, steps), run.path).callbacks()
         backup = next(i for i, c in enumerate(callbacks) if isinstance(c, keras.callbacks.BackupAndRestore))
         callbacks = [average] + callbacks[:backup] + [restorer] + callbacks[backup:]
     with image_read_errors():
-        model.fit(train_ds, validation_data=val_ds, epochs=int(epochs), class_weight=class_weight,
+        model.fit(train_ds, validation_data=val_ds, epochs=int(opts.epochs), class_weight=class_weight,
                   callbacks=callbacks, verbose=0, shuffle=False)
-    rows = read_log(save_dir / LOG_NAME)
+    rows = read_log(run.log_path)
     return {key: [row[key] for row in rows] for key in rows[0] if key != "epoch"} if rows else {"loss": []}
-
-
-def _run_options(run: dict) -> dict:
-    """The arguments that define a fine-tune (from :func:`finetune`'s locals): a rerun with other
-    values must not resume from its backup."""
-    return {
-        "source_model": run["source_name"],
-        "catalog": catalog_path(run["catalog"]),
-        "shard_dir": None if run["shard_dir"] is None else Path(run["shard_dir"]).resolve(),
-        "head": run["task"].head,
-        "outputs": list(run["task"].outputs),
-        "class_weight": None if run["weights"] is None else {str(k): float(v) for k, v in run["weights"].items()},
-        "input_shape": list(run["input_shape"]),
-        "recipe": run["recipe"].to_dict(),
-        "n_records": {k: len(v) for k, v in run["splits"].items()},
-        "max_epochs": int(run["epochs"]),  # the cosine schedule spans them: not resumable under another value
-        **{key: run[key] for key in ("patience", "learning_rate", "n_blocks", "lr_decay", "weight_decay",
-                                     "warmup_epochs", "label_smoothing", "batchnorm", "batchnorm_momentum",
-                                     "augment", "mixed_precision", "val_fraction", "test_fraction", "batch_size",
-                                     "seed", "dropout_rate", "ema_epochs", "keep", "head_init", "probe_fallback")},
-    }
-
-
-def _start_or_resume(save_dir: Path, options: dict, monitor):
-    """Resume the unfinished fine-tune in ``save_dir`` (same options) or start afresh there.
-
-    Returns the :class:`~zoobot_tf.training.callbacks.ResumeState` for ``fit``.
-    """
-    backup = save_dir / BACKUP_DIR
-    if backup.is_dir() and any(backup.iterdir()):
-        try:
-            previous = load_config(save_dir).get("options", {})
-        except FileNotFoundError:
-            previous = {}
-        check_resume_config(previous, options, save_dir)
-    else:  # a fresh start clears what an earlier fine-tune left (a finished one is replaced)
-        shutil.rmtree(backup, ignore_errors=True)
-        for name in (LOG_NAME, BEST_MODEL, MODEL_NAME, CONFIG_NAME, "metrics.json", "predictions.csv"):
-            (save_dir / name).unlink(missing_ok=True)
-        save_config(save_dir, {"kind": "finetune", "status": "running", "created": now_iso(), "options": options})
-    resume = resume_state(save_dir, monitor, log_name=LOG_NAME, best_model=BEST_MODEL)
-    if resume.resuming:
-        logger.info("resuming the fine-tune in %s from epoch %d", save_dir, resume.initial_epoch)
-    return resume
 
 
 def _evaluate_held_out(model, task, splits, eval_split, data, batch_size, save_dir, paths) -> dict:
@@ -659,65 +653,6 @@ def _evaluate_held_out(model, task, splits, eval_split, data, batch_size, save_d
     return metrics
 
 
-def _finetune_config(run: dict) -> dict:
-    """The run directory's ``config.json`` of a fine-tuning run (read back by :mod:`zoobot_tf.runs`),
-    from the local variables ``run`` of :func:`finetune`."""
-    task, splits, catalog, shard_dir = run["task"], run["splits"], run["catalog"], run["shard_dir"]
-    predefined = catalog is not None and SPLIT_COLUMN in run["frame"].columns
-    return {
-        "kind": "finetune",
-        "source_model": run["source_name"],
-        "source_config": _source_config(run["model_or_path"]),
-        "save_dir": run["save_dir"],
-        "catalog": catalog_path(catalog),
-        "shard_dir": None if shard_dir is None else Path(shard_dir).resolve(),
-        "split": "split column" if predefined else ("shards" if shard_dir is not None else "hash"),
-        "head": task.head,
-        "task": task.kind,
-        "schema": task.schema.name if task.schema is not None else None,
-        "label_kind": {"classifier": "class", "regressor": "regression", "dirichlet": "votes"}[task.kind],
-        "label_cols": task.outputs,
-        "label_column": task.label_column,
-        "question_index_groups": getattr(task.schema, "question_index_groups", None),
-        "class_weight": run["weights"],
-        "input_shape": list(run["input_shape"]),
-        "image_size": run["image_size"],
-        "recipe": run["recipe"].to_dict(),
-        "n_records": {k: len(v) for k, v in splits.items()},
-        "epochs": int(run["epochs"]),
-        "epochs_run": len(run["history"]["loss"]),
-        "best_epoch": run["best_epoch"],
-        "patience": int(run["patience"]),
-        "learning_rate": float(run["learning_rate"]),
-        "n_blocks": None if run["n_blocks"] is None else int(run["n_blocks"]),
-        "lr_decay": float(run["lr_decay"]),
-        "lr_multipliers": run["multipliers"],
-        "weight_decay": float(run["weight_decay"]),
-        "warmup_epochs": int(run["warmup_epochs"]),
-        "label_smoothing": float(run["label_smoothing"]),
-        "batchnorm": run["batchnorm"],
-        "batchnorm_momentum": float(run["batchnorm_momentum"]),
-        "batchnorm_batches_recalibrated": run["recalibrated"],
-        "augment": bool(run["augment"]),
-        "mixed_precision": bool(run["mixed_precision"]),
-        "strategy": run["strategy_name"],
-        "val_fraction": float(run["val_fraction"]),
-        "test_fraction": float(run["test_fraction"]),
-        "batch_size": int(run["batch_size"]),
-        "seed": int(run["seed"]),
-        "dropout_rate": float(run["dropout_rate"]),
-        "ema_epochs": float(run["ema_epochs"]),
-        "keep": run["keep"],
-        "head_init": run["head_init"],
-        "probe_fallback": bool(run["probe_fallback"]),
-        "kept": run["kept"],
-        "model_file": MODEL_NAME,
-        "metrics_file": "metrics.json",
-        "created": now_iso(),
-        "status": "finished",
-        "versions": software_versions(),
-    }
-
 def _source_config(model_or_path):
     if isinstance(model_or_path, keras.Model):
         return None
@@ -733,5 +668,8 @@ def _source_config(model_or_path):
 
 
 def finetune_log(save_dir) -> list[dict]:
-    """Rows of ``finetune_log.csv``."""
-    return read_log(Path(save_dir) / LOG_NAME)
+    """Rows of a fine-tuning run's log: ``training_log.csv`` (``finetune_log.csv`` in runs written
+    before the run engine)."""
+    save_dir = Path(save_dir)
+    path = save_dir / LOG_NAME
+    return read_log(path if path.is_file() else save_dir / LEGACY_LOG_NAME)
