@@ -35,38 +35,26 @@ Writes ``detection_quality.json``, ``completeness_purity.png`` (the three method
 and both S/N), ``example_field.png`` (x8) / ``example_field_sep.png`` (truth solid, detections
 dashed) to ``--out``, and the trained model and its loss curves to ``--out``/train.
 
-What mattered (40 held-out fields, benchmarks/results/detection_quality; completeness / purity at
-S/N > 10 against all the noise, then against the sky alone), in order:
+What the stored runs show (``benchmarks/results/detection_quality/output.txt``, three runs, 40
+held-out fields; completeness / purity at S/N > 10 against all the noise): with the x8 threshold
+chosen per model on the validation fields (0.3, 0.25 and 0.4), completeness 0.902, 0.915 and 0.915
+(0.82-0.83 against the sky alone) at purity 0.947, 0.934 and 0.974. The misses are blends:
+isolated sources are found at 0.98-0.99, sources whose centre lies in a brighter one's mask at
+0.69-0.74 with x8.
 
-1. Training steps. The library's Detectron-sized proposal counts made a step 1.6 s (89 steps in
-   30 minutes: purity 0.37); CPU_MODEL's counts 0.25 s (6300 steps in 25 minutes: completeness
-   0.85 / 0.76, purity 0.92 / 0.91).
-2. Page faults: glibc handed every step's freed tensors back to the kernel, so 40% of the CPU time
-   went on faulting them in again; :mod:`zoobot_tf.allocator` (called by train_detection) keeps
-   them: 0.25 -> 0.13 s per step.
-3. With 2 (11200 steps), random flips / 90-degree rotations of the training fields
-   (``train_detection(augment=True)``, the default; ``--no-augment`` here) and 1200 fields rather
-   than 600 (before, the model found 82% of its training fields' sources but 76% of new ones):
-   completeness 0.87 / 0.78, purity 0.92 / 0.92 on one view.
-4. Merging the 8 views at inference (x8, threshold 0.4 from the validation sweep): completeness
-   0.89 / 0.80 at purity 0.97, close pairs split 20 of 102 (one view 15, sep 6).
-5. The ``sky_asinh`` scaling (asinh in units of each band's sky noise, now the library's default)
-   in place of Lupton's (whose 99.5th percentile saturates bright cores and depends on what else
-   is in the field): loss 0.82 -> 0.76-0.79 at the end, x8 completeness 0.888 -> 0.895-0.915 at
-   purity 0.97-0.98, star/galaxy 0.92 -> 0.96-0.97, close pairs split 20 -> 24-27 (x8 at 0.4).
-6. The x8 threshold chosen per model on the validation fields (0.3, 0.25 and 0.4 for three runs):
-   completeness 0.902, 0.915, 0.915 (sky only 0.82-0.83) at purity 0.947, 0.934, 0.974.
-
-Not measurably better, one run each: a wider backbone (``--backbone small``, 4x the filters: the
-same validation curve), a cosine decay of the learning rate (``--schedule cosine``), more crowded
-training fields (``--train-crowding 0.6``), a looser NMS or a lower score threshold (on one view
-or on each of the 8: each trades purity for completeness). Tried and dropped: suppressing a
-detection whose mask lies inside a better one's (true footprints overlap: real faint sources on
-bright ones went, completeness 0.74 -> 0.63); NMS within each class only (a star no longer
-suppresses a galaxy: completeness +0.01, purity -0.07 from one source reported as both). The
-misses are blends: isolated sources are found at 0.98-0.99, sources whose centre lies in a
-brighter one's mask at 0.69-0.74 with x8 (against the sky-only S/N, which counts faint sources
-buried in a bright one's light, 0.49-0.55: the sky-only headline stays near 0.82).
+How the defaults were reached, in order, in development runs whose outputs were not kept (so
+no figures are quoted for them): proposal counts sized for 128 px fields (``CPU_MODEL``) rather
+than Detectron's, for many more training steps in the same minutes; keeping freed memory in the
+process (:mod:`zoobot_tf.allocator`, called by the command line) instead of faulting it in again
+every step; random flips / 90-degree rotations of the training fields (``--no-augment`` turns
+them off) and 1200 training fields rather than 600; merging the 8 views at inference; the
+``sky_asinh`` scaling in place of Lupton's (whose 99.5th percentile saturates bright cores and
+depends on what else is in the field); the x8 threshold chosen per model. Not measurably better in
+single development runs: a wider backbone (``--backbone small``), a cosine decay of the learning
+rate (``--schedule cosine``), more crowded training fields (``--train-crowding 0.6``), a looser NMS
+or a lower score threshold. Tried and dropped: suppressing a detection whose mask lies inside a
+better one's (true footprints overlap, so real faint sources on bright ones went); NMS within
+each class only (one source then reported as both a star and a galaxy).
 
 Examples (CPU)::
 
@@ -99,8 +87,8 @@ MAG_BINS = tuple(float(m) for m in range(17, 28))
 SNR_GOAL = 10.0
 #: CPU-sized widths of the feature pyramid and heads (the library's defaults, 256/1024/256 and 4 mask
 #: convs, suit a GPU) and proposal counts sized for 128 px fields of <= 20 sources (the library's
-#: 6000 / 2000 proposals and 256 sampled RoIs per image are Detectron's, for 800 px COCO images):
-#: 1.6 -> 0.44 s per step of 2 fields on one core, so ~3.6x the steps in the same minutes.
+#: 6000 / 2000 proposals and 256 sampled RoIs per image are Detectron's, for 800 px COCO images),
+#: so many more steps fit in the same minutes (``benchmarks/mask_rcnn.py`` times a step).
 CPU_MODEL = {"fpn_channels": 64, "box_head_dim": 256, "mask_head_channels": 32, "mask_head_convs": 2,
              "rpn_pre_nms_topk_train": 500, "rpn_post_nms_topk_train": 200, "roi_samples_per_image": 64}
 

@@ -6,14 +6,21 @@ resize) and prefetch; the only difference is where the pixels come from:
 
 * shards:   ``get_dataset`` -> TFRecord -> ``decode_raw`` (no codec)
 * PNG:      ``tf.io.read_file`` + ``tf.io.decode_png`` on every step
-* zoobot 2.9: its loader re-enacted (``benchmarks/zoobot_baseline.py``): PIL decode, rotate,
-  flips and random resized crop per image in ``--zoobot-workers`` Python processes
+* zoobot's loader re-enacted in this repository (``benchmarks/zoobot_baseline.py``, not zoobot
+  itself): PIL decode, rotate, flips and random resized crop per image in ``--zoobot-workers``
+  Python processes
+
+``--stored-size`` takes several sides: shards are written at each and timed in the same run (the
+default stores at the rendered 424 px and at 259 px, the side whose 0.78 evaluation crop is 224,
+which ``write_shards`` now uses by default). Run it under ``taskset -c 0`` for what one core
+delivers; the printout compares it with a GPU's appetite (``--gpu-images-per-second``, 2000 for an
+H100 EfficientNet-B0 training step until measured).
 
 Synthetic 424x424 RGB galaxies (exponential discs + bulges + noise, like GZ DECaLS cut-outs) are
 rendered into a temporary directory, so the script needs no data. Prints images/s of both and
 their ratio (measured in the same process, so the ratio is what to compare across machines)::
 
-    python benchmarks/pipeline_throughput.py --n 500 --size 224 --batch-size 32
+    taskset -c 0 python benchmarks/pipeline_throughput.py --n 500 --size 224 --batch-size 32
 """
 
 from __future__ import annotations
@@ -95,7 +102,10 @@ def main(argv=None) -> None:
     parser.add_argument("--size", type=int, default=224, help="network input size after augmentation (default 224)")
     parser.add_argument("--batch-size", type=int, default=32, help="batch size (default 32)")
     parser.add_argument("--image-size", type=int, default=424, help="rendered PNG side (default 424, as GZ)")
-    parser.add_argument("--stored-size", type=int, default=None, help="shard image side (default: --image-size)")
+    parser.add_argument("--stored-size", type=int, nargs="+", default=None,
+                        help="shard image sides, each timed (default: --image-size and 259)")
+    parser.add_argument("--gpu-images-per-second", type=float, default=2000.0,
+                        help="what the GPU consumes, to compare with (default 2000: H100 planning figure)")
     parser.add_argument("--epochs", type=float, default=2.0, help="epochs of images to time per pipeline (default 2)")
     parser.add_argument("--rounds", type=int, default=2, help="alternating timing rounds, best kept (default 2)")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="shard-writing processes")
@@ -112,44 +122,57 @@ def main(argv=None) -> None:
     from zoobot_tf.schemas import get_schema
     from zoobot_tf.shards import write_shards
 
-    stored = args.stored_size or args.image_size
+    stored_sizes = args.stored_size or [args.image_size, 259]
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
         root = Path(tmp)
         (root / "png").mkdir()
         start = time.perf_counter()
         catalog = render_galaxies(root / "png", args.n, args.image_size)
         render_s = time.perf_counter() - start
-        start = time.perf_counter()
-        write_shards(catalog, root / "shards", schema="decals_dr5", size=stored, val_fraction=0.0, test_fraction=0.0,
-                     workers=args.workers, progress=False)
-        shard_s = time.perf_counter() - start
         png_mb = sum(p.stat().st_size for p in (root / "png").glob("*.png")) / 1e6
-        shard_mb = sum(p.stat().st_size for p in (root / "shards").glob("*/*.tfrecord")) / 1e6
+        shards, setup = {}, []
+        for stored in stored_sizes:
+            start = time.perf_counter()
+            write_shards(catalog, root / f"shards{stored}", schema="decals_dr5", size=stored, val_fraction=0.0,
+                         test_fraction=0.0, workers=args.workers, progress=False)
+            shard_mb = sum(p.stat().st_size for p in (root / f"shards{stored}").glob("*/*.tfrecord")) / 1e6
+            setup.append(f"shards at {stored}px {time.perf_counter() - start:.1f} s, {shard_mb:.0f} MB")
+            shards[stored] = get_dataset(root / f"shards{stored}", "train", args.batch_size, output_size=args.size,
+                                         repeat=True, seed=0)
 
         n_images = int(args.epochs * args.n)
-        shards = get_dataset(root / "shards", "train", args.batch_size, output_size=args.size, repeat=True, seed=0)
         labels = catalog[get_schema("decals_dr5").label_cols].to_numpy(np.float32)
         pngs = png_dataset(catalog["file_loc"].tolist(), labels, args.batch_size, args.size, seed=0)
-        # alternate the two and keep each one's best round: other load on the machine hits both alike
-        shard_rate = png_rate = zoobot_rate = 0.0
+        # alternate the pipelines and keep each one's best round: other load on the machine hits all alike
+        rates = {stored: 0.0 for stored in stored_sizes}
+        png_rate = zoobot_rate = 0.0
         paths = catalog["file_loc"].tolist()
         for _ in range(args.rounds):
-            shard_rate = max(shard_rate, images_per_second(shards, args.batch_size, n_images))
+            for stored, dataset in shards.items():
+                rates[stored] = max(rates[stored], images_per_second(dataset, args.batch_size, n_images))
             png_rate = max(png_rate, images_per_second(pngs, args.batch_size, n_images))
             zoobot_rate = max(zoobot_rate, zoobot_baseline.loader_images_per_second(
                 paths, args.batch_size, args.size, n_images, workers=args.zoobot_workers))
 
     devices = ", ".join(d.device_type for d in tf.config.list_logical_devices())
-    print(f"pipeline throughput: {args.n} galaxies {args.image_size}px PNG -> shards at {stored}px uint8, "
-          f"output {args.size}px, batch {args.batch_size}, {os.cpu_count()} CPU cores, devices: {devices}")
-    print(f"  setup: render {render_s:.1f} s, write shards {shard_s:.1f} s ({args.workers} workers); "
-          f"PNGs {png_mb:.0f} MB, shards {shard_mb:.0f} MB on disk")
-    print(f"  best of {args.rounds} alternating rounds of {n_images} images each:")
-    print(f"  shards (get_dataset, augment on): {shard_rate:8.1f} images/s")
+    print(f"pipeline throughput: {args.n} galaxies {args.image_size}px PNG -> uint8 shards, output {args.size}px, "
+          f"batch {args.batch_size}, {cores} CPU core(s) available to this process, devices: {devices}")
+    print(f"  setup: render {render_s:.1f} s ({png_mb:.0f} MB of PNG); " + "; ".join(setup))
+    print(f"  best of {args.rounds} alternating rounds of {n_images} images each (augment on):")
+    for stored, rate in rates.items():
+        print(f"  shards stored at {stored:4d}px:             {rate:8.1f} images/s")
     print(f"  PNG decode each step (same aug.):  {png_rate:8.1f} images/s")
-    print(f"  zoobot 2.9 loader ({args.zoobot_workers} workers):     {zoobot_rate:8.1f} images/s")
-    print(f"  ratio shards / PNG:                {shard_rate / png_rate:8.2f}x")
-    print(f"  ratio shards / zoobot 2.9:         {shard_rate / zoobot_rate:8.2f}x")
+    print(f"  zoobot's loader re-enacted ({args.zoobot_workers} workers): {zoobot_rate:8.1f} images/s")
+    first = stored_sizes[0]
+    for stored in stored_sizes[1:]:
+        print(f"  ratio shards {stored}px / {first}px:       {rates[stored] / rates[first]:8.2f}x")
+    best = max(rates, key=rates.get)
+    print(f"  ratio shards {best}px / PNG:           {rates[best] / png_rate:8.2f}x")
+    print(f"  ratio shards {best}px / zoobot's loader re-enacted: {rates[best] / zoobot_rate:8.2f}x")
+    per_core = rates[best] / max(cores, 1)
+    print(f"  a GPU step consuming {args.gpu_images_per_second:.0f} images/s needs "
+          f"{args.gpu_images_per_second / per_core:.1f} such cores ({per_core:.0f} images/s per core)")
 
 
 if __name__ == "__main__":

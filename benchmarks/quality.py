@@ -15,9 +15,8 @@ validation and test galaxies for every size) and scores the held-out test galaxi
 Prints one per-question table per size and a summary, writes ``quality.json`` and the PNGs
 ``learning_curve.png`` (RMSE vs training-set size, overall and per question, and vs epoch) and
 ``rmse_by_question.png`` (largest size: model, baseline, floor) under ``--out``. The CPU-sized
-default took 62 min on one core while the other ran another benchmark (3400 s of CPU;
-benchmarks/results/quality: 3.04 / 2.66 / 1.89x the floor at 500 / 1000 / 4000 galaxies); on two
-idle cores it is shorter (not timed)::
+default scored 3.04 / 2.66 / 1.89x the floor at 500 / 1000 / 4000 galaxies
+(benchmarks/results/quality/output.txt)::
 
     python benchmarks/quality.py --out benchmarks/results/quality
     python benchmarks/quality.py --sizes 500 1000 --epochs 10 --out /tmp/quality   # quicker
@@ -28,18 +27,13 @@ CNN at 64 px learns the synthetic morphology in minutes; ``--architecture effici
 the curve for it.
 
 Why the defaults differ from the demo's (:data:`QUALITY_CHANGES`): the model is short of training
-steps, not of capacity or pixels. With 1000 training galaxies (200 val, 300 test, seed 0) the
-demo's settings for 10 epochs give 3.38x the floor; at 10 epochs a cosine schedule (3.36x), two
-convs per block (3.34x), batch 16 (3.31x), 64 px input (3.50x) or 96 px renders (3.38-3.46x)
-change nothing beyond the run-to-run noise, while 30 epochs give 3.08x and 30 epochs with
-warm-up plus cosine decay from 2e-3 give 2.95x. With that schedule 4000 galaxies reach 2.27x
-(``--sizes 1000 4000``: 2.95x and 2.27x in 26 min on one core; benchmarks/results/quality_reduced),
-short of the goal of 2x; the worst questions are edge-on-bulge (3.3x), merging (4.0x) and bar (2.9x).
-Once the steps are there, depth pays: at 1000 galaxies and 30 cosine epochs ``--convs-per-block 2``
-gives 2.57x (1.6x the training time) where 96 px renders at 64 px input give 2.96x, and at 4000
-galaxies 1.90x (from 2.27x with one conv per block), so two convs per block is the default.
-``--schedule``, ``--warmup-epochs``,
-``--convs-per-block``, ``--filters`` and ``--patience`` change these choices.
+steps, not of capacity or pixels. In development runs whose outputs were not kept (no figures are
+quoted for them), a cosine schedule, batch 16, 64 px input or 96 px renders at 10 epochs changed
+nothing beyond the run-to-run noise, while more epochs with warm-up plus cosine decay from 2e-3
+helped, and once the steps were there two convs per block helped again. Stored:
+``--sizes 1000 4000`` with that schedule and one conv per block gave 2.95x and 2.27x the floor
+(benchmarks/results/quality_reduced/quality.json), short of the goal of 2x; the default (two convs
+per block) gives 1.89x at 4000 (benchmarks/results/quality).
 """
 
 from __future__ import annotations
