@@ -7,7 +7,8 @@ reading, decoding and resizing the images and writing the HDF5 file:
 * full passes: the whole model ``n_samples`` times per batch (``fast_path=False``)
 * fast path:   the encoder once per batch, the MC-dropout head ``n_samples`` times on its features
 
-* zoobot 2.9: its predict path re-enacted (``benchmarks/zoobot_baseline.py``): PIL decode and
+* zoobot re-enacted: zoobot's predict path re-enacted in this repository (``benchmarks/zoobot_baseline.py``,
+  not zoobot itself): PIL decode and
   resize per image in ``--workers`` processes, the whole model ``n_samples`` times per batch,
   HDF5 written at the end; the ratio fast path / zoobot is the end-to-end speed-up over the peer
 
@@ -117,12 +118,12 @@ def main(argv=None) -> None:
           f"{args.n} galaxies from {args.image_size}px PNGs in {len(slices)} alternating rounds, "
           f"{os.cpu_count()} CPU(s)")
     print(f"{'':26}{'galaxies/s':>12}{'galaxies/CPU-s':>16}")
-    names = {"zoobot": f"zoobot 2.9 ({args.n_samples} passes)", "full": f"{args.n_samples} full passes",
+    names = {"zoobot": f"zoobot re-enacted ({args.n_samples})", "full": f"{args.n_samples} full passes",
              "fast": "fast path"}
     for mode in ("zoobot", "full", "fast"):
         print(f"  {names[mode]:24}{args.n / wall[mode]:12.1f}{args.n / cpu[mode]:16.1f}")
     for a, b in (("full", "fast"), ("zoobot", "full"), ("zoobot", "fast")):
-        label = f"{b} / {a}".replace("zoobot", "zoobot 2.9")
+        label = f"{b} / {a}".replace("zoobot", "zoobot re-enacted")
         print(f"  {'ratio ' + label:24}{wall[a] / wall[b]:11.2f}x{cpu[a] / cpu[b]:15.2f}x")
     # galaxies per CPU-second is what a machine of your own would see per core; wall-clock
     # figures on a shared machine also depend on what else runs there

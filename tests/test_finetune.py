@@ -14,7 +14,8 @@ from PIL import Image
 from zoobot_tf.models import get_encoder, get_model
 from zoobot_tf.saving import load_model
 from zoobot_tf.synthetic import make_synthetic_dataset
-from zoobot_tf.finetune import balanced_class_weights, command, encoder_blocks, finetune, unfreeze_top_blocks
+from zoobot_tf.commands import finetune as command
+from zoobot_tf.finetune import balanced_class_weights, encoder_blocks, finetune, unfreeze_top_blocks
 from zoobot_tf.runs import RunConfigMismatch, load_run
 
 SIZE = 32

@@ -327,7 +327,7 @@ def test_head_started_from_the_probe_predicts_as_the_probe():
 
 
 def test_printout_lists_the_baselines_with_intervals():
-    from zoobot_tf.finetune.command import baseline_lines
+    from zoobot_tf.commands.finetune import baseline_lines
 
     interval = {"accuracy": [0.5, 0.7], "balanced_accuracy": [0.4, 0.6], "macro_f1": [0.3, 0.5]}
     metrics = {"n": 200, "accuracy": 0.6, "balanced_accuracy": 0.5, "macro_f1": 0.4, "intervals": interval,

@@ -3,10 +3,10 @@
 Why: glibc's malloc serves large blocks (> 128 KiB, raised dynamically up to 32 MiB) with mmap
 and returns them with munmap as soon as they are freed, and trims the heap top above 128 KiB. A
 TensorFlow training step on CPU allocates and frees the same large tensors every step, so every
-step faults its pages in again: training the detection benchmark spent 40% of its CPU time in
-the kernel (292 million minor page faults in 26 minutes). Raising the three thresholds once, with
-``mallopt``, keeps those blocks in the heap: a detection training step went from 0.23 to 0.12 s
-on this 2-core machine.
+step faults its pages in again, and a CPU training step spends a large share of its time in the
+kernel. Raising the three thresholds once, with ``mallopt``, keeps those blocks in the heap
+(no stored measurement backs a figure here: to compare on your machine, time a training verb
+once as it is and once with ``MALLOC_MMAP_THRESHOLD_=131072`` set, which turns this off).
 
 It changes the whole process, so the library never calls it: the command line does, for the verbs
 that train or predict (``zoobot_tf.cli.HEAVY_VERBS``), and a script or notebook opts in by calling

@@ -35,7 +35,7 @@ VERBS = {
     "summarise": ("zoobot_tf.commands.summarise", "HDF5 predictions -> vote fractions, intervals, P(asked)"),
     "import-encoder": ("zoobot_tf.commands.import_encoder",
                        "timm / zoobot checkpoint (model.safetensors) -> Keras encoder (.keras)"),
-    "finetune": ("zoobot_tf.finetune.command", "adapt a trained model to a new survey with few labels"),
+    "finetune": ("zoobot_tf.commands.finetune", "adapt a trained model to a new survey with few labels"),
     "evaluate": ("zoobot_tf.commands.evaluate", "predictions vs volunteer / true fractions, with baseline, PNG plots"),
     "similar": ("zoobot_tf.commands.similar", "the k galaxies nearest an id or a new image (cosine, faiss) + gallery"),
     "anomalies": ("zoobot_tf.commands.anomalies", "anomaly score per galaxy (k-NN distance) + gallery of the top N"),

@@ -5,7 +5,7 @@ the new images (zoobot 2.x's ``FinetuneableZoobot*`` recipe).
 - :func:`finetune` (:mod:`.finetuning`): one phase, early stopping, held-out metrics, a run directory.
 - :mod:`.data`: labelled catalogs / shards (``split`` column honoured) -> streamed tf.data; head names -> tasks.
 - :mod:`.freezing`: encoder blocks, their learning rates, BatchNorm re-estimation.
-- :mod:`.command`: ``zoobot-tf finetune``.
+- ``zoobot-tf finetune``: :mod:`zoobot_tf.commands.finetune`.
 
 Names are loaded lazily, so that the command-line parser is built without waiting for TensorFlow.
 """
@@ -31,8 +31,6 @@ _EXPORTS = {
     "recalibrate_batchnorm": "freezing",
     "register_block_pattern": "freezing",
     "set_batchnorm_momentum": "freezing",
-    "add_arguments": "command",
-    "run": "command",
 }
 
 __all__ = sorted(_EXPORTS)

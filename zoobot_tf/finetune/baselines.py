@@ -313,7 +313,8 @@ def finetune_baselines(task, source_encoder, input_shape, splits: dict, eval_spl
     :func:`use_probe` turns the fine-tuned model back into the probe."""
     from zoobot_tf.finetune.data import image_read_errors, make_dataset
     from zoobot_tf.finetune.finetuning import copy_encoder
-    from zoobot_tf.finetune.freezing import REESTIMATED, recalibrate_batchnorm
+    from zoobot_tf.finetune.freezing import recalibrate_batchnorm
+    from zoobot_tf.finetune.modes import REESTIMATED
 
     names = [name for name in ("train", "val", eval_split) if name in splits and len(splits[name])]
     datasets = {name: make_dataset(splits[name], batch_size, recipe=recipe, training=False, seed=seed)

@@ -64,13 +64,12 @@ from zoobot_tf.finetune.data import (
     splits_from_shards,
 )
 from zoobot_tf.finetune.freezing import (
-    BATCHNORM_MODES,
-    REESTIMATED,
     block_learning_rates,
     recalibrate_batchnorm,
     set_batchnorm_momentum,
     unfreeze_top_blocks,
 )
+from zoobot_tf.finetune.modes import BATCHNORM_MODES, REESTIMATED
 from zoobot_tf.models import assemble_model, build_head, get_encoder
 from zoobot_tf.optimizers import LayerDecayAdamW, no_decay_names
 from zoobot_tf.recipe import Augmentation, ImageRecipe

@@ -29,6 +29,8 @@ import re
 import keras
 import numpy as np
 
+from zoobot_tf.finetune.modes import BATCHNORM_MODES
+
 __all__ = [
     "BATCHNORM_MODES",
     "block_learning_rates",
@@ -41,9 +43,6 @@ __all__ = [
     "unfreeze_top_blocks",
 ]
 
-BATCHNORM_MODES = ("adapt", "fixed", "train", "frozen")
-#: the modes that re-estimate the statistics on the new images before training
-REESTIMATED = ("adapt", "fixed")
 _BLOCK_PATTERNS = [re.compile(p) for p in (r"^block(\d+)", r"^stages?[_.]?(\d+)", r"^layer(\d+)")]
 
 

@@ -7,7 +7,7 @@ expected fractions are a known function of those parameters (:func:`true_fractio
 writes images + ``catalog.csv``; ``zoobot-tf synthetic`` does the same from a shell.
 """
 
-from zoobot_tf.synthetic.dataset import DOMAIN_SHIFT, SPARSE_SHIFT, make_synthetic_dataset
+from zoobot_tf.synthetic.dataset import DOMAIN_SHIFT, SPARSE_SHIFT, SurveyOptions, make_synthetic_dataset
 from zoobot_tf.synthetic.fractions import SUPPORTED_SCHEMAS, true_fraction_columns, true_fractions
 from zoobot_tf.synthetic.morphology import HUBBLE_TYPES, sample_morphology
 from zoobot_tf.synthetic.render import FITS_BANDS, PNG_BANDS, add_noise, lupton_rgb, render_galaxy, render_scene
@@ -20,6 +20,7 @@ __all__ = [
     "PNG_BANDS",
     "SPARSE_SHIFT",
     "SUPPORTED_SCHEMAS",
+    "SurveyOptions",
     "add_noise",
     "draw_votes",
     "lupton_rgb",

@@ -8,6 +8,7 @@ model's error against the true fractions is then its real error, free of vote no
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +32,7 @@ from zoobot_tf.synthetic.render import (
     rescale_pixels,
 )
 from zoobot_tf.synthetic.votes import draw_votes
+from zoobot_tf.typed_options import options_from
 
 #: a second "survey" unlike the default one, for domain-shift experiments (fine-tuning): one band
 #: (greyscale), a PSF twice as broad at 64 px, 1.5x the sky noise, pixels 1.25x larger
@@ -52,6 +54,22 @@ def image_id(index: int) -> str:
     return f"synthetic_{index:06d}"
 
 
+@dataclass(frozen=True)
+class SurveyOptions:
+    """How the galaxies are observed and stored: one "survey" (:data:`DOMAIN_SHIFT` and
+    :data:`SPARSE_SHIFT` are two others, as keyword dicts). See :func:`make_synthetic_dataset`."""
+
+    noise: float = 1.0
+    psf_fwhm: float | None = None
+    bands: tuple | None = None
+    pixel_scale: float = 1.0
+    hubble_types: tuple | None = None
+    nucleus: tuple | None = None
+    stretch: str = "asinh"
+    clip_sigma: float = 3.0
+    contaminants: bool = True
+
+
 def make_synthetic_dataset(
     out_dir,
     n: int = 300,
@@ -63,15 +81,8 @@ def make_synthetic_dataset(
     progress: bool = True,
     n_volunteers: int = DEFAULT_N_VOLUNTEERS,
     concentration: float = DEFAULT_CONCENTRATION,
-    noise: float = 1.0,
-    psf_fwhm: float | None = None,
-    bands=None,
-    pixel_scale: float = 1.0,
-    hubble_types=None,
-    nucleus=None,
-    stretch: str = "asinh",
-    clip_sigma: float = 3.0,
-    contaminants: bool = True,
+    survey: SurveyOptions | None = None,
+    **survey_options,
 ) -> pd.DataFrame:
     """Render ``n`` synthetic galaxies with votes into ``out_dir``.
 
@@ -95,6 +106,12 @@ def make_synthetic_dataset(
         Show a tqdm bar while rendering.
     n_volunteers, concentration : int, float
         Vote model, see :func:`draw_votes`.
+    survey : SurveyOptions, optional
+        The survey's options below as one object; keywords override its fields
+        (``make_synthetic_dataset(out, **DOMAIN_SHIFT)``).
+
+    Survey options (fields of :class:`SurveyOptions`)
+    -------------------------------------------------
     noise, psf_fwhm : float
         r-band sky sigma per pixel, PSF FWHM in pixels (see :func:`render_scene`).
     bands : sequence of str, optional
@@ -123,6 +140,7 @@ def make_synthetic_dataset(
         vote columns, ``<label>_true_fraction`` columns, morphology parameters incl. ``hubble_type``,
         and ``label`` (= ``hubble_type``, for the ``hubble_sequence`` label set).
     """
+    survey = options_from(SurveyOptions, survey, **survey_options)
     schema = check_schema(schema)
     n, size = int(n), int(size)
     if n < 1:
@@ -133,62 +151,42 @@ def make_synthetic_dataset(
     image_dir = out_dir / "images"
     image_dir.mkdir(parents=True, exist_ok=True)
 
-    # independent streams so that e.g. changing the vote model leaves the images untouched
-    bands = check_bands(bands if bands is not None else (FITS_BANDS if fits else PNG_BANDS))
+    bands = check_bands(survey.bands if survey.bands is not None else (FITS_BANDS if fits else PNG_BANDS))
     if not fits and len(bands) != 1 and sorted(bands) != sorted(PNG_BANDS):
         raise ValueError(f"PNG images take bands g, r, z (colour) or exactly one band (greyscale), got {bands}")
-    if stretch not in STRETCHES or (stretch != "asinh" and (fits or len(bands) != 1)):
-        raise ValueError(f"stretch must be one of {STRETCHES} ('peak' for one-band PNGs only), got {stretch!r}")
-    extra = dict(p_star=0.0, p_artifact=0.0) if fits or not contaminants else {}
-    params = sample_morphology(n, np.random.default_rng([seed, 0]), hubble_types=hubble_types, **extra)
-    if nucleus is not None:
-        low, high = (float(v) for v in nucleus)
-        if not 0 < low <= high:
-            raise ValueError(f"nucleus must be (low, high) with 0 < low <= high, got {nucleus!r}")
-        params["nucleus_fraction"] = np.exp(np.random.default_rng([seed, 3]).uniform(np.log(low), np.log(high), n))
-    fractions = true_fractions(params, schema)
-    if float(pixel_scale) != 1.0:
-        params = rescale_pixels(params, pixel_scale)
-    vote_rng = np.random.default_rng([seed, 1])
-    votes = draw_votes(fractions, schema, vote_rng, n_volunteers=n_volunteers, concentration=concentration)
+    if survey.stretch not in STRETCHES or (survey.stretch != "asinh" and (fits or len(bands) != 1)):
+        raise ValueError(f"stretch must be one of {STRETCHES} ('peak' for one-band PNGs only), got {survey.stretch!r}")
+    params, fractions = _sample_galaxies(n, seed, schema, survey, fits)
+    # independent streams so that e.g. changing the vote model leaves the images untouched
+    votes = draw_votes(fractions, schema, np.random.default_rng([seed, 1]), n_volunteers=n_volunteers,
+                       concentration=concentration)
 
     ids = [image_id(i) for i in range(n)]
     suffix = ".fits" if fits else ".png"
     paths = [image_dir / f"{i}{suffix}" for i in ids]
-    mask_threshold = 1.5 * noise * float(np.sqrt(sum(BAND_NOISE[b] ** 2 for b in bands)))
+    mask_threshold = 1.5 * survey.noise * float(np.sqrt(sum(BAND_NOISE[b] ** 2 for b in bands)))
     for i in tqdm(range(n), disable=None if progress else True, desc="synthetic galaxies", unit="img"):
         row = params.iloc[i]
         rng = np.random.default_rng([seed, 2, i])
-        scene = render_scene(row, size=size, bands=bands, rng=rng, psf_fwhm=psf_fwhm)
-        image = add_noise(scene.total, bands, rng, noise=noise)
+        scene = render_scene(row, size=size, bands=bands, rng=rng, psf_fwhm=survey.psf_fwhm)
+        image = add_noise(scene.total, bands, rng, noise=survey.noise)
         if fits:
             header = {
                 "OBJID": (ids[i], "id_str in catalog.csv"),
                 "HUBTYPE": (str(row["hubble_type"]), "true Hubble type"),
                 "SEED": (int(seed), "make_synthetic_dataset seed"),
-                "SKYSIG": (float(noise), "r-band sky sigma per pixel"),
+                "SKYSIG": (float(survey.noise), "r-band sky sigma per pixel"),
             }
-            fits_io.write_fits(
-                paths[i],
-                fits_io.add_nan_defects(image, rng),
-                fits_io.model_object_mask(scene.galaxy, mask_threshold),
-                bands,
-                header,
-            )
-        elif len(bands) == 1 and stretch == "peak":
-            grey = peak_grey(image, sky_sigma=noise * BAND_NOISE[bands[0]], clip_sigma=clip_sigma)
-            Image.fromarray(grey).save(paths[i], compress_level=3)
-        elif len(bands) == 1:
-            Image.fromarray(asinh_grey(image, noise=noise)).save(paths[i], compress_level=3)
+            fits_io.write_fits(paths[i], fits_io.add_nan_defects(image, rng),
+                               fits_io.model_object_mask(scene.galaxy, mask_threshold), bands, header)
         else:
-            Image.fromarray(lupton_rgb(image, bands, noise=noise)).save(paths[i], compress_level=3)
+            Image.fromarray(_png_pixels(image, bands, survey)).save(paths[i], compress_level=3)
 
     catalog = pd.DataFrame({"id_str": ids, "file_loc": [str(p) for p in paths]})
-    label_cols = schema.label_cols
     catalog = pd.concat(
         [
             catalog,
-            pd.DataFrame(votes, columns=label_cols),
+            pd.DataFrame(votes, columns=schema.label_cols),
             pd.DataFrame(fractions, columns=true_fraction_columns(schema)),
             params.reset_index(drop=True),
         ],
@@ -199,21 +197,44 @@ def make_synthetic_dataset(
     catalog.to_csv(out_dir / "catalog.csv", index=False)
     (out_dir / "README.txt").write_text(
         _readme(catalog, schema, n=n, size=size, fits=fits, seed=seed, bands=bands, n_volunteers=n_volunteers,
-                concentration=concentration, noise=noise, psf_fwhm=psf_fwhm,
-                pixel_scale=pixel_scale, stretch=stretch,
-                extra="" if hubble_types is None and nucleus is None and stretch == "asinh" and contaminants else
-                f", hubble_types={hubble_types!r}, nucleus={nucleus!r}, stretch={stretch!r}, "
-                f"clip_sigma={clip_sigma}, contaminants={contaminants}")
+                concentration=concentration, survey=survey)
     )
     return catalog
+
+
+def _sample_galaxies(n: int, seed: int, schema, survey: SurveyOptions, fits: bool):
+    """The morphology table (pixels rescaled to the survey) and the true vote fractions."""
+    extra = dict(p_star=0.0, p_artifact=0.0) if fits or not survey.contaminants else {}
+    params = sample_morphology(n, np.random.default_rng([seed, 0]), hubble_types=survey.hubble_types, **extra)
+    if survey.nucleus is not None:
+        low, high = (float(v) for v in survey.nucleus)
+        if not 0 < low <= high:
+            raise ValueError(f"nucleus must be (low, high) with 0 < low <= high, got {survey.nucleus!r}")
+        params["nucleus_fraction"] = np.exp(np.random.default_rng([seed, 3]).uniform(np.log(low), np.log(high), n))
+    fractions = true_fractions(params, schema)
+    if float(survey.pixel_scale) != 1.0:
+        params = rescale_pixels(params, survey.pixel_scale)
+    return params, fractions
+
+
+def _png_pixels(image, bands, survey: SurveyOptions) -> np.ndarray:
+    """uint8 PNG pixels of one noisy image: greyscale (peak or asinh stretch) or Lupton colour."""
+    if len(bands) == 1 and survey.stretch == "peak":
+        return peak_grey(image, sky_sigma=survey.noise * BAND_NOISE[bands[0]], clip_sigma=survey.clip_sigma)
+    if len(bands) == 1:
+        return asinh_grey(image, noise=survey.noise)
+    return lupton_rgb(image, bands, noise=survey.noise)
 
 
 def _counts(series) -> str:
     return ", ".join(f"{k}: {v}" for k, v in series.value_counts().sort_index().items())
 
 
-def _readme(catalog, schema, *, n, size, fits, seed, bands, n_volunteers, concentration, noise, psf_fwhm,
-            pixel_scale, stretch="asinh", extra="") -> str:
+def _readme(catalog, schema, *, n, size, fits, seed, bands, n_volunteers, concentration, survey: SurveyOptions) -> str:
+    noise, psf_fwhm, pixel_scale, stretch = survey.noise, survey.psf_fwhm, survey.pixel_scale, survey.stretch
+    plain = (survey.hubble_types is None and survey.nucleus is None and stretch == "asinh" and survey.contaminants)
+    extra = "" if plain else (f", hubble_types={survey.hubble_types!r}, nucleus={survey.nucleus!r}, "
+                              f"stretch={stretch!r}, clip_sigma={survey.clip_sigma}, contaminants={survey.contaminants}")
     hubble = catalog["hubble_type"].value_counts().reindex(HUBBLE_TYPES, fill_value=0)
     psf = f"{psf_fwhm} px" if psf_fwhm is not None else f"{max(1.0, 1.5 * size / 96):.2f} px (default: 1.5 px at 96 px)"
     image_text = (

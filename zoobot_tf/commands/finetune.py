@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from zoobot_tf.finetune.freezing import BATCHNORM_MODES
+from zoobot_tf.finetune.modes import BATCHNORM_MODES
 from zoobot_tf.options import (
     add_distribution_arguments,
     add_encoder_weights_argument,
