@@ -15,7 +15,8 @@ __all__ = ["add_arguments", "run"]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    parser.add_argument("--features", required=True, help="PCA parquet from zoobot-tf embed --pca")
+    parser.add_argument("--features", required=True, help="PCA parquet from zoobot-tf embed --pca, or a published "
+                        "representation table (id_str, feat_pca_0 ..., as GZ DESI's)")
     parser.add_argument("--k", type=int, default=10, help="neighbours in the score (default 10)")
     parser.add_argument("--out", required=True, help="score table (.csv or .parquet), every galaxy, most anomalous first")
     parser.add_argument("--catalog", default=None, help="catalog (id_str, file_loc) for the gallery PNG")

@@ -14,7 +14,8 @@ __all__ = ["add_arguments", "run"]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    parser.add_argument("--features", required=True, help="PCA parquet from zoobot-tf embed --pca")
+    parser.add_argument("--features", required=True, help="PCA parquet from zoobot-tf embed --pca, or a published "
+                        "representation table (id_str, feat_pca_0 ..., as GZ DESI's)")
     query = parser.add_mutually_exclusive_group(required=True)
     query.add_argument("--id", dest="query_id", help="id_str of the query galaxy")
     query.add_argument("--image", help="a new image file as the query")
