@@ -3,10 +3,10 @@
 Full-size settings (Walmsley et al. 2022): 424 px PNGs stored at 300 px, 3 channels, uint8.
 
     python scripts/make_decals_shards.py --table gz_decals_volunteers_5.csv \
-        --images gz_decals_dr5_png/ --out-dir decals_dr5_shards --workers 16
+        --images gz_decals_dr5_png/ --out decals_dr5_shards --processes 16
 
 The release splits its PNGs over several folders (part1..4/Jxxx/); images are found
-recursively by ``iauname``. Rejected rows are listed in ``<out-dir>/catalog.csv.rejected.csv``.
+recursively by ``iauname``. Rejected rows are listed in ``<out>/catalog.csv.rejected.csv``.
 """
 
 import argparse

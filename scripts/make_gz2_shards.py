@@ -3,7 +3,7 @@
 Full-size settings: 424 px JPGs stored at 300 px, 3 channels, uint8.
 
     python scripts/make_gz2_shards.py --table gz2_hart16.csv --mapping gz2_filename_mapping.csv \
-        --images gz2_images/ --out-dir gz2_shards --workers 16
+        --images gz2_images/ --out gz2_shards --processes 16
 
 Ids are the 18-digit ``dr7objid`` kept as strings; each image is ``<asset_id>.jpg``.
 """

@@ -49,7 +49,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--decay-rate", type=float, default=0.9, help="learning-rate factor per step (default 0.9)")
     parser.add_argument("--decay-epochs", type=int, default=5, help="epochs per step (default 5)")
     parser.add_argument("--patience", type=int, default=None, help="early stopping (default: run every epoch)")
-    parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--processes", "--workers", dest="processes", type=int, default=4,
+                        help="processes preparing images for the shards (default 4)")
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--no-progress", action="store_true")
     return parser.parse_args(argv)
@@ -78,7 +79,7 @@ def make_shards(args, out: Path) -> Path:
           f"listed in {out / 'ambiguous.csv'}); classes: {catalog['label'].value_counts().to_dict()}")
     shard_dir = out / "shards"
     write_shards(catalog, shard_dir, schema="gz2_8class", size=args.size, channels=3, val_fraction=0.1,
-                 test_fraction=0.2, seed=args.seed, workers=args.workers, progress=not args.no_progress)
+                 test_fraction=0.2, seed=args.seed, workers=args.processes, progress=not args.no_progress)
     return shard_dir
 
 

@@ -54,7 +54,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--clip-norm", type=float, default=1.0, help="global gradient-norm clip (0: none)")
     parser.add_argument("--patience", type=int, default=None, help="early stopping (default: run the full schedule)")
     parser.add_argument("--mixed-precision", action="store_true")
-    parser.add_argument("--workers", type=int, default=4, help="processes preparing FITS images for the shards")
+    parser.add_argument("--processes", "--workers", dest="processes", type=int, default=4,
+                        help="processes preparing FITS images for the shards (default 4)")
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--no-progress", action="store_true")
     return parser.parse_args(argv)
@@ -74,7 +75,7 @@ def make_shards(args, out: Path) -> Path:
     shard_dir = out / "shards"
     write_shards(catalog, shard_dir, schema="hubble_sequence", size=args.size, channels=5, dtype="float16",
                  scaling="minmax", nan_mask=True, galaxy_mask=True, val_fraction=0.1, test_fraction=0.2,
-                 seed=args.seed, workers=args.workers, progress=not args.no_progress)
+                 seed=args.seed, workers=args.processes, progress=not args.no_progress)
     return shard_dir
 
 

@@ -52,7 +52,7 @@ def test_decals_and_gz2_shards_then_train_and_predict_with_presets(tmp_path):
     decals = tmp_path / "decals_shards"
     script("scripts/make_decals_shards.py").main([
         "--table", str(DATA / "decals" / "gz_decals_volunteers_5.csv"), "--images", str(DATA / "decals"),
-        "--out-dir", str(decals), "--size", "32", "--workers", "1", "--strict",
+        "--out", str(decals), "--size", "32", "--processes", "1", "--strict",
     ])
     manifest = json.loads((decals / "manifest.json").read_text())
     assert manifest["schema"] == "decals_dr5"
@@ -60,7 +60,7 @@ def test_decals_and_gz2_shards_then_train_and_predict_with_presets(tmp_path):
     gz2 = tmp_path / "gz2_shards"
     script("scripts/make_gz2_shards.py").main([
         "--table", str(DATA / "gz2" / "gz2_hart16.csv"), "--mapping", str(DATA / "gz2" / "gz2_filename_mapping.csv"),
-        "--images", str(DATA / "gz2" / "images"), "--out-dir", str(gz2), "--size", "32", "--workers", "1", "--strict",
+        "--images", str(DATA / "gz2" / "images"), "--out", str(gz2), "--size", "32", "--processes", "1", "--strict",
     ])
     assert json.loads((gz2 / "manifest.json").read_text())["schema"] == "gz2"
 

@@ -9,6 +9,7 @@ import argparse
 import json
 
 from zoobot_tf.finetune.modes import BATCHNORM_MODES
+from zoobot_tf.shards.split import FEW_LABEL_TEST_FRACTION, FEW_LABEL_VAL_FRACTION
 from zoobot_tf.options import (
     add_distribution_arguments,
     add_encoder_weights_argument,
@@ -97,10 +98,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("--overwrite", action="store_true", help="replace a finished run in --out")
     add_distribution_arguments(parser)
     parser.add_argument(
-        "--val-fraction", type=float, default=0.2,
-        help="catalog: validation fraction (default 0.2; a catalog column 'split' = train/val/test overrides)",
+        "--val-fraction", type=float, default=FEW_LABEL_VAL_FRACTION,
+        help=f"catalog: validation fraction (default {FEW_LABEL_VAL_FRACTION}; a catalog column 'split' = "
+        "train/val/test overrides)",
     )
-    parser.add_argument("--test-fraction", type=float, default=0.2, help="catalog: test fraction (default 0.2)")
+    parser.add_argument("--test-fraction", type=float, default=FEW_LABEL_TEST_FRACTION,
+                        help=f"catalog: test fraction (default {FEW_LABEL_TEST_FRACTION})")
     parser.add_argument("--batch-size", type=int, default=32, help="batch size (default 32)")
     parser.add_argument("--seed", type=int, default=42, help="split and training seed (default 42)")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bars")

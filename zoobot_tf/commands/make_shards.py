@@ -9,6 +9,7 @@ import argparse
 
 from zoobot_tf.options import add_worker_arguments
 from zoobot_tf.recipe import DEFAULT_STORED_SIZE
+from zoobot_tf.shards.split import DEFAULT_TEST_FRACTION, DEFAULT_VAL_FRACTION
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -30,10 +31,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("--nan-mask", action="store_true", help="add a NaN-mask channel (FITS)")
     parser.add_argument("--galaxy-mask", action="store_true", help="add a galaxy-mask channel")
     parser.add_argument(
-        "--val-fraction", type=float, default=0.1,
-        help="validation fraction (default 0.1; a catalog column 'split' = train/val/test overrides both fractions)",
+        "--val-fraction", type=float, default=DEFAULT_VAL_FRACTION,
+        help=f"validation fraction (default {DEFAULT_VAL_FRACTION}; a catalog column 'split' = train/val/test "
+        "overrides both fractions)",
     )
-    parser.add_argument("--test-fraction", type=float, default=0.1, help="test fraction (default 0.1)")
+    parser.add_argument("--test-fraction", type=float, default=DEFAULT_TEST_FRACTION,
+                        help=f"test fraction (default {DEFAULT_TEST_FRACTION})")
     parser.add_argument("--shard-size", type=int, default=256, help="records per shard file (default 256)")
     parser.add_argument("--seed", type=int, default=42, help="split seed (default 42)")
     parser.add_argument("--processes", type=int, default=1,

@@ -39,12 +39,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
 
 def make_shards(args, out: Path) -> Path:
     """Kaggle table (or synthetic galaxies) -> ``gz_kaggle37`` shards in ``out/shards``."""
+    from zoobot_tf.shards.split import DEFAULT_TEST_FRACTION, DEFAULT_VAL_FRACTION
+
     shard_dir = out / "shards"
     if args.table:
         from zoobot_tf.shards.from_table import table_to_shards
 
-        args.out_dir, args.shard_size, args.val_fraction, args.test_fraction = shard_dir, 1024, 0.1, 0.2
-        args.workers = args.processes
+        args.out, args.shard_size = shard_dir, 1024
+        args.val_fraction, args.test_fraction = DEFAULT_VAL_FRACTION, DEFAULT_TEST_FRACTION
         table_to_shards("kaggle", args.table, args, schema="gz_kaggle37")
         return shard_dir
     from zoobot_tf.kaggle import make_synthetic_kaggle_catalog
@@ -52,7 +54,7 @@ def make_shards(args, out: Path) -> Path:
 
     catalog = make_synthetic_kaggle_catalog(out / "synthetic", n=args.n_synthetic, size=args.size, seed=args.seed,
                                             progress=not args.no_progress)
-    write_shards(catalog, shard_dir, schema="gz_kaggle37", size=args.size, val_fraction=0.1, test_fraction=0.2,
+    write_shards(catalog, shard_dir, schema="gz_kaggle37", size=args.size,
                  seed=args.seed, workers=args.processes, progress=not args.no_progress)
     return shard_dir
 

@@ -75,7 +75,7 @@ from zoobot_tf.optimizers import LayerDecayAdamW, no_decay_names
 from zoobot_tf.recipe import Augmentation, ImageRecipe
 from zoobot_tf.runs import CONFIG_NAME, MODEL_NAME, load_config, load_run, software_versions
 from zoobot_tf.saving import attach_metadata, load_model
-from zoobot_tf.shards.split import SPLIT_COLUMN
+from zoobot_tf.shards.split import FEW_LABEL_TEST_FRACTION, FEW_LABEL_VAL_FRACTION, SPLIT_COLUMN
 from zoobot_tf.training.callbacks import BEST_MODEL, LOG_NAME, read_log
 from zoobot_tf.training.engine import METRICS_NAME, RunDirectory
 from zoobot_tf.training.schedules import warmup_cosine
@@ -263,8 +263,8 @@ class FinetuneOptions:
     label_smoothing: float = 0.0
     batchnorm: str = "adapt"
     batchnorm_momentum: float = 0.9
-    val_fraction: float = 0.2
-    test_fraction: float = 0.2
+    val_fraction: float = FEW_LABEL_VAL_FRACTION
+    test_fraction: float = FEW_LABEL_TEST_FRACTION
     batch_size: int = 32
     augment: bool = True
     seed: int = 42

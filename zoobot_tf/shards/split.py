@@ -19,6 +19,14 @@ SPLITS = ("train", "val", "test")
 PREDICT_SPLIT = "predict"
 #: a catalog column naming each galaxy's split (a predefined split, e.g. a benchmark's test set)
 SPLIT_COLUMN = "split"
+#: held-out fractions of a survey-sized catalog: every verb that writes shards (make-shards,
+#: train-kaggle, the survey scripts) splits this way unless told otherwise
+DEFAULT_VAL_FRACTION = 0.1
+DEFAULT_TEST_FRACTION = 0.1
+#: fine-tuning's: with a few hundred labels, 10% leaves too few galaxies to choose a model on and
+#: to report a metric with a useful interval
+FEW_LABEL_VAL_FRACTION = 0.2
+FEW_LABEL_TEST_FRACTION = 0.2
 
 
 def split_key(id_str: str, seed: int) -> float:

@@ -48,6 +48,8 @@ from zoobot_tf.shards.manifest import (
     load_manifest,
 )
 from zoobot_tf.shards.split import (
+    DEFAULT_TEST_FRACTION,
+    DEFAULT_VAL_FRACTION,
     PREDICT_SPLIT,
     SPLIT_COLUMN,
     SPLITS,
@@ -431,8 +433,8 @@ class ShardOptions:
     scaling: str | None = None
     nan_mask: bool = False
     galaxy_mask: bool = False
-    val_fraction: float = 0.1
-    test_fraction: float = 0.1
+    val_fraction: float = DEFAULT_VAL_FRACTION
+    test_fraction: float = DEFAULT_TEST_FRACTION
     shard_size: int = 256
     seed: int = 42
     labelled: bool = True
