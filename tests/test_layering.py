@@ -297,3 +297,19 @@ def test_no_module_chooses_a_matplotlib_backend():
                     and getattr(node.func.value, "id", None) == "matplotlib":
                 offenders.append(f"{name}:{node.lineno} calls matplotlib.use")
     assert not offenders, offenders
+
+
+def test_only_atomic_py_renames_files_into_place():
+    """Every writer gets its temporary file from ``zoobot_tf.atomic`` (fsync, cleanup on error, one
+    naming scheme): no other module renames or replaces files itself."""
+    import re
+
+    pattern = re.compile(r"\bos\.(replace|rename)\(|\.(replace|rename)\((?:self\.)?\w*(path|out|dst|target)\w*\)")
+    offenders = [
+        f"{name}:{number}"
+        for name, path in _modules().items()
+        if not name.endswith("atomic")
+        for number, line in enumerate(path.read_text().splitlines(), 1)
+        if pattern.search(line)
+    ]
+    assert not offenders, offenders

@@ -106,18 +106,15 @@ def gallery_images(file_locs, size: int = THUMBNAIL) -> list[np.ndarray]:
 
 
 def write_table(table: pd.DataFrame, out) -> str:
-    """CSV or parquet (by suffix), written under a temporary name and renamed."""
+    """CSV or parquet (by suffix), written atomically (:func:`zoobot_tf.atomic.atomic_path`)."""
+    from zoobot_tf.atomic import atomic_path
+
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".writing")
-    try:
+    with atomic_path(out) as tmp:
         if out.suffix.lower() in (".parquet", ".pq"):
             table.to_parquet(tmp, index=False)
         else:
             table.to_csv(tmp, index=False)
-        os.replace(tmp, out)
-    finally:
-        tmp.unlink(missing_ok=True)
     return str(out)
 
 

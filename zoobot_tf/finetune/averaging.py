@@ -23,6 +23,8 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from zoobot_tf.atomic import atomic_path
+
 __all__ = ["AVERAGE_STATE", "WeightAverage", "ema_momentum"]
 
 logger = logging.getLogger(__name__)
@@ -86,9 +88,8 @@ class WeightAverage(keras.callbacks.Callback):
         if self.state_path is None:
             return
         arrays = {f"w{i}": w for i, w in enumerate(self.average)}
-        tmp = self.state_path.with_suffix(".tmp.npz")
-        np.savez(tmp, epoch=self.epoch + 1, n=len(self.average), updates=self.updates, **arrays)
-        tmp.replace(self.state_path)
+        with atomic_path(self.state_path, suffix=".npz") as tmp:  # np.savez appends .npz to other names
+            np.savez(tmp, epoch=self.epoch + 1, n=len(self.average), updates=self.updates, **arrays)
 
     # --- the average ------------------------------------------------------------------------
     def on_train_begin(self, logs=None):
