@@ -67,3 +67,43 @@ def test_heavy_verbs_opt_in_and_light_ones_do_not(monkeypatch, tmp_path):
     assert cli.main(["summarise", "--predictions", str(tmp_path / "none.hdf5"), "--out", str(tmp_path / "s")]) != 0
     assert calls == [1]
     assert cli.HEAVY_VERBS <= set(cli.VERBS)
+
+
+ONEDNN_PROBE = (
+    "import os, sys\n"
+    "from zoobot_tf.onednn import enable_onednn\n"
+    "if sys.argv[1] == 'tf':\n"
+    "    import tensorflow\n"
+    "print(enable_onednn(), os.environ.get('TF_ENABLE_ONEDNN_OPTS'))\n"
+)
+
+
+@pytest.mark.parametrize("case, preset, expected", [
+    ("fresh", None, "True 1"),  # set before TensorFlow is imported
+    ("fresh", "0", "False 0"),  # the user's choice wins
+    ("tf", None, "False None"),  # too late once TensorFlow is imported: left alone, and says so
+])
+def test_enable_onednn_only_before_tensorflow_and_never_over_the_user(case, preset, expected):
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "TF_ENABLE_ONEDNN_OPTS"}
+    if preset is not None:
+        env["TF_ENABLE_ONEDNN_OPTS"] = preset
+    done = subprocess.run([sys.executable, "-c", ONEDNN_PROBE, case], capture_output=True, text=True, env=env,
+                          timeout=300, cwd=Path(allocator.__file__).resolve().parents[1])
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().splitlines()[-1] == expected
+
+
+def test_heavy_verbs_turn_on_onednn_and_light_ones_do_not(monkeypatch, tmp_path):
+    from zoobot_tf import cli, onednn
+
+    calls = []
+    monkeypatch.setattr(allocator, "keep_freed_memory", lambda: True)
+    monkeypatch.setattr(onednn, "enable_onednn", lambda: calls.append(1) or True)
+    assert cli.main(["train", "--shards", str(tmp_path / "none"), "--out", str(tmp_path / "run")]) == cli.EXIT_NO_INPUT
+    assert calls == [1]
+    assert cli.main(["summarise", "--predictions", str(tmp_path / "none.hdf5"), "--out", str(tmp_path / "s")]) != 0
+    assert calls == [1]

@@ -54,8 +54,9 @@ VERBS = {
 }
 
 #: verbs whose steps allocate and free large tensors: the command line (which owns its process)
-#: keeps freed memory in the heap for them (:mod:`zoobot_tf.allocator`); library calls never touch
-#: the process's allocator, a notebook opts in by calling ``keep_freed_memory()`` itself
+#: keeps freed memory in the heap for them (:mod:`zoobot_tf.allocator`) and turns on TensorFlow's
+#: oneDNN kernels (:mod:`zoobot_tf.onednn`); library calls never change the process, a notebook
+#: opts in by calling ``keep_freed_memory()`` / ``enable_onednn()`` itself
 HEAVY_VERBS = frozenset({"train", "finetune", "train-classifier", "train-detection", "train-kaggle", "predict", "embed",
                          "detect", "demo"})
 
@@ -151,8 +152,10 @@ def main(argv=None) -> int:
 
     if args.verb in HEAVY_VERBS:
         from zoobot_tf.allocator import keep_freed_memory
+        from zoobot_tf.onednn import enable_onednn
 
-        keep_freed_memory()  # 2x faster CPU training steps: see zoobot_tf.allocator
+        keep_freed_memory()  # see zoobot_tf.allocator
+        enable_onednn()  # before TensorFlow is imported: see zoobot_tf.onednn
 
     with native_logs.hidden(enabled=not args.verbose):
         try:
