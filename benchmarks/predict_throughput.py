@@ -85,7 +85,9 @@ def main(argv=None) -> None:
 
     keras.utils.set_random_seed(0)
     model = get_model("decals_dr5", (args.size, args.size, 3), architecture=args.architecture)
-    common = dict(n_samples=args.n_samples, batch_size=args.batch_size, schema="decals_dr5")
+    # a fresh model carries no image recipe: the PNGs as stored, resized whole (as the zoobot baseline does)
+    common = dict(n_samples=args.n_samples, batch_size=args.batch_size, schema="decals_dr5",
+                  stored_size=args.image_size, eval_crop=1.0)
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         print(f"rendering {args.n} {args.image_size}px PNGs ...", flush=True)

@@ -9,16 +9,17 @@ training mean" baseline beside it.
 Why the demo's training settings (:data:`DEMO_TRAINING`) differ from the library's defaults
 (EfficientNet-B0, 224 px, concentrations in ``(1, 101)``):
 
-* ``small_cnn``: EfficientNet-B0 from scratch on 1600 galaxies at 48 px learned little in 20
-  epochs (RMSE vs the true fractions 0.275 against 0.326 for the baseline), and an epoch costs
-  several times the CPU of the four-block CNN, which then affords more galaxies (0.208 vs 0.322).
+* ``small_cnn``: EfficientNet-B0 from scratch at 48 px learned little in 20 epochs on a CPU
+  budget (a development run, not stored), and an epoch costs several times the CPU of the
+  four-block CNN, which then affords more galaxies (RMSE vs the true fractions 0.205 against 0.322
+  for the baseline: benchmarks/results/demo/comparison.txt).
 * ``concentration_range=(0.1, 101)``: with a lower bound of 1 an answer whose true fraction is
   below ~1/25 (the synthetic volunteers' concentration) cannot be predicted, and the head must
   saturate its sigmoids to approach it; see ``tests/test_oracle.py``.
 * the demo is deterministic for a given seed: the training through
   ``tf.config.experimental.enable_op_determinism`` (the same loss at every epoch in every run), the
-  MC-dropout predictions through ``predict(seed=seed)`` (two runs wrote identical files; before the
-  seed, the RMSE moved between 0.207 and 0.209 from one process to the next).
+  MC-dropout predictions through ``predict(seed=seed)`` (two runs wrote identical predictions:
+  benchmarks/results/demo_timing/README.md).
 """
 
 from __future__ import annotations
