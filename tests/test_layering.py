@@ -20,7 +20,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "zoobot_tf"
 
 #: layer of each top-level module or sub-package, lowest first (a layer may import its own and lower ones)
 LAYERS = {
-    "ground": {"", "_lazy", "allocator", "atomic", "native_logs", "options", "presets", "recipe", "schemas", "runs",
+    "ground": {"", "_lazy", "allocator", "atomic", "native_logs", "onednn", "options", "presets", "recipe", "schemas", "runs",
                "saving", "typed_options",
                "workers"},
     "data": {"images", "catalogs", "shards", "data", "synthetic"},
