@@ -81,7 +81,7 @@ ONEDNN_PROBE = (
 @pytest.mark.parametrize("case, preset, expected", [
     ("fresh", None, "True 1"),  # set before TensorFlow is imported
     ("fresh", "0", "False 0"),  # the user's choice wins
-    ("tf", None, "False None"),  # too late once TensorFlow is imported: left alone, and says so
+    pytest.param("tf", None, "False None", marks=pytest.mark.slow),  # too late once TensorFlow is imported
 ])
 def test_enable_onednn_only_before_tensorflow_and_never_over_the_user(case, preset, expected):
     import os
