@@ -553,6 +553,7 @@ def test_fuse_dihedral_averages_agreeing_views_and_scores_a_lone_view_low():
     assert fused["grids"].shape == (2, 4, 4)
 
 
+@pytest.mark.slow  # 8 s
 def test_predict_scene_with_augment_is_equivariant_under_the_flips_it_averages():
     """The 8 views of a field and of its mirror image are the same 8 images, so the merged detections
     of the mirror image are the mirrored detections."""

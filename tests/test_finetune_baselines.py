@@ -252,6 +252,7 @@ def test_probe_wins_on_the_kept_epochs_validation_loss():
     assert not probe_wins(None, history, "best") and not probe_wins(probe, {"loss": [1.0]}, "best")
 
 
+@pytest.mark.slow  # 10 s: two sparse-survey fine-tunes
 def test_a_diverging_finetune_hands_over_the_probe(sparse_catalog, tiny_run, tmp_path):
     import json
 

@@ -37,6 +37,7 @@ def _env(tf_config=None) -> dict:
 
 # In `make test` (not marked slow) although three TensorFlow processes start (~25 s): the
 # multi-worker path is what cluster training depends on, so every change checks it.
+@pytest.mark.slow  # multi-process training (17 s): the slow tier, as the Makefile defines it
 def test_two_workers_match_one_process_on_the_same_global_batch(tmp_path):
     workers = [f"localhost:{p}" for p in _free_ports(2)]
     procs = []

@@ -33,10 +33,10 @@ FIXTURES = Path(__file__).parent / "data" / "timm"
 TOLERANCE = 1e-4
 #: minutes on a busy CPU; covered by the same test, marked slow
 #: checked in the slow tier only (the quick tier keeps `make test` under 3 minutes on two cores:
-#: ConvNeXt atto/pico/nano, ResNet-18 and EfficientNet-B0 stay, and MaxViT's graph is covered there by
+#: ConvNeXt atto/femto/nano, ResNet-18 and EfficientNet-B0 stay, and MaxViT's graph is covered there by
 #: the safe-mode round trip)
 BIG = {
-    "convnext_tiny", "convnext_small", "convnext_base", "convnext_large", "resnet50", "resnet101",
+    "convnext_pico", "convnext_tiny", "convnext_small", "convnext_base", "convnext_large", "resnet50", "resnet101",
     "maxvit_tiny_rw_224", "maxvit_rmlp_tiny_rw_224", "maxvit_rmlp_small_rw_224", "maxvit_rmlp_base_rw_224",
     "maxvit_large_tf_224",
 }
@@ -232,6 +232,7 @@ def test_adapted_stem_gives_the_same_features_on_equal_channel_images(architectu
         assert np.abs(got - want).max() <= TOLERANCE * scale, (architecture, source, target)
 
 
+@pytest.mark.slow  # 5 s; the adapted stems are checked for equality in the quick tier
 def test_colour_encoder_starts_a_greyscale_model_and_cli_adapts(atto, tmp_path):
     meta, expected = _fixture("convnext_atto")
     grey = draw_images(meta["seed"], 32, 1)
@@ -252,6 +253,7 @@ def test_colour_encoder_starts_a_greyscale_model_and_cli_adapts(atto, tmp_path):
     assert np.abs(_features(get_encoder(model), grey) - want).max() <= TOLERANCE
 
 
+@pytest.mark.slow  # 12 s; MaxViT is checked against timm in the slow tier too
 def test_maxvit_round_trips_a_keras_file_in_safe_mode(tmp_path):
     meta, expected = _fixture("maxvit_rmlp_tiny_rw_224")
     encoder = import_encoder(_write_checkpoint(tmp_path, "maxvit_rmlp_tiny_rw_224", 3), "maxvit_rmlp_tiny_rw_224", 64)
