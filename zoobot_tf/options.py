@@ -16,6 +16,7 @@ __all__ = [
     "add_distribution_arguments",
     "add_encoder_weights_argument",
     "add_recipe_arguments",
+    "add_split_arguments",
     "add_worker_arguments",
     "augmentation_from_args",
     "encoder_weights_kwargs",
@@ -44,6 +45,18 @@ def add_distribution_arguments(parser: argparse.ArgumentParser) -> argparse.Argu
                         help="tf.distribute strategy: all local GPUs (default), a TF_CONFIG cluster, or none")
     parser.add_argument("--mixed-precision", action=argparse.BooleanOptionalAction, default=None,
                         help="float16 compute (default: on with a tensor-core GPU, off on CPU)")
+    return parser
+
+
+def add_split_arguments(parser: argparse.ArgumentParser, *, val_fraction: float, test_fraction: float,
+                        scope: str = "") -> argparse.ArgumentParser:
+    """``--val-fraction`` / ``--test-fraction`` with the caller's defaults (from
+    :mod:`zoobot_tf.shards.split`); ``scope`` prefixes the help (e.g. ``'catalog: '``)."""
+    parser.add_argument("--val-fraction", type=float, default=val_fraction,
+                        help=f"{scope}validation fraction (default {val_fraction}; a catalog column 'split' = "
+                             "train/val/test overrides both fractions)")
+    parser.add_argument("--test-fraction", type=float, default=test_fraction,
+                        help=f"{scope}test fraction (default {test_fraction})")
     return parser
 
 

@@ -14,6 +14,7 @@ from zoobot_tf.options import (
     add_distribution_arguments,
     add_encoder_weights_argument,
     add_recipe_arguments,
+    add_split_arguments,
     augmentation_from_args,
     mixed_precision_from_args,
 )
@@ -97,13 +98,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
                              "(1 for a greyscale survey from a colour encoder; default: the checkpoint's)")
     parser.add_argument("--overwrite", action="store_true", help="replace a finished run in --out")
     add_distribution_arguments(parser)
-    parser.add_argument(
-        "--val-fraction", type=float, default=FEW_LABEL_VAL_FRACTION,
-        help=f"catalog: validation fraction (default {FEW_LABEL_VAL_FRACTION}; a catalog column 'split' = "
-        "train/val/test overrides)",
-    )
-    parser.add_argument("--test-fraction", type=float, default=FEW_LABEL_TEST_FRACTION,
-                        help=f"catalog: test fraction (default {FEW_LABEL_TEST_FRACTION})")
+    add_split_arguments(parser, val_fraction=FEW_LABEL_VAL_FRACTION, test_fraction=FEW_LABEL_TEST_FRACTION,
+                        scope="catalog: ")
     parser.add_argument("--batch-size", type=int, default=32, help="batch size (default 32)")
     parser.add_argument("--seed", type=int, default=42, help="split and training seed (default 42)")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bars")

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import argparse
 
-from zoobot_tf.options import add_worker_arguments
+from zoobot_tf.options import add_split_arguments, add_worker_arguments
 from zoobot_tf.recipe import DEFAULT_STORED_SIZE
 from zoobot_tf.shards.split import DEFAULT_TEST_FRACTION, DEFAULT_VAL_FRACTION
 
@@ -30,13 +30,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("--scaling", default=None, help="image scaling (see zoobot_tf.images), default none")
     parser.add_argument("--nan-mask", action="store_true", help="add a NaN-mask channel (FITS)")
     parser.add_argument("--galaxy-mask", action="store_true", help="add a galaxy-mask channel")
-    parser.add_argument(
-        "--val-fraction", type=float, default=DEFAULT_VAL_FRACTION,
-        help=f"validation fraction (default {DEFAULT_VAL_FRACTION}; a catalog column 'split' = train/val/test "
-        "overrides both fractions)",
-    )
-    parser.add_argument("--test-fraction", type=float, default=DEFAULT_TEST_FRACTION,
-                        help=f"test fraction (default {DEFAULT_TEST_FRACTION})")
+    add_split_arguments(parser, val_fraction=DEFAULT_VAL_FRACTION, test_fraction=DEFAULT_TEST_FRACTION)
     parser.add_argument("--shard-size", type=int, default=256, help="records per shard file (default 256)")
     parser.add_argument("--seed", type=int, default=42, help="split seed (default 42)")
     parser.add_argument("--processes", type=int, default=1,

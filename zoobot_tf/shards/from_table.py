@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from zoobot_tf.options import add_split_arguments
 from zoobot_tf.shards.split import DEFAULT_TEST_FRACTION, DEFAULT_VAL_FRACTION
 
 
@@ -19,10 +20,7 @@ def add_table_arguments(parser: argparse.ArgumentParser, *, size=300) -> argpars
                         help="shard directory (catalog.csv is written there too)")
     parser.add_argument("--size", type=int, default=size, help=f"stored image side (default {size})")
     parser.add_argument("--shard-size", type=int, default=1024, help="records per shard file")
-    parser.add_argument("--val-fraction", type=float, default=DEFAULT_VAL_FRACTION,
-                        help=f"validation fraction (default {DEFAULT_VAL_FRACTION})")
-    parser.add_argument("--test-fraction", type=float, default=DEFAULT_TEST_FRACTION,
-                        help=f"test fraction (default {DEFAULT_TEST_FRACTION})")
+    add_split_arguments(parser, val_fraction=DEFAULT_VAL_FRACTION, test_fraction=DEFAULT_TEST_FRACTION)
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--processes", "--workers", dest="processes", type=int, default=8,
                         help="image-preparing processes (default 8)")
