@@ -250,13 +250,9 @@ class Schema:
         return fractions * weights
 
     def conditional_fractions(self, weighted) -> np.ndarray:
-        """Inverse of :meth:`weight_by_dependencies`: each question's answers renormalised."""
-        weighted = np.asarray(weighted, dtype=np.float64)
-        out = np.zeros_like(weighted)
-        for s, e in self.question_index_groups:
-            total = weighted[:, s : e + 1].sum(axis=1, keepdims=True)
-            np.divide(weighted[:, s : e + 1], total, out=out[:, s : e + 1], where=total > 0)
-        return out
+        """Inverse of :meth:`weight_by_dependencies`: each question's answers renormalised (the
+        same arithmetic as :meth:`vote_fractions`)."""
+        return self.vote_fractions(weighted)
 
     def __repr__(self):
         return f"Schema({self.name!r}, {self.n_questions} questions, {self.n_answers} answers)"
