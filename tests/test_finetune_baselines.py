@@ -4,15 +4,19 @@ sparse synthetic survey it is measured on."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import keras
 import numpy as np
 import pytest
+from astropy.io import fits
 from PIL import Image
 from scipy.optimize import check_grad
 
 from zoobot_tf.evaluation.classification import bootstrap_intervals, classifier_metrics, macro_f1
 from zoobot_tf.finetune.averaging import AVERAGE_STATE, WeightAverage, ema_momentum
 from zoobot_tf.finetune.baselines import LogisticProbe, RidgeProbe, probe_verdict
+from zoobot_tf.images import ImageReadError
 from zoobot_tf.synthetic import SPARSE_SHIFT, make_synthetic_dataset, sample_morphology
 
 
@@ -220,6 +224,36 @@ def test_sparse_shift_is_dark_sparse_and_reaches_the_edge(tmp_path):
     np.testing.assert_array_equal(plain["kind"], chosen["kind"])
 
 
+def test_auto_scaling_stretches_dark_surveys_and_leaves_galaxy_zoo_alone(tmp_path):
+    """'auto' (finetune's default) picks asinh for the sparse survey, none for real GZ cutouts and FITS."""
+    import glob
+
+    from zoobot_tf.data.inputs import choose_scaling
+    from zoobot_tf.images import suggest_scaling
+
+    sparse = make_synthetic_dataset(tmp_path / "sparse", n=12, size=48, seed=3, progress=False, **SPARSE_SHIFT)
+    name, reason = choose_scaling(sparse["file_loc"], "auto")
+    assert name == "asinh" and "dark" in reason
+    root = Path(__file__).parent / "data" / "galaxy_zoo"
+    for survey in ("decals", "gz2", "kaggle"):  # real Galaxy Zoo cutouts: already stretched
+        files = [f for f in sorted(glob.glob(str(root / survey / "**" / "*.*"), recursive=True))
+                 if f.lower().endswith((".png", ".jpg", ".jpeg"))]
+        assert files, survey
+        name, reason = choose_scaling(files, "auto")
+        assert name == "none" and "already stretched" in reason, (survey, reason)
+    assert choose_scaling(sparse["file_loc"], None) == ("none", None)  # only 'auto' looks at pixels
+    assert choose_scaling(sparse["file_loc"], "zscale") == ("zscale", None)
+    fits_file = tmp_path / "g.fits"
+    fits.PrimaryHDU(np.ones((8, 8), np.float32)).writeto(fits_file)
+    assert choose_scaling([fits_file], "auto")[0] == "none"
+    # the threshold: 95th percentile at 0.06 of white (15 of 255)
+    dark, bright = np.zeros((20, 20)), np.zeros((20, 20))
+    dark[:2, :2], bright[:2] = 255, 20
+    assert suggest_scaling([dark])[0] == "asinh" and suggest_scaling([bright])[0] == "none"
+    with pytest.raises(ImageReadError, match="missing.png"):
+        choose_scaling([tmp_path / "missing.png"], "auto")
+
+
 def test_sparse_options_refuse_bad_values(tmp_path):
     with pytest.raises(ValueError, match="unknown type"):
         make_synthetic_dataset(tmp_path, n=2, size=32, hubble_types=("E", "Sx"), progress=False)
@@ -297,6 +331,9 @@ def test_finetune_reports_baselines_and_keeps_the_last_average(sparse_catalog, t
     assert metrics["beats_probe"] == (metrics["accuracy"] > probe["accuracy"]) == (not below)
     assert metrics["epochs_run"] == 3 and metrics["kept_epoch"] == 2  # no early stop with keep='last'
     assert "random crops" in metrics["image_recipe"] or "no crop" in metrics["image_recipe"]
+    # the dark survey is stretched (finetune's scaling 'auto'), and the stretch travels inside the model
+    assert "scaling asinh" in metrics["image_recipe"] and "asinh" in metrics["scaling_choice"]
+    assert load_model(tmp_path / "ft" / "model.keras", compile=False).zoobot_metadata.recipe.stored.scaling == "asinh"
     # 'fixed': statistics re-estimated on the new images, then never trained
     source_stats = {w.path: np.array(w) for w in get_encoder(load_model(source, compile=False)).weights
                     if "moving" in w.path}

@@ -97,9 +97,10 @@ def add_recipe_arguments(parser: argparse.ArgumentParser, *, training: bool, fil
                        help="area fraction of the centred square kept at evaluation and prediction, 1 = whole image "
                             + ("(default: the middle of --crop-range)" if training else "(e.g. 0.75)"))
     if files:
-        group.add_argument("--scaling", default=None, choices=SCALING_NAMES,
-                           help="intensity scaling of FITS / high-bit images" + (" (catalogs; default none)" if training
-                                                                                 else ""))
+        group.add_argument("--scaling", default=None, choices=SCALING_NAMES + (("auto",) if training else ()),
+                           help="intensity scaling of FITS / high-bit images" + (
+                               " (catalogs; default auto: asinh for dark, linearly stretched 8-bit surveys, else none)"
+                               if training else ""))
     if training:
         default = Augmentation()
         group.add_argument("--crop-range", type=parse_crop_range, default=None, metavar="LOW,HIGH",

@@ -170,6 +170,8 @@ def run(args: argparse.Namespace) -> int:
     shown = {k: v for k, v in metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
     if metrics.get("image_recipe"):
         print(f"image recipe: {metrics['image_recipe']}")
+    if metrics.get("scaling_choice"):
+        print(f"scaling: {metrics['scaling_choice']}")
     print(f"fine-tuned model: {result.paths['model']}; held-out metrics: {json.dumps(shown)}")
     if metrics.get("kept"):
         print(f"model kept: {metrics['kept']}")

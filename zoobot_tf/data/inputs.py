@@ -30,6 +30,7 @@ __all__ = [
     "batched_inputs",
     "catalog_dataset",
     "catalog_recipe",
+    "choose_scaling",
     "image_read_errors",
     "load_model_input",
     "load_stored",
@@ -41,6 +42,31 @@ AUTOTUNE = tf.data.AUTOTUNE
 _TF_DTYPES = {"uint8": tf.uint8, "float16": tf.float16, "float32": tf.float32}
 
 
+#: files :func:`choose_scaling` looks at (evenly spaced through the catalog)
+SCALING_SAMPLE = 64
+
+
+def choose_scaling(paths, scaling=None) -> tuple[str, str | None]:
+    """Resolve ``scaling``: ``"auto"`` -> :func:`zoobot_tf.images.suggest_scaling` on a sample of 8-bit
+    files -> ``(name, reason)``; FITS catalogs (flux, not grey levels) and any other name stay as
+    given (``None`` -> ``"none"``), with reason ``None``."""
+    from zoobot_tf.images import is_fits, suggest_scaling
+
+    if scaling != "auto":
+        return ("none" if scaling in (None, "", "raw") else scaling), None
+    paths = [str(p) for p in paths]
+    if any(is_fits(p) for p in paths):
+        return "none", "FITS fluxes are not grey levels: auto leaves them unscaled (give --scaling)"
+    picks = np.unique(np.linspace(0, len(paths) - 1, min(SCALING_SAMPLE, len(paths))).astype(int)) if paths else []
+    images = []
+    for i in picks:
+        try:
+            images.append(load_image(paths[i], channels=1))
+        except Exception as err:  # noqa: BLE001 - one line naming the file
+            raise ImageReadError(f"{paths[i]}: cannot read image to choose the scaling: {err}") from err
+    return suggest_scaling(images)
+
+
 def catalog_recipe(paths, size: int, channels: int, *, stored_size=None, scaling=None, eval_crop=None,
                    augmentation: Augmentation | None = None) -> ImageRecipe:
     """The recipe of a model that reads ``paths`` straight from their files.
@@ -48,14 +74,14 @@ def catalog_recipe(paths, size: int, channels: int, *, stored_size=None, scaling
     Images are stored at ``stored_size`` (default :func:`~zoobot_tf.recipe.default_stored_size`:
     the side whose evaluation crop is ``size`` pixels, so evaluation resamples almost nothing),
     as ``uint8`` when every file is an 8-bit raster without a scaling, else as float32 (FITS keeps
-    its dynamic range until scaled).
+    its dynamic range until scaled). ``scaling="auto"`` is resolved by :func:`choose_scaling`.
     """
     from zoobot_tf.images import is_fits
 
     augmentation = augmentation or Augmentation()
     if eval_crop is None:
         eval_crop = sum(augmentation.crop_scale) / 2.0
-    scaling = "none" if scaling in (None, "", "raw") else scaling
+    scaling, _ = choose_scaling(paths, scaling)
     rasters = scaling == "none" and not any(is_fits(p) for p in paths)
     stored = StoredFormat(size=stored_size or default_stored_size(size, eval_crop), channels=channels,
                           scaling=scaling, dtype="uint8" if rasters else "float32")

@@ -45,7 +45,7 @@ import pandas as pd
 
 from zoobot_tf.evaluation.held_out import EVAL_SAMPLES, sample_dataset, task_metrics
 from zoobot_tf.evaluation.plots import plot_confusion_matrix
-from zoobot_tf.data.inputs import catalog_recipe
+from zoobot_tf.data.inputs import catalog_recipe, choose_scaling
 from zoobot_tf.finetune.averaging import WeightAverage, ema_momentum
 from zoobot_tf.finetune.baselines import (
     finetune_baselines,
@@ -294,6 +294,7 @@ class _Data:
     split_source: str
     catalog: object = None
     shard_dir: object = None
+    scaling_reason: str | None = None
 
 
 def finetune(model_or_path, save_dir, options: FinetuneOptions | None = None, *, catalog=None, shard_dir=None,
@@ -379,8 +380,11 @@ def finetune(model_or_path, save_dir, options: FinetuneOptions | None = None, *,
         evaluation crop is ``image_size``, so evaluation images are hardly resampled); shards
         keep their stored size.
     scaling : str, optional
-        Intensity scaling of catalog images (:data:`zoobot_tf.images.SCALINGS`; FITS needs one,
-        e.g. ``'asinh'``); default none.
+        Intensity scaling of catalog images (:data:`zoobot_tf.images.SCALINGS`, or ``'auto'``; FITS
+        needs one, e.g. ``'asinh'``). Default ``'auto'``: ``'asinh'`` for a survey of dark 8-bit
+        images (a linear stretch, 95% of pixels below 0.06 of white), ``'none'`` otherwise
+        (:func:`zoobot_tf.images.suggest_scaling`); the choice and why are in ``metrics.json``
+        (``scaling_choice``) and the recipe saved inside the model.
     eval_crop : float, optional
         Area fraction of the centre crop at evaluation and prediction (default: the middle of the
         training crop range).
@@ -481,6 +485,7 @@ def finetune(model_or_path, save_dir, options: FinetuneOptions | None = None, *,
     metrics = _evaluate_held_out(model, task, splits, eval_split, inputs, opts.batch_size, run.path, paths)
     metrics.update(epochs_run=len(history["loss"]), best_epoch=best_epoch, trained_layers=len(trained_layers),
                    kept_epoch=kept_epoch, kept=kept, image_recipe=data.recipe.describe(),
+                   scaling_choice=data.scaling_reason,
                    weight_average_epochs=float(opts.ema_epochs))
     metrics["head_init"] = "probe" if opts.head_init == "probe" and probe is not None else "random"
     if opts.baselines:
@@ -508,8 +513,11 @@ def _finetune_data(opts: FinetuneOptions, catalog, shard_dir, image_size: int, c
         task = resolve_finetune_task(opts.head, label_set=opts.label_set, label_cols=opts.label_cols, catalog=frame)
         splits = splits_from_catalog(frame, task, val_fraction=opts.val_fraction, test_fraction=opts.test_fraction,
                                      seed=opts.seed)
+        scaling, reason = choose_scaling(frame["file_loc"].astype(str), opts.scaling or "auto")
+        if reason:
+            logger.info("image scaling: %s", reason)
         recipe = catalog_recipe(frame["file_loc"].astype(str), image_size, channels, stored_size=opts.stored_size,
-                                scaling=opts.scaling, eval_crop=opts.eval_crop, augmentation=augmentation)
+                                scaling=scaling, eval_crop=opts.eval_crop, augmentation=augmentation)
         split_source = "split column" if SPLIT_COLUMN in frame.columns else "hash"
     else:
         from zoobot_tf.shards import load_manifest
@@ -520,11 +528,11 @@ def _finetune_data(opts: FinetuneOptions, catalog, shard_dir, image_size: int, c
         splits = splits_from_shards(shard_dir, task, progress=opts.progress)
         recipe = ImageRecipe.for_stored(manifest.stored_format(), size=image_size, channels=channels,
                                         eval_crop=opts.eval_crop, augmentation=augmentation)
-        split_source = "shards"
+        split_source, reason = "shards", None
     if "train" not in splits:
         raise ValueError(f"no training galaxies (splits: { {k: len(v) for k, v in splits.items()} })")
     return _Data(task, splits, recipe, split_source, catalog_path(catalog),
-                 None if shard_dir is None else Path(shard_dir).expanduser().resolve())
+                 None if shard_dir is None else Path(shard_dir).expanduser().resolve(), reason)
 
 
 def _run_config(opts: FinetuneOptions, data: _Data, source_name, model_or_path, weights, input_shape,
@@ -553,6 +561,7 @@ def _run_config(opts: FinetuneOptions, data: _Data, source_name, model_or_path, 
         "input_shape": list(input_shape),
         "image_size": int(input_shape[0]),
         "recipe": data.recipe.to_dict(),
+        "scaling_choice": data.scaling_reason,
         "n_records": {k: len(v) for k, v in data.splits.items()},
         "mixed_precision": bool(mixed_precision),
         "model_file": MODEL_NAME,

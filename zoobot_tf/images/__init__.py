@@ -24,7 +24,7 @@ from zoobot_tf.images.readers import (
     source_name,
     split_paths,
 )
-from zoobot_tf.images.scalings import SCALINGS, scale_image
+from zoobot_tf.images.scalings import DARK_IMAGE_LEVEL, SCALINGS, scale_image, suggest_scaling
 
 __all__ = [
     "ANCILLARY_EXTNAMES",
@@ -32,6 +32,7 @@ __all__ = [
     "DTYPES",
     "FITS_SUFFIXES",
     "RASTER_SUFFIXES",
+    "DARK_IMAGE_LEVEL",
     "SCALINGS",
     "ImageReadError",
     "fill_invalid",
@@ -43,6 +44,7 @@ __all__ = [
     "read_image",
     "save_image",
     "scale_image",
+    "suggest_scaling",
     "source_name",
     "split_paths",
 ]
