@@ -20,10 +20,11 @@ Methods (``--methods``):
 * ``before``: the defaults before issue 21 (:func:`before_options`: 40 epochs, early stopping on
   the raw weights' validation loss with patience 8, a random head, no fallback to the probe,
   random crops of 0.7-0.8 of the area and evaluation crop 0.75, any-angle rotation, BatchNorm
-  re-estimated then trained with momentum 0.9, learning rate 1e-3 with per-block decay 0.75);
+  re-estimated then trained with momentum 0.9, learning rate 1e-3 with per-block decay 0.75,
+  the images unscaled);
 * ``plain``: the plain loop of issue 21: Keras ``fit``, Adam 1e-3, every layer trainable
   (BatchNorm included), 90-degree rotations and flips only, whole images, 8 epochs, no
-  validation;
+  validation; the images scaled as ``finetune``'s defaults scale them (``scaling='auto'``);
 * ``scratch``: the defaults from the same architecture with fresh random weights (no per-block decay);
 * ``pixels``: ridge classifier on the raw pixels (strength chosen on the validation split).
 
@@ -68,7 +69,7 @@ def before_options():
     """The fine-tuning options of the defaults before issue 21."""
     from zoobot_tf.recipe import Augmentation
 
-    return {"ema_epochs": 0.0, "keep": "best", "head_init": "random", "probe_fallback": False, "epochs": 40,
+    return {"scaling": "none", "ema_epochs": 0.0, "keep": "best", "head_init": "random", "probe_fallback": False, "epochs": 40,
             "patience": 8, "augmentation": Augmentation((0.7, 0.8), (0.9, 1.1), "any", True), "eval_crop": 0.75,
             "batchnorm": "adapt", "batchnorm_momentum": 0.9, "learning_rate": 1e-3, "lr_decay": 0.75}
 
@@ -144,24 +145,28 @@ def render_target(out, shift, n, seed):
     return make_synthetic_dataset(out / f"target_{shift}", n=n, size=64, seed=seed, progress=False, **options)
 
 
-def pretrain(out, n, epochs, architecture, image_size, seed, backbone_kwargs):
+def pretrain(out, n, epochs, architecture, image_size, seed, backbone_kwargs, greyscale=0.0):
     """The ``make demo`` model (:data:`zoobot_tf.demo.DEMO_TRAINING`: 3000 colour synthetic galaxies,
-    the small CNN, 20 epochs), with ``n``, ``epochs``, ... as given (skipped when already done)."""
+    the small CNN, 20 epochs), with ``n``, ``epochs``, ... as given (skipped when already done);
+    ``greyscale`` > 0 adds greyscale views with that probability to its augmentation."""
     from zoobot_tf.demo import DEMO_TRAINING, demo_train_kwargs
+    from zoobot_tf.recipe import Augmentation
     from zoobot_tf.shards import write_shards
     from zoobot_tf.synthetic import make_synthetic_dataset
     from zoobot_tf.training import train
 
-    run_dir = out / "source_run"
+    run_dir = out / ("source_run" + (f"_greyscale{greyscale:g}" if greyscale else ""))
     if (run_dir / "model.keras").is_file():
         return run_dir
-    catalog = make_synthetic_dataset(out / "source", n=n, size=DEMO_TRAINING["render_size"], seed=seed, progress=False)
-    write_shards(catalog, out / "source_shards", schema="decals_dr5", size=DEMO_TRAINING["render_size"], seed=seed,
-                 val_fraction=0.1, test_fraction=0.0, progress=False, overwrite=True)
+    if not (out / "source_shards" / "manifest.json").is_file():
+        catalog = make_synthetic_dataset(out / "source", n=n, size=DEMO_TRAINING["render_size"], seed=seed,
+                                         progress=False)
+        write_shards(catalog, out / "source_shards", schema="decals_dr5", size=DEMO_TRAINING["render_size"],
+                     seed=seed, val_fraction=0.1, test_fraction=0.0, progress=False, overwrite=True)
     settings = {**DEMO_TRAINING, "architecture": architecture, "epochs": epochs, "image_size": image_size}
     options = {k: v for k, v in demo_train_kwargs(settings).items() if k != "filters" or not backbone_kwargs}
     train(run_dir, "decals_dr5", out / "source_shards", seed=seed, progress=False, overwrite=True, **options,
-          **backbone_kwargs)
+          augmentation=Augmentation(greyscale=greyscale), **backbone_kwargs)
     return run_dir
 
 
@@ -212,7 +217,7 @@ def plain_loop(source, subset, classes, image_size, seed, epochs=8, batch_size=3
     """The plain loop of issue 21 -> test-set metrics."""
     import keras
 
-    from zoobot_tf.data.inputs import catalog_dataset, catalog_recipe
+    from zoobot_tf.data.inputs import catalog_dataset, catalog_recipe, choose_scaling
     from zoobot_tf.evaluation.classification import classifier_metrics
     from zoobot_tf.finetune import copy_encoder, load_source_model
     from zoobot_tf.models import get_encoder
@@ -221,7 +226,8 @@ def plain_loop(source, subset, classes, image_size, seed, epochs=8, batch_size=3
     keras.utils.set_random_seed(seed)
     encoder = get_encoder(load_source_model(source)[0])
     channels = int(encoder.input.shape[-1])
-    recipe = catalog_recipe(subset["file_loc"], image_size, channels, eval_crop=1.0,
+    scaling, _ = choose_scaling(subset["file_loc"], "auto")  # the pixels finetune's defaults see
+    recipe = catalog_recipe(subset["file_loc"], image_size, channels, eval_crop=1.0, scaling=scaling,
                             augmentation=Augmentation((1.0, 1.0), (1.0, 1.0), "90", True))
     encoder = copy_encoder(encoder, (image_size, image_size, channels))
     encoder.trainable = True
@@ -285,6 +291,8 @@ def main(argv=None):
                         help="JSON options of the architecture (default: the demo's)")
     parser.add_argument("--source-n", type=int, default=3000, help="colour galaxies to pretrain on (default 3000, the demo's)")
     parser.add_argument("--source-epochs", type=int, default=20, help="pretraining epochs (default 20, the demo's)")
+    parser.add_argument("--source-greyscale", type=float, default=0.0,
+                        help="probability of a greyscale view in pretraining (default 0, the demo's)")
     parser.add_argument("--render-only", action="store_true", help="pretrain and render, then stop (no fine-tuning)")
     parser.add_argument("--image-size", type=int, default=48, help="model input side (default 48)")
     parser.add_argument("--epochs", type=int, default=None,
@@ -330,7 +338,7 @@ def main(argv=None):
     else:
         backbone_kwargs = json.loads(args.backbone_kwargs) if args.backbone_kwargs is not None else {}
         source = pretrain(out, args.source_n, args.source_epochs, args.architecture, args.image_size, args.seed,
-                          backbone_kwargs)
+                          backbone_kwargs, args.source_greyscale)
 
     stem = f"finetune_curve{args.tag}"
     csv_path = out / f"{stem}.csv"

@@ -160,6 +160,25 @@ def test_augmentation_changes_pixels_keeps_range_and_is_seeded(rgb):
     assert a1.min() >= LOW / 255.0 - 1e-6 and a1.max() <= 1.0 + 1e-6
 
 
+def test_greyscale_views_drop_colour_and_leave_the_geometry_alone():
+    images = tf.constant(np.random.default_rng(5).uniform(0, 1, (64, 24, 24, 3)).astype(np.float32))
+    seed = tf.constant([7, 11])
+    colour = aug.augment_images(images, seed, output_size=16, augmentation=Augmentation()).numpy()
+    mixed = aug.augment_images(images, seed, output_size=16, augmentation=Augmentation(greyscale=0.5)).numpy()
+    grey = np.all(np.ptp(mixed, axis=-1) < 1e-6, axis=(1, 2))
+    assert 16 < grey.sum() < 48  # about half of the views, at random
+    np.testing.assert_array_equal(mixed[~grey], colour[~grey])  # the same crops, turns and flips
+    np.testing.assert_allclose(mixed[grey], np.repeat(colour[grey].mean(-1, keepdims=True), 3, -1), atol=1e-6)
+    one_band = aug.augment_images(images[..., :1], seed, output_size=16, augmentation=Augmentation(greyscale=1.0))
+    np.testing.assert_array_equal(one_band.numpy(), aug.augment_images(images[..., :1], seed, output_size=16).numpy())
+    # the recipe carries it; recipes written before it read as no greyscale views
+    recipe = Augmentation(greyscale=0.3)
+    assert Augmentation.from_dict(recipe.to_dict()) == recipe and "greyscale views 0.3" in recipe.describe()
+    assert "greyscale" not in Augmentation().to_dict() and Augmentation.from_dict(Augmentation().to_dict()) == Augmentation()
+    with pytest.raises(RecipeError, match="greyscale"):
+        Augmentation(greyscale=1.5)
+
+
 def test_rotation_reflects_instead_of_black_corners():
     image = np.random.default_rng(2).uniform(0.5, 1.0, (1, 20, 20, 2)).astype(np.float32)
     angle = tf.constant([math.pi / 4])

@@ -131,6 +131,22 @@ def test_recipes_refuse_what_cannot_be_applied():
     assert StoredFormat(size=8, channels=3, scaling="raw").scaling == "none"  # detection's old name
 
 
+def test_training_verbs_read_the_augmentation_and_finetune_the_auto_scaling():
+    from zoobot_tf.cli import build_parser
+    from zoobot_tf.options import augmentation_from_args
+
+    parser = build_parser(["train"])
+    args = parser.parse_args(["train", "--shards", "s", "--out", "o", "--crop-range", "none", "--rotation", "90",
+                              "--greyscale-views", "0.5"])
+    assert augmentation_from_args(args) == Augmentation(crop_scale=(1.0, 1.0), rotation="90", greyscale=0.5)
+    assert augmentation_from_args(parser.parse_args(["train", "--shards", "s", "--out", "o"])) == Augmentation()
+    finetune = build_parser(["finetune"])
+    args = finetune.parse_args(["finetune", "--model", "m", "--catalog", "c.csv", "--out", "o", "--scaling", "auto"])
+    assert args.scaling == "auto"
+    with pytest.raises(SystemExit):  # 'auto' chooses a scaling for training; predict applies the model's
+        build_parser(["predict"]).parse_args(["predict", "--model", "m", "--catalog", "c.csv", "--scaling", "auto"])
+
+
 def _old_style_run(tmp_path, run_dir_config: bool):
     """A model saved before recipes travelled in models: plain model.save, options in config.json only."""
     keras.utils.set_random_seed(0)

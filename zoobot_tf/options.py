@@ -109,14 +109,19 @@ def add_recipe_arguments(parser: argparse.ArgumentParser, *, training: bool, fil
         group.add_argument("--rotation", choices=ROTATIONS, default=None,
                            help=f"training rotations: any angle, multiples of 90 degrees, or none (default {default.rotation})")
         group.add_argument("--no-flip", action="store_true", help="no random flips in training")
+        group.add_argument("--greyscale-views", type=float, default=None, metavar="P",
+                           help="probability that a colour training view loses its colour, so the encoder also "
+                                f"suits one-band surveys (default {default.greyscale:g})")
     return parser
 
 
 def augmentation_from_args(args: argparse.Namespace) -> Augmentation:
     """The :class:`~zoobot_tf.recipe.Augmentation` that training options ask for."""
     default = Augmentation()
+    greyscale = getattr(args, "greyscale_views", None)
     return Augmentation(crop_scale=args.crop_range or default.crop_scale, crop_ratio=default.crop_ratio,
-                        rotation=args.rotation or default.rotation, flip=not args.no_flip)
+                        rotation=args.rotation or default.rotation, flip=not args.no_flip,
+                        greyscale=default.greyscale if greyscale is None else greyscale)
 
 
 def recipe_overrides(args: argparse.Namespace) -> dict:

@@ -134,13 +134,16 @@ class Augmentation:
 
     ``crop_scale``: area fraction of the stored image a random crop keeps, drawn in this range
     (``(1, 1)``: no crop); ``crop_ratio``: the crop's width/height range; ``rotation``: one of
-    :data:`ROTATIONS`; ``flip``: random horizontal and vertical flips.
+    :data:`ROTATIONS`; ``flip``: random horizontal and vertical flips; ``greyscale``: probability
+    that a colour view loses its colour (every channel the mean of the channels), so that an
+    encoder learns shapes it can still use on one-band surveys.
     """
 
     crop_scale: tuple = (0.7, 0.8)
     crop_ratio: tuple = (0.9, 1.1)
     rotation: str = "any"
     flip: bool = True
+    greyscale: float = 0.0
 
     def __post_init__(self):
         crop_scale, crop_ratio = _pair(self.crop_scale, "crop_scale"), _pair(self.crop_ratio, "crop_ratio")
@@ -148,6 +151,9 @@ class Augmentation:
         object.__setattr__(self, "crop_ratio", crop_ratio)
         object.__setattr__(self, "rotation", str(self.rotation))
         object.__setattr__(self, "flip", bool(self.flip))
+        object.__setattr__(self, "greyscale", float(self.greyscale))
+        if not 0.0 <= self.greyscale <= 1.0:
+            raise RecipeError(f"greyscale must be a probability in [0, 1], got {self.greyscale}")
         if not 0.0 < crop_scale[0] <= crop_scale[1] <= 1.0:
             raise RecipeError(f"crop_scale must satisfy 0 < low <= high <= 1, got {self.crop_scale}")
         if not 0.0 < crop_ratio[0] <= crop_ratio[1]:
@@ -160,18 +166,20 @@ class Augmentation:
         return self.crop_scale != (1.0, 1.0)
 
     def to_dict(self) -> dict:
-        return {"crop_scale": list(self.crop_scale), "crop_ratio": list(self.crop_ratio), "rotation": self.rotation,
-                "flip": self.flip}
+        out = {"crop_scale": list(self.crop_scale), "crop_ratio": list(self.crop_ratio), "rotation": self.rotation,
+               "flip": self.flip}
+        return {**out, "greyscale": self.greyscale} if self.greyscale else out  # older readers: same dict as before
 
     @classmethod
     def from_dict(cls, data: dict) -> "Augmentation":
-        return cls(**{k: data[k] for k in ("crop_scale", "crop_ratio", "rotation", "flip") if k in data})
+        return cls(**{k: data[k] for k in ("crop_scale", "crop_ratio", "rotation", "flip", "greyscale") if k in data})
 
     def describe(self) -> str:
         crop = (f"random crops of {self.crop_scale[0]:g}-{self.crop_scale[1]:g} of the area" if self.crops
                 else "no crop")
         rotation = {"any": "any-angle rotation", "90": "90-degree rotations", "none": "no rotation"}[self.rotation]
-        return f"{crop}, {rotation}, " + ("flips" if self.flip else "no flips")
+        grey = f", greyscale views {self.greyscale:g} of the time" if self.greyscale else ""
+        return f"{crop}, {rotation}, " + ("flips" if self.flip else "no flips") + grey
 
 
 def default_stored_size(size: int, eval_crop: float) -> int:

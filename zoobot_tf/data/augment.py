@@ -139,7 +139,8 @@ def augment_images(images: tf.Tensor, seed: tf.Tensor, *, output_size: int, augm
         Side of the output images.
     augmentation : zoobot_tf.recipe.Augmentation, optional
         Crop range and aspect ratio, rotation (``'any'`` uniform angle with reflect fill, ``'90'``
-        multiples of 90 degrees, ``'none'``) and flips; default :class:`~zoobot_tf.recipe.Augmentation()`.
+        multiples of 90 degrees, ``'none'``), flips and greyscale views; default
+        :class:`~zoobot_tf.recipe.Augmentation()`.
     """
     from zoobot_tf.recipe import Augmentation
 
@@ -162,7 +163,14 @@ def augment_images(images: tf.Tensor, seed: tf.Tensor, *, output_size: int, augm
         boxes = random_crop_boxes(batch_size, seeds[3], augmentation.crop_scale, augmentation.crop_ratio)
     else:
         boxes = tf.tile(tf.constant([[0.0, 0.0, 1.0, 1.0]]), [batch_size, 1])
-    return transform_images(images, angles, hflip, vflip, boxes, output_size)
+    views = transform_images(images, angles, hflip, vflip, boxes, output_size)
+    if augmentation.greyscale and images.shape[-1] not in (None, 1):
+        # a stream folded from the seed, so the geometric draws stay what they were without it
+        grey_seed = tf.random.experimental.stateless_fold_in(tf.cast(seed, tf.int64), 4)
+        chosen = tf.random.stateless_uniform([batch_size], grey_seed) < augmentation.greyscale
+        grey = tf.repeat(tf.reduce_mean(views, axis=-1, keepdims=True), tf.shape(views)[-1], axis=-1)
+        views = tf.where(chosen[:, None, None, None], grey, views)
+    return views
 
 
 def centre_crop_images(images: tf.Tensor, *, output_size: int, crop_fraction: float) -> tf.Tensor:
