@@ -80,6 +80,12 @@ def _variants():
     return {
         # (the new defaults with one change: named defaults+...)
         "defaults+lr_3e-4": {"learning_rate": 3e-4},
+        # the survey's images as stored (no 'auto' asinh stretch of a dark survey)
+        "defaults+scaling_none": {"scaling": "none"},
+        # the probe or the fine-tune, no blend of their weights
+        "defaults+no_probe_blend": {"probe_blend": False},
+        # LP-FT: the head starts as the probe (then blended as usual)
+        "defaults+probe_head": {"head_init": "probe"},
         "defaults+zoom_1.25": {"augmentation": Augmentation((0.43, 0.53), (0.9, 1.1), "any", True), "eval_crop": 0.48},
         # the crop: whole images, in training and at evaluation
         "before+no_crop": {"augmentation": Augmentation((1.0, 1.0), (1.0, 1.0), "any", True), "eval_crop": 1.0},

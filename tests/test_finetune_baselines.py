@@ -15,6 +15,7 @@ from scipy.optimize import check_grad
 
 from zoobot_tf.evaluation.classification import bootstrap_intervals, classifier_metrics, macro_f1
 from zoobot_tf.finetune.averaging import AVERAGE_STATE, WeightAverage, ema_momentum
+from zoobot_tf.data.inputs import load_model_input
 from zoobot_tf.finetune.baselines import LogisticProbe, RidgeProbe, probe_verdict
 from zoobot_tf.images import ImageReadError
 from zoobot_tf.synthetic import SPARSE_SHIFT, make_synthetic_dataset, sample_morphology
@@ -333,7 +334,20 @@ def test_finetune_reports_baselines_and_keeps_the_last_average(sparse_catalog, t
     assert "random crops" in metrics["image_recipe"] or "no crop" in metrics["image_recipe"]
     # the dark survey is stretched (finetune's scaling 'auto'), and the stretch travels inside the model
     assert "scaling asinh" in metrics["image_recipe"] and "asinh" in metrics["scaling_choice"]
-    assert load_model(tmp_path / "ft" / "model.keras", compile=False).zoobot_metadata.recipe.stored.scaling == "asinh"
+    saved = load_model(tmp_path / "ft" / "model.keras", compile=False)
+    assert saved.zoobot_metadata.recipe.stored.scaling == "asinh"
+    # the model kept is the blend of probe and fine-tune with the lowest validation loss, as scored
+    losses = {float(w): v for w, v in metrics["probe_blend"]["val_loss"].items()}
+    weight = metrics["probe_blend"]["fine_tuned_weight"]
+    assert sorted(losses) == [0.0, 0.25, 0.5, 0.75, 1.0] and losses[weight] == min(losses.values())
+    assert metrics["kept"] == ("linear probe" if weight == 0 else "fine-tuned epoch 2" if weight == 1 else
+                               f"blend: {weight:g} x fine-tuned epoch 2 + {1 - weight:g} x linear probe")
+    val = sparse_catalog[sparse_catalog["split"] == "val"]
+    images = np.stack([load_model_input(f, saved.zoobot_metadata.recipe) for f in val["file_loc"]])
+    probabilities = saved.predict(images, verbose=0)
+    labels = val["label"].map({"E": 0, "Sc": 1}).to_numpy()
+    loss = -np.mean(np.log(probabilities[np.arange(len(labels)), labels]))
+    assert loss == pytest.approx(losses[weight], rel=1e-3)
     # 'fixed': statistics re-estimated on the new images, then never trained
     source_stats = {w.path: np.array(w) for w in get_encoder(load_model(source, compile=False)).weights
                     if "moving" in w.path}

@@ -91,6 +91,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     )
     parser.add_argument("--no-probe-fallback", action="store_true",
                         help="keep the fine-tuned weights even when the linear probe has the lower validation loss")
+    parser.add_argument("--no-probe-blend", action="store_true",
+                        help="choose only between the probe and the fine-tune, not the blends of their weights")
     parser.add_argument("--no-baselines", action="store_true",
                         help="skip the linear probe / majority-class baselines scored beside the fine-tuned model")
     parser.add_argument("--channels", type=int, default=None,
@@ -164,6 +166,7 @@ def run(args: argparse.Namespace) -> int:
         augmentation=augmentation_from_args(args),
         baselines=not args.no_baselines,
         probe_fallback=not args.no_probe_fallback,
+        probe_blend=not args.no_probe_blend,
         **_given(args, "ema_epochs", "keep", "head_init", "batchnorm"),
     )
     metrics = result.metrics

@@ -32,7 +32,9 @@ from scipy.optimize import minimize
 __all__ = [
     "LogisticProbe",
     "RidgeProbe",
+    "BLEND_WEIGHTS",
     "baseline_metrics",
+    "blend_with_probe",
     "encoder_features",
     "finetune_baselines",
     "init_head_from_probe",
@@ -341,6 +343,38 @@ def use_probe(model, probe, encoder_weights) -> bool:
         return False
     get_encoder(model).set_weights(encoder_weights)
     return init_head_from_probe(model, probe)
+
+
+#: weights of the fine-tune in the candidate blends with the probe (0: the probe, 1: the fine-tune)
+BLEND_WEIGHTS = (0.0, 0.25, 0.5, 0.75, 1.0)
+
+
+def blend_with_probe(model, probe, encoder_weights, val_ds, weights=BLEND_WEIGHTS):
+    """Keep, in ``model``, the blend ``w * fine-tuned + (1 - w) * probe`` of every weight with the
+    lowest loss on ``val_ds``; returns ``(w, {w: validation loss})`` (``(1.0, {})`` without a probe).
+
+    Why: on a small survey the frozen features with a linear head (the probe) generalise well and
+    a fine-tune fits the new images better; the weights in between often beat both (WiSE-FT,
+    Wortsman et al. 2022), and the two ends are the probe fallback and the plain fine-tune. Every
+    weight is blended, BatchNorm statistics included: both ends were re-estimated on the new
+    survey. The losses are ``model.evaluate``'s, so every candidate is scored the same way.
+    """
+    if probe is None:
+        return 1.0, {}
+    tuned = model.get_weights()
+    if not use_probe(model, probe, encoder_weights):
+        model.set_weights(tuned)
+        return 1.0, {}
+    start = model.get_weights()
+    losses = {}
+    for w in weights:
+        model.set_weights([(w * t + (1.0 - w) * s).astype(t.dtype) for t, s in zip(tuned, start)])
+        result = model.evaluate(val_ds, verbose=0, return_dict=True)
+        losses[float(w)] = float(result["loss"])
+    finite = {w: loss for w, loss in losses.items() if np.isfinite(loss)}
+    best = min(finite, key=lambda w: (finite[w], -w)) if finite else 1.0  # ties: the more fine-tuned
+    model.set_weights([(best * t + (1.0 - best) * s).astype(t.dtype) for t, s in zip(tuned, start)])
+    return best, losses
 
 
 def probe_wins(probe, history: dict, keep: str) -> bool:

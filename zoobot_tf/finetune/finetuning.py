@@ -48,6 +48,7 @@ from zoobot_tf.evaluation.plots import plot_confusion_matrix
 from zoobot_tf.data.inputs import catalog_recipe, choose_scaling
 from zoobot_tf.finetune.averaging import WeightAverage, ema_momentum
 from zoobot_tf.finetune.baselines import (
+    blend_with_probe,
     finetune_baselines,
     init_head_from_probe,
     probe_verdict,
@@ -281,6 +282,7 @@ class FinetuneOptions:
     baselines: bool = True
     head_init: str = "random"
     probe_fallback: bool = True
+    probe_blend: bool = True
     overwrite: bool = False
 
 
@@ -416,6 +418,12 @@ def finetune(model_or_path, save_dir, options: FinetuneOptions | None = None, *,
         when the probe's validation loss is lower than that of the epoch fine-tuning keeps:
         ``metrics['kept']`` says which model was saved (no fallback with label smoothing, whose
         loss is not the probe's).
+    probe_blend : bool
+        With ``probe_fallback``, also try blends of every weight between the probe and the
+        fine-tune (:data:`~zoobot_tf.finetune.baselines.BLEND_WEIGHTS`: 0.25, 0.5, 0.75 of the
+        fine-tune) and keep the one with the lowest validation loss, the two ends included
+        (:func:`~zoobot_tf.finetune.baselines.blend_with_probe`; WiSE-FT). ``metrics['probe_blend']``
+        has each candidate's validation loss.
     overwrite : bool
         Replace a finished run in ``save_dir`` (otherwise refused, as ``train`` does).
 
@@ -473,9 +481,21 @@ def finetune(model_or_path, save_dir, options: FinetuneOptions | None = None, *,
     kept_epoch = best_epoch if opts.keep == "best" else len(history["loss"]) - 1
     kept = f"fine-tuned epoch {kept_epoch}"
     comparable = not opts.label_smoothing  # a smoothed cross-entropy is not the probe's loss
-    if (opts.probe_fallback and comparable and probe_wins(probe, history, opts.keep)
+    probe_name = "linear probe" if task.kind == "classifier" else "ridge probe"
+    blend = None
+    if opts.probe_blend and opts.probe_fallback and comparable and probe is not None and "val" in splits:
+        weight, losses = blend_with_probe(model, probe, probe_encoder,
+                                          make_dataset(splits["val"], opts.batch_size, training=False, **inputs))
+        blend = {"fine_tuned_weight": weight, "val_loss": {f"{w:g}": v for w, v in losses.items()}}
+        if weight == 0.0:
+            kept = probe_name
+        elif weight < 1.0:
+            kept = f"blend: {weight:g} x fine-tuned epoch {kept_epoch} + {1 - weight:g} x {probe_name}"
+        logger.info("kept %s (validation loss by weight of the fine-tune: %s)", kept,
+                    ", ".join(f"{w:g}: {v:.4g}" for w, v in losses.items()))
+    elif (opts.probe_fallback and comparable and probe_wins(probe, history, opts.keep)
             and use_probe(model, probe, probe_encoder)):
-        kept = "linear probe" if task.kind == "classifier" else "ridge probe"
+        kept = probe_name
         logger.warning("no fine-tuned epoch reached the validation loss of the %s on the frozen encoder's features "
                        "(%.4g): the %s is the model kept", kept, probe.val_loss, kept)
 
@@ -488,6 +508,8 @@ def finetune(model_or_path, save_dir, options: FinetuneOptions | None = None, *,
                    scaling_choice=data.scaling_reason,
                    weight_average_epochs=float(opts.ema_epochs))
     metrics["head_init"] = "probe" if opts.head_init == "probe" and probe is not None else "random"
+    if blend is not None:
+        metrics["probe_blend"] = blend
     if opts.baselines:
         metrics["baselines"] = baseline_scores
         verdict = probe_verdict(task.kind, metrics)
