@@ -418,6 +418,9 @@ def main(argv=None):
                     run_finetune(name, n, subset, source, **{**base, **variants[name]})
 
     table = pd.DataFrame(rows)
+    if table.empty:
+        print(f"nothing fine-tuned yet (--render-only): source {source}, surveys in {out}")
+        return 0
     report = _report(table, args, argv, out)
     (out / "table.txt").write_text(report)
     print("\n" + report)

@@ -399,11 +399,11 @@ def finetune(model_or_path, save_dir, options: FinetuneOptions | None = None, *,
         (:mod:`zoobot_tf.finetune.averaging`); 0: the raw weights of each epoch.
     keep : {'last', 'best'}
         'last': train every epoch of the schedule and keep the last (averaged) weights; the
-        validation split chooses the probe's regularisation and between the probe and the
-        fine-tune (``probe_fallback``). 'best': stop after ``patience`` epochs without a lower
-        validation loss and keep the best epoch. Why 'last' by default: on a few hundred
-        validation galaxies the best epoch is partly luck, and stopping while the learning rate
-        is still high leaves the last epochs unstable (issue 21).
+        validation split chooses the probe's regularisation and among the probe, the
+        fine-tune and their blends (``probe_fallback``, ``probe_blend``). 'best': stop after
+        ``patience`` epochs without a lower validation loss and keep the best epoch. Why 'last'
+        by default: on a few hundred validation galaxies the best epoch is partly luck, and
+        stopping while the learning rate is still high leaves the last epochs unstable (issue 21).
     baselines : bool
         Also score a linear probe on the frozen encoder's features and the majority class (the
         training mean for regressor / tree heads) on the held-out split
