@@ -49,7 +49,8 @@ SCALING_SAMPLE = 64
 def choose_scaling(paths, scaling=None) -> tuple[str, str | None]:
     """Resolve ``scaling``: ``"auto"`` -> :func:`zoobot_tf.images.suggest_scaling` on a sample of 8-bit
     files -> ``(name, reason)``; FITS catalogs (flux, not grey levels) and any other name stay as
-    given (``None`` -> ``"none"``), with reason ``None``."""
+    given (``None`` -> ``"none"``), with reason ``None``. A sampled file that cannot be read is
+    left out of the choice: the data pipeline stops on it with the galaxy and its split named."""
     from zoobot_tf.images import is_fits, suggest_scaling
 
     if scaling != "auto":
@@ -62,8 +63,10 @@ def choose_scaling(paths, scaling=None) -> tuple[str, str | None]:
     for i in picks:
         try:
             images.append(load_image(paths[i], channels=1))
-        except Exception as err:  # noqa: BLE001 - one line naming the file
-            raise ImageReadError(f"{paths[i]}: cannot read image to choose the scaling: {err}") from err
+        except (ImageReadError, OSError, ValueError):
+            continue  # reported, naming the galaxy, when the pipeline reads it
+    if not images:
+        return "none", f"none of the {len(picks)} images sampled could be read: none"
     return suggest_scaling(images)
 
 
