@@ -86,6 +86,8 @@ def _variants():
         "defaults+no_probe_blend": {"probe_blend": False},
         # LP-FT: the head starts as the probe (then blended as usual)
         "defaults+probe_head": {"head_init": "probe"},
+        # the defaults of 4c9e1cf (before the scaling and the blend): the images as stored, probe or fine-tune
+        "defaults+scaling_none+no_probe_blend": {"scaling": "none", "probe_blend": False},
         "defaults+zoom_1.25": {"augmentation": Augmentation((0.43, 0.53), (0.9, 1.1), "any", True), "eval_crop": 0.48},
         # the crop: whole images, in training and at evaluation
         "before+no_crop": {"augmentation": Augmentation((1.0, 1.0), (1.0, 1.0), "any", True), "eval_crop": 1.0},
