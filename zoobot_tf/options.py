@@ -118,10 +118,9 @@ def add_recipe_arguments(parser: argparse.ArgumentParser, *, training: bool, fil
 def augmentation_from_args(args: argparse.Namespace) -> Augmentation:
     """The :class:`~zoobot_tf.recipe.Augmentation` that training options ask for."""
     default = Augmentation()
-    greyscale = getattr(args, "greyscale_views", None)
     return Augmentation(crop_scale=args.crop_range or default.crop_scale, crop_ratio=default.crop_ratio,
                         rotation=args.rotation or default.rotation, flip=not args.no_flip,
-                        greyscale=default.greyscale if greyscale is None else greyscale)
+                        greyscale=default.greyscale if args.greyscale_views is None else args.greyscale_views)
 
 
 def recipe_overrides(args: argparse.Namespace) -> dict:

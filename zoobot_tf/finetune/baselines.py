@@ -366,14 +366,17 @@ def blend_with_probe(model, probe, encoder_weights, val_ds, weights=BLEND_WEIGHT
         model.set_weights(tuned)
         return 1.0, {}
     start = model.get_weights()
+
+    def set_blend(w):
+        model.set_weights([(w * t + (1.0 - w) * s).astype(t.dtype) for t, s in zip(tuned, start)])
+
     losses = {}
     for w in weights:
-        model.set_weights([(w * t + (1.0 - w) * s).astype(t.dtype) for t, s in zip(tuned, start)])
-        result = model.evaluate(val_ds, verbose=0, return_dict=True)
-        losses[float(w)] = float(result["loss"])
+        set_blend(w)
+        losses[float(w)] = float(model.evaluate(val_ds, verbose=0, return_dict=True)["loss"])
     finite = {w: loss for w, loss in losses.items() if np.isfinite(loss)}
     best = min(finite, key=lambda w: (finite[w], -w)) if finite else 1.0  # ties: the more fine-tuned
-    model.set_weights([(best * t + (1.0 - best) * s).astype(t.dtype) for t, s in zip(tuned, start)])
+    set_blend(best)
     return best, losses
 
 
