@@ -254,8 +254,9 @@ def suggest_scaling(images) -> tuple[str, str]:
     encoder pretrained on asinh-stretched optical images barely responds to them, and fine-tuning
     on a few hundred labels cannot move its early layers that far (issue 21: the linear probe on
     such a survey rose from 0.44 to 0.71 with ``"asinh"``). The Galaxy Zoo cutouts of the tests
-    (DECaLS, GZ2, Kaggle) put their 95th-percentile pixel at 0.13-0.22 of white, the synthetic
-    colour galaxies at 0.55; the sparse survey at 0.008-0.03 (64-32 px). ``images`` are arrays with
+    (DECaLS, GZ2, Kaggle) put their 95th-percentile pixel at 0.125-0.22 of white, the synthetic
+    colour galaxies at 0.56; the sparse survey at 0.008-0.03 (64-32 px; benchmarks/results/
+    scaling_levels). ``images`` are arrays with
     values in [0, 255] (one sample of the survey); below :data:`DARK_IMAGE_LEVEL` of white (median
     over images) -> ``"asinh"``, else ``"none"``.
     """
