@@ -8,6 +8,7 @@ from pathlib import Path
 
 import keras
 import numpy as np
+import pandas as pd
 import pytest
 from astropy.io import fits
 from PIL import Image
@@ -253,6 +254,44 @@ def test_auto_scaling_stretches_dark_surveys_and_leaves_galaxy_zoo_alone(tmp_pat
     # unreadable files are left to the pipeline, which names the galaxy (tests/test_finetune.py)
     assert choose_scaling([tmp_path / "missing.png"], "auto")[0] == "none"
     assert choose_scaling([tmp_path / "missing.png"] + list(sparse["file_loc"]), "auto")[0] == "asinh"
+
+
+def test_make_shards_auto_scaling_stores_what_finetune_would_read(tmp_path, capsys):
+    """`make-shards --scaling auto` resolves the way finetune does: the sparse survey is stored
+    asinh-stretched, pixel for pixel the catalog path's images, and the manifest says why; real
+    Galaxy Zoo cutouts stay unscaled; a named scaling writes the manifest it always wrote."""
+    from zoobot_tf.cli import main
+    from zoobot_tf.data.inputs import catalog_recipe, load_stored
+    from zoobot_tf.shards import load_manifest
+    from zoobot_tf.shards.reader import iter_records
+
+    sparse = make_synthetic_dataset(tmp_path / "sparse", n=10, size=32, seed=4, progress=False, **SPARSE_SHIFT)
+    csv = tmp_path / "sparse.csv"
+    sparse[["id_str", "file_loc"]].to_csv(csv, index=False)
+    args = ["make-shards", "--catalog", str(csv), "--unlabelled", "--size", "32", "--channels", "1",
+            "--dtype", "float32", "--no-progress"]
+    assert main([*args, "--out", str(tmp_path / "auto"), "--scaling", "auto"]) == 0
+    assert "scaling: asinh" in capsys.readouterr().out
+    manifest = load_manifest(tmp_path / "auto")
+    assert manifest.image_options["scaling"] == "asinh" and "dark" in manifest.image_options["scaling_choice"]
+    stored = catalog_recipe(sparse["file_loc"], 32, 1, stored_size=32, scaling="auto").stored
+    assert manifest.stored_format() == stored
+    files = dict(zip(sparse["id_str"], sparse["file_loc"]))
+    records = list(iter_records(tmp_path / "auto", "predict"))
+    assert len(records) == len(sparse)
+    for record in records:
+        np.testing.assert_array_equal(record["image"], load_stored(files[record["id_str"]], stored))
+    assert main([*args, "--out", str(tmp_path / "named"), "--scaling", "asinh"]) == 0
+    assert "scaling_choice" not in load_manifest(tmp_path / "named").image_options
+
+    decals = sorted((Path(__file__).parent / "data" / "galaxy_zoo" / "decals").rglob("*.png"))[:8]
+    assert decals
+    pd.DataFrame({"id_str": [f"g{i}" for i in range(len(decals))], "file_loc": [str(f) for f in decals]}).to_csv(
+        tmp_path / "decals.csv", index=False)
+    assert main(["make-shards", "--catalog", str(tmp_path / "decals.csv"), "--unlabelled", "--size", "32",
+                 "--no-progress", "--out", str(tmp_path / "decals"), "--scaling", "auto"]) == 0
+    options = load_manifest(tmp_path / "decals").image_options
+    assert options["scaling"] == "none" and "already stretched" in options["scaling_choice"]
 
 
 def test_sparse_options_refuse_bad_values(tmp_path):

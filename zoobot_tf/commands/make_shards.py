@@ -27,7 +27,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
                              "a 224 px model, whose 0.75 evaluation crop is 224 px)")
     parser.add_argument("--channels", type=int, default=3, help="image channels/bands (default 3)")
     parser.add_argument("--dtype", default="uint8", choices=["uint8", "float16", "float32"], help="stored pixel type")
-    parser.add_argument("--scaling", default=None, help="image scaling (see zoobot_tf.images), default none")
+    parser.add_argument("--scaling", default=None,
+                        help="image scaling (see zoobot_tf.images), default none; 'auto' looks at the files and "
+                             "stretches a dark, linearly scaled survey with asinh, as finetune does")
     parser.add_argument("--nan-mask", action="store_true", help="add a NaN-mask channel (FITS)")
     parser.add_argument("--galaxy-mask", action="store_true", help="add a galaxy-mask channel")
     add_split_arguments(parser, val_fraction=DEFAULT_VAL_FRACTION, test_fraction=DEFAULT_TEST_FRACTION)
@@ -83,4 +85,6 @@ def run(args: argparse.Namespace) -> int:
         return 0
     counts = ", ".join(f"{name} {info.n_records}" for name, info in manifest.splits.items())
     print(f"wrote {args.out}: {counts} records; image {manifest.image_shape} {manifest.dtype}")
+    if manifest.image_options.get("scaling_choice"):
+        print(f"scaling: {manifest.image_options['scaling']}, {manifest.image_options['scaling_choice']}")
     return 0

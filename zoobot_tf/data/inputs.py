@@ -23,7 +23,7 @@ import numpy as np
 import tensorflow as tf
 
 from zoobot_tf.data import augment as aug
-from zoobot_tf.images import ImageReadError, load_image
+from zoobot_tf.images import ImageReadError, choose_scaling, load_image
 from zoobot_tf.recipe import Augmentation, ImageRecipe, StoredFormat, default_stored_size
 
 __all__ = [
@@ -40,34 +40,6 @@ __all__ = [
 
 AUTOTUNE = tf.data.AUTOTUNE
 _TF_DTYPES = {"uint8": tf.uint8, "float16": tf.float16, "float32": tf.float32}
-
-
-#: files :func:`choose_scaling` looks at (evenly spaced through the catalog)
-SCALING_SAMPLE = 64
-
-
-def choose_scaling(paths, scaling=None) -> tuple[str, str | None]:
-    """Resolve ``scaling``: ``"auto"`` -> :func:`zoobot_tf.images.suggest_scaling` on a sample of 8-bit
-    files -> ``(name, reason)``; FITS catalogs (flux, not grey levels) and any other name stay as
-    given (``None`` -> ``"none"``), with reason ``None``. A sampled file that cannot be read is
-    left out of the choice: the data pipeline stops on it with the galaxy and its split named."""
-    from zoobot_tf.images import is_fits, suggest_scaling
-
-    if scaling != "auto":
-        return ("none" if scaling in (None, "", "raw") else scaling), None
-    paths = [str(p) for p in paths]
-    if any(is_fits(p) for p in paths):
-        return "none", "FITS fluxes are not grey levels: auto leaves them unscaled (give --scaling)"
-    picks = np.unique(np.linspace(0, len(paths) - 1, min(SCALING_SAMPLE, len(paths))).astype(int)) if paths else []
-    images = []
-    for i in picks:
-        try:
-            images.append(load_image(paths[i], channels=1))
-        except (ImageReadError, OSError, ValueError):
-            continue  # reported, naming the galaxy, when the pipeline reads it
-    if not images:
-        return "none", f"none of the {len(picks)} images sampled could be read: none"
-    return suggest_scaling(images)
 
 
 def catalog_recipe(paths, size: int, channels: int, *, stored_size=None, scaling=None, eval_crop=None,

@@ -7,11 +7,13 @@ The public API other modules code against::
     object_mask(array, *, nsigma, dilate)     -> (H, W, 1) float32, central source
     fill_invalid(array, *, source, object_mask)
     scale_image(array, method, **kwargs)      -> float32 in [0, 1] per band (except 'none')
+    choose_scaling(paths, scaling)            -> (name, reason): resolves 'auto' from the files
     prepare_image(array, *, size, channels, scaling, nan_mask, galaxy_mask, dtype, source)
     load_image(path, *, hdu=None, **prepare_kwargs)
     save_image(array, path, *, source=None)   PNG/JPG (uint8, 1/3/4 channels) or .npy
 """
 
+from zoobot_tf.images.auto_scaling import SCALING_SAMPLE, choose_scaling
 from zoobot_tf.images.masks import fill_invalid, invalid_pixel_mask, object_mask
 from zoobot_tf.images.prepare import DTYPES, RESAMPLE, load_image, prepare_image, save_image
 from zoobot_tf.images.readers import (
@@ -34,7 +36,9 @@ __all__ = [
     "RASTER_SUFFIXES",
     "DARK_IMAGE_LEVEL",
     "SCALINGS",
+    "SCALING_SAMPLE",
     "ImageReadError",
+    "choose_scaling",
     "fill_invalid",
     "invalid_pixel_mask",
     "is_fits",

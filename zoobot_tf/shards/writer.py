@@ -469,14 +469,20 @@ def plan_shards(catalog, *, schema=None, options: ShardOptions | None = None, **
         split_options = {"val_fraction": 0.0, "test_fraction": 0.0}
     del ranked
 
+    choice = None
+    if scaling == "auto":  # resolved once, the way finetune resolves it; the manifest records the name
+        from zoobot_tf.images import choose_scaling
+
+        scaling, choice = choose_scaling(catalog["file_loc"].astype(str), scaling)
     image_options = json.loads(
         json.dumps(
             {"size": int(size), "channels": int(channels), "scaling": scaling, "nan_mask": bool(o.nan_mask),
-             "galaxy_mask": bool(o.galaxy_mask)},
+             "galaxy_mask": bool(o.galaxy_mask), **({"scaling_choice": choice} if choice else {})},
             default=str,
         )
     )
-    prepare_kwargs = {**image_options, "scaling": scaling, "dtype": dtype}
+    prepare_kwargs = {**{k: v for k, v in image_options.items() if k != "scaling_choice"}, "scaling": scaling,
+                      "dtype": dtype}
     shard_options = {**split_options, "shard_size": int(o.shard_size), "labelled": bool(labelled)}
     catalog = catalog[["id_str", "file_loc"]]  # labels now live in label_values only
     identity = {
@@ -509,7 +515,9 @@ def write_shards(catalog, out_dir, *, schema=None, options: ShardOptions | None 
         ``label``). Required when ``labelled``.
     size, channels, scaling, nan_mask, galaxy_mask, dtype
         Image options passed to :func:`zoobot_tf.images.load_image`; ``dtype`` is the stored
-        pixel type ('uint8', 'float16' or 'float32').
+        pixel type ('uint8', 'float16' or 'float32'). ``scaling="auto"`` chooses from a sample of
+        the files as ``finetune`` does (:func:`zoobot_tf.images.choose_scaling`); the manifest
+        records the name chosen (``image_options["scaling"]``) and why (``"scaling_choice"``).
     val_fraction, test_fraction : float
         Fractions of galaxies for validation and test (ignored when unlabelled, and when the
         catalog has a ``split`` column: then each galaxy goes to the split it names, ``train``,
