@@ -225,7 +225,8 @@ def plain_loop(source, subset, classes, image_size, seed, epochs=8, batch_size=3
     """The plain loop of issue 21 -> test-set metrics."""
     import keras
 
-    from zoobot_tf.data.inputs import catalog_dataset, catalog_recipe, choose_scaling
+    from zoobot_tf.data.inputs import catalog_dataset, catalog_recipe
+    from zoobot_tf.images import choose_scaling
     from zoobot_tf.evaluation.classification import classifier_metrics
     from zoobot_tf.finetune import copy_encoder, load_source_model
     from zoobot_tf.models import get_encoder

@@ -2,7 +2,7 @@
 
 For each folder (or glob), the 95th-percentile pixel of up to 64 images as a fraction of white,
 the median over images (:func:`zoobot_tf.images.suggest_scaling`, through
-:func:`zoobot_tf.data.inputs.choose_scaling`), and the scaling ``auto`` picks::
+:func:`zoobot_tf.images.choose_scaling`), and the scaling ``auto`` picks::
 
     python benchmarks/scaling_levels.py tests/data/galaxy_zoo/decals 'work/target_sparse/images'
 """
@@ -13,8 +13,7 @@ import argparse
 import glob
 import os
 
-from zoobot_tf.data.inputs import choose_scaling
-from zoobot_tf.images import RASTER_SUFFIXES
+from zoobot_tf.images import RASTER_SUFFIXES, choose_scaling
 
 
 def main(argv=None) -> int:

@@ -45,7 +45,8 @@ import pandas as pd
 
 from zoobot_tf.evaluation.held_out import EVAL_SAMPLES, sample_dataset, task_metrics
 from zoobot_tf.evaluation.plots import plot_confusion_matrix
-from zoobot_tf.data.inputs import catalog_recipe, choose_scaling
+from zoobot_tf.data.inputs import catalog_recipe
+from zoobot_tf.images import choose_scaling
 from zoobot_tf.finetune.averaging import WeightAverage, ema_momentum
 from zoobot_tf.finetune.baselines import (
     blend_with_probe,

@@ -474,15 +474,15 @@ def plan_shards(catalog, *, schema=None, options: ShardOptions | None = None, **
         from zoobot_tf.images import choose_scaling
 
         scaling, choice = choose_scaling(catalog["file_loc"].astype(str), scaling)
-    image_options = json.loads(
+    stored = json.loads(
         json.dumps(
             {"size": int(size), "channels": int(channels), "scaling": scaling, "nan_mask": bool(o.nan_mask),
-             "galaxy_mask": bool(o.galaxy_mask), **({"scaling_choice": choice} if choice else {})},
+             "galaxy_mask": bool(o.galaxy_mask)},
             default=str,
         )
     )
-    prepare_kwargs = {**{k: v for k, v in image_options.items() if k != "scaling_choice"}, "scaling": scaling,
-                      "dtype": dtype}
+    image_options = {**stored, "scaling_choice": choice} if choice else stored
+    prepare_kwargs = {**stored, "scaling": scaling, "dtype": dtype}
     shard_options = {**split_options, "shard_size": int(o.shard_size), "labelled": bool(labelled)}
     catalog = catalog[["id_str", "file_loc"]]  # labels now live in label_values only
     identity = {
